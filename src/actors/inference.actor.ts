@@ -1,0 +1,136 @@
+/**
+ * The inference actor: the chart's handle on the inference worker. A `fromCallback` actor, so
+ * the worker lives exactly as long as the chart's `alive` state: leaving it (a kill, a crash,
+ * the end of shutdown) runs the cleanup below, which terminates the thread.
+ *
+ * Lifecycle reports become chart events (`worker.*`). Frames, model messages and command
+ * failures do not: they are per-frame traffic that the chart has no rule about, so they go
+ * straight to the runtime's sink (and stay out of the inspector, at ~80 µs an event).
+ */
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { fromCallback } from 'xstate';
+import { errorValue, type ErrorValue } from '../errors.ts';
+import type { InferenceInput, WorkerEvent } from '../machines/types.ts';
+import type { JsonValue } from '../model/api.ts';
+import type { CreateSessionOptions } from '../gpu/session.ts';
+import { CONTROL_CONSUMED, CONTROL_SLOTS, CONTROL_STOP, type FrameMessage, type FromWorker, type WorkerInit } from './protocol.ts';
+
+export interface InferenceSink {
+  frame(frame: FrameMessage): void;
+  message(sessionId: string, data: JsonValue): void;
+  commandFailed(sessionId: string, requestId: string, error: ErrorValue): void;
+  sessionStats(sessionId: string, stats: { frames: number; dropped: number }): void;
+}
+
+export interface InferenceActorOptions {
+  readonly modelUrl: string;
+  readonly modelOptions: Readonly<Record<string, unknown>>;
+  readonly ort: CreateSessionOptions;
+  readonly log: Logger;
+  readonly sink: InferenceSink;
+  readonly maxFramesInFlight?: number;
+}
+
+const isSource = import.meta.url.endsWith('.ts');
+const WORKER_ENTRY = new URL(`./inference.worker${isSource ? '.ts' : '.js'}`, import.meta.url).href;
+// From source (tsx, vitest) the worker thread needs the TypeScript loader registered first.
+const TSX_API = isSource ? import.meta.resolve('tsx/esm/api') : undefined;
+const BOOT = `
+const { workerData } = require('node:worker_threads');
+(async () => {
+  if (workerData.tsx) (await import(workerData.tsx)).register();
+  await import(workerData.entry);
+})();
+`;
+
+/** Re-log a worker's JSON log line through the root logger, at its own level. */
+function relog(log: Logger, line: string): void {
+  try {
+    const { level, msg, time: _time, pid: _pid, hostname: _host, ...fields } = JSON.parse(line) as Record<string, unknown>;
+    const label = typeof level === 'number' ? log.levels.labels[level] : undefined;
+    const fn = (label && label in log ? log[label as 'info'] : log.info).bind(log);
+    fn(fields, typeof msg === 'string' ? msg : '');
+  } catch {
+    log.info({ line }, 'worker log line');
+  }
+}
+
+export function createInferenceActor(options: InferenceActorOptions) {
+  const { log, sink } = options;
+  return fromCallback<InferenceInput>(({ sendBack, receive }) => {
+    const control = new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
+    const flags = new Int32Array(control);
+    const init: WorkerInit = {
+      modelUrl: options.modelUrl,
+      modelOptions: options.modelOptions,
+      ort: options.ort,
+      logLevel: log.level,
+      control,
+      maxFramesInFlight: options.maxFramesInFlight ?? 4,
+    };
+    const worker = new Worker(BOOT, { eval: true, workerData: { ...init, entry: WORKER_ENTRY, tsx: TSX_API } });
+    let finished = false;
+    const report = (event: WorkerEvent): void => {
+      if (!finished) sendBack(event);
+    };
+    const died = (error: ErrorValue): void => {
+      if (finished) return;
+      report({ type: 'worker.exited', error });
+      finished = true;
+    };
+
+    worker.on('message', (m: FromWorker) => {
+      switch (m.type) {
+        case 'frame':
+          Atomics.add(flags, CONTROL_CONSUMED, 1);
+          sink.frame(m);
+          return;
+        case 'message':
+          sink.message(m.sessionId, m.data);
+          return;
+        case 'command.failed':
+          sink.commandFailed(m.sessionId, m.requestId, m.error);
+          return;
+        case 'log':
+          relog(log, m.line);
+          return;
+        case 'ready':
+          report({ type: 'worker.ready', model: m.model });
+          return;
+        case 'load.failed':
+          report({ type: 'worker.failed', error: m.error });
+          return;
+        case 'session.started':
+          report({ type: 'worker.session.started', sessionId: m.sessionId });
+          return;
+        case 'session.ended':
+          sink.sessionStats(m.sessionId, { frames: m.frames, dropped: m.dropped });
+          report({ type: 'worker.session.ended', sessionId: m.sessionId, reason: m.reason, ...(m.error ? { error: m.error } : {}) });
+          return;
+        case 'session.cleaned':
+          report({ type: 'worker.session.cleaned', sessionId: m.sessionId });
+          return;
+        case 'closed':
+          report({ type: 'worker.closed' });
+          return;
+      }
+    });
+    worker.on('error', (err) => {
+      log.error({ err }, 'inference worker error');
+      died(errorValue('worker_crashed', err.message));
+    });
+    worker.on('exit', (code) => died(errorValue('worker_crashed', `the worker exited with code ${code}`)));
+
+    receive((event) => {
+      // The flag first: a loop deep in synchronous work sees it at its next shouldStop().
+      if (event.type === 'session.stop') Atomics.store(flags, CONTROL_STOP, 1);
+      worker.postMessage(event);
+    });
+
+    return () => {
+      finished = true;
+      void worker.terminate();
+    };
+  });
+}

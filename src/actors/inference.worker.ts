@@ -1,0 +1,249 @@
+/**
+ * The inference worker: the only thread that touches ONNX Runtime and the model's code.
+ *
+ * `session.run` blocks its thread for the whole inference, so it runs here, off the main
+ * thread, where it cannot stall acknowledgements, commands or frame delivery. The worker holds
+ * the model scope (what `load()` returned) for its whole life and, per session, one
+ * `SessionRun`: the session's state, its abort controller and its counters. A run is created
+ * when a session starts and dropped when it ends, so no session can see another's state.
+ */
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { pino, type Logger } from 'pino';
+import { errorValue, FramehostError, type ErrorValue } from '../errors.ts';
+import { eraseModel, type ErasedModel, type Frame, type JsonValue, type SessionContext } from '../model/api.ts';
+import { createOnnxSession, type OnnxSession } from '../gpu/session.ts';
+import { frameProblem } from '../gpu/frames.ts';
+import { loadModelModule } from '../model/load.ts';
+import type { EndReason } from '../machines/types.ts';
+import { CONTROL_CONSUMED, CONTROL_STOP, wallClockMs, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const control = new Int32Array(init.control);
+
+// Log lines travel to the main thread, which writes them through the one root logger.
+const log: Logger = pino(
+  { level: init.logLevel, base: { thread: 'inference' } },
+  { write: (line: string) => post({ type: 'log', line }) },
+);
+
+function post(message: FromWorker, transfer?: ArrayBuffer[]): void {
+  port.postMessage(message, transfer ?? []);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+interface Loaded {
+  readonly model: ErasedModel;
+  readonly scope: unknown;
+  readonly onnx: OnnxSession[];
+}
+
+interface SessionRun {
+  readonly id: string;
+  readonly abort: AbortController;
+  readonly log: Logger;
+  state: unknown;
+  stopRequested: boolean;
+  ended: boolean;
+  frames: number;
+  dropped: number;
+}
+
+let loaded: Loaded | undefined;
+let current: SessionRun | undefined;
+let framesPosted = 0;
+
+async function load(): Promise<void> {
+  const started = performance.now();
+  const onnx: OnnxSession[] = [];
+  try {
+    const model = eraseModel(await loadModelModule(init.modelUrl));
+    const scope = await model.load({
+      createSession: async (source, options) => {
+        const s = await createOnnxSession(source, { ...init.ort, ...options }, log);
+        onnx.push(s);
+        return s;
+      },
+      options: init.modelOptions,
+      log,
+    });
+    loaded = { model, scope, onnx };
+    const provider = onnx[0]?.provider ?? 'none';
+    post({
+      type: 'ready',
+      model: { name: model.name, version: model.version, provider, loadMs: Math.round(performance.now() - started) },
+      commands: Object.keys(model.commands),
+    });
+  } catch (err) {
+    log.error({ err }, 'model load failed');
+    post({ type: 'load.failed', error: errorValue('load_failed', messageOf(err)) });
+  }
+}
+
+/** Apply every message that is already waiting, without yielding to the event loop. */
+function drain(): void {
+  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) handle(m.message as ToWorker);
+}
+
+function requestStop(run: SessionRun): void {
+  if (run.stopRequested) return;
+  run.stopRequested = true;
+  run.abort.abort(new FramehostError('no_session', 'the session is stopping'));
+}
+
+function emitFrame(run: SessionRun, frame: Frame): void {
+  if (run.ended) return;
+  const problem = frameProblem(frame);
+  if (problem) throw new FramehostError('bad_frame', problem);
+  const count = frame.count ?? 1;
+  const seq = run.frames;
+  run.frames += count;
+  // Newest wins from here on: a main thread that falls behind loses frames, not memory.
+  if (framesPosted - Atomics.load(control, CONTROL_CONSUMED) >= init.maxFramesInFlight) {
+    run.dropped += count;
+    return;
+  }
+  const { buffer, byteOffset, byteLength } = frame.data;
+  const movable = buffer instanceof ArrayBuffer && byteOffset === 0 && byteLength === buffer.byteLength;
+  const data = movable ? buffer : frame.data.slice().buffer;
+  framesPosted++;
+  post({ type: 'frame', sessionId: run.id, seq, width: frame.width, height: frame.height, format: frame.format, count, t: wallClockMs(), data }, [data]);
+}
+
+function sendMessage(run: SessionRun, data: JsonValue): void {
+  if (!run.ended) post({ type: 'message', sessionId: run.id, data });
+}
+
+function sleep(run: SessionRun, ms: number): Promise<void> {
+  if (run.stopRequested) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      run.abort.signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    run.abort.signal.addEventListener('abort', done);
+  });
+}
+
+async function runSession(sessionId: string): Promise<void> {
+  const { model, scope } = loaded!;
+  Atomics.store(control, CONTROL_STOP, 0);
+  const run: SessionRun = {
+    id: sessionId,
+    abort: new AbortController(),
+    log: log.child({ sessionId }),
+    state: undefined,
+    stopRequested: false,
+    ended: false,
+    frames: 0,
+    dropped: 0,
+  };
+  current = run;
+  let reason: EndReason = 'returned';
+  let error: ErrorValue | undefined;
+  try {
+    run.state = model.createSessionState(scope);
+    post({ type: 'session.started', sessionId });
+    const ctx: SessionContext<unknown, unknown> = {
+      sessionId,
+      model: scope,
+      state: run.state,
+      signal: run.abort.signal,
+      log: run.log,
+      shouldStop: () => {
+        drain();
+        if (Atomics.load(control, CONTROL_STOP) === 1) requestStop(run);
+        return run.stopRequested;
+      },
+      emit: (frame) => emitFrame(run, frame),
+      send: (data) => sendMessage(run, data),
+      sleep: (ms) => sleep(run, ms),
+      get frameCount() {
+        return run.frames;
+      },
+    };
+    await model.loop(ctx);
+    if (run.stopRequested) reason = 'stopped';
+  } catch (err) {
+    if (run.stopRequested && run.abort.signal.aborted && !(err instanceof FramehostError && err.code === 'bad_frame')) {
+      reason = 'stopped'; // an abort-driven rejection is how a cooperative loop ends
+    } else {
+      reason = 'error';
+      error = err instanceof FramehostError ? err.toValue() : errorValue('loop_failed', messageOf(err));
+      run.log.warn({ err }, 'session loop failed');
+    }
+  }
+  run.ended = true;
+  post({ type: 'session.ended', sessionId, reason, ...(error ? { error } : {}), frames: run.frames, dropped: run.dropped });
+  try {
+    await model.onSessionEnd?.({ sessionId, model: scope, state: run.state, reason, log: run.log });
+  } catch (err) {
+    run.log.warn({ err }, 'onSessionEnd threw; the session state is dropped anyway');
+  }
+  // Drop every reference to the session's state: the next session gets a fresh one.
+  run.state = undefined;
+  current = undefined;
+  post({ type: 'session.cleaned', sessionId });
+}
+
+function runCommand(sessionId: string, requestId: string, name: string, args: Readonly<Record<string, unknown>>): void {
+  const run = current;
+  if (!run || run.id !== sessionId || run.ended || !loaded) return; // stale: the session is over
+  const def = loaded.model.commands[name];
+  const fail = (err: unknown): void => {
+    run.log.warn({ err, command: name }, 'command handler threw');
+    post({ type: 'command.failed', sessionId, requestId, error: errorValue('command_failed', `${name}: ${messageOf(err)}`) });
+  };
+  if (!def) return fail(new Error('unknown command'));
+  try {
+    const result = def.handler(args as never, {
+      sessionId,
+      model: loaded.scope,
+      state: run.state,
+      send: (data) => sendMessage(run, data),
+      log: run.log,
+    });
+    if (result instanceof Promise) result.catch(fail);
+  } catch (err) {
+    fail(err);
+  }
+}
+
+async function close(): Promise<void> {
+  if (loaded) {
+    try {
+      await loaded.model.dispose?.(loaded.scope);
+    } catch (err) {
+      log.warn({ err }, 'model dispose threw');
+    }
+    for (const s of loaded.onnx) await s.session.release();
+  }
+  post({ type: 'closed' });
+  port.close();
+}
+
+function handle(message: ToWorker): void {
+  switch (message.type) {
+    case 'session.start':
+      if (!loaded || current) return; // the chart never asks this; ignore rather than corrupt
+      void runSession(message.sessionId);
+      return;
+    case 'session.stop':
+      if (current?.id === message.sessionId) requestStop(current);
+      return;
+    case 'session.command':
+      runCommand(message.sessionId, message.requestId, message.name, message.args);
+      return;
+    case 'worker.close':
+      void close();
+      return;
+  }
+}
+
+port.on('message', handle);
+void load();

@@ -1,0 +1,68 @@
+/**
+ * The inference worker's protocol: one discriminated union each way (STYLE.md, rule 6).
+ * Frames cross as transferred ArrayBuffers, never copies. Two integers in shared memory let
+ * the threads talk without waiting on each other's event loop: the stop flag (read by the
+ * loop's `shouldStop()` even in the middle of a long synchronous stretch) and the count of
+ * frames the main thread has taken (the worker drops frames, counted, rather than let an
+ * unbounded queue build up behind a busy main thread).
+ */
+import type { ErrorValue } from '../errors.ts';
+import type { EndReason, InferenceInput, ModelInfo } from '../machines/types.ts';
+import type { CreateSessionOptions } from '../gpu/session.ts';
+import type { JsonValue, PixelFormat } from '../model/api.ts';
+
+export const CONTROL_STOP = 0;
+export const CONTROL_CONSUMED = 1;
+export const CONTROL_SLOTS = 2;
+
+export interface WorkerInit {
+  /** file: URL of the model module (default-exports a model definition). */
+  readonly modelUrl: string;
+  readonly modelOptions: Readonly<Record<string, unknown>>;
+  readonly ort: CreateSessionOptions;
+  readonly logLevel: string;
+  /** Int32Array over CONTROL_SLOTS slots. */
+  readonly control: SharedArrayBuffer;
+  /** Frames posted but not yet taken by the main thread before the worker starts dropping. */
+  readonly maxFramesInFlight: number;
+}
+
+export type ToWorker = InferenceInput;
+
+export interface FrameMessage {
+  readonly type: 'frame';
+  readonly sessionId: string;
+  /** 0-based index of this frame (of the block's first frame) in its session. */
+  readonly seq: number;
+  readonly width: number;
+  readonly height: number;
+  readonly format: PixelFormat;
+  readonly count: number;
+  /** Wall-clock time of the emit, in ms since the epoch (sub-millisecond precision). */
+  readonly t: number;
+  readonly data: ArrayBuffer;
+}
+
+export type FromWorker =
+  | { readonly type: 'ready'; readonly model: ModelInfo; readonly commands: readonly string[] }
+  | { readonly type: 'load.failed'; readonly error: ErrorValue }
+  | { readonly type: 'session.started'; readonly sessionId: string }
+  | FrameMessage
+  | { readonly type: 'message'; readonly sessionId: string; readonly data: JsonValue }
+  | { readonly type: 'command.failed'; readonly sessionId: string; readonly requestId: string; readonly error: ErrorValue }
+  | {
+      readonly type: 'session.ended';
+      readonly sessionId: string;
+      readonly reason: EndReason;
+      readonly error?: ErrorValue;
+      readonly frames: number;
+      readonly dropped: number;
+    }
+  | { readonly type: 'session.cleaned'; readonly sessionId: string }
+  | { readonly type: 'closed' }
+  | { readonly type: 'log'; readonly line: string };
+
+/** The time base shared by both threads (performance.now() alone is per thread). */
+export function wallClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}

@@ -1,0 +1,73 @@
+/**
+ * Every error framehost reports to a caller, in one table (the fastify `lib/errors.js` pattern).
+ *
+ * Errors are values: `{ code, message }` travels in acknowledgements and JSON lines; an
+ * exception is only thrown at the edges, as a `FramehostError` carrying the same code.
+ * The README's error table is checked against this one by `test/errors.test.ts`.
+ */
+
+export const ERRORS = {
+  // lifecycle
+  busy: 'a session is already running (or still being cleaned up); only one session at a time',
+  not_ready: 'the model is not loaded yet; retry when /ready answers 200',
+  load_failed: 'the model failed to load; the runtime cannot serve sessions',
+  shutting_down: 'the runtime is shutting down and takes no new sessions',
+  no_session: 'there is no running session',
+  not_owner: 'only the session owner may do this',
+  // commands
+  unknown_command: 'the model has no command with this name',
+  invalid_args: 'the command arguments do not match its schema',
+  command_failed: "the model's command handler threw",
+  // the model's own faults, reported as a session's end
+  loop_failed: "the model's loop threw",
+  bad_frame: 'the model emitted a frame that does not match its declared size or format',
+  worker_crashed: 'the inference worker died',
+  // requests and transport
+  bad_request: 'the request is malformed',
+  payload_too_large: 'the request is larger than the configured limit',
+  rate_limited: 'too many requests from this client; slow down',
+  unauthorized: 'missing or invalid credentials',
+  too_many_connections: 'the server has reached its connection limit',
+  bad_token: 'the session token does not match the running session',
+  timeout: 'the operation did not finish in time',
+  internal: 'an internal error occurred; see the server log',
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface ErrorValue {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/** Build an error value; `detail` refines the table's generic message. */
+export function errorValue(code: ErrorCode, detail?: string): ErrorValue {
+  return { code, message: detail ? `${ERRORS[code]}: ${detail}` : ERRORS[code] };
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERRORS, value);
+}
+
+/** The thrown form, for APIs that return promises (createRuntime, the client). */
+export class FramehostError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string = ERRORS[code], options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'FramehostError';
+    this.code = code;
+  }
+  static from(value: ErrorValue): FramehostError {
+    return new FramehostError(value.code, value.message);
+  }
+  toValue(): ErrorValue {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Result of any request: what acknowledgements carry. */
+export type Result<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ErrorValue };
+
+export function fail(code: ErrorCode, detail?: string): { ok: false; error: ErrorValue } {
+  return { ok: false, error: errorValue(code, detail) };
+}

@@ -1,0 +1,82 @@
+/**
+ * Create an ONNX Runtime session the way framehost runs every model: provider selection with a
+ * CPU fallback, full graph optimisation, and thread settings measured on the target machine
+ * (../shared/MEASURED.md: two intra-op threads with spinning off beat ORT's default, which
+ * burns two cores spinning and starves the event loop and the socket).
+ */
+import { availableParallelism } from 'node:os';
+import * as ort from 'onnxruntime-node';
+import type { Logger } from 'pino';
+import { planProviders, type ProviderChoice } from './providers.ts';
+
+export interface CreateSessionOptions {
+  readonly provider?: ProviderChoice;
+  /** Intra-op threads; default min(2, cores). */
+  readonly threads?: number;
+  /** ORT's busy-wait between ops; off by default (see the module comment). */
+  readonly spinning?: boolean;
+  readonly graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export interface TensorInfo {
+  readonly name: string;
+  readonly type: string;
+  /** Fixed dimensions as numbers, symbolic ones by name. */
+  readonly shape: readonly (number | string)[];
+}
+
+export interface OnnxSession {
+  readonly session: ort.InferenceSession;
+  readonly provider: string;
+  readonly inputs: readonly TensorInfo[];
+  readonly outputs: readonly TensorInfo[];
+  readonly threads: number;
+}
+
+export function defaultThreads(): number {
+  return Math.max(1, Math.min(2, availableParallelism()));
+}
+
+function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[] {
+  return meta.map((m) =>
+    m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] },
+  );
+}
+
+/** Env overrides, so an operator can tune a deployed model without touching its code. */
+function fromEnv(options: CreateSessionOptions): CreateSessionOptions {
+  const env = process.env;
+  return {
+    ...options,
+    ...(env.FRAMEHOST_PROVIDER ? { provider: env.FRAMEHOST_PROVIDER as ProviderChoice } : {}),
+    ...(env.FRAMEHOST_ORT_THREADS ? { threads: Number(env.FRAMEHOST_ORT_THREADS) } : {}),
+    ...(env.FRAMEHOST_ORT_SPINNING ? { spinning: env.FRAMEHOST_ORT_SPINNING === '1' } : {}),
+  };
+}
+
+export async function createOnnxSession(source: string | Uint8Array, options: CreateSessionOptions, log: Logger): Promise<OnnxSession> {
+  const opts = fromEnv(options);
+  const plan = planProviders(opts.provider ?? 'auto');
+  const threads = opts.threads && opts.threads > 0 ? Math.floor(opts.threads) : defaultThreads();
+  let lastError: unknown;
+  for (const provider of plan.providers) {
+    try {
+      const session = await ort.InferenceSession.create(source as never, {
+        executionProviders: [provider],
+        graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
+        executionMode: 'sequential',
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        // Honoured by onnxruntime-node although the typings mention WebAssembly only.
+        extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
+      });
+      const chosen = { provider, reason: provider === plan.providers[0] ? plan.reason : `fell back from ${plan.providers[0]}` };
+      log.info({ provider, reason: chosen.reason, threads }, `onnx runtime: using the ${provider.toUpperCase()} execution provider`);
+      return { session, provider, inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata), threads };
+    } catch (err) {
+      lastError = err;
+      if (provider !== 'cpu') log.warn({ err, provider }, `onnx runtime: the ${provider} provider failed to start; trying the next one`);
+    }
+  }
+  throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}

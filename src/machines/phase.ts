@@ -1,0 +1,27 @@
+/**
+ * The chart's state as one word, for people and clients: `running` rather than
+ * `{ alive: { session: 'running' } }`. Pure; the list is closed.
+ */
+import type { SnapshotFrom } from 'xstate';
+import type { RuntimeMachine } from './runtime.machine.ts';
+
+export const PHASES = ['loading', 'idle', 'starting', 'running', 'stopping', 'cleanup', 'closing', 'recovering', 'failed', 'shutdown'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export function phaseOf(snapshot: SnapshotFrom<RuntimeMachine>): Phase {
+  for (const phase of PHASES) {
+    if (phase === 'starting' || phase === 'running' || phase === 'stopping') {
+      if (snapshot.matches({ alive: { session: phase } })) return phase;
+    } else if (phase === 'loading' || phase === 'idle' || phase === 'cleanup' || phase === 'closing') {
+      if (snapshot.matches({ alive: phase })) return phase;
+    } else if (snapshot.matches(phase)) {
+      return phase;
+    }
+  }
+  return 'loading';
+}
+
+/** Phases in which the runtime can serve a new session now or soon (for /ready). */
+export function isServing(phase: Phase): boolean {
+  return phase !== 'loading' && phase !== 'recovering' && phase !== 'failed' && phase !== 'closing' && phase !== 'shutdown';
+}

@@ -1,0 +1,317 @@
+/**
+ * The lifecycle statechart of a framehost runtime.
+ *
+ *   alive (the inference actor lives exactly as long as this state)
+ *     loading → idle → session (starting → running → stopping) → cleanup → idle …
+ *     closing (shutdown: the worker releases the model)
+ *   recovering (the worker was killed or crashed; a fresh one loads the model again)
+ *   failed     (the model could not be loaded)
+ *   shutdown   (final)
+ *
+ * The product's rules are guards and actions here, by name: one session at a time (`busy`),
+ * no new session before cleanup ends, commands only while running and only from the owner,
+ * a session ends by stop or by its loop returning or throwing. Supervision is delays of the
+ * chart (`loadTimeout`, `stopDeadline`, …), not timers scattered in classes.
+ *
+ * Every request event carries a `requestId` and is answered by exactly one emitted
+ * `request.accepted` / `request.refused`, in every state (test/runtime.machine.test.ts
+ * checks the whole matrix). The chart holds no sockets and no ONNX objects: the inference
+ * actor below is a placeholder that `createRuntime` replaces with `machine.provide()`.
+ */
+import { assign, emit, fromCallback, not, sendTo, setup } from 'xstate';
+import { errorValue, type ErrorCode } from '../errors.ts';
+import {
+  DEFAULT_LIMITS,
+  type EndReason,
+  type InferenceInput,
+  type Limits,
+  type RuntimeContext,
+  type RuntimeEmitted,
+  type RuntimeEvent,
+  type SessionEnd,
+} from './types.ts';
+
+export interface RuntimeMachineInput {
+  readonly limits?: Partial<Limits>;
+}
+
+function requestIdOf(event: RuntimeEvent): string {
+  return 'requestId' in event ? event.requestId : '';
+}
+
+function sessionIdOf(event: RuntimeEvent): string | undefined {
+  return 'sessionId' in event ? event.sessionId : undefined;
+}
+
+export const runtimeMachine = setup({
+  types: {
+    context: {} as RuntimeContext,
+    events: {} as RuntimeEvent,
+    emitted: {} as RuntimeEmitted,
+    input: {} as RuntimeMachineInput,
+  },
+  actors: {
+    // Replaced by createRuntime (src/actors/inference.actor.ts); tests provide their own.
+    inference: fromCallback<InferenceInput>(() => undefined),
+  },
+  guards: {
+    /** The sender owns the running session; a stop without an owner comes from the embedding API. */
+    isOwner: ({ context, event }) => {
+      if (!context.session) return false;
+      if (event.type === 'session.stop') return event.owner === undefined || event.owner === context.session.owner;
+      return event.type === 'session.command' && event.owner === context.session.owner;
+    },
+    commandValid: ({ event }) => event.type === 'session.command' && event.command.ok,
+    /** Worker reports about a session other than the current one are stale and ignored. */
+    isCurrentSession: ({ context, event }) => context.session !== null && sessionIdOf(event) === context.session.id,
+    shutdownRequested: ({ context }) => context.shutdownRequested,
+  },
+  actions: {
+    refuse: emit(({ event }, params: { code: ErrorCode; detail?: string }) => ({
+      type: 'request.refused' as const,
+      requestId: requestIdOf(event),
+      error: errorValue(params.code, params.detail),
+    })),
+    refuseInvalidCommand: emit(({ event }) => ({
+      type: 'request.refused' as const,
+      requestId: requestIdOf(event),
+      error: event.type === 'session.command' && !event.command.ok ? event.command.error : errorValue('internal'),
+    })),
+    accept: emit(({ context, event }) => ({
+      type: 'request.accepted' as const,
+      requestId: requestIdOf(event),
+      sessionId: context.session?.id,
+    })),
+    openSession: assign({
+      session: ({ event }) => (event.type === 'session.start' ? { id: event.sessionId, owner: event.owner } : null),
+      stopReason: null,
+      sessionsStarted: ({ context }) => context.sessionsStarted + 1,
+    }),
+    announceSession: emit(({ context }) => ({ type: 'session.began' as const, session: context.session! })),
+    startInWorker: sendTo('inference', ({ context }): InferenceInput => ({ type: 'session.start', sessionId: context.session!.id })),
+    markStopping: assign({
+      stopReason: ({ context, event }, params: { reason?: EndReason } | undefined) =>
+        params?.reason ?? (event.type === 'session.stop' ? (event.reason ?? 'stopped') : context.stopReason ?? 'stopped'),
+    }),
+    stopInWorker: sendTo('inference', ({ context }): InferenceInput => ({
+      type: 'session.stop',
+      sessionId: context.session!.id,
+      reason: context.stopReason ?? 'stopped',
+    })),
+    forwardCommand: sendTo('inference', ({ context, event }): InferenceInput => {
+      const command = event.type === 'session.command' && event.command.ok ? event.command : { name: '', args: {} };
+      return { type: 'session.command', sessionId: context.session!.id, requestId: requestIdOf(event), name: command.name, args: command.args };
+    }),
+    /** Record how the session ended: the worker's own report, or the reason given by the chart. */
+    recordEnd: assign({
+      lastEnd: ({ context, event }, params: { reason?: EndReason; code?: ErrorCode; detail?: string } | undefined): SessionEnd | null => {
+        if (!context.session) return context.lastEnd;
+        if (event.type === 'worker.session.ended' && !params?.reason) {
+          // A loop that returns while being stopped was stopped, whatever it says.
+          const reason = context.stopReason && event.reason !== 'error' ? context.stopReason : event.reason;
+          return { sessionId: context.session.id, reason, ...(event.error ? { error: event.error } : {}) };
+        }
+        const reason = params?.reason ?? 'crashed';
+        const error = params?.code ? errorValue(params.code, params.detail) : event.type === 'worker.exited' ? event.error : undefined;
+        return { sessionId: context.session.id, reason, ...(error ? { error } : {}) };
+      },
+    }),
+    announceEnd: emit(({ context }) => ({ type: 'session.finished' as const, end: context.lastEnd! })),
+    closeSession: assign({ session: null, stopReason: null }),
+    requestShutdown: assign({ shutdownRequested: true }),
+    closeWorker: sendTo('inference', (): InferenceInput => ({ type: 'worker.close' })),
+    storeModel: assign({ model: ({ event, context }) => (event.type === 'worker.ready' ? event.model : context.model), loadError: null }),
+    storeLoadError: assign({
+      loadError: ({ event }, params: { code?: ErrorCode; detail?: string } | undefined) => {
+        if (params?.code) return errorValue(params.code, params.detail);
+        if (event.type === 'worker.failed' || event.type === 'worker.exited') return event.error;
+        return errorValue('load_failed');
+      },
+    }),
+    countWorkerStart: assign({ workerStarts: ({ context }) => context.workerStarts + 1 }),
+  },
+  delays: {
+    loadTimeout: ({ context }) => context.limits.loadTimeoutMs,
+    startTimeout: ({ context }) => context.limits.startTimeoutMs,
+    stopDeadline: ({ context }) => context.limits.stopDeadlineMs,
+    cleanupTimeout: ({ context }) => context.limits.cleanupTimeoutMs,
+    closeTimeout: ({ context }) => context.limits.closeTimeoutMs,
+  },
+}).createMachine({
+  id: 'framehost',
+  context: ({ input }) => ({
+    limits: { ...DEFAULT_LIMITS, ...input.limits },
+    model: null,
+    session: null,
+    stopReason: null,
+    lastEnd: null,
+    loadError: null,
+    shutdownRequested: false,
+    workerStarts: 0,
+    sessionsStarted: 0,
+  }),
+  initial: 'alive',
+  states: {
+    alive: {
+      invoke: { id: 'inference', src: 'inference' },
+      entry: 'countWorkerStart',
+      initial: 'loading',
+      on: {
+        // The worker died under us (outside loading and closing, which handle it themselves).
+        'worker.exited': {
+          target: 'recovering',
+          actions: [{ type: 'recordEnd', params: { reason: 'crashed' } }, 'announceEnd', 'closeSession'],
+        },
+      },
+      states: {
+        loading: {
+          on: {
+            'worker.ready': { target: 'idle', actions: 'storeModel' },
+            'worker.failed': { target: '#framehost.failed', actions: 'storeLoadError' },
+            // A worker that dies while loading is not respawned in a loop (piscina's lesson).
+            'worker.exited': { target: '#framehost.failed', actions: 'storeLoadError' },
+            'session.start': { actions: { type: 'refuse', params: { code: 'not_ready' } } },
+            'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+            'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+            'runtime.shutdown': { target: 'closing', actions: 'requestShutdown' },
+          },
+          after: {
+            loadTimeout: {
+              target: '#framehost.failed',
+              actions: { type: 'storeLoadError', params: { code: 'load_failed', detail: 'load timed out' } },
+            },
+          },
+        },
+        idle: {
+          on: {
+            'session.start': { target: 'session', actions: ['openSession', 'accept', 'announceSession'] },
+            'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+            'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+            'runtime.shutdown': { target: 'closing', actions: 'requestShutdown' },
+          },
+        },
+        session: {
+          initial: 'starting',
+          on: {
+            // Single session: refused with a reason, never queued, never disturbing the session.
+            'session.start': { actions: { type: 'refuse', params: { code: 'busy' } } },
+            'worker.session.ended': { guard: 'isCurrentSession', target: 'cleanup', actions: ['recordEnd', 'announceEnd'] },
+          },
+          states: {
+            starting: {
+              entry: 'startInWorker',
+              on: {
+                'worker.session.started': { guard: 'isCurrentSession', target: 'running' },
+                'session.stop': [
+                  { guard: 'isOwner', target: 'stopping', actions: ['markStopping', 'accept'] },
+                  { actions: { type: 'refuse', params: { code: 'not_owner' } } },
+                ],
+                'session.command': { actions: { type: 'refuse', params: { code: 'no_session', detail: 'the session is still starting' } } },
+                'runtime.shutdown': {
+                  target: 'stopping',
+                  actions: ['requestShutdown', { type: 'markStopping', params: { reason: 'shutdown' } }],
+                },
+              },
+              after: {
+                startTimeout: {
+                  target: '#framehost.recovering',
+                  actions: [
+                    { type: 'recordEnd', params: { reason: 'killed', code: 'timeout', detail: 'the session did not start in time' } },
+                    'announceEnd',
+                    'closeSession',
+                  ],
+                },
+              },
+            },
+            running: {
+              on: {
+                // Commands only from the owner, only valid ones; either way the session runs on.
+                'session.command': [
+                  { guard: not('isOwner'), actions: { type: 'refuse', params: { code: 'not_owner' } } },
+                  { guard: 'commandValid', actions: ['forwardCommand', 'accept'] },
+                  { actions: 'refuseInvalidCommand' },
+                ],
+                'session.stop': [
+                  { guard: 'isOwner', target: 'stopping', actions: ['markStopping', 'accept'] },
+                  { actions: { type: 'refuse', params: { code: 'not_owner' } } },
+                ],
+                'runtime.shutdown': {
+                  target: 'stopping',
+                  actions: ['requestShutdown', { type: 'markStopping', params: { reason: 'shutdown' } }],
+                },
+              },
+            },
+            stopping: {
+              entry: 'stopInWorker',
+              on: {
+                'session.stop': [
+                  { guard: 'isOwner', actions: 'accept' }, // idempotent: already stopping
+                  { actions: { type: 'refuse', params: { code: 'not_owner' } } },
+                ],
+                'session.command': { actions: { type: 'refuse', params: { code: 'no_session', detail: 'the session is stopping' } } },
+                'runtime.shutdown': { actions: 'requestShutdown' },
+              },
+              after: {
+                // The loop ignored stop: terminate its worker (the only hard stop there is) and reload.
+                stopDeadline: {
+                  target: '#framehost.recovering',
+                  actions: [
+                    { type: 'recordEnd', params: { reason: 'killed', code: 'timeout', detail: 'the loop ignored stop past the deadline' } },
+                    'announceEnd',
+                    'closeSession',
+                  ],
+                },
+              },
+            },
+          },
+        },
+        cleanup: {
+          // The worker runs the model's session-end hook and drops the session's state.
+          on: {
+            'worker.session.cleaned': [
+              { guard: 'shutdownRequested', target: 'closing', actions: 'closeSession' },
+              { target: 'idle', actions: 'closeSession' },
+            ],
+            'session.start': { actions: { type: 'refuse', params: { code: 'busy', detail: 'the last session is still being cleaned up' } } },
+            'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+            'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+            'runtime.shutdown': { actions: 'requestShutdown' },
+          },
+          after: {
+            cleanupTimeout: { target: '#framehost.recovering', actions: 'closeSession' },
+          },
+        },
+        closing: {
+          entry: 'closeWorker',
+          on: {
+            'worker.closed': '#framehost.shutdown',
+            'worker.exited': '#framehost.shutdown',
+            'session.start': { actions: { type: 'refuse', params: { code: 'shutting_down' } } },
+            'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+            'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+          },
+          // Leaving `alive` stops the inference actor, whose cleanup terminates the worker.
+          after: { closeTimeout: '#framehost.shutdown' },
+        },
+      },
+    },
+    recovering: {
+      // The old worker is already terminated (leaving `alive` stopped its actor); start a fresh one.
+      always: [{ guard: 'shutdownRequested', target: 'shutdown' }, { target: 'alive' }],
+    },
+    failed: {
+      on: {
+        'runtime.reload': 'alive',
+        'runtime.shutdown': 'shutdown',
+        'session.start': { actions: { type: 'refuse', params: { code: 'load_failed' } } },
+        'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+        'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+      },
+    },
+    shutdown: {
+      type: 'final',
+    },
+  },
+});
+
+export type RuntimeMachine = typeof runtimeMachine;

@@ -1,0 +1,112 @@
+/**
+ * The vocabulary of the runtime chart: its context, the events it accepts, the events it emits,
+ * and the messages it sends to the inference actor. Pure types: nothing here imports socket.io
+ * or onnxruntime (STYLE.md, rule 1).
+ */
+import type { ErrorValue } from '../errors.ts';
+
+/** Why a session ended. A closed list: clients switch on it. */
+export type EndReason =
+  | 'stopped' // the owner or the API asked
+  | 'returned' // the model's loop returned by itself
+  | 'error' // the model's loop threw
+  | 'killed' // the loop ignored stop past the deadline; its worker was terminated
+  | 'crashed' // the inference worker died under the session
+  | 'orphaned' // nobody controlled the session for the orphan timeout (transport)
+  | 'shutdown'; // the runtime is shutting down
+
+export const END_REASONS: readonly EndReason[] = ['stopped', 'returned', 'error', 'killed', 'crashed', 'orphaned', 'shutdown'];
+
+/** What the loaded model reports about itself once, at `worker.ready`. */
+export interface ModelInfo {
+  readonly name: string;
+  readonly version: string;
+  readonly provider: string;
+  readonly loadMs: number;
+}
+
+export interface SessionRecord {
+  readonly id: string;
+  readonly owner: string;
+}
+
+export interface SessionEnd {
+  readonly sessionId: string;
+  readonly reason: EndReason;
+  readonly error?: ErrorValue;
+}
+
+/** Timeouts, in milliseconds. Named delays of the chart read them (STYLE.md, rule 7). */
+export interface Limits {
+  /** Worker start plus the model's load and warm-up. A hanging load ends in `failed`. */
+  readonly loadTimeoutMs: number;
+  /** From the start request to the loop actually running. */
+  readonly startTimeoutMs: number;
+  /** How long a loop may take to honour stop before its worker is terminated (`killed`). */
+  readonly stopDeadlineMs: number;
+  /** How long the model's session-end hook may run before the worker is terminated. */
+  readonly cleanupTimeoutMs: number;
+  /** How long the worker may take to release the model at shutdown before it is terminated. */
+  readonly closeTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  loadTimeoutMs: 120_000, // a real model on a cold disk and a cold GPU can take a minute
+  startTimeoutMs: 10_000,
+  stopDeadlineMs: 5_000, // the reference runtime waits forever; five seconds is long for one frame
+  cleanupTimeoutMs: 5_000,
+  closeTimeoutMs: 5_000,
+};
+
+export interface RuntimeContext {
+  readonly limits: Limits;
+  readonly model: ModelInfo | null;
+  readonly session: SessionRecord | null;
+  /** The reason the current session is being stopped, once a stop has been accepted. */
+  readonly stopReason: EndReason | null;
+  readonly lastEnd: SessionEnd | null;
+  readonly loadError: ErrorValue | null;
+  readonly shutdownRequested: boolean;
+  /** Worker generations started (1 after boot; grows only after a kill or a crash). */
+  readonly workerStarts: number;
+  readonly sessionsStarted: number;
+}
+
+/** A command already checked against the model's schema (by the runtime, before the chart). */
+export type CheckedCommand =
+  | { readonly ok: true; readonly name: string; readonly args: Readonly<Record<string, unknown>> }
+  | { readonly ok: false; readonly error: ErrorValue };
+
+/** Events from callers (the runtime API, hence the transport). Each carries a request id for the reply. */
+export type RequestEvent =
+  | { type: 'session.start'; requestId: string; owner: string; sessionId: string }
+  | { type: 'session.stop'; requestId: string; owner?: string; reason?: EndReason }
+  | { type: 'session.command'; requestId: string; owner: string; command: CheckedCommand };
+
+/** Events from the inference actor. */
+export type WorkerEvent =
+  | { type: 'worker.ready'; model: ModelInfo }
+  | { type: 'worker.failed'; error: ErrorValue }
+  | { type: 'worker.session.started'; sessionId: string }
+  | { type: 'worker.session.ended'; sessionId: string; reason: EndReason; error?: ErrorValue }
+  | { type: 'worker.session.cleaned'; sessionId: string }
+  | { type: 'worker.closed' }
+  | { type: 'worker.exited'; error: ErrorValue };
+
+export type ControlEvent = { type: 'runtime.shutdown' } | { type: 'runtime.reload' };
+
+export type RuntimeEvent = RequestEvent | WorkerEvent | ControlEvent;
+
+/** What the chart emits to whoever embeds it (`actor.on(...)`). */
+export type RuntimeEmitted =
+  | { type: 'request.accepted'; requestId: string; sessionId?: string }
+  | { type: 'request.refused'; requestId: string; error: ErrorValue }
+  | { type: 'session.began'; session: SessionRecord }
+  | { type: 'session.finished'; end: SessionEnd };
+
+/** What the chart tells the inference actor. */
+export type InferenceInput =
+  | { type: 'session.start'; sessionId: string }
+  | { type: 'session.stop'; sessionId: string; reason: EndReason }
+  | { type: 'session.command'; sessionId: string; requestId: string; name: string; args: Readonly<Record<string, unknown>> }
+  | { type: 'worker.close' };

@@ -1,0 +1,121 @@
+/**
+ * The model API: what a model author writes. One module, default-exporting `defineModel({...})`.
+ *
+ * Two scopes, kept apart by construction:
+ * - model scope: what `load()` returns (ONNX session, weights, buffers, config). Created once per
+ *   process, reused by every session.
+ * - session scope: what `createSessionState()` returns (latents, conditioning, counters). Created
+ *   fresh for every session and dropped at its end; the runtime never hands one session's state
+ *   to another, whatever `onSessionEnd` does or forgets to do.
+ *
+ * The module is imported on two threads: the main thread reads only its declarations (name,
+ * commands' schemas) to validate commands before they cross to the worker; `load`, the loop and
+ * the handlers run only inside the inference worker.
+ */
+import type { Logger } from 'pino';
+import type { InferenceSession } from 'onnxruntime-node';
+import type { ArgsOf, Fields } from './schema.ts';
+import type { EndReason } from '../machines/types.ts';
+import type { CreateSessionOptions, OnnxSession } from '../gpu/session.ts';
+
+export type PixelFormat = 'rgba' | 'rgb';
+
+/**
+ * One frame, or a block of `count` frames stored back to back in `data`.
+ * `emit` takes ownership of `data`'s buffer: it is moved to the main thread, not copied, and
+ * is detached (length 0) afterwards. Allocate a new array per frame (or emit a copy).
+ */
+export interface Frame {
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  readonly format: PixelFormat;
+  /** Frames in this block (default 1). */
+  readonly count?: number;
+}
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+export interface LoadContext {
+  /** Create an ONNX Runtime session with framehost's provider selection and thread settings. */
+  createSession(source: string | Uint8Array, options?: CreateSessionOptions): Promise<OnnxSession>;
+  /** Model options from the command line or `createRuntime({ modelOptions })`. */
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly log: Logger;
+}
+
+export interface SessionContext<M, S> {
+  readonly sessionId: string;
+  readonly model: M;
+  readonly state: S;
+  /** Aborted when the session is asked to stop. Pass it to anything that waits. */
+  readonly signal: AbortSignal;
+  /** True once stop was requested. Also applies commands that arrived since the last call. */
+  shouldStop(): boolean;
+  /** Send frames to the viewer (ownership of the buffer moves; see `Frame`). */
+  emit(frame: Frame): void;
+  /** Send a JSON message to the session's client. */
+  send(message: JsonValue): void;
+  /** Wait, but wake at once when stop is requested (never rejects). For pacing a loop. */
+  sleep(ms: number): Promise<void>;
+  /** Frames emitted so far in this session. */
+  readonly frameCount: number;
+  readonly log: Logger;
+}
+
+export interface CommandContext<M, S> {
+  readonly sessionId: string;
+  readonly model: M;
+  readonly state: S;
+  send(message: JsonValue): void;
+  readonly log: Logger;
+}
+
+export interface CommandDef<F extends Fields, M, S> {
+  readonly description?: string;
+  readonly args: F;
+  /** Runs inside the worker, between frames (never during an inference). */
+  handler(args: ArgsOf<F>, ctx: CommandContext<M, S>): void | Promise<void>;
+}
+
+export interface SessionEndContext<M, S> {
+  readonly sessionId: string;
+  readonly model: M;
+  readonly state: S;
+  readonly reason: EndReason;
+  readonly log: Logger;
+}
+
+export interface ModelDefinition<M = unknown, S = unknown, C extends Record<string, Fields> = Record<string, Fields>> {
+  readonly name: string;
+  readonly version: string;
+  readonly description?: string;
+  /** Runs once per process (and again only if a stuck loop forced a fresh worker). */
+  load(ctx: LoadContext): Promise<M>;
+  /** Fresh session-scoped state; called at the start of every session. */
+  createSessionState(model: M): S;
+  readonly commands: { readonly [K in keyof C]: CommandDef<C[K], M, S> };
+  /** The generation loop. Return to end the session; throw to end it with an error. */
+  loop(ctx: SessionContext<M, S>): Promise<void>;
+  /** Optional: reset or release what the author wants. The runtime's isolation does not rely on it. */
+  onSessionEnd?(ctx: SessionEndContext<M, S>): void | Promise<void>;
+  /** Optional: release model-scoped resources at shutdown (ONNX sessions are released by framehost). */
+  dispose?(model: M): void | Promise<void>;
+}
+
+/** Identity function that gives the model author full type inference. */
+export function defineModel<M, S, C extends Record<string, Fields>>(def: ModelDefinition<M, S, C>): ModelDefinition<M, S, C> {
+  return def;
+}
+
+/**
+ * The erased form the runtime handles: it only passes `load()`'s result back to the same
+ * model's loop and handlers, so forgetting M and S at this one boundary is safe.
+ */
+export type ErasedModel = ModelDefinition<unknown, unknown, Record<string, Fields>>;
+
+export function eraseModel<M, S, C extends Record<string, Fields>>(def: ModelDefinition<M, S, C>): ErasedModel {
+  return def as unknown as ErasedModel;
+}
+
+export type { InferenceSession };

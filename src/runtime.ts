@@ -1,0 +1,265 @@
+/**
+ * `createRuntime`: the chart, the inference actor and the model's declarations put together,
+ * for any caller: the Socket.IO transport, the headless runner, or another Node service that
+ * embeds framehost without a network.
+ *
+ * Requests (`start`, `stop`, `command`) become chart events and return the chart's answer at
+ * once, as a value: XState processes an event synchronously, and the chart emits exactly one
+ * `request.accepted` or `request.refused` per request (runtime.machine.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import { errorValue, type ErrorValue, type Result } from './errors.ts';
+import { runtimeMachine, type RuntimeMachine } from './machines/runtime.machine.ts';
+import { phaseOf, type Phase } from './machines/phase.ts';
+import type { EndReason, Limits, ModelInfo, RuntimeEvent, SessionEnd, SessionRecord } from './machines/types.ts';
+import { createInferenceActor } from './actors/inference.actor.ts';
+import type { FrameMessage } from './actors/protocol.ts';
+import { eraseModel, type ErasedModel, type JsonValue, type PixelFormat } from './model/api.ts';
+import { loadModelModule, modelUrl } from './model/load.ts';
+import { capabilitiesOf, checkCommand, type Capabilities } from './model/capabilities.ts';
+import type { CreateSessionOptions } from './gpu/session.ts';
+import { Emitter } from './util/emitter.ts';
+
+export interface RuntimeOptions {
+  /** Model module path or URL; default: the built-in Gray-Scott world. */
+  readonly model?: string;
+  readonly modelOptions?: Readonly<Record<string, unknown>>;
+  readonly ort?: CreateSessionOptions;
+  readonly limits?: Partial<Limits>;
+  readonly logger?: Logger;
+  /** Frames the worker may have in flight to the main thread before it drops (counted). */
+  readonly maxFramesInFlight?: number;
+  /** XState inspection hook (the Stately inspector's `inspect`). */
+  readonly inspect?: (event: InspectionEvent) => void;
+}
+
+export interface RuntimeFrame {
+  readonly sessionId: string;
+  readonly seq: number;
+  readonly width: number;
+  readonly height: number;
+  readonly format: PixelFormat;
+  readonly count: number;
+  /** Emit time in the worker, ms since the epoch. */
+  readonly t: number;
+  readonly data: Uint8Array;
+}
+
+export interface RuntimeEvents {
+  frame: RuntimeFrame;
+  message: { sessionId: string; data: JsonValue };
+  'command.failed': { sessionId: string; requestId: string; error: ErrorValue };
+  'session.began': SessionRecord;
+  'session.finished': SessionEnd & { frames: number; dropped: number };
+  phase: { phase: Phase; previous: Phase };
+}
+
+export interface SessionStatus {
+  readonly id: string;
+  readonly frames: number;
+  readonly dropped: number;
+}
+
+export interface RuntimeStatus {
+  readonly phase: Phase;
+  readonly model: ModelInfo | null;
+  readonly session: SessionStatus | null;
+  readonly lastEnd: SessionEnd | null;
+  readonly loadError: ErrorValue | null;
+  /** Worker generations: 1 unless a stuck loop or a crash forced a reload. */
+  readonly workerStarts: number;
+  readonly sessionsStarted: number;
+}
+
+export interface Runtime {
+  readonly actor: Actor<RuntimeMachine>;
+  readonly capabilities: Capabilities;
+  readonly log: Logger;
+  /** Resolves once the model is loaded; rejects if it failed to load. */
+  ready(): Promise<ModelInfo>;
+  start(options?: { owner?: string }): Result<{ sessionId: string }>;
+  stop(options?: { owner?: string; reason?: EndReason }): Result;
+  command(name: unknown, args: unknown, options?: { owner?: string }): Result<{ requestId: string }>;
+  status(): RuntimeStatus;
+  phase(): Phase;
+  on<K extends keyof RuntimeEvents>(event: K, fn: (payload: RuntimeEvents[K]) => void): () => void;
+  /** Resolves when the given session (default: the current one) has ended and been cleaned up. */
+  whenSessionOver(sessionId?: string): Promise<SessionEnd | null>;
+  /** Refuse new sessions, stop the running one within its deadline, release the model. */
+  shutdown(): Promise<void>;
+}
+
+/** The owner used by the embedding API when the caller names none. */
+export const LOCAL_OWNER = 'local';
+
+export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const log = options.logger ?? pino({ level: process.env.FRAMEHOST_LOG_LEVEL ?? 'info' });
+  const url = modelUrl(options.model);
+  const model: ErasedModel = eraseModel(await loadModelModule(url));
+  const capabilities = capabilitiesOf(model);
+  const events = new Emitter<RuntimeEvents>((err, event) => log.error({ err, event }, 'runtime listener threw'));
+
+  // Per-session counters, reset by construction: a new object per session.
+  let counters: { id: string; frames: number; dropped: number; log: Logger } | null = null;
+
+  const inference = createInferenceActor({
+    modelUrl: url,
+    modelOptions: options.modelOptions ?? {},
+    ort: options.ort ?? {},
+    log,
+    maxFramesInFlight: options.maxFramesInFlight,
+    sink: {
+      frame(m: FrameMessage) {
+        if (counters?.id !== m.sessionId) return; // a straggler from an ended session
+        counters.frames += m.count;
+        if (counters.log.isLevelEnabled('debug')) counters.log.debug({ seq: m.seq, bytes: m.data.byteLength }, 'frame');
+        events.emit('frame', { ...m, data: new Uint8Array(m.data) });
+      },
+      message(sessionId, data) {
+        if (counters?.id === sessionId) events.emit('message', { sessionId, data });
+      },
+      commandFailed(sessionId, requestId, error) {
+        if (counters?.id === sessionId) events.emit('command.failed', { sessionId, requestId, error });
+      },
+      sessionStats(sessionId, stats) {
+        if (counters?.id === sessionId) counters.dropped += stats.dropped;
+      },
+    },
+  });
+
+  const actor = createActor(runtimeMachine.provide({ actors: { inference } }), {
+    input: { limits: options.limits },
+    ...(options.inspect ? { inspect: options.inspect } : {}),
+  });
+
+  // Replies to the request being sent right now (XState handles an event synchronously).
+  let reply: { requestId: string; result?: Result<{ sessionId?: string }> } | null = null;
+  actor.on('request.accepted', (e) => {
+    if (reply?.requestId === e.requestId) reply.result = { ok: true, ...(e.sessionId ? { sessionId: e.sessionId } : {}) };
+  });
+  actor.on('request.refused', (e) => {
+    if (reply?.requestId === e.requestId) reply.result = { ok: false, error: e.error };
+  });
+  actor.on('session.began', ({ session }) => {
+    counters = { id: session.id, frames: 0, dropped: 0, log: log.child({ sessionId: session.id }) };
+    counters.log.info({ owner: session.owner }, 'session began');
+    events.emit('session.began', session);
+  });
+  actor.on('session.finished', ({ end }) => {
+    const c = counters?.id === end.sessionId ? counters : null;
+    const summary = { ...end, frames: c?.frames ?? 0, dropped: c?.dropped ?? 0 };
+    (c?.log ?? log).info({ reason: end.reason, error: end.error, frames: summary.frames, dropped: summary.dropped }, 'session ended');
+    events.emit('session.finished', summary);
+  });
+
+  let phase: Phase = 'loading';
+  actor.subscribe({
+    next: (snapshot) => {
+      const next = phaseOf(snapshot);
+      if (next === phase) return;
+      const previous = phase;
+      phase = next;
+      if (next === 'idle' || next === 'failed' || next === 'shutdown') counters = null;
+      log.info({ state: next, from: previous }, `state ${next}`);
+      events.emit('phase', { phase: next, previous });
+    },
+    // An actor error with no observer is rethrown in a timer and kills Node (STYLE.md).
+    error: (err) => log.error({ err }, 'runtime chart error'),
+  });
+  actor.start();
+
+  function request(event: RuntimeEvent & { requestId: string }): Result<{ sessionId?: string }> {
+    if (actor.getSnapshot().status !== 'active') return { ok: false, error: errorValue('shutting_down') };
+    reply = { requestId: event.requestId };
+    try {
+      actor.send(event);
+      return reply.result ?? { ok: false, error: errorValue('internal', `no answer to ${event.type}`) };
+    } finally {
+      reply = null;
+    }
+  }
+
+  function snapshot(): SnapshotFrom<RuntimeMachine> {
+    return actor.getSnapshot();
+  }
+
+  function waitFor<T>(check: () => T | undefined): Promise<T> {
+    return new Promise((resolve) => {
+      const now = check();
+      if (now !== undefined) return resolve(now);
+      const sub = actor.subscribe({
+        next: () => {
+          const v = check();
+          if (v !== undefined) {
+            sub.unsubscribe();
+            resolve(v);
+          }
+        },
+        complete: () => {
+          const v = check();
+          if (v !== undefined) resolve(v);
+        },
+      });
+    });
+  }
+
+  return {
+    actor,
+    capabilities,
+    log,
+    async ready() {
+      const outcome = await waitFor((): { model: ModelInfo } | { error: ErrorValue } | undefined => {
+        const s = snapshot();
+        if (s.context.model && phaseOf(s) !== 'loading') return { model: s.context.model };
+        if (s.matches('failed') || s.status === 'done') return { error: s.context.loadError ?? errorValue('load_failed') };
+        return undefined;
+      });
+      if ('error' in outcome) throw Object.assign(new Error(outcome.error.message), { code: outcome.error.code });
+      return outcome.model;
+    },
+    start(opts = {}) {
+      const r = request({ type: 'session.start', requestId: randomUUID(), owner: opts.owner ?? LOCAL_OWNER, sessionId: randomUUID() });
+      return r.ok ? { ok: true, sessionId: r.sessionId! } : r;
+    },
+    stop(opts = {}) {
+      const r = request({ type: 'session.stop', requestId: randomUUID(), ...(opts.owner ? { owner: opts.owner } : {}), reason: opts.reason ?? 'stopped' });
+      return r.ok ? { ok: true } : r;
+    },
+    command(name, args, opts = {}) {
+      const requestId = randomUUID();
+      const r = request({ type: 'session.command', requestId, owner: opts.owner ?? LOCAL_OWNER, command: checkCommand(model, name, args) });
+      return r.ok ? { ok: true, requestId } : r;
+    },
+    status() {
+      const s = snapshot();
+      const c = counters && s.context.session?.id === counters.id ? counters : null;
+      return {
+        phase: phaseOf(s),
+        model: s.context.model,
+        session: c ? { id: c.id, frames: c.frames, dropped: c.dropped } : null,
+        lastEnd: s.context.lastEnd,
+        loadError: s.context.loadError,
+        workerStarts: s.context.workerStarts,
+        sessionsStarted: s.context.sessionsStarted,
+      };
+    },
+    phase: () => phaseOf(snapshot()),
+    on: (event, fn) => events.on(event, fn),
+    whenSessionOver(sessionId) {
+      const id = sessionId ?? snapshot().context.session?.id;
+      if (!id) return Promise.resolve(snapshot().context.lastEnd);
+      return waitFor(() => {
+        const s = snapshot();
+        if (s.context.session?.id === id && s.status === 'active') return undefined;
+        return s.context.lastEnd?.sessionId === id ? s.context.lastEnd : null;
+      });
+    },
+    async shutdown() {
+      if (snapshot().status === 'active') actor.send({ type: 'runtime.shutdown' });
+      await waitFor(() => (snapshot().status !== 'active' ? true : undefined));
+      actor.stop();
+    },
+  };
+}

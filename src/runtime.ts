@@ -44,6 +44,8 @@ export interface RuntimeFrame {
   readonly count: number;
   /** Emit time in the worker, ms since the epoch. */
   readonly t: number;
+  /** Time in ONNX Runtime `run` calls since the previous frame, ms. */
+  readonly inferMs: number;
   readonly data: Uint8Array;
 }
 
@@ -60,6 +62,7 @@ export interface SessionStatus {
   readonly id: string;
   readonly frames: number;
   readonly dropped: number;
+  readonly ownerAway: boolean;
 }
 
 export interface RuntimeStatus {
@@ -82,6 +85,8 @@ export interface Runtime {
   start(options?: { owner?: string }): Result<{ sessionId: string }>;
   stop(options?: { owner?: string; reason?: EndReason }): Result;
   command(name: unknown, args: unknown, options?: { owner?: string }): Result<{ requestId: string }>;
+  /** The owner's connection left or came back: drives the chart's orphan timeout. */
+  ownerPresence(sessionId: string, present: boolean): void;
   status(): RuntimeStatus;
   phase(): Phase;
   on<K extends keyof RuntimeEvents>(event: K, fn: (payload: RuntimeEvents[K]) => void): () => void;
@@ -232,13 +237,16 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       const r = request({ type: 'session.command', requestId, owner: opts.owner ?? LOCAL_OWNER, command: checkCommand(model, name, args) });
       return r.ok ? { ok: true, requestId } : r;
     },
+    ownerPresence(sessionId, present) {
+      if (snapshot().status === 'active') actor.send({ type: present ? 'owner.returned' : 'owner.left', sessionId });
+    },
     status() {
       const s = snapshot();
       const c = counters && s.context.session?.id === counters.id ? counters : null;
       return {
         phase: phaseOf(s),
         model: s.context.model,
-        session: c ? { id: c.id, frames: c.frames, dropped: c.dropped } : null,
+        session: c ? { id: c.id, frames: c.frames, dropped: c.dropped, ownerAway: s.context.ownerAway } : null,
         lastEnd: s.context.lastEnd,
         loadError: s.context.loadError,
         workerStarts: s.context.workerStarts,

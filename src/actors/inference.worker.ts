@@ -52,6 +52,22 @@ interface SessionRun {
   dropped: number;
 }
 
+/** Inference time since the last emitted frame: every `run` of the model's sessions is timed. */
+let inferMs = 0;
+
+function timeRuns(s: OnnxSession): void {
+  const run = s.session.run.bind(s.session) as (...args: unknown[]) => Promise<unknown>;
+  const timed = async (...args: unknown[]): Promise<unknown> => {
+    const started = performance.now();
+    try {
+      return await run(...args);
+    } finally {
+      inferMs += performance.now() - started;
+    }
+  };
+  Object.defineProperty(s.session, 'run', { value: timed });
+}
+
 let loaded: Loaded | undefined;
 let current: SessionRun | undefined;
 let framesPosted = 0;
@@ -64,6 +80,7 @@ async function load(): Promise<void> {
     const scope = await model.load({
       createSession: async (source, options) => {
         const s = await createOnnxSession(source, { ...init.ort, ...options }, log);
+        timeRuns(s);
         onnx.push(s);
         return s;
       },
@@ -101,6 +118,8 @@ function emitFrame(run: SessionRun, frame: Frame): void {
   const count = frame.count ?? 1;
   const seq = run.frames;
   run.frames += count;
+  const spent = inferMs;
+  inferMs = 0;
   // Newest wins from here on: a main thread that falls behind loses frames, not memory.
   if (framesPosted - Atomics.load(control, CONTROL_CONSUMED) >= init.maxFramesInFlight) {
     run.dropped += count;
@@ -110,7 +129,7 @@ function emitFrame(run: SessionRun, frame: Frame): void {
   const movable = buffer instanceof ArrayBuffer && byteOffset === 0 && byteLength === buffer.byteLength;
   const data = movable ? buffer : frame.data.slice().buffer;
   framesPosted++;
-  post({ type: 'frame', sessionId: run.id, seq, width: frame.width, height: frame.height, format: frame.format, count, t: wallClockMs(), data }, [data]);
+  post({ type: 'frame', sessionId: run.id, seq, width: frame.width, height: frame.height, format: frame.format, count, t: wallClockMs(), inferMs: spent, data }, [data]);
 }
 
 function sendMessage(run: SessionRun, data: JsonValue): void {

@@ -40,6 +40,8 @@ export interface FrameMessage {
   readonly count: number;
   /** Wall-clock time of the emit, in ms since the epoch (sub-millisecond precision). */
   readonly t: number;
+  /** Time spent in ONNX Runtime `run` calls since the previous frame, ms. */
+  readonly inferMs: number;
   readonly data: ArrayBuffer;
 }
 

@@ -14,11 +14,11 @@
  * chart (`loadTimeout`, `stopDeadline`, …), not timers scattered in classes.
  *
  * Every request event carries a `requestId` and is answered by exactly one emitted
- * `request.accepted` / `request.refused`, in every state (test/runtime.machine.test.ts
- * checks the whole matrix). The chart holds no sockets and no ONNX objects: the inference
+ * `request.accepted` / `request.refused`, in every state but the final one, where the actor
+ * is done and createRuntime refuses for it (test/runtime.machine.test.ts checks the matrix). The chart holds no sockets and no ONNX objects: the inference
  * actor below is a placeholder that `createRuntime` replaces with `machine.provide()`.
  */
-import { assign, emit, fromCallback, not, sendTo, setup } from 'xstate';
+import { and, assign, emit, fromCallback, not, sendTo, setup } from 'xstate';
 import { errorValue, type ErrorCode } from '../errors.ts';
 import {
   DEFAULT_LIMITS,
@@ -65,6 +65,8 @@ export const runtimeMachine = setup({
     /** Worker reports about a session other than the current one are stale and ignored. */
     isCurrentSession: ({ context, event }) => context.session !== null && sessionIdOf(event) === context.session.id,
     shutdownRequested: ({ context }) => context.shutdownRequested,
+    ownerAway: ({ context }) => context.ownerAway,
+    hasSession: ({ context }) => context.session !== null,
   },
   actions: {
     refuse: emit(({ event }, params: { code: ErrorCode; detail?: string }) => ({
@@ -85,6 +87,7 @@ export const runtimeMachine = setup({
     openSession: assign({
       session: ({ event }) => (event.type === 'session.start' ? { id: event.sessionId, owner: event.owner } : null),
       stopReason: null,
+      ownerAway: false,
       sessionsStarted: ({ context }) => context.sessionsStarted + 1,
     }),
     announceSession: emit(({ context }) => ({ type: 'session.began' as const, session: context.session! })),
@@ -117,7 +120,7 @@ export const runtimeMachine = setup({
       },
     }),
     announceEnd: emit(({ context }) => ({ type: 'session.finished' as const, end: context.lastEnd! })),
-    closeSession: assign({ session: null, stopReason: null }),
+    closeSession: assign({ session: null, stopReason: null, ownerAway: false }),
     requestShutdown: assign({ shutdownRequested: true }),
     closeWorker: sendTo('inference', (): InferenceInput => ({ type: 'worker.close' })),
     storeModel: assign({ model: ({ event, context }) => (event.type === 'worker.ready' ? event.model : context.model), loadError: null }),
@@ -136,6 +139,7 @@ export const runtimeMachine = setup({
     stopDeadline: ({ context }) => context.limits.stopDeadlineMs,
     cleanupTimeout: ({ context }) => context.limits.cleanupTimeoutMs,
     closeTimeout: ({ context }) => context.limits.closeTimeoutMs,
+    orphanTimeout: ({ context }) => context.limits.orphanTimeoutMs,
   },
 }).createMachine({
   id: 'framehost',
@@ -147,6 +151,7 @@ export const runtimeMachine = setup({
     lastEnd: null,
     loadError: null,
     shutdownRequested: false,
+    ownerAway: false,
     workerStarts: 0,
     sessionsStarted: 0,
   }),
@@ -158,10 +163,14 @@ export const runtimeMachine = setup({
       initial: 'loading',
       on: {
         // The worker died under us (outside loading and closing, which handle it themselves).
-        'worker.exited': {
-          target: 'recovering',
-          actions: [{ type: 'recordEnd', params: { reason: 'crashed' } }, 'announceEnd', 'closeSession'],
-        },
+        'worker.exited': [
+          {
+            guard: 'hasSession',
+            target: 'recovering',
+            actions: [{ type: 'recordEnd', params: { reason: 'crashed' } }, 'announceEnd', 'closeSession'],
+          },
+          { target: 'recovering' },
+        ],
       },
       states: {
         loading: {
@@ -196,6 +205,8 @@ export const runtimeMachine = setup({
             // Single session: refused with a reason, never queued, never disturbing the session.
             'session.start': { actions: { type: 'refuse', params: { code: 'busy' } } },
             'worker.session.ended': { guard: 'isCurrentSession', target: 'cleanup', actions: ['recordEnd', 'announceEnd'] },
+            'owner.left': { guard: 'isCurrentSession', actions: assign({ ownerAway: true }) },
+            'owner.returned': { guard: 'isCurrentSession', actions: assign({ ownerAway: false }) },
           },
           states: {
             starting: {
@@ -224,6 +235,21 @@ export const runtimeMachine = setup({
               },
             },
             running: {
+              // Orphaning: the owner's connection is gone; the session runs on for orphanTimeout,
+              // and the owner (proving it with its token, at the transport) may come back.
+              initial: 'attended',
+              states: {
+                attended: { always: { guard: 'ownerAway', target: 'orphaned' } },
+                orphaned: {
+                  always: { guard: not('ownerAway'), target: 'attended' },
+                  after: {
+                    orphanTimeout: {
+                      target: '#framehost.alive.session.stopping',
+                      actions: { type: 'markStopping', params: { reason: 'orphaned' } },
+                    },
+                  },
+                },
+              },
               on: {
                 // Commands only from the owner, only valid ones; either way the session runs on.
                 'session.command': [
@@ -269,9 +295,11 @@ export const runtimeMachine = setup({
           // The worker runs the model's session-end hook and drops the session's state.
           on: {
             'worker.session.cleaned': [
-              { guard: 'shutdownRequested', target: 'closing', actions: 'closeSession' },
-              { target: 'idle', actions: 'closeSession' },
+              { guard: and(['isCurrentSession', 'shutdownRequested']), target: 'closing', actions: 'closeSession' },
+              { guard: 'isCurrentSession', target: 'idle', actions: 'closeSession' },
             ],
+            // The session already finished: the worker's death ends only the cleanup.
+            'worker.exited': { target: '#framehost.recovering', actions: 'closeSession' },
             'session.start': { actions: { type: 'refuse', params: { code: 'busy', detail: 'the last session is still being cleaned up' } } },
             'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
             'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },

@@ -48,6 +48,8 @@ export interface Limits {
   readonly cleanupTimeoutMs: number;
   /** How long the worker may take to release the model at shutdown before it is terminated. */
   readonly closeTimeoutMs: number;
+  /** How long a running session survives without its owner connected before it is stopped (`orphaned`). */
+  readonly orphanTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -56,6 +58,7 @@ export const DEFAULT_LIMITS: Limits = {
   stopDeadlineMs: 5_000, // the reference runtime waits forever; five seconds is long for one frame
   cleanupTimeoutMs: 5_000,
   closeTimeoutMs: 5_000,
+  orphanTimeoutMs: 30_000, // the reference runtime's value
 };
 
 export interface RuntimeContext {
@@ -67,6 +70,8 @@ export interface RuntimeContext {
   readonly lastEnd: SessionEnd | null;
   readonly loadError: ErrorValue | null;
   readonly shutdownRequested: boolean;
+  /** The session owner's connection is gone (the transport says so); see `orphanTimeout`. */
+  readonly ownerAway: boolean;
   /** Worker generations started (1 after boot; grows only after a kill or a crash). */
   readonly workerStarts: number;
   readonly sessionsStarted: number;
@@ -95,7 +100,10 @@ export type WorkerEvent =
 
 export type ControlEvent = { type: 'runtime.shutdown' } | { type: 'runtime.reload' };
 
-export type RuntimeEvent = RequestEvent | WorkerEvent | ControlEvent;
+/** The owner's presence, as the transport sees its connections. */
+export type PresenceEvent = { type: 'owner.left'; sessionId: string } | { type: 'owner.returned'; sessionId: string };
+
+export type RuntimeEvent = RequestEvent | WorkerEvent | ControlEvent | PresenceEvent;
 
 /** What the chart emits to whoever embeds it (`actor.on(...)`). */
 export type RuntimeEmitted =

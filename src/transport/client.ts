@@ -1,0 +1,165 @@
+/**
+ * The typed framehost client, for Node and the browser (`framehost/client`). Built on
+ * socket.io-client with the same event map as the server. Every request has a timeout (an
+ * acknowledgement that never comes must not hang the caller), and a refusal becomes a
+ * `FramehostError` with the server's code.
+ *
+ * Reconnects: socket.io-client reconnects by itself; on reconnect this client presents its
+ * session token again (`session:resume`) to regain control, and re-attaches if it was the viewer.
+ */
+import { io, type Socket } from 'socket.io-client';
+import { errorValue, FramehostError, isErrorCode, type Result } from '../errors.ts';
+import type { Capabilities } from '../model/capabilities.ts';
+import type { Phase } from '../machines/phase.ts';
+import type { AttachRequest, ClientToServerEvents, FrameMeta, ServerToClientEvents, StartRequest } from './events.ts';
+
+export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export interface ClientOptions {
+  /** Shared secret, when the server requires one. */
+  readonly authToken?: string;
+  /** Request timeout, ms (default 5000). */
+  readonly timeoutMs?: number;
+  /** Default: websocket only (frames over long-polling are ~25× slower). */
+  readonly transports?: ('websocket' | 'polling')[];
+  readonly reconnection?: boolean;
+}
+
+type Listener<A extends unknown[]> = (...args: A) => void;
+
+export interface ClientFrame {
+  readonly meta: FrameMeta;
+  readonly data: Uint8Array;
+}
+
+function toBytes(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return new Uint8Array(0);
+}
+
+export class FramehostClient {
+  readonly socket: ClientSocket;
+  private readonly timeoutMs: number;
+  /** Proof of control over the session this client started. */
+  sessionToken: string | null = null;
+  sessionId: string | null = null;
+  private viewing: AttachRequest | null = null;
+
+  private constructor(socket: ClientSocket, timeoutMs: number) {
+    this.socket = socket;
+    this.timeoutMs = timeoutMs;
+    socket.io.on('reconnect', () => void this.restore());
+    socket.on('session:ended', ({ sessionId }) => {
+      if (sessionId === this.sessionId) {
+        this.sessionId = null;
+        this.sessionToken = null;
+      }
+    });
+    socket.on('stream:detached', () => {
+      this.viewing = null;
+    });
+  }
+
+  /** Connect; rejects with the server's coded error (unauthorized, too_many_connections…). */
+  static connect(url: string, options: ClientOptions = {}): Promise<FramehostClient> {
+    const socket: ClientSocket = io(url, {
+      transports: options.transports ?? ['websocket'],
+      auth: options.authToken ? { token: options.authToken } : {},
+      reconnection: options.reconnection ?? true,
+      forceNew: true,
+    });
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error & { data?: unknown }): void => {
+        socket.off('connect', onConnect);
+        socket.close();
+        const data = err.data as { code?: unknown; message?: unknown } | undefined;
+        reject(isErrorCode(data?.code) ? new FramehostError(data.code, String(data.message ?? err.message)) : new FramehostError('internal', err.message, { cause: err }));
+      };
+      const onConnect = (): void => {
+        socket.off('connect_error', onError);
+        resolve(new FramehostClient(socket, options.timeoutMs ?? 5000));
+      };
+      socket.once('connect', onConnect);
+      socket.once('connect_error', onError);
+    });
+  }
+
+  /** Send a request; resolve with the server's result value (never throws for a refusal). */
+  async request<E extends keyof ClientToServerEvents>(event: E, payload: Parameters<ClientToServerEvents[E]>[0]): Promise<Result<Record<string, unknown>>> {
+    // The typed overloads of emitWithAck do not model our Result union; the server's ack does.
+    const timed = this.socket.timeout(this.timeoutMs) as unknown as { emitWithAck(e: string, p: unknown): Promise<Result<Record<string, unknown>>> };
+    try {
+      return await timed.emitWithAck(event, payload);
+    } catch {
+      return { ok: false, error: errorValue('timeout', `no answer to ${event} within ${this.timeoutMs} ms`) };
+    }
+  }
+
+  private async must<T>(event: keyof ClientToServerEvents, payload: object): Promise<T> {
+    const r = await this.request(event, payload as never);
+    if (!r.ok) throw FramehostError.from(r.error);
+    return r as unknown as T;
+  }
+
+  async start(options: StartRequest = {}): Promise<{ sessionId: string; token: string }> {
+    const r = await this.must<{ sessionId: string; token: string }>('session:start', options);
+    this.sessionId = r.sessionId;
+    this.sessionToken = r.token;
+    this.viewing = options;
+    return { sessionId: r.sessionId, token: r.token };
+  }
+
+  async stop(): Promise<void> {
+    await this.must('session:stop', {});
+  }
+
+  async command(name: string, args: Record<string, unknown> = {}): Promise<{ requestId: string }> {
+    const r = await this.must<{ requestId: string }>('session:command', { name, args });
+    return { requestId: r.requestId };
+  }
+
+  /** Regain control of a session with its token (after a reconnect, or from another process). */
+  async resume(token: string): Promise<{ sessionId: string }> {
+    const r = await this.must<{ sessionId: string }>('session:resume', { token });
+    this.sessionToken = token;
+    this.sessionId = r.sessionId;
+    return { sessionId: r.sessionId };
+  }
+
+  async attach(options: AttachRequest = {}): Promise<{ sessionId: string | null }> {
+    const r = await this.must<{ sessionId: string | null }>('stream:attach', options);
+    this.viewing = options;
+    return { sessionId: r.sessionId };
+  }
+
+  async detach(): Promise<void> {
+    await this.must('stream:detach', {});
+    this.viewing = null;
+  }
+
+  async capabilities(): Promise<Capabilities & { state: Phase }> {
+    return this.must<Capabilities & { state: Phase }>('capabilities', {});
+  }
+
+  private async restore(): Promise<void> {
+    if (this.sessionToken) await this.request('session:resume', { token: this.sessionToken });
+    if (this.viewing) await this.request('stream:attach', this.viewing);
+  }
+
+  onFrame(fn: (frame: ClientFrame) => void): () => void {
+    const handler = (meta: FrameMeta, data: unknown): void => fn({ meta, data: toBytes(data) });
+    this.socket.on('frame', handler as never);
+    return () => this.socket.off('frame', handler as never);
+  }
+
+  on<E extends keyof Omit<ServerToClientEvents, 'frame'>>(event: E, fn: Listener<Parameters<ServerToClientEvents[E]>>): () => void {
+    this.socket.on(event, fn as never);
+    return () => this.socket.off(event, fn as never);
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}

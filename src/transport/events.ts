@@ -1,0 +1,87 @@
+/**
+ * The Socket.IO protocol: one typed event map, shared by the server and every client
+ * (socket.io's `typed-events.ts` pattern). Types do not replace validation: the server checks
+ * every payload (src/transport/validate.ts) before anything reaches the chart.
+ */
+import type { ErrorValue, Result } from '../errors.ts';
+import type { EndReason } from '../machines/types.ts';
+import type { Phase } from '../machines/phase.ts';
+import type { Capabilities } from '../model/capabilities.ts';
+import type { JsonValue } from '../model/api.ts';
+
+/** How frames travel to a viewer: raw pixels (loopback, LAN) or JPEG (remote viewers). */
+export type Encoding = 'raw' | 'jpeg';
+
+export interface FrameMeta {
+  readonly sessionId: string;
+  /** Index of the frame in its session; gaps are frames dropped for this viewer. */
+  readonly seq: number;
+  readonly width: number;
+  readonly height: number;
+  /** Pixel layout of the payload: `rgba`/`rgb` bytes, or a `jpeg` file. */
+  readonly format: 'rgba' | 'rgb' | 'jpeg';
+  readonly count: number;
+  /** When the model emitted the frame, ms since the epoch. */
+  readonly t: number;
+  /** ONNX Runtime time spent on this frame, ms. */
+  readonly inferMs: number;
+  /** Frames dropped for this viewer so far (newest frame wins). */
+  readonly dropped: number;
+}
+
+export interface StartRequest {
+  /** Encoding for the starting client's own stream (it becomes the viewer). Default raw. */
+  readonly encoding?: Encoding;
+  /** JPEG quality 1-100 (default 80). */
+  readonly quality?: number;
+}
+export interface AttachRequest {
+  readonly encoding?: Encoding;
+  readonly quality?: number;
+}
+export interface CommandRequest {
+  readonly name: string;
+  readonly args?: Readonly<Record<string, unknown>>;
+}
+export interface ResumeRequest {
+  /** The token that `session:start` returned: proof of ownership after a reconnect. */
+  readonly token: string;
+}
+
+export type Ack<T extends object = object> = (result: Result<T>) => void;
+
+export interface ClientToServerEvents {
+  'session:start': (request: StartRequest, ack: Ack<{ sessionId: string; token: string }>) => void;
+  'session:stop': (request: object, ack: Ack) => void;
+  'session:resume': (request: ResumeRequest, ack: Ack<{ sessionId: string }>) => void;
+  'session:command': (request: CommandRequest, ack: Ack<{ requestId: string }>) => void;
+  'stream:attach': (request: AttachRequest, ack: Ack<{ sessionId: string | null }>) => void;
+  'stream:detach': (request: object, ack: Ack) => void;
+  capabilities: (request: object, ack: Ack<Capabilities & { state: Phase }>) => void;
+}
+
+export interface ServerToClientEvents {
+  frame: (meta: FrameMeta, data: Uint8Array) => void;
+  message: (payload: { sessionId: string; data: JsonValue }) => void;
+  state: (payload: { state: Phase }) => void;
+  'session:ended': (payload: { sessionId: string; reason: EndReason; error?: ErrorValue }) => void;
+  'stream:detached': (payload: { reason: 'superseded' | 'detached' }) => void;
+  'command:failed': (payload: { requestId: string; error: ErrorValue }) => void;
+}
+
+/** The client-to-server event names, for the unknown-event check. */
+export const CLIENT_EVENTS: readonly (keyof ClientToServerEvents)[] = [
+  'session:start',
+  'session:stop',
+  'session:resume',
+  'session:command',
+  'stream:attach',
+  'stream:detach',
+  'capabilities',
+];
+
+/** What the server keeps per socket (socket.data). */
+export interface SocketData {
+  /** The chart's owner id when this socket controls the session (set by start or resume). */
+  ownerId: string | null;
+}

@@ -1,0 +1,62 @@
+/**
+ * Plain HTTP on the same server as Socket.IO: health, readiness, metrics, the command schema
+ * and the demo page. Socket.IO handles its own path (/socket.io/) before this runs.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Runtime } from '../runtime.ts';
+import { isServing } from '../machines/phase.ts';
+import type { Metrics } from './metrics.ts';
+import { pageAsset } from './assets.ts';
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.end(body);
+}
+
+const json = (res: ServerResponse, status: number, value: unknown): void => send(res, status, 'application/json; charset=utf-8', JSON.stringify(value));
+
+export function health(runtime: Runtime) {
+  const s = runtime.status();
+  const status = s.phase === 'failed' ? 'failed' : isServing(s.phase) ? 'ok' : s.phase === 'shutdown' || s.phase === 'closing' ? 'stopping' : 'starting';
+  return {
+    status,
+    state: s.phase,
+    model: s.model,
+    // No ids or owners: a health probe must not reveal anything about a user's session.
+    session: s.session ? { active: true, frames: s.session.frames, dropped: s.session.dropped, ownerAway: s.session.ownerAway } : null,
+    lastEnd: s.lastEnd ? { reason: s.lastEnd.reason } : null,
+    loadError: s.loadError,
+    workerStarts: s.workerStarts,
+    sessionsStarted: s.sessionsStarted,
+  };
+}
+
+export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logger) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: { code: 'bad_request', message: 'only GET' } });
+    const done = (p: Promise<void>): void => {
+      p.catch((err: unknown) => {
+        log.error({ err, path }, 'http handler failed');
+        if (!res.headersSent) json(res, 500, { error: { code: 'internal', message: 'internal error' } });
+      });
+    };
+    switch (path) {
+      case '/health':
+        return json(res, 200, health(runtime));
+      case '/ready': {
+        const phase = runtime.phase();
+        return json(res, isServing(phase) ? 200 : 503, { ready: isServing(phase), state: phase });
+      }
+      case '/metrics':
+        return done(metrics.registry.metrics().then((body) => send(res, 200, metrics.registry.contentType, body)));
+      case '/schema':
+        return json(res, 200, runtime.capabilities);
+      default:
+        return done(
+          pageAsset(path).then((asset) => (asset ? send(res, 200, asset.type, asset.body) : json(res, 404, { error: { code: 'bad_request', message: `no route ${path}` } }))),
+        );
+    }
+  };
+}

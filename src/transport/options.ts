@@ -1,0 +1,34 @@
+/**
+ * Transport settings and their limits. Every limit has a coded error (README, "Limits").
+ */
+export interface TransportOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Shared secret a client must present in `auth.token` at the handshake; off when unset. */
+  readonly authToken?: string;
+  /** Origins allowed by CORS for the Socket.IO handshake; empty: same origin only. */
+  readonly corsOrigins: readonly string[];
+  /** Largest message a client may send (Socket.IO `maxHttpBufferSize`); larger ones close the connection. */
+  readonly maxPayloadBytes: number;
+  /** Largest command (name and JSON arguments); larger ones get `payload_too_large`. */
+  readonly maxCommandBytes: number;
+  /** Requests per second per connection (token bucket), and the burst it allows. */
+  readonly requestsPerSecond: number;
+  readonly requestBurst: number;
+  /** Concurrent connections; more are refused with `too_many_connections`. */
+  readonly maxConnections: number;
+  /** JPEG quality when a viewer asks for `jpeg` without one. */
+  readonly jpegQuality: number;
+}
+
+export const DEFAULT_TRANSPORT: TransportOptions = {
+  host: '127.0.0.1',
+  port: 3000,
+  corsOrigins: [],
+  maxPayloadBytes: 1_000_000,
+  maxCommandBytes: 16 * 1024,
+  requestsPerSecond: 60, // a person's drag on the canvas sends ~60 stamps a second
+  requestBurst: 120,
+  maxConnections: 256,
+  jpegQuality: 80,
+};

@@ -1,0 +1,203 @@
+/**
+ * The demo page: the live stream on a canvas and controls generated from the model's command
+ * schema. Plain DOM, no framework; bundled by esbuild on request (src/transport/assets.ts).
+ */
+import { FramehostClient, type ClientFrame } from '../client.ts';
+import type { JsonSchema } from '../../model/schema.ts';
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+const canvas = $<HTMLCanvasElement>('view');
+const ctx2d = canvas.getContext('2d')!;
+const stats = { frames: 0, fps: 0, dropped: 0, seq: -1, lastFrameAt: 0, role: 'none' as 'none' | 'owner' | 'viewer' };
+let lastFrame = { width: canvas.width, height: canvas.height };
+
+function showError(text: string): void {
+  $('error').textContent = text;
+}
+
+function log(line: string): void {
+  const box = $('messages');
+  box.textContent = `${line}\n${box.textContent ?? ''}`.slice(0, 20_000);
+}
+
+function setRole(role: typeof stats.role): void {
+  stats.role = role;
+  $('role').textContent = role;
+}
+
+async function draw({ meta, data }: ClientFrame): Promise<void> {
+  if (canvas.width !== meta.width || canvas.height !== meta.height) {
+    canvas.width = meta.width;
+    canvas.height = meta.height;
+  }
+  lastFrame = { width: meta.width, height: meta.height };
+  if (meta.format === 'jpeg') {
+    const bitmap = await createImageBitmap(new Blob([data as BlobPart], { type: 'image/jpeg' }));
+    ctx2d.drawImage(bitmap, 0, 0);
+    bitmap.close();
+  } else {
+    const pixels = meta.width * meta.height;
+    const rgba = new Uint8ClampedArray(pixels * 4);
+    if (meta.format === 'rgba') rgba.set(data.subarray(0, pixels * 4));
+    else for (let i = 0; i < pixels; i++) rgba.set([data[i * 3]!, data[i * 3 + 1]!, data[i * 3 + 2]!, 255], i * 4);
+    ctx2d.putImageData(new ImageData(rgba, meta.width, meta.height), 0, 0);
+  }
+  stats.frames++;
+  stats.seq = meta.seq;
+  stats.dropped = meta.dropped;
+  stats.lastFrameAt = performance.now();
+}
+
+type Props = Record<string, JsonSchema>;
+
+/** One input per argument, from its JSON Schema. */
+function inputFor(name: string, schema: JsonSchema): HTMLInputElement | HTMLSelectElement {
+  if (Array.isArray(schema.enum)) {
+    const select = document.createElement('select');
+    for (const v of schema.enum as string[]) select.append(new Option(v, v));
+    return select;
+  }
+  const input = document.createElement('input');
+  input.name = name;
+  if (schema.type === 'integer' || schema.type === 'number') {
+    const ranged = typeof schema.minimum === 'number' && typeof schema.maximum === 'number';
+    input.type = ranged ? 'range' : 'number';
+    if (typeof schema.minimum === 'number') input.min = String(schema.minimum);
+    if (typeof schema.maximum === 'number') input.max = String(schema.maximum);
+    input.step = schema.type === 'integer' ? '1' : 'any';
+    if (ranged && schema.type === 'number') input.step = String(((schema.maximum as number) - (schema.minimum as number)) / 1000);
+    input.value = String(schema.default ?? schema.minimum ?? 0);
+  } else if (schema.type === 'boolean') {
+    input.type = 'checkbox';
+    input.checked = schema.default === true;
+  } else {
+    input.type = 'text';
+    if (typeof schema.maxLength === 'number') input.maxLength = schema.maxLength;
+    input.value = typeof schema.default === 'string' ? schema.default : '';
+  }
+  return input;
+}
+
+function valueOf(input: HTMLInputElement | HTMLSelectElement, schema: JsonSchema): unknown {
+  if (input instanceof HTMLSelectElement) return input.value;
+  if (input.type === 'checkbox') return input.checked;
+  if (schema.type === 'integer') return Math.round(Number(input.value));
+  if (schema.type === 'number') return Number(input.value);
+  return input.value;
+}
+
+function buildControls(client: FramehostClient, commands: Record<string, { description?: string; args: JsonSchema }>): void {
+  const root = $('controls');
+  root.textContent = '';
+  for (const [name, info] of Object.entries(commands)) {
+    const props = (info.args.properties ?? {}) as Props;
+    const fieldset = document.createElement('fieldset');
+    const legend = document.createElement('legend');
+    legend.textContent = name;
+    legend.title = info.description ?? '';
+    fieldset.append(legend);
+    const inputs: [string, HTMLInputElement | HTMLSelectElement][] = [];
+    const pointed = 'x' in props && 'y' in props;
+    for (const [arg, schema] of Object.entries(props)) {
+      if (pointed && (arg === 'x' || arg === 'y')) continue; // from the canvas
+      const input = inputFor(arg, schema);
+      const label = document.createElement('label');
+      label.textContent = arg;
+      label.title = String(schema.description ?? '');
+      label.append(input);
+      fieldset.append(label);
+      inputs.push([arg, input]);
+    }
+    const args = (): Record<string, unknown> => Object.fromEntries(inputs.map(([arg, input]) => [arg, valueOf(input, props[arg]!)]));
+    const send = (extra: Record<string, unknown> = {}): void => {
+      client.command(name, { ...args(), ...extra }).catch((err: Error) => showError(`${name}: ${err.message}`));
+    };
+    if (pointed) {
+      const hint = document.createElement('div');
+      hint.className = 'hint';
+      hint.textContent = 'click the picture';
+      fieldset.append(hint);
+      bindCanvas(send);
+    } else if (inputs.length === 1 && inputs[0]![1] instanceof HTMLSelectElement) {
+      inputs[0]![1].addEventListener('change', () => send());
+    } else {
+      const button = document.createElement('button');
+      button.textContent = inputs.length ? `send ${name}` : name;
+      button.addEventListener('click', () => send());
+      fieldset.append(button);
+    }
+    root.append(fieldset);
+  }
+}
+
+function bindCanvas(send: (extra: Record<string, unknown>) => void): void {
+  let down = false;
+  let last = 0;
+  const at = (e: PointerEvent): void => {
+    const rect = canvas.getBoundingClientRect();
+    const x = Math.floor(((e.clientX - rect.left) / rect.width) * lastFrame.width);
+    const y = Math.floor(((e.clientY - rect.top) / rect.height) * lastFrame.height);
+    const now = performance.now();
+    if (now - last < 30) return; // ~30 strokes a second is plenty, and under the rate limit
+    last = now;
+    send({ x: Math.max(0, x), y: Math.max(0, y) });
+  };
+  canvas.addEventListener('pointerdown', (e) => {
+    down = true;
+    last = 0;
+    at(e);
+  });
+  canvas.addEventListener('pointermove', (e) => down && at(e));
+  window.addEventListener('pointerup', () => (down = false));
+}
+
+async function main(): Promise<void> {
+  const client = await FramehostClient.connect(location.origin);
+  const caps = await client.capabilities();
+  $('model').textContent = `${caps.model.name} ${caps.model.version}`;
+  $('state').textContent = caps.state;
+  buildControls(client, caps.commands as Record<string, { description?: string; args: JsonSchema }>);
+
+  client.onFrame((f) => void draw(f));
+  client.on('state', ({ state }) => ($('state').textContent = state));
+  client.on('message', ({ data }) => log(JSON.stringify(data)));
+  client.on('session:ended', ({ reason, error }) => {
+    log(`session ended: ${reason}${error ? ` (${error.code}: ${error.message})` : ''}`);
+    setRole('none');
+  });
+  client.on('stream:detached', ({ reason }) => {
+    log(`stream detached: ${reason}`);
+    if (stats.role === 'viewer') setRole('none');
+  });
+  client.on('command:failed', ({ error }) => showError(`${error.code}: ${error.message}`));
+
+  const encoding = (): 'raw' | 'jpeg' => ($<HTMLSelectElement>('encoding').value === 'jpeg' ? 'jpeg' : 'raw');
+  $('start').addEventListener('click', () => {
+    showError('');
+    client.start({ encoding: encoding() }).then(
+      () => setRole('owner'),
+      (err: Error) => showError(err.message),
+    );
+  });
+  $('stop').addEventListener('click', () => client.stop().catch((err: Error) => showError(err.message)));
+  $('watch').addEventListener('click', () =>
+    client.attach({ encoding: encoding() }).then(
+      () => stats.role !== 'owner' && setRole('viewer'),
+      (err: Error) => showError(err.message),
+    ),
+  );
+
+  let counted = 0;
+  setInterval(() => {
+    stats.fps = stats.frames - counted;
+    counted = stats.frames;
+    $('fps').textContent = String(stats.fps);
+    $('dropped').textContent = String(stats.dropped);
+    $('seq').textContent = String(stats.seq);
+  }, 1000);
+
+  // For tests and the curious: window.framehost.stats
+  Object.assign(window, { framehost: { client, stats } });
+}
+
+main().catch((err: Error) => showError(`cannot connect: ${err.message}`));

@@ -1,0 +1,191 @@
+/**
+ * The Socket.IO protocol: client events become runtime requests (hence chart events), and the
+ * chart's answer goes back in the acknowledgement. The transport adds no lifecycle rule: it
+ * validates, maps sockets to owners and viewers, and sends (STYLE.md, rule 4).
+ */
+import type { Server, Socket } from 'socket.io';
+import type { Logger } from 'pino';
+import { errorValue, fail, type Result } from '../errors.ts';
+import type { Runtime } from '../runtime.ts';
+import type { Metrics } from './metrics.ts';
+import type { TransportOptions } from './options.ts';
+import { CLIENT_EVENTS, type ClientToServerEvents, type ServerToClientEvents, type SocketData } from './events.ts';
+import { SessionControl } from './control.ts';
+import { StreamRouter } from './stream.ts';
+import { TokenBucket } from './rate-limit.ts';
+import { checkCommandRequest, checkEmpty, checkResume, checkStream } from './validate.ts';
+
+export type FramehostServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type FramehostSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+export interface ProtocolDeps {
+  readonly runtime: Runtime;
+  readonly options: TransportOptions;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+}
+
+/** The chart's owner id for a socket that controls nothing: never equal to a real owner. */
+const viewerIdentity = (socket: FramehostSocket): string => socket.data.ownerId ?? `viewer-${socket.id}`;
+
+const safeEqual = (a: unknown, b: string): boolean => {
+  if (typeof a !== 'string' || a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+};
+
+export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { stream: StreamRouter; control: SessionControl } {
+  const { runtime, options, log, metrics } = deps;
+  const control = new SessionControl();
+  const stream = new StreamRouter({ sent: metrics.frameSent, dropped: metrics.frameDropped }, log);
+  /** Which socket sent each command of the current session, to route a handler's failure back. */
+  const commandSenders = new Map<string, string>();
+
+  const socketsOf = (ownerId: string | null): FramehostSocket[] =>
+    ownerId ? [...io.sockets.sockets.values()].filter((s) => s.data.ownerId === ownerId) : [];
+
+  runtime.on('frame', (frame) => stream.frame(frame));
+  runtime.on('message', (m) => stream.current()?.socket.emit('message', m));
+  runtime.on('command.failed', (e) => {
+    const socketId = commandSenders.get(e.requestId);
+    if (socketId) io.sockets.sockets.get(socketId)?.emit('command:failed', { requestId: e.requestId, error: e.error });
+  });
+  runtime.on('phase', ({ phase }) => io.emit('state', { state: phase }));
+  runtime.on('session.finished', (e) => {
+    const recipients = new Set(socketsOf(control.ownerOf(e.sessionId)));
+    const viewer = stream.current()?.socket;
+    if (viewer) recipients.add(viewer);
+    for (const s of recipients) s.emit('session:ended', { sessionId: e.sessionId, reason: e.reason, ...(e.error ? { error: e.error } : {}) });
+    for (const s of socketsOf(control.ownerOf(e.sessionId))) s.data.ownerId = null;
+    control.revoke(e.sessionId);
+    commandSenders.clear();
+  });
+
+  // Handshake: optional shared secret, then the connection limit. Errors reach the client's
+  // `connect_error` with `.data = { code, message }`.
+  io.use((socket, next) => {
+    if (options.authToken && !safeEqual((socket.handshake.auth as Record<string, unknown> | undefined)?.token, options.authToken)) {
+      log.warn({ address: socket.handshake.address }, 'handshake refused: bad or missing token');
+      return next(Object.assign(new Error('unauthorized'), { data: errorValue('unauthorized') }));
+    }
+    if (io.engine.clientsCount > options.maxConnections) {
+      log.warn({ connections: io.engine.clientsCount }, 'handshake refused: connection limit');
+      return next(Object.assign(new Error('too_many_connections'), { data: errorValue('too_many_connections', `limit ${options.maxConnections}`) }));
+    }
+    next();
+  });
+
+  io.on('connection', (socket: FramehostSocket) => {
+    socket.data.ownerId = null;
+    const clog = log.child({ socket: socket.id });
+    const bucket = new TokenBucket(options.requestsPerSecond, options.requestBurst);
+    let limited = false;
+    metrics.connections(io.engine.clientsCount);
+
+    socket.onAny((event: string) => {
+      if (!(CLIENT_EVENTS as readonly string[]).includes(event)) clog.warn({ event: String(event).slice(0, 64) }, 'unknown event ignored');
+    });
+
+    /** Register a request handler: ack required, rate limited, never throws, refusals logged. */
+    function handle<E extends keyof ClientToServerEvents>(event: E, fn: (req: unknown) => Result) {
+      socket.on(event, ((req: unknown, ack: unknown) => {
+        if (typeof req === 'function' && ack === undefined) [req, ack] = [undefined, req];
+        if (typeof ack !== 'function') {
+          clog.warn({ event }, 'request without acknowledgement ignored');
+          return;
+        }
+        let result: Result;
+        if (!bucket.take()) {
+          result = fail('rate_limited', `more than ${options.requestsPerSecond} requests/s`);
+          if (!limited) clog.warn({ event }, 'rate limited');
+          limited = true;
+        } else {
+          limited = false;
+          try {
+            result = fn(req);
+          } catch (err) {
+            clog.error({ err, event }, 'request handler threw');
+            result = fail('internal');
+          }
+        }
+        if (!result.ok) {
+          metrics.commandError(result.error.code);
+          if (result.error.code !== 'rate_limited') clog.info({ event, code: result.error.code }, 'request refused');
+        }
+        try {
+          (ack as (r: Result) => void)(result);
+        } catch (err) {
+          clog.warn({ err, event }, 'acknowledgement failed');
+        }
+      }) as never);
+    }
+
+    handle('session:start', (req) => {
+      const s = checkStream(req, options.jpegQuality);
+      if (!s.ok) return s;
+      const { ownerId, token } = SessionControl.newOwner();
+      const r = runtime.start({ owner: ownerId });
+      if (!r.ok) return r;
+      control.grantTo(r.sessionId, ownerId, token);
+      socket.data.ownerId = ownerId;
+      stream.attach(socket, s.value.encoding, s.value.quality);
+      return { ok: true, sessionId: r.sessionId, token };
+    });
+
+    handle('session:stop', (req) => {
+      const c = checkEmpty(req);
+      return c.ok ? runtime.stop({ owner: viewerIdentity(socket) }) : c;
+    });
+
+    handle('session:resume', (req) => {
+      const c = checkResume(req);
+      if (!c.ok) return c;
+      const grant = control.verify(c.value.token);
+      if (!grant) return fail('bad_token');
+      socket.data.ownerId = grant.ownerId;
+      runtime.ownerPresence(grant.sessionId, true);
+      clog.info({ sessionId: grant.sessionId }, 'owner resumed control');
+      return { ok: true, sessionId: grant.sessionId };
+    });
+
+    handle('session:command', (req) => {
+      const c = checkCommandRequest(req, options.maxCommandBytes);
+      if (!c.ok) return c;
+      const r = runtime.command(c.value.name, c.value.args, { owner: viewerIdentity(socket) });
+      if (r.ok && commandSenders.size < 100_000) commandSenders.set(r.requestId, socket.id);
+      return r;
+    });
+
+    handle('stream:attach', (req) => {
+      const s = checkStream(req, options.jpegQuality);
+      if (!s.ok) return s;
+      stream.attach(socket, s.value.encoding, s.value.quality);
+      return { ok: true, sessionId: runtime.status().session?.id ?? null };
+    });
+
+    handle('stream:detach', (req) => {
+      const c = checkEmpty(req);
+      if (!c.ok) return c;
+      stream.detach(socket.id, false);
+      return { ok: true };
+    });
+
+    handle('capabilities', (req) => {
+      const c = checkEmpty(req);
+      return c.ok ? { ok: true, ...runtime.capabilities, state: runtime.phase() } : c;
+    });
+
+    socket.on('disconnect', (reason) => {
+      stream.detach(socket.id, false);
+      metrics.connections(io.engine.clientsCount);
+      const grant = control.current();
+      if (grant && socket.data.ownerId === grant.ownerId && socketsOf(grant.ownerId).every((s) => s.id === socket.id)) {
+        clog.info({ reason, sessionId: grant.sessionId }, 'session owner disconnected; orphan timeout running');
+        runtime.ownerPresence(grant.sessionId, false);
+      }
+    });
+  });
+
+  return { stream, control };
+}

@@ -1,0 +1,75 @@
+/**
+ * One HTTP server carrying Socket.IO and the HTTP endpoints, over a runtime.
+ * `listen()` resolves with the URL (port 0 picks a free port, as tests do).
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server } from 'socket.io';
+import type { Runtime } from '../runtime.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { createHttpHandler } from './http.ts';
+import { DEFAULT_TRANSPORT, type TransportOptions } from './options.ts';
+import { attachProtocol, type FramehostServer } from './protocol.ts';
+
+export interface FramehostHttpServer {
+  readonly url: string;
+  readonly port: number;
+  readonly http: HttpServer;
+  readonly io: FramehostServer;
+  readonly metrics: Metrics;
+  /** Close connections and the listener (the runtime is the caller's to shut down). */
+  close(): Promise<void>;
+}
+
+export async function listen(runtime: Runtime, overrides: Partial<TransportOptions> = {}): Promise<FramehostHttpServer> {
+  const options: TransportOptions = { ...DEFAULT_TRANSPORT, ...overrides };
+  const log = runtime.log.child({ component: 'transport' });
+  const metrics = createMetrics(runtime);
+  const http = createServer(createHttpHandler(runtime, metrics, log));
+  const io: FramehostServer = new Server(http, {
+    maxHttpBufferSize: options.maxPayloadBytes,
+    // Frames barely compress and deflate caps delivery far below inference (MEASURED.md).
+    perMessageDeflate: false,
+    httpCompression: false,
+    serveClient: false,
+    cors: options.corsOrigins.length > 0 ? { origin: [...options.corsOrigins] } : undefined,
+    // Browsers send Origin; a page from another site may open a socket only if allow-listed
+    // (WebSockets are not covered by CORS). Node and Python clients send no Origin.
+    allowRequest: (req, callback) => {
+      const origin = req.headers.origin;
+      if (!origin || options.corsOrigins.includes(origin)) return callback(null, true);
+      let sameHost = false;
+      try {
+        sameHost = new URL(origin).host === req.headers.host;
+      } catch {
+        sameHost = false;
+      }
+      if (!sameHost) log.warn({ origin }, 'handshake refused: origin not allowed');
+      callback(sameHost ? null : 'origin not allowed', sameHost);
+    },
+  });
+  attachProtocol(io, { runtime, options, log, metrics });
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port, options.host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const url = `http://${host}:${port}`;
+  log.info({ url }, `listening on ${url}`);
+  return {
+    url,
+    port,
+    http,
+    io,
+    metrics,
+    close: () =>
+      new Promise<void>((resolve) => {
+        io.close(() => resolve()); // closes every socket, then the HTTP server
+      }),
+  };
+}

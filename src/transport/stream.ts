@@ -1,0 +1,159 @@
+/**
+ * The media stream: exactly one viewer at a time receives the session's frames and messages.
+ * A new viewer attaching supersedes the old one (told `stream:detached`); the session is not
+ * touched (the seed's media switch).
+ *
+ * Slow viewers never slow the model: each viewer has one pending slot. A frame is written only
+ * when the socket's transport has flushed the previous one; until then a newer frame replaces
+ * the pending one and the old one is counted as dropped. Memory per viewer is one frame (plus
+ * the kernel's socket buffer), whatever the client does.
+ */
+import type { Socket } from 'socket.io';
+import type { Logger } from 'pino';
+import type { RuntimeFrame } from '../runtime.ts';
+import type { ClientToServerEvents, Encoding, FrameMeta, ServerToClientEvents, SocketData } from './events.ts';
+import { encodeJpeg } from './encode.ts';
+
+type FramehostSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+/** The parts of engine.io's connection that tell whether the last write reached the kernel. */
+interface EngineConn {
+  readyState: string;
+  writeBuffer: unknown[];
+  transport: { writable: boolean; on(event: 'ready', fn: () => void): void; off(event: 'ready', fn: () => void): void };
+  on(event: 'upgrade', fn: () => void): void;
+  off(event: 'upgrade', fn: () => void): void;
+}
+
+export interface StreamCounters {
+  sent(bytes: number): void;
+  dropped(n: number): void;
+}
+
+export class Viewer {
+  private pending: RuntimeFrame | null = null;
+  private encoding = false;
+  private closed = false;
+  dropped = 0;
+  sent = 0;
+  private readonly conn: EngineConn;
+  private boundTransport: EngineConn['transport'] | null = null;
+  private readonly flushSoon = (): void => this.flush();
+  private readonly rebind = (): void => this.bindTransport();
+
+  constructor(
+    readonly socket: FramehostSocket,
+    readonly encodingName: Encoding,
+    private readonly quality: number,
+    private readonly counters: StreamCounters,
+    private readonly log: Logger,
+  ) {
+    this.conn = socket.conn as unknown as EngineConn;
+    this.bindTransport();
+    this.conn.on('upgrade', this.rebind);
+  }
+
+  private bindTransport(): void {
+    this.boundTransport?.off('ready', this.flushSoon);
+    this.boundTransport = this.conn.transport;
+    this.boundTransport.on('ready', this.flushSoon);
+  }
+
+  private writable(): boolean {
+    return this.conn.readyState === 'open' && this.conn.transport.writable && this.conn.writeBuffer.length === 0;
+  }
+
+  offer(frame: RuntimeFrame): void {
+    if (this.closed) return;
+    if (this.pending) {
+      this.dropped += this.pending.count;
+      this.counters.dropped(this.pending.count);
+    }
+    this.pending = frame;
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.closed || !this.pending || this.encoding || !this.writable()) return;
+    const frame = this.pending;
+    this.pending = null;
+    if (this.encodingName === 'jpeg') {
+      this.encoding = true;
+      encodeJpeg(frame, this.quality).then(
+        (jpeg) => {
+          this.encoding = false;
+          this.write(frame, 'jpeg', jpeg);
+          this.flush();
+        },
+        (err: unknown) => {
+          this.encoding = false;
+          this.log.warn({ err }, 'jpeg encoding failed; frame dropped');
+        },
+      );
+      return;
+    }
+    this.write(frame, frame.format, frame.data);
+  }
+
+  private write(frame: RuntimeFrame, format: FrameMeta['format'], data: Uint8Array): void {
+    if (this.closed) return;
+    const meta: FrameMeta = {
+      sessionId: frame.sessionId,
+      seq: frame.seq,
+      width: frame.width,
+      height: frame.height,
+      format,
+      count: frame.count,
+      t: frame.t,
+      inferMs: frame.inferMs,
+      dropped: this.dropped,
+    };
+    this.socket.emit('frame', meta, data);
+    this.sent += frame.count;
+    this.counters.sent(data.byteLength);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.pending = null;
+    this.boundTransport?.off('ready', this.flushSoon);
+    this.conn.off('upgrade', this.rebind);
+  }
+}
+
+/** Routes frames and model messages to the one current viewer. */
+export class StreamRouter {
+  private viewer: Viewer | null = null;
+
+  constructor(
+    private readonly counters: StreamCounters,
+    private readonly log: Logger,
+  ) {}
+
+  attach(socket: FramehostSocket, encoding: Encoding, quality: number): void {
+    const previous = this.viewer;
+    if (previous?.socket.id === socket.id) previous.close();
+    else if (previous) {
+      previous.close();
+      previous.socket.emit('stream:detached', { reason: 'superseded' });
+      this.log.info({ viewer: socket.id, previous: previous.socket.id }, 'stream switched to a new viewer');
+    }
+    this.viewer = new Viewer(socket, encoding, quality, this.counters, this.log);
+  }
+
+  detach(socketId: string, tell: boolean): boolean {
+    if (this.viewer?.socket.id !== socketId) return false;
+    this.viewer.close();
+    if (tell) this.viewer.socket.emit('stream:detached', { reason: 'detached' });
+    this.viewer = null;
+    return true;
+  }
+
+  current(): Viewer | null {
+    return this.viewer;
+  }
+
+  frame(frame: RuntimeFrame): void {
+    this.viewer?.offer(frame);
+  }
+}

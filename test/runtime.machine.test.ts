@@ -345,9 +345,9 @@ const MATRIX: Record<ReachablePhase, Record<RequestKind, Outcome>> = {
     'stop by the owner': 'accepted',
     'stop by the API (no owner)': 'accepted',
     'stop by another client': 'not_owner',
-    'valid command by the owner': 'no_session',
-    'valid command by another client': 'no_session',
-    'invalid command by the owner': 'no_session',
+    'valid command by the owner': 'accepted',
+    'valid command by another client': 'not_owner',
+    'invalid command by the owner': 'invalid_args',
   },
   running: {
     'start by another client': 'busy',

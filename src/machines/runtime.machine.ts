@@ -43,7 +43,7 @@ function sessionIdOf(event: RuntimeEvent): string | undefined {
   return 'sessionId' in event ? event.sessionId : undefined;
 }
 
-export const runtimeMachine = setup({
+const runtimeSetup = setup({
   types: {
     context: {} as RuntimeContext,
     events: {} as RuntimeEvent,
@@ -141,7 +141,16 @@ export const runtimeMachine = setup({
     closeTimeout: ({ context }) => context.limits.closeTimeoutMs,
     orphanTimeout: ({ context }) => context.limits.orphanTimeoutMs,
   },
-}).createMachine({
+});
+
+/** Commands only from the owner, only valid ones; either way the session runs on. */
+const OWNER_COMMAND = [
+  { guard: not('isOwner'), actions: { type: 'refuse', params: { code: 'not_owner' } } },
+  { guard: 'commandValid', actions: ['forwardCommand', 'accept'] },
+  { actions: 'refuseInvalidCommand' },
+] as const;
+
+export const runtimeMachine = runtimeSetup.createMachine({
   id: 'framehost',
   context: ({ input }) => ({
     limits: { ...DEFAULT_LIMITS, ...input.limits },
@@ -203,7 +212,10 @@ export const runtimeMachine = setup({
           initial: 'starting',
           on: {
             // Single session: refused with a reason, never queued, never disturbing the session.
-            'session.start': { actions: { type: 'refuse', params: { code: 'busy' } } },
+            'session.start': [
+              { guard: 'shutdownRequested', actions: { type: 'refuse', params: { code: 'shutting_down' } } },
+              { actions: { type: 'refuse', params: { code: 'busy' } } },
+            ],
             'worker.session.ended': { guard: 'isCurrentSession', target: 'cleanup', actions: ['recordEnd', 'announceEnd'] },
             'owner.left': { guard: 'isCurrentSession', actions: assign({ ownerAway: true }) },
             'owner.returned': { guard: 'isCurrentSession', actions: assign({ ownerAway: false }) },
@@ -217,7 +229,8 @@ export const runtimeMachine = setup({
                   { guard: 'isOwner', target: 'stopping', actions: ['markStopping', 'accept'] },
                   { actions: { type: 'refuse', params: { code: 'not_owner' } } },
                 ],
-                'session.command': { actions: { type: 'refuse', params: { code: 'no_session', detail: 'the session is still starting' } } },
+                // The worker takes messages in order, so a command sent now reaches the new session.
+                'session.command': OWNER_COMMAND,
                 'runtime.shutdown': {
                   target: 'stopping',
                   actions: ['requestShutdown', { type: 'markStopping', params: { reason: 'shutdown' } }],
@@ -251,12 +264,7 @@ export const runtimeMachine = setup({
                 },
               },
               on: {
-                // Commands only from the owner, only valid ones; either way the session runs on.
-                'session.command': [
-                  { guard: not('isOwner'), actions: { type: 'refuse', params: { code: 'not_owner' } } },
-                  { guard: 'commandValid', actions: ['forwardCommand', 'accept'] },
-                  { actions: 'refuseInvalidCommand' },
-                ],
+                'session.command': OWNER_COMMAND,
                 'session.stop': [
                   { guard: 'isOwner', target: 'stopping', actions: ['markStopping', 'accept'] },
                   { actions: { type: 'refuse', params: { code: 'not_owner' } } },
@@ -300,7 +308,10 @@ export const runtimeMachine = setup({
             ],
             // The session already finished: the worker's death ends only the cleanup.
             'worker.exited': { target: '#framehost.recovering', actions: 'closeSession' },
-            'session.start': { actions: { type: 'refuse', params: { code: 'busy', detail: 'the last session is still being cleaned up' } } },
+            'session.start': [
+              { guard: 'shutdownRequested', actions: { type: 'refuse', params: { code: 'shutting_down' } } },
+              { actions: { type: 'refuse', params: { code: 'busy', detail: 'the last session is still being cleaned up' } } },
+            ],
             'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
             'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
             'runtime.shutdown': { actions: 'requestShutdown' },

@@ -1,0 +1,180 @@
+/**
+ * The command line: `framehost <subcommand> [options]`, parsed with node:util `parseArgs`.
+ *
+ * One table per subcommand (SUBCOMMANDS) on top of the options every subcommand shares
+ * (COMMON_OPTIONS). Adding a subcommand means adding a table entry here and a runner in
+ * main.ts; parsing, environment fallbacks and `--help` follow from the tables.
+ *
+ * Precedence for the shared options: flag, then environment variable, then default.
+ */
+import { parseArgs } from 'node:util';
+
+export interface OptionSpec {
+  readonly type: 'string' | 'boolean';
+  readonly multiple?: boolean;
+  readonly short?: string;
+  /** Shown in `--help` after the flag, e.g. `PATH`. */
+  readonly valueName?: string;
+  readonly description: string;
+}
+
+export type OptionTable = Readonly<Record<string, OptionSpec>>;
+
+export interface SubcommandSpec {
+  readonly summary: string;
+  readonly usage: string;
+  readonly options: OptionTable;
+  /** Default for `--log-level` when neither the flag nor FRAMEHOST_LOG_LEVEL is set. */
+  readonly defaultLogLevel: LogLevel;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const COMMON_OPTIONS = {
+  model: { type: 'string', valueName: 'PATH', description: 'model module (path or URL); default: the built-in Gray-Scott demo [env FRAMEHOST_MODEL]' },
+  'model-option': { type: 'string', multiple: true, valueName: 'KEY=VALUE', description: 'pass an option to the model (repeatable; numeric values become numbers)' },
+  'log-level': { type: 'string', valueName: 'LEVEL', description: `${LOG_LEVELS.join('|')} [env FRAMEHOST_LOG_LEVEL]` },
+  help: { type: 'boolean', short: 'h', description: 'show this help' },
+} as const satisfies OptionTable;
+
+export const SUBCOMMANDS = {
+  serve: {
+    summary: 'serve the model over Socket.IO and HTTP (the demo page at /)',
+    usage: 'framehost serve [--host 127.0.0.1] [--port 3000] [--inspect] [options]',
+    options: {
+      host: { type: 'string', valueName: 'HOST', description: 'address to listen on (default 127.0.0.1) [env FRAMEHOST_HOST]' },
+      port: { type: 'string', short: 'p', valueName: 'PORT', description: 'port (default 3000; 0 picks a free one) [env FRAMEHOST_PORT]' },
+      inspect: { type: 'boolean', description: 'send the chart to the Stately inspector through a local relay [env FRAMEHOST_INSPECT=1]' },
+      'inspect-port': { type: 'string', valueName: 'PORT', description: 'port of the local inspector relay (default 8080)' },
+      'inspect-url': { type: 'string', valueName: 'WS_URL', description: 'send inspection events to this WebSocket instead of a local relay' },
+      'auth-token': { type: 'string', valueName: 'SECRET', description: 'require this shared secret at the Socket.IO handshake [env FRAMEHOST_AUTH_TOKEN]' },
+      'cors-origin': { type: 'string', multiple: true, valueName: 'ORIGIN', description: 'allow browser pages from this origin (repeatable) [env FRAMEHOST_CORS_ORIGINS, comma-separated]' },
+      'orphan-timeout': { type: 'string', valueName: 'MS', description: 'stop a session whose owner is gone this long (default 30000) [env FRAMEHOST_ORPHAN_TIMEOUT_MS]' },
+      'stop-deadline': { type: 'string', valueName: 'MS', description: 'kill a loop that ignores stop after this long (default 5000)' },
+      provider: { type: 'string', valueName: 'NAME', description: 'auto|cpu|cuda|tensorrt (default auto) [env FRAMEHOST_PROVIDER]' },
+      threads: { type: 'string', valueName: 'N', description: 'ONNX Runtime intra-op threads (default min(2, cores)) [env FRAMEHOST_ORT_THREADS]' },
+    },
+    defaultLogLevel: 'info',
+  },
+  headless: {
+    summary: 'run sessions from JSON lines on stdin, write frames as PNG files, report events as JSON lines on stdout',
+    usage: 'framehost headless --out DIR [--frames N] [options] < commands.jsonl',
+    options: {
+      out: { type: 'string', short: 'o', valueName: 'DIR', description: 'directory for the PNG frames (created if missing; required)' },
+      frames: { type: 'string', short: 'n', valueName: 'N', description: 'write at most N frames in all, then stop the session and exit' },
+    },
+    // Logs go to stderr in headless mode; keep them quiet so stderr stays readable next to stdout's JSON.
+    defaultLogLevel: 'warn',
+  },
+} as const satisfies Readonly<Record<string, SubcommandSpec>>;
+
+export type SubcommandName = keyof typeof SUBCOMMANDS;
+
+/** A mistake on the command line: main prints it with the usage and exits 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+type RawValue = string | boolean | string[] | boolean[] | undefined;
+
+export interface ParsedCommandLine {
+  readonly subcommand: SubcommandName;
+  readonly help: boolean;
+  /** Undefined: the built-in demo model. */
+  readonly model: string | undefined;
+  readonly modelOptions: Readonly<Record<string, string | number>>;
+  readonly logLevel: LogLevel;
+  /** The subcommand's own options, raw; read them with `stringOption` / `intOption`. */
+  readonly values: Readonly<Record<string, RawValue>>;
+}
+
+export function isSubcommand(name: string): name is SubcommandName {
+  return Object.hasOwn(SUBCOMMANDS, name);
+}
+
+/** Parse the arguments that follow the subcommand's name. Throws UsageError. */
+export function parseCommandLine(subcommand: SubcommandName, argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedCommandLine {
+  const spec: SubcommandSpec = SUBCOMMANDS[subcommand];
+  let values: Record<string, RawValue>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options: { ...COMMON_OPTIONS, ...spec.options }, strict: true, allowPositionals: false }));
+  } catch (err) {
+    // parseArgs reports unknown flags, missing values and stray positionals as TypeErrors.
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  return {
+    subcommand,
+    help: values.help === true,
+    model: stringOption(values, 'model') ?? nonEmpty(env.FRAMEHOST_MODEL),
+    modelOptions: parseModelOptions(values['model-option']),
+    logLevel: parseLogLevel(stringOption(values, 'log-level') ?? nonEmpty(env.FRAMEHOST_LOG_LEVEL) ?? spec.defaultLogLevel),
+    values,
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function parseLogLevel(value: string): LogLevel {
+  const level = LOG_LEVELS.find((l) => l === value);
+  if (!level) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`);
+  return level;
+}
+
+const NUMERIC = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i;
+
+/** `key=value` pairs; a value that reads as a decimal number becomes a number. */
+export function parseModelOptions(raw: RawValue): Record<string, string | number> {
+  const pairs = Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : [];
+  const options: Record<string, string | number> = {};
+  for (const pair of pairs) {
+    if (typeof pair !== 'string') continue;
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--model-option expects KEY=VALUE, got ${JSON.stringify(pair)}`);
+    const value = pair.slice(eq + 1);
+    options[pair.slice(0, eq)] = NUMERIC.test(value) ? Number(value) : value;
+  }
+  return options;
+}
+
+export function stringOption(values: Readonly<Record<string, RawValue>>, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** An integer option in [min, max], or undefined when absent. Throws UsageError. */
+export function intOption(values: Readonly<Record<string, RawValue>>, name: string, min: number, max: number): number | undefined {
+  const raw = stringOption(values, name);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < min || n > max) throw new UsageError(`--${name} must be an integer in ${min}..${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function optionLines(table: OptionTable): string[] {
+  const rows = Object.entries(table).map(([name, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.valueName ? ` ${o.valueName}` : ''}`;
+    return [flag, o.description] as const;
+  });
+  const width = Math.max(...rows.map(([flag]) => flag.length));
+  return rows.map(([flag, text]) => `  ${flag.padEnd(width)}  ${text}`);
+}
+
+/** The whole `--help` text: every subcommand and every option. */
+export function usage(): string {
+  const lines = ['Usage: framehost <command> [options]', '', 'Commands:'];
+  const names = Object.keys(SUBCOMMANDS) as SubcommandName[];
+  const width = Math.max(...names.map((n) => n.length));
+  for (const name of names) lines.push(`  ${name.padEnd(width)}  ${SUBCOMMANDS[name].summary}`);
+  for (const name of names) {
+    const spec: SubcommandSpec = SUBCOMMANDS[name];
+    lines.push('', `${spec.usage}`, ...optionLines(spec.options), `  (default log level: ${spec.defaultLogLevel})`);
+  }
+  lines.push('', 'Options for every command:', ...optionLines(COMMON_OPTIONS), '');
+  return lines.join('\n');
+}

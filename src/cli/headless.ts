@@ -1,0 +1,375 @@
+/**
+ * `framehost headless --out DIR [--frames N]`: drive sessions from a script, without a network.
+ *
+ * Input, on stdin, one JSON object per line (blank lines are skipped; lines over 64 KiB are
+ * refused with `payload_too_large`, other malformed lines with `bad_request`):
+ *   {"type":"start"}                                          start a session
+ *   {"type":"command","name":"stamp","args":{"x":10,"y":20}}  send the model a command
+ *   {"type":"stop"}                                           stop the session
+ *   {"type":"wait","frames":N}                                wait until N more frames are written
+ * Lines are handled one at a time, in order, once the model has loaded. A line that waits holds
+ * back the lines after it: `wait` until its frames are written (or the session ends), and `start`
+ * until the session runs, because the runtime refuses commands to a session that is still
+ * starting and a script should not have to poll for that.
+ *
+ * Output, on stdout, one JSON object per line; `event` names it (see HeadlessEvent). Every input
+ * line gets exactly one reply, `accepted`, `waited` or `error`, carrying its line number.
+ * Logs go to stderr, so stdout carries nothing but these lines.
+ *
+ * Frames: each frame becomes DIR/frame-NNNNNN.png (RGBA or RGB, as the model emits it; a block
+ * of `count` frames becomes `count` files), numbered from 1 across the whole run rather than per
+ * session, so two sessions in one run never overwrite each other's files; the `frame` line says
+ * which session and seq a file holds. Existing files of the same name are overwritten. Frames
+ * that arrive once the run is closing (stdin's end, the cap, a signal) are not written.
+ * Files are written synchronously in the frame listener: simple and in order. While a write runs
+ * the main thread is busy, and the inference worker, which keeps only a few frames in flight,
+ * drops (and counts, see `session.ended.dropped`) what it cannot deliver: a slow disk lowers the
+ * written frame rate instead of growing memory. The demo model paces itself (option fps,
+ * default 60), so it does not flood the disk.
+ *
+ * `--frames N` caps the frames written in the whole run; on reaching it the session is stopped
+ * and the command exits once the runtime is idle, without waiting for stdin's end.
+ * At stdin's end (or SIGINT/SIGTERM) a running session is stopped, its end awaited, the runtime
+ * shut down; the exit code is 0 (128 + signal number after a signal, 1 if writing a frame or
+ * loading the model failed).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { PNG } from 'pngjs';
+import { errorValue, type ErrorValue, type Result } from '../errors.ts';
+import { createRuntime, type Runtime, type RuntimeEvents, type RuntimeFrame } from '../runtime.ts';
+import { bytesPerPixel } from '../gpu/frames.ts';
+import type { Phase } from '../machines/phase.ts';
+import type { EndReason, ModelInfo } from '../machines/types.ts';
+import type { JsonValue, PixelFormat } from '../model/api.ts';
+import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
+
+export const MAX_LINE_BYTES = 64 * 1024;
+const MAX_WAIT_FRAMES = 1_000_000;
+
+export type HeadlessRequest =
+  | { readonly type: 'start' }
+  | { readonly type: 'stop' }
+  // Name and args are checked by the runtime against the model's schemas (unknown_command, invalid_args).
+  | { readonly type: 'command'; readonly name: unknown; readonly args: unknown }
+  | { readonly type: 'wait'; readonly frames: number };
+
+export type HeadlessEvent =
+  | { event: 'ready'; model: ModelInfo; commands: string[] }
+  | { event: 'state'; state: Phase; from?: Phase }
+  | { event: 'session.began'; sessionId: string }
+  | { event: 'session.ended'; sessionId: string; reason: EndReason; error?: ErrorValue; frames: number; dropped: number }
+  | { event: 'frame'; index: number; file: string; sessionId: string; seq: number; width: number; height: number; format: PixelFormat }
+  | { event: 'message'; sessionId: string; data: JsonValue }
+  | { event: 'accepted'; line: number; type: 'start'; sessionId: string }
+  | { event: 'accepted'; line: number; type: 'stop' }
+  | { event: 'accepted'; line: number; type: 'command'; name: string; requestId: string }
+  | { event: 'waited'; line: number; frames: number; written: number }
+  | { event: 'error'; line?: number; type?: string; requestId?: string; error: ErrorValue };
+
+export type InputLine = { readonly line: number; readonly text: string } | { readonly line: number; readonly tooLong: true };
+
+/**
+ * Split a byte stream into lines without ever holding more than `maxBytes` of one line:
+ * an over-long line is dropped as it streams in and reported once, at its end.
+ */
+export async function* readLines(input: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, maxBytes = MAX_LINE_BYTES): AsyncGenerator<InputLine> {
+  let parts: Buffer[] = [];
+  let size = 0;
+  let tooLong = false;
+  let line = 0;
+  const take = (piece: Buffer): void => {
+    if (tooLong || piece.length === 0) return;
+    if (size + piece.length > maxBytes) {
+      tooLong = true;
+      parts = [];
+      return;
+    }
+    parts.push(piece);
+    size += piece.length;
+  };
+  const finish = (): InputLine => {
+    line += 1;
+    const result: InputLine = tooLong ? { line, tooLong: true } : { line, text: Buffer.concat(parts).toString('utf8').replace(/\r$/, '') };
+    parts = [];
+    size = 0;
+    tooLong = false;
+    return result;
+  };
+  for await (const chunk of input) {
+    let rest = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    for (let nl = rest.indexOf(0x0a); nl !== -1; nl = rest.indexOf(0x0a)) {
+      take(rest.subarray(0, nl));
+      yield finish();
+      rest = rest.subarray(nl + 1);
+    }
+    take(rest);
+  }
+  if (size > 0 || tooLong) yield finish();
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** One input line to a request, or why it is not one. Pure. */
+export function parseRequest(text: string): Result<{ request: HeadlessRequest }> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, error: errorValue('bad_request', `not JSON (${err instanceof Error ? err.message : String(err)})`) };
+  }
+  if (!isRecord(value)) return { ok: false, error: errorValue('bad_request', 'a request must be a JSON object') };
+  switch (value.type) {
+    case 'start':
+    case 'stop':
+      return { ok: true, request: { type: value.type } };
+    case 'command':
+      return { ok: true, request: { type: 'command', name: value.name, args: value.args ?? {} } };
+    case 'wait': {
+      const frames = value.frames;
+      if (typeof frames !== 'number' || !Number.isInteger(frames) || frames < 1 || frames > MAX_WAIT_FRAMES) {
+        return { ok: false, error: errorValue('bad_request', `wait needs frames, an integer in 1..${MAX_WAIT_FRAMES}`) };
+      }
+      return { ok: true, request: { type: 'wait', frames } };
+    }
+    default:
+      return { ok: false, error: errorValue('bad_request', `unknown type ${JSON.stringify(value.type) ?? 'undefined'}; expected start, command, stop or wait`) };
+  }
+}
+
+export function frameFileName(index: number): string {
+  return `frame-${String(index).padStart(6, '0')}.png`;
+}
+
+/** One frame's pixels as a PNG file's bytes, in the frame's own format (RGBA or RGB). */
+export function encodePng(pixels: Uint8Array, width: number, height: number, format: PixelFormat): Buffer {
+  const png = new PNG(); // no size given: pngjs would allocate a buffer we replace at once
+  png.width = width;
+  png.height = height;
+  png.data = Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength);
+  return format === 'rgba' ? PNG.sync.write(png) : PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false });
+}
+
+interface Waiter {
+  readonly target: number;
+  readonly resolve: (outcome: Result) => void;
+}
+
+interface HeadlessConfig {
+  readonly out: string;
+  readonly maxFrames: number | undefined;
+}
+
+/** The state of one headless run: the frames written so far, pending waits, the way out. */
+class HeadlessRun {
+  private written = 0;
+  private waiters: Waiter[] = [];
+  private closing = false;
+  private exitCode = 0;
+  private resolveFinish: () => void = () => {};
+  /** Resolves when the run must end before stdin does: frame cap, failed write, signal. */
+  readonly finishRequested = new Promise<void>((resolve) => (this.resolveFinish = resolve));
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly config: HeadlessConfig,
+    private readonly print: (event: HeadlessEvent) => void,
+  ) {
+    runtime.on('phase', ({ phase, previous }) => print({ event: 'state', state: phase, from: previous }));
+    runtime.on('session.began', (s) => print({ event: 'session.began', sessionId: s.id }));
+    runtime.on('session.finished', (end) => this.onSessionEnd(end));
+    runtime.on('message', (m) => print({ event: 'message', sessionId: m.sessionId, data: m.data }));
+    runtime.on('command.failed', (f) => print({ event: 'error', type: 'command', requestId: f.requestId, error: f.error }));
+    runtime.on('frame', (f) => this.onFrame(f));
+  }
+
+  /** Ask the run to end (idempotent: the first code wins). */
+  finish(code: number): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.exitCode = code;
+    this.resolveFinish();
+  }
+
+  /** Handle input lines until stdin ends or the run is finishing. */
+  async serve(lines: AsyncIterable<InputLine>): Promise<void> {
+    for await (const input of lines) {
+      if (this.closing) return;
+      if ('tooLong' in input) {
+        this.print({ event: 'error', line: input.line, error: errorValue('payload_too_large', `a line may hold at most ${MAX_LINE_BYTES} bytes`) });
+        continue;
+      }
+      if (input.text.trim() === '') continue;
+      const parsed = parseRequest(input.text);
+      if (parsed.ok) await this.handle(parsed.request, input.line);
+      else this.print({ event: 'error', line: input.line, error: parsed.error });
+    }
+  }
+
+  /** Stop the session if one is live, wait for its end, shut the runtime down. */
+  async close(): Promise<number> {
+    this.closing = true;
+    const session = this.runtime.status().session;
+    if (session) {
+      this.runtime.stop(); // refused only when it is already ending, which is what we want anyway
+      await this.runtime.whenSessionOver(session.id);
+    }
+    await this.runtime.shutdown();
+    return this.exitCode;
+  }
+
+  private async handle(request: HeadlessRequest, line: number): Promise<void> {
+    switch (request.type) {
+      case 'start': {
+        const r = this.runtime.start();
+        if (!r.ok) return this.print({ event: 'error', line, type: 'start', error: r.error });
+        this.print({ event: 'accepted', line, type: 'start', sessionId: r.sessionId });
+        return this.untilStarted();
+      }
+      case 'stop': {
+        const r = this.runtime.stop();
+        return this.print(r.ok ? { event: 'accepted', line, type: 'stop' } : { event: 'error', line, type: 'stop', error: r.error });
+      }
+      case 'command': {
+        const r = this.runtime.command(request.name, request.args);
+        if (!r.ok) return this.print({ event: 'error', line, type: 'command', error: r.error });
+        return this.print({ event: 'accepted', line, type: 'command', name: String(request.name), requestId: r.requestId });
+      }
+      case 'wait': {
+        const from = this.written;
+        const outcome = await this.waitFrames(request.frames);
+        return this.print(outcome.ok ? { event: 'waited', line, frames: this.written - from, written: this.written } : { event: 'error', line, type: 'wait', error: outcome.error });
+      }
+    }
+  }
+
+  /** Resolves once the runtime has left `starting`: the session runs, or it ended trying. */
+  private untilStarted(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.runtime.phase() !== 'starting') return resolve();
+      const off = this.runtime.on('phase', ({ phase }) => {
+        if (phase === 'starting') return;
+        off();
+        resolve();
+      });
+    });
+  }
+
+  private waitFrames(frames: number): Promise<Result> {
+    const phase = this.runtime.phase();
+    if (phase !== 'starting' && phase !== 'running') return Promise.resolve({ ok: false, error: errorValue('no_session', 'nothing to wait for') });
+    return new Promise((resolve) => this.waiters.push({ target: this.written + frames, resolve }));
+  }
+
+  private settleWaiters(): void {
+    const done = this.waiters.filter((w) => w.target <= this.written);
+    if (done.length === 0) return;
+    this.waiters = this.waiters.filter((w) => w.target > this.written);
+    for (const w of done) w.resolve({ ok: true });
+  }
+
+  private onSessionEnd(end: RuntimeEvents['session.finished']): void {
+    this.print({ event: 'session.ended', ...end });
+    // No more frames will come for the waits still pending.
+    const pending = this.waiters;
+    this.waiters = [];
+    for (const w of pending) {
+      w.resolve({ ok: false, error: errorValue('no_session', `the session ended (${end.reason}) ${w.target - this.written} frames short`) });
+    }
+  }
+
+  private capReached(): boolean {
+    return this.config.maxFrames !== undefined && this.written >= this.config.maxFrames;
+  }
+
+  private onFrame(frame: RuntimeFrame): void {
+    const size = frame.width * frame.height * bytesPerPixel(frame.format);
+    for (let i = 0; i < frame.count; i++) {
+      if (this.capReached() || this.closing) break;
+      const index = this.written + 1;
+      const file = frameFileName(index);
+      try {
+        writeFileSync(join(this.config.out, file), encodePng(frame.data.subarray(i * size, (i + 1) * size), frame.width, frame.height, frame.format));
+      } catch (err) {
+        this.print({ event: 'error', error: errorValue('internal', `writing ${file}: ${messageOf(err)}`) });
+        this.finish(1);
+        return;
+      }
+      this.written = index;
+      this.print({ event: 'frame', index, file, sessionId: frame.sessionId, seq: frame.seq + i, width: frame.width, height: frame.height, format: frame.format });
+      this.settleWaiters();
+    }
+    if (this.capReached()) this.finish(0);
+  }
+}
+
+function headlessConfig(cli: ParsedCommandLine): HeadlessConfig {
+  const out = stringOption(cli.values, 'out');
+  if (!out) throw new UsageError('--out DIR is required');
+  return { out, maxFrames: intOption(cli.values, 'frames', 1, Number.MAX_SAFE_INTEGER) };
+}
+
+function jsonLines(stream: NodeJS.WritableStream): (event: HeadlessEvent) => void {
+  return (event) => void stream.write(`${JSON.stringify(event)}\n`);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Create the runtime (which starts loading the model); undefined, reported, if the module cannot be imported. */
+async function loadRuntime(cli: ParsedCommandLine, print: (event: HeadlessEvent) => void): Promise<Runtime | undefined> {
+  // stderr: stdout carries only the JSON event lines.
+  const logger = pino({ level: cli.logLevel }, pino.destination(2));
+  try {
+    return await createRuntime({ model: cli.model, modelOptions: cli.modelOptions, logger });
+  } catch (err) {
+    print({ event: 'error', error: errorValue('load_failed', messageOf(err)) });
+    return undefined;
+  }
+}
+
+const SIGNALS = { SIGINT: 2, SIGTERM: 15 } as const;
+
+export async function runHeadless(cli: ParsedCommandLine): Promise<number> {
+  const config = headlessConfig(cli);
+  const print = jsonLines(process.stdout);
+  try {
+    mkdirSync(config.out, { recursive: true });
+  } catch (err) {
+    print({ event: 'error', error: errorValue('internal', `cannot create ${config.out}: ${messageOf(err)}`) });
+    return 1;
+  }
+  const runtime = await loadRuntime(cli, print);
+  if (!runtime) return 1;
+  const run = new HeadlessRun(runtime, config, print);
+  print({ event: 'state', state: runtime.phase() });
+  try {
+    const model = await runtime.ready();
+    print({ event: 'ready', model, commands: Object.keys(runtime.capabilities.commands) });
+  } catch (err) {
+    print({ event: 'error', error: errorValue('load_failed', messageOf(err)) });
+    await runtime.shutdown();
+    return 1;
+  }
+  for (const [signal, number] of Object.entries(SIGNALS)) {
+    // The first signal closes gracefully; a second one means "now".
+    process.once(signal, () => {
+      run.finish(128 + number);
+      process.once(signal, () => process.exit(128 + number));
+    });
+  }
+  // A reader that closed stdout (`| head`) ends the run instead of crashing it with EPIPE.
+  process.stdout.on('error', () => run.finish(1));
+  try {
+    // Either stdin ends, or the run finishes first; the reader is then abandoned (main exits).
+    await Promise.race([run.serve(readLines(process.stdin)), run.finishRequested]);
+  } catch (err) {
+    print({ event: 'error', error: errorValue('internal', `reading stdin: ${messageOf(err)}`) });
+    run.finish(1);
+  }
+  return run.close();
+}

@@ -1,0 +1,95 @@
+/**
+ * `framehost serve`: the runtime behind Socket.IO and HTTP, until SIGTERM or SIGINT.
+ *
+ * Shutdown: the first signal refuses new sessions, stops the running one within its deadline
+ * (its client is told `shutdown`), releases the model, closes connections, flushes the log and
+ * exits 0. A second signal exits at once with 1.
+ */
+import { pino } from 'pino';
+import { createRuntime } from '../runtime.ts';
+import { listen } from '../transport/server.ts';
+import { DEFAULT_TRANSPORT } from '../transport/options.ts';
+import { startInspection, type Inspection } from '../inspect.ts';
+import type { ProviderChoice } from '../gpu/providers.ts';
+import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
+
+const PROVIDERS: readonly ProviderChoice[] = ['auto', 'cpu', 'cuda', 'tensorrt'];
+
+const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
+
+export async function runServe(cli: ParsedCommandLine): Promise<number> {
+  const env = process.env;
+  const v = { ...cli.values };
+  // Environment fallbacks for the serve options (flags win).
+  v.host ??= nonEmpty(env.FRAMEHOST_HOST);
+  v.port ??= nonEmpty(env.FRAMEHOST_PORT);
+  v['auth-token'] ??= nonEmpty(env.FRAMEHOST_AUTH_TOKEN);
+  v['orphan-timeout'] ??= nonEmpty(env.FRAMEHOST_ORPHAN_TIMEOUT_MS);
+  v.provider ??= nonEmpty(env.FRAMEHOST_PROVIDER);
+  v.threads ??= nonEmpty(env.FRAMEHOST_ORT_THREADS);
+  if (v.inspect === undefined && env.FRAMEHOST_INSPECT === '1') v.inspect = true;
+  const origins = Array.isArray(v['cors-origin'])
+    ? (v['cors-origin'] as string[])
+    : (env.FRAMEHOST_CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+
+  const provider = stringOption(v, 'provider') ?? 'auto';
+  if (!PROVIDERS.includes(provider as ProviderChoice)) throw new UsageError(`--provider must be one of ${PROVIDERS.join(', ')}`);
+  const port = intOption(v, 'port', 0, 65535) ?? DEFAULT_TRANSPORT.port;
+  const orphan = intOption(v, 'orphan-timeout', 100, 86_400_000);
+  const deadline = intOption(v, 'stop-deadline', 10, 600_000);
+  const threads = intOption(v, 'threads', 1, 256);
+  const inspectPort = intOption(v, 'inspect-port', 1, 65535) ?? 8080;
+
+  const log = pino({ level: cli.logLevel });
+  let inspection: Inspection | undefined;
+  if (v.inspect === true || stringOption(v, 'inspect-url')) {
+    inspection = startInspection(stringOption(v, 'inspect-url') ?? inspectPort);
+    log.info(inspection.describe);
+  }
+
+  const runtime = await createRuntime({
+    model: cli.model,
+    modelOptions: cli.modelOptions,
+    logger: log,
+    ort: { provider: provider as ProviderChoice, ...(threads ? { threads } : {}) },
+    limits: { ...(orphan ? { orphanTimeoutMs: orphan } : {}), ...(deadline ? { stopDeadlineMs: deadline } : {}) },
+    ...(inspection ? { inspect: inspection.inspect } : {}),
+  });
+  const server = await listen(runtime, {
+    host: stringOption(v, 'host') ?? DEFAULT_TRANSPORT.host,
+    port,
+    corsOrigins: origins,
+    ...(stringOption(v, 'auth-token') ? { authToken: stringOption(v, 'auth-token') } : {}),
+  });
+  process.stderr.write(`framehost: open ${server.url} in a browser\n`);
+  runtime.ready().then(
+    (model) => log.info({ model }, `ready: ${model.name} ${model.version} on ${model.provider}`),
+    (err: Error) => log.error({ err }, 'the model failed to load; /ready answers 503'),
+  );
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      log.info({ signal }, 'shutting down: no new sessions; stopping the running one');
+      runtime
+        .shutdown()
+        .then(() => server.close())
+        .then(() => {
+          inspection?.stop();
+          log.info('shutdown complete');
+          log.flush();
+          resolve(0);
+        }, (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          resolve(1);
+        });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}

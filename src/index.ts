@@ -1,0 +1,27 @@
+/**
+ * framehost as a library: the runtime, the chart, the model API and the server, for services
+ * that embed them. `framehost/client` is the Socket.IO client alone (browser-safe).
+ */
+export { createRuntime, LOCAL_OWNER } from './runtime.ts';
+export type { Runtime, RuntimeOptions, RuntimeFrame, RuntimeEvents, RuntimeStatus, SessionStatus } from './runtime.ts';
+export { runtimeMachine } from './machines/runtime.machine.ts';
+export type { RuntimeMachine, RuntimeMachineInput } from './machines/runtime.machine.ts';
+export { phaseOf, PHASES, isServing } from './machines/phase.ts';
+export type { Phase } from './machines/phase.ts';
+export { DEFAULT_LIMITS, END_REASONS } from './machines/types.ts';
+export type { EndReason, Limits, ModelInfo, RuntimeEvent, RuntimeEmitted, SessionEnd } from './machines/types.ts';
+export { defineModel } from './model/api.ts';
+export type { Frame, JsonValue, LoadContext, ModelDefinition, SessionContext, CommandContext, PixelFormat } from './model/api.ts';
+export { t } from './model/schema.ts';
+export type { ArgsOf, Field, Fields } from './model/schema.ts';
+export { DEMO_MODEL_URL } from './model/load.ts';
+export type { Capabilities } from './model/capabilities.ts';
+export { tensorToFrame } from './gpu/frames.ts';
+export type { CreateSessionOptions, OnnxSession } from './gpu/session.ts';
+export { listen } from './transport/server.ts';
+export type { FramehostHttpServer } from './transport/server.ts';
+export { DEFAULT_TRANSPORT } from './transport/options.ts';
+export type { TransportOptions } from './transport/options.ts';
+export type { ClientToServerEvents, ServerToClientEvents, FrameMeta } from './transport/events.ts';
+export { ERRORS, FramehostError, errorValue } from './errors.ts';
+export type { ErrorCode, ErrorValue, Result } from './errors.ts';

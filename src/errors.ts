@@ -20,7 +20,7 @@ export const ERRORS = {
   command_failed: "the model's command handler threw",
   // the model's own faults, reported as a session's end
   loop_failed: "the model's loop threw",
-  bad_frame: 'the model emitted a frame that does not match its declared size or format',
+  bad_frame: 'the model emitted a malformed frame (its data length does not match width × height × format)',
   worker_crashed: 'the inference worker died',
   // requests and transport
   bad_request: 'the request is malformed',

@@ -9,8 +9,8 @@
  *   {"type":"wait","frames":N}                                wait until N more frames are written
  * Lines are handled one at a time, in order, once the model has loaded. A line that waits holds
  * back the lines after it: `wait` until its frames are written (or the session ends), and `start`
- * until the session runs, because the runtime refuses commands to a session that is still
- * starting and a script should not have to poll for that.
+ * until the session runs, so that a script's lines meet a running session (a stop sent while
+ * the session is starting would otherwise end it before its first frame).
  *
  * Output, on stdout, one JSON object per line; `event` names it (see HeadlessEvent). Every input
  * line gets exactly one reply, `accepted`, `waited` or `error`, carrying its line number.

@@ -7,13 +7,13 @@
  * failures do not: they are per-frame traffic that the chart has no rule about, so they go
  * straight to the runtime's sink (and stay out of the inspector, at ~80 µs an event).
  */
-import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { fromCallback } from 'xstate';
 import { errorValue, type ErrorValue } from '../errors.ts';
 import type { InferenceInput, WorkerEvent } from '../machines/types.ts';
 import type { JsonValue } from '../model/api.ts';
 import type { CreateSessionOptions } from '../gpu/session.ts';
+import { startWorker } from '../util/worker.ts';
 import { CONTROL_CONSUMED, CONTROL_SLOTS, CONTROL_STOP, type FrameMessage, type FromWorker, type WorkerInit } from './protocol.ts';
 
 export interface InferenceSink {
@@ -32,17 +32,7 @@ export interface InferenceActorOptions {
   readonly maxFramesInFlight?: number;
 }
 
-const isSource = import.meta.url.endsWith('.ts');
-const WORKER_ENTRY = new URL(`./inference.worker${isSource ? '.ts' : '.js'}`, import.meta.url).href;
-// From source (tsx, vitest) the worker thread needs the TypeScript loader registered first.
-const TSX_API = isSource ? import.meta.resolve('tsx/esm/api') : undefined;
-const BOOT = `
-const { workerData } = require('node:worker_threads');
-(async () => {
-  if (workerData.tsx) (await import(workerData.tsx)).register();
-  await import(workerData.entry);
-})();
-`;
+const WORKER_ENTRY = new URL(`./inference.worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
 /** Re-log a worker's JSON log line through the root logger, at its own level. */
 function relog(log: Logger, line: string): void {
@@ -69,7 +59,7 @@ export function createInferenceActor(options: InferenceActorOptions) {
       control,
       maxFramesInFlight: options.maxFramesInFlight ?? 4,
     };
-    const worker = new Worker(BOOT, { eval: true, workerData: { ...init, entry: WORKER_ENTRY, tsx: TSX_API } });
+    const worker = startWorker(WORKER_ENTRY, { workerData: init });
     let finished = false;
     const report = (event: WorkerEvent): void => {
       if (!finished) sendBack(event);

@@ -24,7 +24,7 @@ interface World {
   readonly palettes: Readonly<Record<PaletteName, ort.Tensor>>;
 }
 
-interface Field {
+export interface Field {
   /** U then V planes, size×size each. Replaced by the model's output every frame. */
   uv: Float32Array;
   readonly feed: Float32Array;
@@ -65,7 +65,8 @@ function paint(field: Field, size: number, cx: number, cy: number, radius: numbe
   }
 }
 
-function seedField(size: number): Field {
+/** The field every session starts from (exported for the benchmark's bare loop). */
+export function seedField(size: number): Field {
   const uv = new Float32Array(2 * size * size);
   uv.fill(1, 0, size * size);
   const field: Field = { uv, feed: new Float32Array([PRESETS.coral.feed]), kill: new Float32Array([PRESETS.coral.kill]), palette: 'ocean' };

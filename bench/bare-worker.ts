@@ -1,0 +1,32 @@
+/**
+ * The benchmark's "bare" variant: the demo graph run in a tight loop on a worker thread with
+ * the same inputs and the same ORT settings as the runtime, and nothing else: the physical
+ * limit that framehost's overhead is measured against.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { pino } from 'pino';
+import { createOnnxSession } from '../src/gpu/session.ts';
+import { buildGrayScottGraph } from '../src/models/gray-scott/graph.ts';
+import { seedField } from '../src/models/gray-scott/model.ts';
+import { paletteBytes } from '../src/models/gray-scott/palettes.ts';
+
+const { size } = workerData as { size: number };
+const onnx = await createOnnxSession(buildGrayScottGraph(8), {}, pino({ level: 'silent' }));
+const field = seedField(size);
+const feed = new ort.Tensor('float32', field.feed, [1]);
+const kill = new ort.Tensor('float32', field.kill, [1]);
+const palette = new ort.Tensor('uint8', paletteBytes('ocean'), [256, 4]);
+
+parentPort!.on('message', async (m: { ms: number }) => {
+  let frames = 0;
+  let state = field.uv;
+  const started = performance.now();
+  while (performance.now() - started < m.ms) {
+    const out = await onnx.session.run({ state: new ort.Tensor('float32', state, [1, 2, size, size]), feed, kill, palette });
+    state = out.state_out!.data as Float32Array;
+    frames++;
+  }
+  parentPort!.postMessage({ frames, ms: performance.now() - started });
+});
+parentPort!.postMessage({ ready: true });

@@ -1,0 +1,319 @@
+/**
+ * `npm run bench [-- --quick] [-- --json PATH]`: framehost against the bare ONNX loop.
+ *
+ * Variants, interleaved in rounds so machine noise hits them alike (../shared/MEASURED.md):
+ *   bare       the demo graph in a tight loop on a worker thread, nothing else
+ *   runtime    the same model driven by framehost's loop, headless (no viewer)
+ *   delivered  frames received per second by a socket.io-client in another process (raw, jpeg)
+ * Ratios are taken per round (adjacent phases) and the median over rounds is reported.
+ * Then latencies, the cost of idle extra viewers, and memory over many sessions.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import { pino } from 'pino';
+import * as ort from 'onnxruntime-node';
+import { createRuntime, type Runtime } from '../src/runtime.ts';
+import { listen, type FramehostHttpServer } from '../src/transport/server.ts';
+import { startWorker } from '../src/util/worker.ts';
+import type { ClientRequest } from './client-process.ts';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const jsonPath = args.includes('--json') ? args[args.indexOf('--json') + 1]! : 'bench/results.json';
+const PHASE_MS = quick ? 1000 : 2000;
+const ROUNDS = quick ? 3 : 6;
+const SIZES = quick ? [256] : [256, 512];
+const SESSIONS = quick ? 200 : 1000;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+const r2 = (x: number): number => Math.round(x * 100) / 100;
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+// ---------- the pieces under test ----------
+
+class Bare {
+  private readonly worker: Worker;
+  private readonly ready: Promise<void>;
+  constructor(size: number) {
+    this.worker = startWorker(new URL('./bare-worker.ts', import.meta.url), { workerData: { size } });
+    this.ready = new Promise((r) => this.worker.once('message', () => r()));
+  }
+  async fps(ms: number): Promise<number> {
+    await this.ready;
+    const result = new Promise<{ frames: number; ms: number }>((r) => this.worker.once('message', r));
+    this.worker.postMessage({ ms });
+    const { frames, ms: took } = await result;
+    return (frames * 1000) / took;
+  }
+  close(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+class Client {
+  private readonly child: ChildProcess;
+  private readonly ready: Promise<void>;
+  private next = 0;
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  constructor() {
+    this.child = fork(new URL('./client-process.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'] });
+    this.ready = new Promise((r) => this.child.once('message', () => r()));
+    this.child.on('message', (m: { id?: number; result?: unknown; error?: string }) => {
+      if (m.id === undefined) return;
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.error) p?.reject(new Error(m.error));
+      else p?.resolve(m.result);
+    });
+  }
+  async ask<T>(request: ClientRequest): Promise<T> {
+    await this.ready;
+    const id = this.next++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.child.send({ ...request, id });
+    });
+  }
+  async close(): Promise<void> {
+    await this.ask({ type: 'close' }).catch(() => undefined);
+  }
+}
+
+async function world(size: number): Promise<{ rt: Runtime; server: FramehostHttpServer }> {
+  const rt = await createRuntime({ modelOptions: { size, fps: 0 }, logger: pino({ level: 'warn' }) });
+  await rt.ready();
+  const server = await listen(rt, { host: '127.0.0.1', port: 0, requestsPerSecond: 10_000, requestBurst: 10_000 });
+  return { rt, server };
+}
+
+async function untilIdle(rt: Runtime): Promise<void> {
+  while (rt.phase() !== 'idle') await sleep(1);
+}
+
+/** Frames the runtime generated (received on the main thread) during `ms`. */
+async function generatedFps(rt: Runtime, ms: number): Promise<number> {
+  let frames = 0;
+  const off = rt.on('frame', (f) => (frames += f.count));
+  const t0 = performance.now();
+  await sleep(ms);
+  off();
+  return (frames * 1000) / (performance.now() - t0);
+}
+
+// ---------- suites ----------
+
+interface SizeResult {
+  size: number;
+  bare_fps: number;
+  runtime_fps: number;
+  delivered_fps: number;
+  delivered_jpeg_fps: number;
+  runtime_ratio: number;
+  overhead_ratio: number;
+  jpeg_ratio: number;
+  frame_ms_bare: number;
+  frame_ms_delivered: number;
+  emit_to_receive_ms_p50: number;
+  emit_to_receive_ms_p99: number;
+  rounds: number;
+}
+
+async function throughput(size: number, client: Client): Promise<SizeResult> {
+  const bare = new Bare(size);
+  const { rt, server } = await world(size);
+  await client.ask({ type: 'connect', url: server.url, clients: 1 });
+  const b: number[] = [];
+  const r: number[] = [];
+  const d: number[] = [];
+  const j: number[] = [];
+  const latencies: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    b.push(await bare.fps(PHASE_MS));
+
+    rt.start();
+    await sleep(150);
+    r.push(await generatedFps(rt, PHASE_MS));
+    rt.stop();
+    await untilIdle(rt);
+
+    for (const encoding of ['raw', 'jpeg'] as const) {
+      await client.ask({ type: 'start', encoding });
+      await sleep(150);
+      const w = await client.ask<{ frames: number; ms: number; latencies: number[] }>({ type: 'window', ms: PHASE_MS });
+      (encoding === 'raw' ? d : j).push((w.frames * 1000) / w.ms);
+      if (encoding === 'raw') latencies.push(...w.latencies);
+      await client.ask({ type: 'stop' });
+    }
+    process.stderr.write(`  ${size}² round ${round + 1}/${ROUNDS}: bare ${b.at(-1)!.toFixed(0)} runtime ${r.at(-1)!.toFixed(0)} delivered ${d.at(-1)!.toFixed(0)} jpeg ${j.at(-1)!.toFixed(0)} fps\n`);
+  }
+  await server.close();
+  await rt.shutdown();
+  await bare.close();
+  const ratio = (xs: number[]) => median(xs.map((x, i) => x / b[i]!));
+  return {
+    size,
+    bare_fps: r2(median(b)),
+    runtime_fps: r2(median(r)),
+    delivered_fps: r2(median(d)),
+    delivered_jpeg_fps: r2(median(j)),
+    runtime_ratio: r3(ratio(r)),
+    overhead_ratio: r3(ratio(d)),
+    jpeg_ratio: r3(ratio(j)),
+    frame_ms_bare: r3(1000 / median(b)),
+    frame_ms_delivered: r3(1000 / median(d)),
+    emit_to_receive_ms_p50: r3(pct(latencies, 50)),
+    emit_to_receive_ms_p99: r3(pct(latencies, 99)),
+    rounds: ROUNDS,
+  };
+}
+
+async function latencies(client: Client) {
+  const { rt, server } = await world(256);
+  await client.ask({ type: 'connect', url: server.url, clients: 1 });
+  const firstFrames: number[] = [];
+  for (let i = 0; i < (quick ? 10 : 30); i++) {
+    firstFrames.push((await client.ask<{ firstFrameMs: number }>({ type: 'start', encoding: 'raw' })).firstFrameMs);
+    await client.ask({ type: 'stop' });
+  }
+  await client.ask({ type: 'start', encoding: 'raw' });
+  const command = await client.ask<{ samples: number[] }>({ type: 'commandLatency', trials: quick ? 20 : 60 });
+  const sw = await client.ask<{ samples: number[] }>({ type: 'switchLatency', trials: quick ? 10 : 30 });
+  await client.ask({ type: 'stop' });
+  await server.close();
+  await rt.shutdown();
+  return {
+    first_frame_ms_p50: r3(median(firstFrames)),
+    first_frame_ms_p99: r3(pct(firstFrames, 99)),
+    command_to_frame_ms_p50: r3(median(command.samples)),
+    command_to_frame_ms_p99: r3(pct(command.samples, 99)),
+    session_switch_ms_p50: r3(median(sw.samples)),
+    session_switch_ms_p99: r3(pct(sw.samples, 99)),
+  };
+}
+
+/** Delivered fps with 1 connected client vs 2 and 4 (only the first is the viewer). */
+async function viewers(client: Client) {
+  const { rt, server } = await world(256);
+  const byCount: Record<number, number[]> = { 1: [], 2: [], 4: [] };
+  for (let round = 0; round < (quick ? 2 : 4); round++) {
+    for (const n of [1, 2, 4]) {
+      await client.ask({ type: 'connect', url: server.url, clients: n });
+      await client.ask({ type: 'start', encoding: 'raw' });
+      await sleep(150);
+      const w = await client.ask<{ frames: number; ms: number }>({ type: 'window', ms: PHASE_MS / 2 });
+      byCount[n]!.push((w.frames * 1000) / w.ms);
+      await client.ask({ type: 'stop' });
+    }
+  }
+  await server.close();
+  await rt.shutdown();
+  const base = byCount[1]!;
+  return {
+    viewers_fps: { 1: r2(median(base)), 2: r2(median(byCount[2]!)), 4: r2(median(byCount[4]!)) },
+    viewers_ratio_4_to_1: r3(median(byCount[4]!.map((x, i) => x / base[i]!))),
+  };
+}
+
+async function memory() {
+  const { rt, server } = await world(256);
+  const mb = (x: number) => r2(x / (1024 * 1024));
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const session = async () => {
+    rt.start();
+    while ((rt.status().session?.frames ?? 0) < 1) await sleep(0.2);
+    rt.stop();
+    await untilIdle(rt);
+  };
+  for (let i = 0; i < 10; i++) await session();
+  gc?.();
+  await sleep(100);
+  const at10 = process.memoryUsage();
+  for (let i = 10; i < SESSIONS; i++) await session();
+  gc?.();
+  await sleep(100);
+  const atN = process.memoryUsage();
+  await server.close();
+  await rt.shutdown();
+  return {
+    sessions: SESSIONS,
+    rss_mb_after_10: mb(at10.rss),
+    rss_mb_after_n: mb(atN.rss),
+    heap_mb_after_10: mb(at10.heapUsed),
+    heap_mb_after_n: mb(atN.heapUsed),
+    rss_growth_mb_1000_sessions: mb(((atN.rss - at10.rss) * 1000) / (SESSIONS - 10)),
+    heap_growth_mb_1000_sessions: mb(((atN.heapUsed - at10.heapUsed) * 1000) / (SESSIONS - 10)),
+  };
+}
+
+// ---------- main ----------
+
+const client = new Client();
+const started = Date.now();
+process.stderr.write(`framehost bench (${quick ? 'quick' : 'full'}): phases of ${PHASE_MS} ms, ${ROUNDS} rounds\n`);
+const sizes: SizeResult[] = [];
+for (const size of SIZES) sizes.push(await throughput(size, client));
+process.stderr.write('  latencies…\n');
+const lat = await latencies(client);
+process.stderr.write('  viewers…\n');
+const view = await viewers(client);
+process.stderr.write(`  memory over ${SESSIONS} sessions…\n`);
+const mem = await memory();
+await client.close();
+
+const s256 = sizes.find((s) => s.size === 256)!;
+const results = {
+  machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version, onnxruntime: ort.env.versions.common, provider: 'cpu' },
+  mode: quick ? 'quick' : 'full',
+  bare_fps: s256.bare_fps,
+  runtime_fps: s256.runtime_fps,
+  delivered_fps: s256.delivered_fps,
+  overhead_ratio: s256.overhead_ratio,
+  emit_to_receive_ms_p50: s256.emit_to_receive_ms_p50,
+  command_to_frame_ms_p50: lat.command_to_frame_ms_p50,
+  first_frame_ms_p50: lat.first_frame_ms_p50,
+  session_switch_ms_p50: lat.session_switch_ms_p50,
+  rss_growth_mb_1000_sessions: mem.rss_growth_mb_1000_sessions,
+  sizes,
+  latency: lat,
+  viewers: view,
+  memory: mem,
+  seconds: Math.round((Date.now() - started) / 1000),
+};
+writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
+
+const rows = sizes.map(
+  (s) =>
+    `| ${s.size}² | ${s.bare_fps} | ${s.runtime_fps} (${s.runtime_ratio}) | ${s.delivered_fps} (${s.overhead_ratio}) | ${s.delivered_jpeg_fps} (${s.jpeg_ratio}) | ${s.frame_ms_bare} / ${s.frame_ms_delivered} | ${s.emit_to_receive_ms_p50} / ${s.emit_to_receive_ms_p99} |`,
+);
+console.log(`
+| size | bare fps | runtime fps (÷bare) | delivered raw fps (÷bare) | delivered jpeg fps (÷bare) | ms/frame bare / delivered | emit→receive p50 / p99 ms |
+|---|---|---|---|---|---|---|
+${rows.join('\n')}
+
+| latency (256², raw) | p50 ms | p99 ms |
+|---|---|---|
+| start → first frame | ${lat.first_frame_ms_p50} | ${lat.first_frame_ms_p99} |
+| command → first frame showing it | ${lat.command_to_frame_ms_p50} | ${lat.command_to_frame_ms_p99} |
+| stop acknowledged → next session's first frame | ${lat.session_switch_ms_p50} | ${lat.session_switch_ms_p99} |
+
+| connected clients (1 viewer) | 1 | 2 | 4 | 4 ÷ 1 |
+|---|---|---|---|---|
+| delivered fps | ${view.viewers_fps[1]} | ${view.viewers_fps[2]} | ${view.viewers_fps[4]} | ${view.viewers_ratio_4_to_1} |
+
+| memory (${mem.sessions} sessions) | after 10 | after ${mem.sessions} | growth per 1,000 sessions |
+|---|---|---|---|
+| RSS MB | ${mem.rss_mb_after_10} | ${mem.rss_mb_after_n} | ${mem.rss_growth_mb_1000_sessions} |
+| heap MB | ${mem.heap_mb_after_10} | ${mem.heap_mb_after_n} | ${mem.heap_growth_mb_1000_sessions} |
+
+machine: ${results.machine.cores} cores (${results.machine.cpu}), Node ${results.machine.node}, onnxruntime ${results.machine.onnxruntime}, CPU provider; ${results.seconds} s; JSON: ${jsonPath}`);
+process.exit(0);

@@ -13,7 +13,7 @@ import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from
 import { errorValue, type ErrorValue, type Result } from './errors.ts';
 import { runtimeMachine, type RuntimeMachine } from './machines/runtime.machine.ts';
 import { phaseOf, type Phase } from './machines/phase.ts';
-import type { EndReason, Limits, ModelInfo, RuntimeEvent, SessionEnd, SessionRecord } from './machines/types.ts';
+import { DEFAULT_LIMITS, type EndReason, type Limits, type ModelInfo, type RuntimeEvent, type SessionEnd, type SessionRecord } from './machines/types.ts';
 import { createInferenceActor } from './actors/inference.actor.ts';
 import type { FrameMessage } from './actors/protocol.ts';
 import { eraseModel, type ErasedModel, type JsonValue, type PixelFormat } from './model/api.ts';
@@ -31,6 +31,10 @@ export interface RuntimeOptions {
   readonly logger?: Logger;
   /** Frames the worker may have in flight to the main thread before it drops (counted). */
   readonly maxFramesInFlight?: number;
+  /** Warn in the log when the process's resident memory passes this many MiB (default 0: off). */
+  readonly memoryWarnMb?: number;
+  /** Cap on the worker's JavaScript heap in MiB; past it the worker dies (`crashed`) and is replaced. */
+  readonly workerHeapMb?: number;
   /** XState inspection hook (the Stately inspector's `inspect`). */
   readonly inspect?: (event: InspectionEvent) => void;
 }
@@ -115,6 +119,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     ort: options.ort ?? {},
     log,
     maxFramesInFlight: options.maxFramesInFlight,
+    // Several beats per timeout, so one late beat never trips the watchdog.
+    heartbeatIntervalMs: Math.max(20, Math.min(1000, Math.floor((options.limits?.heartbeatTimeoutMs ?? DEFAULT_LIMITS.heartbeatTimeoutMs) / 5))),
+    memoryWarnMb: options.memoryWarnMb,
+    workerHeapMb: options.workerHeapMb,
     sink: {
       frame(m: FrameMessage) {
         if (counters?.id !== m.sessionId) return; // a straggler from an ended session

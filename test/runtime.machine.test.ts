@@ -34,6 +34,7 @@ const LIMITS: Limits = {
   cleanupTimeoutMs: 4_000,
   closeTimeoutMs: 5_000,
   orphanTimeoutMs: 6_000,
+  heartbeatTimeoutMs: 60_000, // far beyond the other delays; its own tests advance to it
 };
 
 const ALICE = 'alice';
@@ -668,7 +669,7 @@ describe('a session whose owner is gone', () => {
   it('runs on until the orphan timeout, then is stopped with reason orphaned', () => {
     const rig = rigIn('running');
     rig.send(ownerLeft());
-    expect(rig.snapshot.matches({ alive: { session: { running: 'orphaned' } } })).toBe(true);
+    expect(rig.snapshot.matches({ alive: { lifecycle: { session: { running: 'orphaned' } } } })).toBe(true);
     expect(rig.phase()).toBe('running');
     rig.accept(req.command(ALICE)); // still the owner's session
 
@@ -687,7 +688,7 @@ describe('a session whose owner is gone', () => {
     rig.send(ownerLeft());
     rig.elapse(LIMITS.orphanTimeoutMs - 1);
     rig.send(ownerReturned());
-    expect(rig.snapshot.matches({ alive: { session: { running: 'attended' } } })).toBe(true);
+    expect(rig.snapshot.matches({ alive: { lifecycle: { session: { running: 'attended' } } } })).toBe(true);
     rig.elapse(LIMITS.orphanTimeoutMs * 2);
     expect(rig.phase()).toBe('running');
   });
@@ -696,7 +697,7 @@ describe('a session whose owner is gone', () => {
     const rig = rigIn('starting');
     rig.send(ownerLeft());
     rig.send(worker.started());
-    expect(rig.snapshot.matches({ alive: { session: { running: 'orphaned' } } })).toBe(true);
+    expect(rig.snapshot.matches({ alive: { lifecycle: { session: { running: 'orphaned' } } } })).toBe(true);
     rig.elapse(LIMITS.orphanTimeoutMs);
     expect(rig.phase()).toBe('stopping');
   });
@@ -714,7 +715,7 @@ describe('a session whose owner is gone', () => {
   it('ignores presence reports about another session, and outside a session', () => {
     const rig = rigIn('running');
     rig.send(ownerLeft('s0'));
-    expect(rig.snapshot.matches({ alive: { session: { running: 'attended' } } })).toBe(true);
+    expect(rig.snapshot.matches({ alive: { lifecycle: { session: { running: 'attended' } } } })).toBe(true);
     expect(rig.context.ownerAway).toBe(false);
 
     const idle = rigIn('idle');
@@ -729,7 +730,7 @@ describe('a session whose owner is gone', () => {
     rig.send(worker.ended('returned')).send(worker.cleaned());
     rig.accept(req.start(BOB, 's2'));
     rig.send(worker.started('s2'));
-    expect(rig.snapshot.matches({ alive: { session: { running: 'attended' } } })).toBe(true);
+    expect(rig.snapshot.matches({ alive: { lifecycle: { session: { running: 'attended' } } } })).toBe(true);
     rig.elapse(LIMITS.orphanTimeoutMs * 2);
     expect(rig.phase()).toBe('running');
   });
@@ -766,7 +767,7 @@ describe('shutdown', () => {
     rig.send({ type: 'runtime.shutdown' });
     expect(rig.phase()).toBe('stopping');
     expect(rig.worker.received.at(-1)).toEqual({ type: 'session.stop', sessionId: 's1', reason: 'shutdown' });
-    expect(rig.refuse(req.start(BOB, 's2')).code).toBe('busy');
+    expect(rig.refuse(req.start(BOB, 's2')).code).toBe('shutting_down');
 
     rig.send(worker.ended('returned'));
     expect(rig.phase()).toBe('cleanup');
@@ -861,6 +862,7 @@ const DELAY_LIMIT = {
   cleanupTimeout: 'cleanupTimeoutMs',
   closeTimeout: 'closeTimeoutMs',
   orphanTimeout: 'orphanTimeoutMs',
+  heartbeatTimeout: 'heartbeatTimeoutMs',
 } as const satisfies Record<string, keyof Limits>;
 
 function isDelay(name: string): name is keyof typeof DELAY_LIMIT {
@@ -876,6 +878,7 @@ const GRAPH_EVENTS: RuntimeEvent[] = [
   req.command(BOB, VALID),
   req.command(ALICE, INVALID),
   worker.ready(),
+  { type: 'worker.heartbeat' },
   worker.failed(),
   worker.started('s1'),
   worker.started('s0'),
@@ -890,12 +893,13 @@ const GRAPH_EVENTS: RuntimeEvent[] = [
   { type: 'owner.left', sessionId: 's1' },
   { type: 'owner.left', sessionId: 's0' },
   { type: 'owner.returned', sessionId: 's1' },
-  delayed('loadTimeout', 'framehost.alive.loading'),
-  delayed('startTimeout', 'framehost.alive.session.starting'),
-  delayed('stopDeadline', 'framehost.alive.session.stopping'),
-  delayed('cleanupTimeout', 'framehost.alive.cleanup'),
-  delayed('closeTimeout', 'framehost.alive.closing'),
-  delayed('orphanTimeout', 'framehost.alive.session.running.orphaned'),
+  delayed('loadTimeout', 'framehost.alive.lifecycle.loading'),
+  delayed('startTimeout', 'framehost.alive.lifecycle.session.starting'),
+  delayed('stopDeadline', 'framehost.alive.lifecycle.session.stopping'),
+  delayed('cleanupTimeout', 'framehost.alive.lifecycle.cleanup'),
+  delayed('closeTimeout', 'framehost.alive.lifecycle.closing'),
+  delayed('orphanTimeout', 'framehost.alive.lifecycle.session.running.orphaned'),
+  delayed('heartbeatTimeout', 'framehost.alive.watchdog.watching'),
 ];
 
 /** Identify states by value and context, minus the counters that would make the graph infinite. */
@@ -904,12 +908,65 @@ function serializeState(snapshot: Snapshot): string {
   return JSON.stringify({ value: snapshot.value, context: rest });
 }
 
-/** `['alive', 'session', 'running']` → `{ alive: { session: 'running' } }`. */
+/** `['alive', 'lifecycle', 'idle']` → `{ alive: { lifecycle: 'idle' } }`. */
 function stateValueOf(path: readonly string[]): string | Record<string, unknown> {
   const [head, ...tail] = path;
   if (head === undefined) throw new Error('empty state path');
   return tail.length === 0 ? head : { [head]: stateValueOf(tail) };
 }
+
+describe('the heartbeat watchdog', () => {
+  const HEARTBEAT = { ...LIMITS, heartbeatTimeoutMs: 10_000, stopDeadlineMs: 60_000, orphanTimeoutMs: 60_000, cleanupTimeoutMs: 60_000 };
+
+  it('is quiet while loading: only loadTimeout supervises a load', () => {
+    const rig = rigIn('loading', { ...HEARTBEAT, loadTimeoutMs: 30_000 });
+    rig.elapse(20_000);
+    expect(rig.phase()).toBe('loading');
+    expect(rig.snapshot.matches({ alive: { watchdog: 'quiet' } })).toBe(true);
+  });
+
+  it('stays calm while heartbeats arrive within the timeout', () => {
+    const rig = rigIn('running', HEARTBEAT);
+    for (let i = 0; i < 5; i++) {
+      rig.elapse(9_000);
+      rig.send({ type: 'worker.heartbeat' });
+    }
+    expect(rig.phase()).toBe('running');
+    expect(rig.context.workerStarts).toBe(1);
+    expect(rig.finished()).toEqual([]);
+  });
+
+  it('replaces a silent worker: the session ends crashed, a fresh worker loads the model', () => {
+    const rig = rigIn('running', HEARTBEAT);
+    rig.elapse(9_000);
+    rig.send({ type: 'worker.heartbeat' });
+    rig.elapse(9_999);
+    expect(rig.phase()).toBe('running');
+    rig.elapse(1);
+    expect(rig.finished()).toEqual([
+      { sessionId: 's1', reason: 'crashed', error: errorValue('worker_crashed', 'the worker stopped answering (no heartbeat)') },
+    ]);
+    expect(rig.phase()).toBe('loading');
+    expect(rig.context.workerStarts).toBe(2);
+    expect(rig.context.session).toBeNull();
+  });
+
+  it('replaces a silent idle worker without announcing any session', () => {
+    const rig = rigIn('idle', HEARTBEAT);
+    rig.elapse(10_000);
+    expect(rig.phase()).toBe('loading');
+    expect(rig.context.workerStarts).toBe(2);
+    expect(rig.finished()).toEqual([]);
+  });
+
+  it('does not finish a session twice when the worker goes silent during cleanup', () => {
+    const rig = rigIn('cleanup', HEARTBEAT);
+    const before = rig.finished().length;
+    rig.elapse(10_000);
+    expect(rig.finished()).toHaveLength(before);
+    expect(rig.context.session).toBeNull();
+  });
+});
 
 describe('path coverage', () => {
   const machine = runtimeMachine.provide({ actors: { inference: fakeInference([]) } });
@@ -954,7 +1011,11 @@ describe('path coverage', () => {
         if (type.startsWith('xstate.after.')) {
           const delay = type.split('.')[2] ?? '';
           if (!isDelay(delay)) throw new Error(`unknown delay in ${type}`);
-          rig.elapse(LIMITS[DELAY_LIMIT[delay]]);
+          // Elapsing the 60 s watchdog would fire every shorter pending delay first, so its
+          // event is delivered as XState delivers it when the timer fires; the watchdog's
+          // timing has its own fake-clock tests.
+          if (delay === 'heartbeatTimeout') rig.actor.send(step.event as never);
+          else rig.elapse(LIMITS[DELAY_LIMIT[delay]]);
         } else {
           rig.send(step.event);
         }

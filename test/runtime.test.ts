@@ -184,6 +184,28 @@ describe('scripted model', () => {
     expect(rt.phase()).toBe('shutdown');
   });
 
+  it('replaces a worker whose loop never yields once its heartbeat stops, and serves again', async () => {
+    const rt = await runtime({ model: SCRIPTED_MODEL, modelOptions: { mode: 'ignore-stop' }, limits: { heartbeatTimeoutMs: 800 } });
+    await rt.ready();
+    rt.start();
+    const end = await rt.whenSessionOver();
+    expect(end).toMatchObject({ reason: 'crashed', error: { code: 'worker_crashed' } });
+    expect(end?.error?.message).toContain('no heartbeat');
+    await untilPhase(rt, 'idle');
+    expect(rt.status().workerStarts).toBe(2);
+  });
+
+  it('replaces a worker that passes its heap cap; the session ends crashed', async () => {
+    const rt = await runtime({ model: SCRIPTED_MODEL, modelOptions: { mode: 'leak' }, workerHeapMb: 48 });
+    await rt.ready();
+    rt.start();
+    const end = await rt.whenSessionOver();
+    expect(end).toMatchObject({ reason: 'crashed', error: { code: 'worker_crashed' } });
+    await untilPhase(rt, 'idle', 20_000);
+    expect(rt.status().workerStarts).toBe(2);
+    expect(rt.start().ok).toBe(true);
+  });
+
   it('reports a command handler that throws without ending the session', async () => {
     const rt = await runtime({ model: SCRIPTED_MODEL });
     await rt.ready();

@@ -30,6 +30,11 @@ export interface InferenceActorOptions {
   readonly log: Logger;
   readonly sink: InferenceSink;
   readonly maxFramesInFlight?: number;
+  readonly heartbeatIntervalMs: number;
+  /** Log a warning when the process's resident memory passes this (MiB); 0: never. */
+  readonly memoryWarnMb?: number;
+  /** Hard cap on the worker's JavaScript heap (MiB): past it the worker dies and the session ends `crashed`. */
+  readonly workerHeapMb?: number;
 }
 
 const WORKER_ENTRY = new URL(`./inference.worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
@@ -58,8 +63,13 @@ export function createInferenceActor(options: InferenceActorOptions) {
       logLevel: log.level,
       control,
       maxFramesInFlight: options.maxFramesInFlight ?? 4,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
     };
-    const worker = startWorker(WORKER_ENTRY, { workerData: init });
+    const worker = startWorker(WORKER_ENTRY, {
+      workerData: init,
+      ...(options.workerHeapMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerHeapMb } } : {}),
+    });
+    let memoryWarned = false;
     let finished = false;
     const report = (event: WorkerEvent): void => {
       if (!finished) sendBack(event);
@@ -85,6 +95,16 @@ export function createInferenceActor(options: InferenceActorOptions) {
         case 'log':
           relog(log, m.line);
           return;
+        case 'heartbeat': {
+          report({ type: 'worker.heartbeat' });
+          const warnAt = (options.memoryWarnMb ?? 0) * 1024 * 1024;
+          if (warnAt > 0 && m.rss > warnAt !== memoryWarned) {
+            memoryWarned = !memoryWarned;
+            if (memoryWarned) log.warn({ rssMb: Math.round(m.rss / 2 ** 20), heapUsedMb: Math.round(m.heapUsed / 2 ** 20), warnMb: options.memoryWarnMb }, 'memory above the warning level');
+            else log.info({ rssMb: Math.round(m.rss / 2 ** 20) }, 'memory back below the warning level');
+          }
+          return;
+        }
         case 'ready':
           report({ type: 'worker.ready', model: m.model });
           return;

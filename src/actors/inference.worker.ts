@@ -242,6 +242,7 @@ async function close(): Promise<void> {
     }
     for (const s of loaded.onnx) await s.session.release();
   }
+  clearInterval(heartbeat);
   post({ type: 'closed' });
   port.close();
 }
@@ -263,6 +264,12 @@ function handle(message: ToWorker): void {
       return;
   }
 }
+
+// The watchdog's evidence: a wedged native call or a loop that never yields stops this.
+const heartbeat = setInterval(() => {
+  const { rss, heapUsed } = process.memoryUsage();
+  post({ type: 'heartbeat', rss, heapUsed });
+}, init.heartbeatIntervalMs);
 
 port.on('message', handle);
 void load();

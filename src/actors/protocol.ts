@@ -25,6 +25,8 @@ export interface WorkerInit {
   readonly control: SharedArrayBuffer;
   /** Frames posted but not yet taken by the main thread before the worker starts dropping. */
   readonly maxFramesInFlight: number;
+  /** How often the worker reports that its event loop still turns. */
+  readonly heartbeatIntervalMs: number;
 }
 
 export type ToWorker = InferenceInput;
@@ -48,6 +50,8 @@ export interface FrameMessage {
 export type FromWorker =
   | { readonly type: 'ready'; readonly model: ModelInfo; readonly commands: readonly string[] }
   | { readonly type: 'load.failed'; readonly error: ErrorValue }
+  /** The worker's event loop turned; with the process's resident memory, for the memory warning. */
+  | { readonly type: 'heartbeat'; readonly rss: number; readonly heapUsed: number }
   | { readonly type: 'session.started'; readonly sessionId: string }
   | FrameMessage
   | { readonly type: 'message'; readonly sessionId: string; readonly data: JsonValue }

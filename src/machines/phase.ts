@@ -1,6 +1,6 @@
 /**
  * The chart's state as one word, for people and clients: `running` rather than
- * `{ alive: { session: 'running' } }`. Pure; the list is closed.
+ * `{ alive: { lifecycle: { session: 'running' }, watchdog: 'watching' } }`. Pure; the list is closed.
  */
 import type { SnapshotFrom } from 'xstate';
 import type { RuntimeMachine } from './runtime.machine.ts';
@@ -11,9 +11,9 @@ export type Phase = (typeof PHASES)[number];
 export function phaseOf(snapshot: SnapshotFrom<RuntimeMachine>): Phase {
   for (const phase of PHASES) {
     if (phase === 'starting' || phase === 'running' || phase === 'stopping') {
-      if (snapshot.matches({ alive: { session: phase } })) return phase;
+      if (snapshot.matches({ alive: { lifecycle: { session: phase } } })) return phase;
     } else if (phase === 'loading' || phase === 'idle' || phase === 'cleanup' || phase === 'closing') {
-      if (snapshot.matches({ alive: phase })) return phase;
+      if (snapshot.matches({ alive: { lifecycle: phase } })) return phase;
     } else if (snapshot.matches(phase)) {
       return phase;
     }

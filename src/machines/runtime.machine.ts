@@ -1,9 +1,10 @@
 /**
  * The lifecycle statechart of a framehost runtime.
  *
- *   alive (the inference actor lives exactly as long as this state)
- *     loading → idle → session (starting → running → stopping) → cleanup → idle …
- *     closing (shutdown: the worker releases the model)
+ *   alive (the inference actor lives exactly as long as this state), two parallel regions:
+ *     lifecycle: loading → idle → session (starting → running → stopping) → cleanup → idle …
+ *                closing (shutdown: the worker releases the model)
+ *     watchdog:  quiet → watching (each heartbeat re-arms heartbeatTimeout)
  *   recovering (the worker was killed or crashed; a fresh one loads the model again)
  *   failed     (the model could not be loaded)
  *   shutdown   (final)
@@ -66,7 +67,8 @@ const runtimeSetup = setup({
     isCurrentSession: ({ context, event }) => context.session !== null && sessionIdOf(event) === context.session.id,
     shutdownRequested: ({ context }) => context.shutdownRequested,
     ownerAway: ({ context }) => context.ownerAway,
-    hasSession: ({ context }) => context.session !== null,
+    /** A session that has not finished yet (in cleanup it has, and must not end twice). */
+    hasSession: ({ context }) => context.session !== null && context.lastEnd?.sessionId !== context.session.id,
   },
   actions: {
     refuse: emit(({ event }, params: { code: ErrorCode; detail?: string }) => ({
@@ -140,6 +142,7 @@ const runtimeSetup = setup({
     cleanupTimeout: ({ context }) => context.limits.cleanupTimeoutMs,
     closeTimeout: ({ context }) => context.limits.closeTimeoutMs,
     orphanTimeout: ({ context }) => context.limits.orphanTimeoutMs,
+    heartbeatTimeout: ({ context }) => context.limits.heartbeatTimeoutMs,
   },
 });
 
@@ -167,9 +170,11 @@ export const runtimeMachine = runtimeSetup.createMachine({
   initial: 'alive',
   states: {
     alive: {
+      // Two regions: the lifecycle, and a watchdog on the worker's heartbeat (a wedged native
+      // call or a JavaScript loop that never yields shows as silence).
+      type: 'parallel',
       invoke: { id: 'inference', src: 'inference' },
       entry: 'countWorkerStart',
-      initial: 'loading',
       on: {
         // The worker died under us (outside loading and closing, which handle it themselves).
         'worker.exited': [
@@ -182,155 +187,184 @@ export const runtimeMachine = runtimeSetup.createMachine({
         ],
       },
       states: {
-        loading: {
-          on: {
-            'worker.ready': { target: 'idle', actions: 'storeModel' },
-            'worker.failed': { target: '#framehost.failed', actions: 'storeLoadError' },
-            // A worker that dies while loading is not respawned in a loop (piscina's lesson).
-            'worker.exited': { target: '#framehost.failed', actions: 'storeLoadError' },
-            'session.start': { actions: { type: 'refuse', params: { code: 'not_ready' } } },
-            'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
-            'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
-            'runtime.shutdown': { target: 'closing', actions: 'requestShutdown' },
-          },
-          after: {
-            loadTimeout: {
-              target: '#framehost.failed',
-              actions: { type: 'storeLoadError', params: { code: 'load_failed', detail: 'load timed out' } },
-            },
-          },
-        },
-        idle: {
-          on: {
-            'session.start': { target: 'session', actions: ['openSession', 'accept', 'announceSession'] },
-            'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
-            'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
-            'runtime.shutdown': { target: 'closing', actions: 'requestShutdown' },
-          },
-        },
-        session: {
-          initial: 'starting',
-          on: {
-            // Single session: refused with a reason, never queued, never disturbing the session.
-            'session.start': [
-              { guard: 'shutdownRequested', actions: { type: 'refuse', params: { code: 'shutting_down' } } },
-              { actions: { type: 'refuse', params: { code: 'busy' } } },
-            ],
-            'worker.session.ended': { guard: 'isCurrentSession', target: 'cleanup', actions: ['recordEnd', 'announceEnd'] },
-            'owner.left': { guard: 'isCurrentSession', actions: assign({ ownerAway: true }) },
-            'owner.returned': { guard: 'isCurrentSession', actions: assign({ ownerAway: false }) },
-          },
+        lifecycle: {
+          initial: 'loading',
           states: {
-            starting: {
-              entry: 'startInWorker',
+            loading: {
               on: {
-                'worker.session.started': { guard: 'isCurrentSession', target: 'running' },
-                'session.stop': [
-                  { guard: 'isOwner', target: 'stopping', actions: ['markStopping', 'accept'] },
-                  { actions: { type: 'refuse', params: { code: 'not_owner' } } },
-                ],
-                // The worker takes messages in order, so a command sent now reaches the new session.
-                'session.command': OWNER_COMMAND,
-                'runtime.shutdown': {
-                  target: 'stopping',
-                  actions: ['requestShutdown', { type: 'markStopping', params: { reason: 'shutdown' } }],
-                },
+                'worker.ready': { target: 'idle', actions: 'storeModel' },
+                'worker.failed': { target: '#framehost.failed', actions: 'storeLoadError' },
+                // A worker that dies while loading is not respawned in a loop (piscina's lesson).
+                'worker.exited': { target: '#framehost.failed', actions: 'storeLoadError' },
+                'session.start': { actions: { type: 'refuse', params: { code: 'not_ready' } } },
+                'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+                'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+                'runtime.shutdown': { target: 'closing', actions: 'requestShutdown' },
               },
               after: {
-                startTimeout: {
-                  target: '#framehost.recovering',
-                  actions: [
-                    { type: 'recordEnd', params: { reason: 'killed', code: 'timeout', detail: 'the session did not start in time' } },
-                    'announceEnd',
-                    'closeSession',
-                  ],
+                loadTimeout: {
+                  target: '#framehost.failed',
+                  actions: { type: 'storeLoadError', params: { code: 'load_failed', detail: 'load timed out' } },
                 },
               },
             },
-            running: {
-              // Orphaning: the owner's connection is gone; the session runs on for orphanTimeout,
-              // and the owner (proving it with its token, at the transport) may come back.
-              initial: 'attended',
+            idle: {
+              on: {
+                'session.start': { target: 'session', actions: ['openSession', 'accept', 'announceSession'] },
+                'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+                'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+                'runtime.shutdown': { target: 'closing', actions: 'requestShutdown' },
+              },
+            },
+            session: {
+              initial: 'starting',
+              on: {
+                // Single session: refused with a reason, never queued, never disturbing the session.
+                'session.start': [
+                  { guard: 'shutdownRequested', actions: { type: 'refuse', params: { code: 'shutting_down' } } },
+                  { actions: { type: 'refuse', params: { code: 'busy' } } },
+                ],
+                'worker.session.ended': { guard: 'isCurrentSession', target: 'cleanup', actions: ['recordEnd', 'announceEnd'] },
+                'owner.left': { guard: 'isCurrentSession', actions: assign({ ownerAway: true }) },
+                'owner.returned': { guard: 'isCurrentSession', actions: assign({ ownerAway: false }) },
+              },
               states: {
-                attended: { always: { guard: 'ownerAway', target: 'orphaned' } },
-                orphaned: {
-                  always: { guard: not('ownerAway'), target: 'attended' },
+                starting: {
+                  entry: 'startInWorker',
+                  on: {
+                    'worker.session.started': { guard: 'isCurrentSession', target: 'running' },
+                    'session.stop': [
+                      { guard: 'isOwner', target: 'stopping', actions: ['markStopping', 'accept'] },
+                      { actions: { type: 'refuse', params: { code: 'not_owner' } } },
+                    ],
+                    // The worker takes messages in order, so a command sent now reaches the new session.
+                    'session.command': OWNER_COMMAND,
+                    'runtime.shutdown': {
+                      target: 'stopping',
+                      actions: ['requestShutdown', { type: 'markStopping', params: { reason: 'shutdown' } }],
+                    },
+                  },
                   after: {
-                    orphanTimeout: {
-                      target: '#framehost.alive.session.stopping',
-                      actions: { type: 'markStopping', params: { reason: 'orphaned' } },
+                    startTimeout: {
+                      target: '#framehost.recovering',
+                      actions: [
+                        { type: 'recordEnd', params: { reason: 'killed', code: 'timeout', detail: 'the session did not start in time' } },
+                        'announceEnd',
+                        'closeSession',
+                      ],
+                    },
+                  },
+                },
+                running: {
+                  // Orphaning: the owner's connection is gone; the session runs on for orphanTimeout,
+                  // and the owner (proving it with its token, at the transport) may come back.
+                  initial: 'attended',
+                  states: {
+                    attended: { always: { guard: 'ownerAway', target: 'orphaned' } },
+                    orphaned: {
+                      always: { guard: not('ownerAway'), target: 'attended' },
+                      after: {
+                        orphanTimeout: {
+                          target: '#framehost.alive.lifecycle.session.stopping',
+                          actions: { type: 'markStopping', params: { reason: 'orphaned' } },
+                        },
+                      },
+                    },
+                  },
+                  on: {
+                    'session.command': OWNER_COMMAND,
+                    'session.stop': [
+                      { guard: 'isOwner', target: 'stopping', actions: ['markStopping', 'accept'] },
+                      { actions: { type: 'refuse', params: { code: 'not_owner' } } },
+                    ],
+                    'runtime.shutdown': {
+                      target: 'stopping',
+                      actions: ['requestShutdown', { type: 'markStopping', params: { reason: 'shutdown' } }],
+                    },
+                  },
+                },
+                stopping: {
+                  entry: 'stopInWorker',
+                  on: {
+                    'session.stop': [
+                      { guard: 'isOwner', actions: 'accept' }, // idempotent: already stopping
+                      { actions: { type: 'refuse', params: { code: 'not_owner' } } },
+                    ],
+                    'session.command': { actions: { type: 'refuse', params: { code: 'no_session', detail: 'the session is stopping' } } },
+                    'runtime.shutdown': { actions: 'requestShutdown' },
+                  },
+                  after: {
+                    // The loop ignored stop: terminate its worker (the only hard stop there is) and reload.
+                    stopDeadline: {
+                      target: '#framehost.recovering',
+                      actions: [
+                        { type: 'recordEnd', params: { reason: 'killed', code: 'timeout', detail: 'the loop ignored stop past the deadline' } },
+                        'announceEnd',
+                        'closeSession',
+                      ],
                     },
                   },
                 },
               },
-              on: {
-                'session.command': OWNER_COMMAND,
-                'session.stop': [
-                  { guard: 'isOwner', target: 'stopping', actions: ['markStopping', 'accept'] },
-                  { actions: { type: 'refuse', params: { code: 'not_owner' } } },
-                ],
-                'runtime.shutdown': {
-                  target: 'stopping',
-                  actions: ['requestShutdown', { type: 'markStopping', params: { reason: 'shutdown' } }],
-                },
-              },
             },
-            stopping: {
-              entry: 'stopInWorker',
+            cleanup: {
+              // The worker runs the model's session-end hook and drops the session's state.
               on: {
-                'session.stop': [
-                  { guard: 'isOwner', actions: 'accept' }, // idempotent: already stopping
-                  { actions: { type: 'refuse', params: { code: 'not_owner' } } },
+                'worker.session.cleaned': [
+                  { guard: and(['isCurrentSession', 'shutdownRequested']), target: 'closing', actions: 'closeSession' },
+                  { guard: 'isCurrentSession', target: 'idle', actions: 'closeSession' },
                 ],
-                'session.command': { actions: { type: 'refuse', params: { code: 'no_session', detail: 'the session is stopping' } } },
+                // The session already finished: the worker's death ends only the cleanup.
+                'worker.exited': { target: '#framehost.recovering', actions: 'closeSession' },
+                'session.start': [
+                  { guard: 'shutdownRequested', actions: { type: 'refuse', params: { code: 'shutting_down' } } },
+                  { actions: { type: 'refuse', params: { code: 'busy', detail: 'the last session is still being cleaned up' } } },
+                ],
+                'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+                'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
                 'runtime.shutdown': { actions: 'requestShutdown' },
               },
               after: {
-                // The loop ignored stop: terminate its worker (the only hard stop there is) and reload.
-                stopDeadline: {
-                  target: '#framehost.recovering',
-                  actions: [
-                    { type: 'recordEnd', params: { reason: 'killed', code: 'timeout', detail: 'the loop ignored stop past the deadline' } },
-                    'announceEnd',
-                    'closeSession',
-                  ],
-                },
+                cleanupTimeout: { target: '#framehost.recovering', actions: 'closeSession' },
               },
+            },
+            closing: {
+              entry: 'closeWorker',
+              on: {
+                'worker.closed': '#framehost.shutdown',
+                'worker.exited': '#framehost.shutdown',
+                'session.start': { actions: { type: 'refuse', params: { code: 'shutting_down' } } },
+                'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+                'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+              },
+              // Leaving `alive` stops the inference actor, whose cleanup terminates the worker.
+              after: { closeTimeout: '#framehost.shutdown' },
             },
           },
         },
-        cleanup: {
-          // The worker runs the model's session-end hook and drops the session's state.
-          on: {
-            'worker.session.cleaned': [
-              { guard: and(['isCurrentSession', 'shutdownRequested']), target: 'closing', actions: 'closeSession' },
-              { guard: 'isCurrentSession', target: 'idle', actions: 'closeSession' },
-            ],
-            // The session already finished: the worker's death ends only the cleanup.
-            'worker.exited': { target: '#framehost.recovering', actions: 'closeSession' },
-            'session.start': [
-              { guard: 'shutdownRequested', actions: { type: 'refuse', params: { code: 'shutting_down' } } },
-              { actions: { type: 'refuse', params: { code: 'busy', detail: 'the last session is still being cleaned up' } } },
-            ],
-            'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
-            'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
-            'runtime.shutdown': { actions: 'requestShutdown' },
+        watchdog: {
+          initial: 'quiet',
+          states: {
+            // While loading, loadTimeout supervises: a load may block the thread for long.
+            quiet: { on: { 'worker.ready': 'watching' } },
+            watching: {
+              on: { 'worker.heartbeat': { target: 'watching', reenter: true } },
+              after: {
+                heartbeatTimeout: [
+                  {
+                    guard: 'hasSession',
+                    target: '#framehost.recovering',
+                    actions: [
+                      { type: 'recordEnd', params: { reason: 'crashed', code: 'worker_crashed', detail: 'the worker stopped answering (no heartbeat)' } },
+                      'announceEnd',
+                      'closeSession',
+                    ],
+                  },
+                  { target: '#framehost.recovering', actions: 'closeSession' },
+                ],
+              },
+            },
           },
-          after: {
-            cleanupTimeout: { target: '#framehost.recovering', actions: 'closeSession' },
-          },
-        },
-        closing: {
-          entry: 'closeWorker',
-          on: {
-            'worker.closed': '#framehost.shutdown',
-            'worker.exited': '#framehost.shutdown',
-            'session.start': { actions: { type: 'refuse', params: { code: 'shutting_down' } } },
-            'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
-            'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
-          },
-          // Leaving `alive` stops the inference actor, whose cleanup terminates the worker.
-          after: { closeTimeout: '#framehost.shutdown' },
         },
       },
     },

@@ -50,6 +50,8 @@ export interface Limits {
   readonly closeTimeoutMs: number;
   /** How long a running session survives without its owner connected before it is stopped (`orphaned`). */
   readonly orphanTimeoutMs: number;
+  /** Silence from a loaded worker after which it counts as wedged and is replaced. */
+  readonly heartbeatTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -59,6 +61,7 @@ export const DEFAULT_LIMITS: Limits = {
   cleanupTimeoutMs: 5_000,
   closeTimeoutMs: 5_000,
   orphanTimeoutMs: 30_000, // the reference runtime's value
+  heartbeatTimeoutMs: 30_000, // one inference of a large model may hold the worker's thread for seconds
 };
 
 export interface RuntimeContext {
@@ -92,6 +95,7 @@ export type RequestEvent =
 export type WorkerEvent =
   | { type: 'worker.ready'; model: ModelInfo }
   | { type: 'worker.failed'; error: ErrorValue }
+  | { type: 'worker.heartbeat' }
   | { type: 'worker.session.started'; sessionId: string }
   | { type: 'worker.session.ended'; sessionId: string; reason: EndReason; error?: ErrorValue }
   | { type: 'worker.session.cleaned'; sessionId: string }

@@ -1,0 +1,45 @@
+/**
+ * Vitest globalSetup: system packages the tests need. The browser test drives the demo page in
+ * a real Chromium (playwright-core, which brings no browser of its own). When it is missing and
+ * we are root (a CI container), install it with apt; otherwise fail loudly with the command to
+ * run. Tests are never skipped silently.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+const HOW_TO = `install it with: sudo apt-get install -y chromium (Debian/Ubuntu), or set up ${CHROMIUM} otherwise`;
+
+function apt(args: string[], timeoutMs: number): void {
+  try {
+    execFileSync('apt-get', args, {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } catch (err) {
+    const e = err as Error & { stderr?: Buffer; stdout?: Buffer; signal?: string };
+    const tail = `${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`.trim().split('\n').slice(-15).join('\n');
+    const why = e.signal === 'SIGKILL' ? `timed out after ${timeoutMs / 1000} s` : e.message;
+    throw new Error(`apt-get ${args.join(' ')} failed (${why}); ${HOW_TO}\n${tail}`, { cause: err });
+  }
+}
+
+function ensureChromium(): void {
+  if (existsSync(CHROMIUM)) return;
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) {
+    throw new Error(`Chromium is missing at ${CHROMIUM} and the browser tests need it; ${HOW_TO}`);
+  }
+  console.log(`[setup] ${CHROMIUM} missing: installing chromium with apt-get (root)…`);
+  apt(['update', '-qq'], 180_000);
+  apt(['install', '-y', '-qq', 'chromium'], 600_000);
+  if (!existsSync(CHROMIUM)) throw new Error(`apt-get installed chromium but ${CHROMIUM} is still missing; ${HOW_TO}`);
+  console.log('[setup] chromium installed');
+}
+
+export default function setup(): void {
+  ensureChromium();
+}

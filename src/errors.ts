@@ -18,6 +18,8 @@ export const ERRORS = {
   unknown_command: 'the model has no command with this name',
   invalid_args: 'the command arguments do not match its schema',
   command_failed: "the model's command handler threw",
+  unknown_track: 'the model declares no input track with this name',
+  invalid_input: 'the input frame does not match its track (size, format or data length)',
   // the model's own faults, reported as a session's end
   loop_failed: "the model's loop threw",
   bad_frame: 'the model emitted a malformed frame (its data length does not match width × height × format)',

@@ -10,13 +10,14 @@
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
-import { errorValue, type ErrorValue, type Result } from './errors.ts';
-import { runtimeMachine, type RuntimeMachine } from './machines/runtime.machine.ts';
+import { errorValue, fail, type ErrorValue, type Result } from './errors.ts';
+import { acceptsInput, isSessionOwner, runtimeMachine, type RuntimeMachine } from './machines/runtime.machine.ts';
+import { createTrackShare, frameBytes, TrackWriter } from './actors/input-track.ts';
+import { wallClockMs, type FrameMessage } from './actors/protocol.ts';
 import { phaseOf, type Phase } from './machines/phase.ts';
 import { DEFAULT_LIMITS, type EndReason, type Limits, type ModelInfo, type RuntimeEvent, type SessionEnd, type SessionRecord } from './machines/types.ts';
 import { createInferenceActor } from './actors/inference.actor.ts';
-import type { FrameMessage } from './actors/protocol.ts';
-import { eraseModel, type ErasedModel, type JsonValue, type PixelFormat } from './model/api.ts';
+import { eraseModel, type ErasedModel, type InputTrackSpec, type JsonValue, type PixelFormat } from './model/api.ts';
 import { loadModelModule, modelUrl } from './model/load.ts';
 import { capabilitiesOf, checkCommand, type Capabilities } from './model/capabilities.ts';
 import type { CreateSessionOptions } from './gpu/session.ts';
@@ -66,6 +67,8 @@ export interface SessionStatus {
   readonly id: string;
   readonly frames: number;
   readonly dropped: number;
+  /** Input frames accepted in this session. */
+  readonly inputs: number;
   readonly ownerAway: boolean;
 }
 
@@ -89,6 +92,11 @@ export interface Runtime {
   start(options?: { owner?: string }): Result<{ sessionId: string }>;
   stop(options?: { owner?: string; reason?: EndReason }): Result;
   command(name: unknown, args: unknown, options?: { owner?: string }): Result<{ requestId: string }>;
+  /**
+   * Write the newest frame of an input track (owner only, while the session starts or runs).
+   * The data is copied into the track's shared slot; the caller keeps its buffer.
+   */
+  publish(track: unknown, frame: InputFrameCandidate, options?: { owner?: string }): Result;
   /** The owner's connection left or came back: drives the chart's orphan timeout. */
   ownerPresence(sessionId: string, present: boolean): void;
   status(): RuntimeStatus;
@@ -98,6 +106,25 @@ export interface Runtime {
   whenSessionOver(sessionId?: string): Promise<SessionEnd | null>;
   /** Refuse new sessions, stop the running one within its deadline, release the model. */
   shutdown(): Promise<void>;
+}
+
+/** An input frame as a caller hands it in (checked against the track before use). */
+export interface InputFrameCandidate {
+  readonly data: unknown;
+  readonly width: unknown;
+  readonly height: unknown;
+  readonly format: unknown;
+}
+
+function inputProblem(spec: InputTrackSpec, frame: InputFrameCandidate): string | undefined {
+  if (typeof frame !== 'object' || frame === null) return 'a frame is { data, width, height, format }';
+  if (frame.width !== spec.width || frame.height !== spec.height) {
+    return `expected ${spec.width}×${spec.height}, got ${String(frame.width).slice(0, 12)}×${String(frame.height).slice(0, 12)}`;
+  }
+  if (frame.format !== spec.format) return `expected format ${spec.format}, got ${String(frame.format).slice(0, 12)}`;
+  if (!(frame.data instanceof Uint8Array)) return 'data must be bytes (a Uint8Array or Buffer)';
+  if (frame.data.byteLength !== frameBytes(spec)) return `data has ${frame.data.byteLength} bytes; expected ${frameBytes(spec)}`;
+  return undefined;
 }
 
 /** The owner used by the embedding API when the caller names none. */
@@ -111,7 +138,11 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const events = new Emitter<RuntimeEvents>((err, event) => log.error({ err, event }, 'runtime listener threw'));
 
   // Per-session counters, reset by construction: a new object per session.
-  let counters: { id: string; frames: number; dropped: number; log: Logger } | null = null;
+  let counters: { id: string; frames: number; dropped: number; inputs: number; log: Logger } | null = null;
+
+  // Input tracks: model-scoped shared memory, emptied for every session (src/actors/input-track.ts).
+  const tracks = new Map(Object.entries(model.inputs ?? {}).map(([name, spec]) => [name, new TrackWriter(createTrackShare(name, spec))]));
+  const clearInputs = (): void => tracks.forEach((t) => t.clear());
 
   const inference = createInferenceActor({
     modelUrl: url,
@@ -123,6 +154,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     heartbeatIntervalMs: Math.max(20, Math.min(1000, Math.floor((options.limits?.heartbeatTimeoutMs ?? DEFAULT_LIMITS.heartbeatTimeoutMs) / 5))),
     memoryWarnMb: options.memoryWarnMb,
     workerHeapMb: options.workerHeapMb,
+    inputs: [...tracks.values()].map((t) => t.share),
     sink: {
       frame(m: FrameMessage) {
         if (counters?.id !== m.sessionId) return; // a straggler from an ended session
@@ -156,11 +188,13 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     if (reply?.requestId === e.requestId) reply.result = { ok: false, error: e.error };
   });
   actor.on('session.began', ({ session }) => {
-    counters = { id: session.id, frames: 0, dropped: 0, log: log.child({ sessionId: session.id }) };
+    clearInputs();
+    counters = { id: session.id, frames: 0, dropped: 0, inputs: 0, log: log.child({ sessionId: session.id }) };
     counters.log.info({ owner: session.owner }, 'session began');
     events.emit('session.began', session);
   });
   actor.on('session.finished', ({ end }) => {
+    clearInputs();
     const c = counters?.id === end.sessionId ? counters : null;
     const summary = { ...end, frames: c?.frames ?? 0, dropped: c?.dropped ?? 0 };
     (c?.log ?? log).info({ reason: end.reason, error: end.error, frames: summary.frames, dropped: summary.dropped }, 'session ended');
@@ -245,6 +279,18 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       const r = request({ type: 'session.command', requestId, owner: opts.owner ?? LOCAL_OWNER, command: checkCommand(model, name, args) });
       return r.ok ? { ok: true, requestId } : r;
     },
+    publish(track, frame, opts = {}) {
+      const writer = typeof track === 'string' ? tracks.get(track) : undefined;
+      if (!writer) return fail('unknown_track', JSON.stringify(String(track).slice(0, 64)));
+      const s = snapshot();
+      if (!acceptsInput(s)) return fail('no_session');
+      if (!isSessionOwner(s.context, opts.owner ?? LOCAL_OWNER)) return fail('not_owner');
+      const problem = inputProblem(writer.share.spec, frame);
+      if (problem) return fail('invalid_input', `${String(track)}: ${problem}`);
+      writer.write(frame.data as Uint8Array, wallClockMs());
+      if (counters) counters.inputs++;
+      return { ok: true };
+    },
     ownerPresence(sessionId, present) {
       if (snapshot().status === 'active') actor.send({ type: present ? 'owner.returned' : 'owner.left', sessionId });
     },
@@ -254,7 +300,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       return {
         phase: phaseOf(s),
         model: s.context.model,
-        session: c ? { id: c.id, frames: c.frames, dropped: c.dropped, ownerAway: s.context.ownerAway } : null,
+        session: c ? { id: c.id, frames: c.frames, dropped: c.dropped, inputs: c.inputs, ownerAway: s.context.ownerAway } : null,
         lastEnd: s.context.lastEnd,
         loadError: s.context.loadError,
         workerStarts: s.context.workerStarts,

@@ -14,6 +14,7 @@ import type { InferenceInput, WorkerEvent } from '../machines/types.ts';
 import type { JsonValue } from '../model/api.ts';
 import type { CreateSessionOptions } from '../gpu/session.ts';
 import { startWorker } from '../util/worker.ts';
+import type { TrackShare } from './input-track.ts';
 import { CONTROL_CONSUMED, CONTROL_SLOTS, CONTROL_STOP, type FrameMessage, type FromWorker, type WorkerInit } from './protocol.ts';
 
 export interface InferenceSink {
@@ -31,6 +32,8 @@ export interface InferenceActorOptions {
   readonly sink: InferenceSink;
   readonly maxFramesInFlight?: number;
   readonly heartbeatIntervalMs: number;
+  /** The model's input tracks (shared memory the runtime writes into). */
+  readonly inputs: readonly TrackShare[];
   /** Log a warning when the process's resident memory passes this (MiB); 0: never. */
   readonly memoryWarnMb?: number;
   /** Hard cap on the worker's JavaScript heap (MiB): past it the worker dies and the session ends `crashed`. */
@@ -64,6 +67,7 @@ export function createInferenceActor(options: InferenceActorOptions) {
       control,
       maxFramesInFlight: options.maxFramesInFlight ?? 4,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
+      inputs: options.inputs,
     };
     const worker = startWorker(WORKER_ENTRY, {
       workerData: init,

@@ -15,6 +15,7 @@ import { createOnnxSession, type OnnxSession } from '../gpu/session.ts';
 import { frameProblem } from '../gpu/frames.ts';
 import { loadModelModule } from '../model/load.ts';
 import type { EndReason } from '../machines/types.ts';
+import { TrackReader } from './input-track.ts';
 import { CONTROL_CONSUMED, CONTROL_STOP, wallClockMs, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
 
 const init = workerData as WorkerInit;
@@ -165,6 +166,8 @@ async function runSession(sessionId: string): Promise<void> {
   current = run;
   let reason: EndReason = 'returned';
   let error: ErrorValue | undefined;
+  // Fresh readers per session; the main thread empties the slots before a session starts.
+  const readers = new Map(init.inputs.map((share) => [share.name, new TrackReader(share)]));
   try {
     run.state = model.createSessionState(scope);
     post({ type: 'session.started', sessionId });
@@ -184,6 +187,11 @@ async function runSession(sessionId: string): Promise<void> {
       sleep: (ms) => sleep(run, ms),
       get frameCount() {
         return run.frames;
+      },
+      input: (track) => {
+        const reader = readers.get(track);
+        if (!reader) throw new FramehostError('unknown_track', `${track}: declare it in the model's inputs`);
+        return { latest: () => reader.latest(), next: (timeoutMs = 1000) => reader.next(timeoutMs, run.abort.signal) };
       },
     };
     await model.loop(ctx);

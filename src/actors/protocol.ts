@@ -10,6 +10,7 @@ import type { ErrorValue } from '../errors.ts';
 import type { EndReason, InferenceInput, ModelInfo } from '../machines/types.ts';
 import type { CreateSessionOptions } from '../gpu/session.ts';
 import type { JsonValue, PixelFormat } from '../model/api.ts';
+import type { TrackShare } from './input-track.ts';
 
 export const CONTROL_STOP = 0;
 export const CONTROL_CONSUMED = 1;
@@ -27,6 +28,8 @@ export interface WorkerInit {
   readonly maxFramesInFlight: number;
   /** How often the worker reports that its event loop still turns. */
   readonly heartbeatIntervalMs: number;
+  /** The model's input tracks, in shared memory (written by the main thread). */
+  readonly inputs: readonly TrackShare[];
 }
 
 export type ToWorker = InferenceInput;

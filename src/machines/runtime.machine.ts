@@ -44,6 +44,19 @@ function sessionIdOf(event: RuntimeEvent): string | undefined {
   return 'sessionId' in event ? event.sessionId : undefined;
 }
 
+/**
+ * The ownership rule, shared with the runtime's input-frame check (input frames are too many
+ * to be chart events, but obey the same rule as commands).
+ */
+export function isSessionOwner(context: Pick<RuntimeContext, 'session'>, owner: string | undefined): boolean {
+  return context.session !== null && owner !== undefined && owner === context.session.owner;
+}
+
+/** Input frames, like commands, are taken while the session is starting or running. */
+export function acceptsInput(snapshot: { matches(value: object): boolean }): boolean {
+  return snapshot.matches({ alive: { lifecycle: { session: 'starting' } } }) || snapshot.matches({ alive: { lifecycle: { session: 'running' } } });
+}
+
 const runtimeSetup = setup({
   types: {
     context: {} as RuntimeContext,
@@ -58,9 +71,8 @@ const runtimeSetup = setup({
   guards: {
     /** The sender owns the running session; a stop without an owner comes from the embedding API. */
     isOwner: ({ context, event }) => {
-      if (!context.session) return false;
-      if (event.type === 'session.stop') return event.owner === undefined || event.owner === context.session.owner;
-      return event.type === 'session.command' && event.owner === context.session.owner;
+      if (event.type === 'session.stop') return context.session !== null && (event.owner === undefined || isSessionOwner(context, event.owner));
+      return event.type === 'session.command' && isSessionOwner(context, event.owner);
     },
     commandValid: ({ event }) => event.type === 'session.command' && event.command.ok,
     /** Worker reports about a session other than the current one are stale and ignored. */

@@ -34,6 +34,33 @@ export interface Frame {
   readonly count?: number;
 }
 
+/** A declared input track: frames of exactly this size and layout, from the session owner. */
+export interface InputTrackSpec {
+  readonly width: number;
+  readonly height: number;
+  readonly format: PixelFormat;
+  readonly description?: string;
+}
+
+/** One frame read from an input track (a copy: the model may keep or modify it). */
+export interface InputFrame {
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  readonly format: PixelFormat;
+  /** 1, 2, 3… per frame written in this session (gaps: frames replaced before being read). */
+  readonly seq: number;
+  /** When the main thread received it, ms since the epoch. */
+  readonly t: number;
+}
+
+export interface InputReader {
+  /** The newest frame, or null if none arrived in this session yet. Never waits. */
+  latest(): InputFrame | null;
+  /** Wait for a frame newer than the last one returned; null after `timeoutMs` or at stop. */
+  next(timeoutMs?: number): Promise<InputFrame | null>;
+}
+
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 export interface LoadContext {
@@ -60,6 +87,8 @@ export interface SessionContext<M, S> {
   sleep(ms: number): Promise<void>;
   /** Frames emitted so far in this session. */
   readonly frameCount: number;
+  /** An input track declared in `inputs` (empty at the start of every session). */
+  input(track: string): InputReader;
   readonly log: Logger;
 }
 
@@ -95,6 +124,8 @@ export interface ModelDefinition<M = unknown, S = unknown, C extends Record<stri
   /** Fresh session-scoped state; called at the start of every session. */
   createSessionState(model: M): S;
   readonly commands: { readonly [K in keyof C]: CommandDef<C[K], M, S> };
+  /** Input tracks the owner's client may publish frames on (video-to-video models). */
+  readonly inputs?: Readonly<Record<string, InputTrackSpec>>;
   /** The generation loop. Return to end the session; throw to end it with an error. */
   loop(ctx: SessionContext<M, S>): Promise<void>;
   /** Optional: reset or release what the author wants. The runtime's isolation does not rely on it. */

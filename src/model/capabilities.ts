@@ -5,7 +5,7 @@
  */
 import { errorValue, type ErrorValue } from '../errors.ts';
 import type { CheckedCommand } from '../machines/types.ts';
-import type { ErasedModel } from './api.ts';
+import type { ErasedModel, InputTrackSpec } from './api.ts';
 import { toJsonSchema, validateArgs, type JsonSchema } from './schema.ts';
 
 export interface CommandInfo {
@@ -16,6 +16,8 @@ export interface CommandInfo {
 export interface Capabilities {
   readonly model: { readonly name: string; readonly version: string; readonly description?: string };
   readonly commands: Readonly<Record<string, CommandInfo>>;
+  /** Input tracks the session owner may publish frames on. */
+  readonly inputs: Readonly<Record<string, InputTrackSpec>>;
 }
 
 export function capabilitiesOf(model: ErasedModel): Capabilities {
@@ -26,6 +28,7 @@ export function capabilitiesOf(model: ErasedModel): Capabilities {
   return {
     model: { name: model.name, version: model.version, ...(model.description ? { description: model.description } : {}) },
     commands,
+    inputs: { ...model.inputs },
   };
 }
 

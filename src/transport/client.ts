@@ -143,6 +143,31 @@ export class FramehostClient {
     return this.must<Capabilities & { state: Phase }>('capabilities', {});
   }
 
+  /**
+   * Publish a frame on one of the model's input tracks (owner only). Fire and forget by
+   * default, as a volatile emit: a frame the socket cannot take now is dropped rather than
+   * queued, so a slow link never builds a backlog of stale video. With `{ ack: true }`, resolves
+   * when the server accepted it and throws its coded error otherwise.
+   */
+  publish(track: string, frame: { data: Uint8Array; width: number; height: number; format: 'rgba' | 'rgb' }): void;
+  publish(track: string, frame: { data: Uint8Array; width: number; height: number; format: 'rgba' | 'rgb' }, options: { ack: true }): Promise<void>;
+  publish(track: string, frame: { data: Uint8Array; width: number; height: number; format: 'rgba' | 'rgb' }, options?: { ack: boolean }): void | Promise<void> {
+    const meta = { track, width: frame.width, height: frame.height, format: frame.format };
+    if (!options?.ack) {
+      this.socket.volatile.emit('input:frame', meta, frame.data);
+      return;
+    }
+    const timed = this.socket.timeout(this.timeoutMs) as unknown as { emitWithAck(e: string, m: unknown, d: unknown): Promise<Result> };
+    return timed.emitWithAck('input:frame', meta, frame.data).then(
+      (r) => {
+        if (!r.ok) throw FramehostError.from(r.error);
+      },
+      () => {
+        throw new FramehostError('timeout', `no answer to input:frame within ${this.timeoutMs} ms`);
+      },
+    );
+  }
+
   private async restore(): Promise<void> {
     if (this.sessionToken) await this.request('session:resume', { token: this.sessionToken });
     if (this.viewing) await this.request('stream:attach', this.viewing);

@@ -48,6 +48,14 @@ export interface ResumeRequest {
   readonly token: string;
 }
 
+/** Describes the bytes of one input frame (`input:frame`). */
+export interface InputMeta {
+  readonly track: string;
+  readonly width: number;
+  readonly height: number;
+  readonly format: 'rgba' | 'rgb';
+}
+
 export type Ack<T extends object = object> = (result: Result<T>) => void;
 
 export interface ClientToServerEvents {
@@ -58,6 +66,8 @@ export interface ClientToServerEvents {
   'stream:attach': (request: AttachRequest, ack: Ack<{ sessionId: string | null }>) => void;
   'stream:detach': (request: object, ack: Ack) => void;
   capabilities: (request: object, ack: Ack<Capabilities & { state: Phase }>) => void;
+  /** The owner publishes a frame on an input track; the ack is optional (see input:rejected). */
+  'input:frame': (meta: InputMeta, data: Uint8Array, ack?: Ack) => void;
 }
 
 export interface ServerToClientEvents {
@@ -67,6 +77,8 @@ export interface ServerToClientEvents {
   'session:ended': (payload: { sessionId: string; reason: EndReason; error?: ErrorValue }) => void;
   'stream:detached': (payload: { reason: 'superseded' | 'detached' }) => void;
   'command:failed': (payload: { requestId: string; error: ErrorValue }) => void;
+  /** An input frame sent without an ack was refused (at most one notice a second). */
+  'input:rejected': (payload: { track: string; error: ErrorValue }) => void;
 }
 
 /** The client-to-server event names, for the unknown-event check. */
@@ -78,6 +90,7 @@ export const CLIENT_EVENTS: readonly (keyof ClientToServerEvents)[] = [
   'stream:attach',
   'stream:detach',
   'capabilities',
+  'input:frame',
 ];
 
 /** What the server keeps per socket (socket.data). */

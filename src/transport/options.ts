@@ -8,13 +8,18 @@ export interface TransportOptions {
   readonly authToken?: string;
   /** Origins allowed by CORS for the Socket.IO handshake; empty: same origin only. */
   readonly corsOrigins: readonly string[];
-  /** Largest message a client may send (Socket.IO `maxHttpBufferSize`); larger ones close the connection. */
+  /**
+   * Largest message a client may send (Socket.IO `maxHttpBufferSize`); larger ones close the
+   * connection. Raised automatically to fit the model's largest input frame.
+   */
   readonly maxPayloadBytes: number;
   /** Largest command (name and JSON arguments); larger ones get `payload_too_large`. */
   readonly maxCommandBytes: number;
   /** Requests per second per connection (token bucket), and the burst it allows. */
   readonly requestsPerSecond: number;
   readonly requestBurst: number;
+  /** Input frames per second per connection (token bucket; bursts of twice as many). */
+  readonly inputFramesPerSecond: number;
   /** Concurrent connections; more are refused with `too_many_connections`. */
   readonly maxConnections: number;
   /** JPEG quality when a viewer asks for `jpeg` without one. */
@@ -29,6 +34,7 @@ export const DEFAULT_TRANSPORT: TransportOptions = {
   maxCommandBytes: 16 * 1024,
   requestsPerSecond: 60, // a person's drag on the canvas sends ~60 stamps a second
   requestBurst: 120,
+  inputFramesPerSecond: 120,
   maxConnections: 256,
   jpegQuality: 80,
 };

@@ -13,7 +13,12 @@ import { CLIENT_EVENTS, type ClientToServerEvents, type ServerToClientEvents, ty
 import { SessionControl } from './control.ts';
 import { StreamRouter } from './stream.ts';
 import { TokenBucket } from './rate-limit.ts';
-import { checkCommandRequest, checkEmpty, checkResume, checkStream } from './validate.ts';
+import { checkCommandRequest, checkEmpty, checkResume, checkStream, isPlainObject } from './validate.ts';
+
+/** Socket.IO hands binary as a Buffer in Node; anything else is not a frame. */
+function toBytes(data: unknown): unknown {
+  return data instanceof Uint8Array ? data : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}
 
 export type FramehostServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type FramehostSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -175,6 +180,37 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
       const c = checkEmpty(req);
       return c.ok ? { ok: true, ...runtime.capabilities, state: runtime.phase() } : c;
     });
+
+    // Input frames: many a second, so no ack is required; a refusal without one is told
+    // as `input:rejected`, at most once a second, and logged the same way.
+    const inputBucket = new TokenBucket(options.inputFramesPerSecond, options.inputFramesPerSecond * 2);
+    let lastLog = 0;
+    let lastNotice = 0;
+    socket.on('input:frame', ((meta: unknown, data: unknown, ack: unknown) => {
+      let result: Result;
+      try {
+        if (!inputBucket.take()) result = fail('rate_limited', `more than ${options.inputFramesPerSecond} input frames/s`);
+        else if (!isPlainObject(meta)) result = fail('bad_request', 'input:frame needs (meta { track, width, height, format }, bytes)');
+        else result = runtime.publish(meta.track, { data: toBytes(data), width: meta.width, height: meta.height, format: meta.format }, { owner: viewerIdentity(socket) });
+      } catch (err) {
+        clog.error({ err }, 'input handler threw');
+        result = fail('internal');
+      }
+      if (typeof ack === 'function') (ack as (r: Result) => void)(result);
+      if (!result.ok) {
+        metrics.commandError(result.error.code);
+        const now = Date.now();
+        if (now - lastLog > 1000) {
+          lastLog = now;
+          clog.info({ code: result.error.code }, 'input frame refused');
+        }
+        if (typeof ack !== 'function' && now - lastNotice > 1000) {
+          lastNotice = now;
+          const track = isPlainObject(meta) && typeof meta.track === 'string' ? meta.track.slice(0, 64) : '';
+          socket.emit('input:rejected', { track, error: result.error });
+        }
+      }
+    }) as never);
 
     socket.on('disconnect', (reason) => {
       stream.detach(socket.id, false);

@@ -26,8 +26,9 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   const log = runtime.log.child({ component: 'transport' });
   const metrics = createMetrics(runtime);
   const http = createServer(createHttpHandler(runtime, metrics, log));
+  const largestInput = Math.max(0, ...Object.values(runtime.capabilities.inputs).map((i) => i.width * i.height * (i.format === 'rgba' ? 4 : 3)));
   const io: FramehostServer = new Server(http, {
-    maxHttpBufferSize: options.maxPayloadBytes,
+    maxHttpBufferSize: Math.max(options.maxPayloadBytes, largestInput + 4096),
     // Frames barely compress and deflate caps delivery far below inference (MEASURED.md).
     perMessageDeflate: false,
     httpCompression: false,

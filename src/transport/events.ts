@@ -30,6 +30,8 @@ export interface FrameMeta {
 }
 
 export interface StartRequest {
+  /** Fleet nodes: the ticket the gateway issued for this node (see src/fleet). */
+  readonly ticket?: string;
   /** Encoding for the starting client's own stream (it becomes the viewer). Default raw. */
   readonly encoding?: Encoding;
   /** JPEG quality 1-100 (default 80). */

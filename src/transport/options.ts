@@ -1,3 +1,5 @@
+import type { Result } from '../errors.ts';
+
 /**
  * Transport settings and their limits. Every limit has a coded error (README, "Limits").
  */
@@ -24,6 +26,11 @@ export interface TransportOptions {
   readonly maxConnections: number;
   /** JPEG quality when a viewer asks for `jpeg` without one. */
   readonly jpegQuality: number;
+  /**
+   * Admission control for `session:start` (fleet nodes admit only the holder of the armed
+   * ticket). Called before the runtime is asked; a refusal is returned to the client as is.
+   */
+  readonly admit?: (request: { readonly ticket?: string }) => Result;
 }
 
 export const DEFAULT_TRANSPORT: TransportOptions = {

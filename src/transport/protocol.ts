@@ -129,6 +129,12 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     handle('session:start', (req) => {
       const s = checkStream(req, options.jpegQuality);
       if (!s.ok) return s;
+      if (options.admit) {
+        const ticket = (req as { ticket?: unknown }).ticket;
+        if (ticket !== undefined && (typeof ticket !== 'string' || ticket.length > 4096)) return fail('bad_request', 'ticket must be a string');
+        const admitted = options.admit({ ticket });
+        if (!admitted.ok) return admitted;
+      }
       const { ownerId, token } = SessionControl.newOwner();
       const r = runtime.start({ owner: ownerId });
       if (!r.ok) return r;

@@ -20,11 +20,14 @@ const palette = new ort.Tensor('uint8', paletteBytes('ocean'), [256, 4]);
 
 parentPort!.on('message', async (m: { ms: number }) => {
   let frames = 0;
-  let state = field.uv;
+  let state = field.uv.slice();
+  let spare = new Float32Array(state.length);
+  const shape = [1, 2, size, size];
   const started = performance.now();
   while (performance.now() - started < m.ms) {
-    const out = await onnx.session.run({ state: new ort.Tensor('float32', state, [1, 2, size, size]), feed, kill, palette });
-    state = out.state_out!.data as Float32Array;
+    // Exactly the demo model's call: the next field into a spare buffer, a fresh picture.
+    await onnx.session.run({ state: new ort.Tensor('float32', state, shape), feed, kill, palette }, { state_out: new ort.Tensor('float32', spare, shape), rgba: null });
+    [state, spare] = [spare, state];
     frames++;
   }
   parentPort!.postMessage({ frames, ms: performance.now() - started });

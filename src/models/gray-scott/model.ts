@@ -25,8 +25,10 @@ interface World {
 }
 
 export interface Field {
-  /** U then V planes, size×size each. Replaced by the model's output every frame. */
+  /** U then V planes, size×size each: the current field. */
   uv: Float32Array;
+  /** The other buffer: ONNX Runtime writes the next field into it, then the two swap. */
+  spare: Float32Array;
   readonly feed: Float32Array;
   readonly kill: Float32Array;
   palette: PaletteName;
@@ -69,7 +71,7 @@ function paint(field: Field, size: number, cx: number, cy: number, radius: numbe
 export function seedField(size: number): Field {
   const uv = new Float32Array(2 * size * size);
   uv.fill(1, 0, size * size);
-  const field: Field = { uv, feed: new Float32Array([PRESETS.coral.feed]), kill: new Float32Array([PRESETS.coral.kill]), palette: 'ocean' };
+  const field: Field = { uv, spare: new Float32Array(uv.length), feed: new Float32Array([PRESETS.coral.feed]), kill: new Float32Array([PRESETS.coral.kill]), palette: 'ocean' };
   const random = rng(20261127);
   for (let i = 0; i < 12; i++) paint(field, size, Math.floor(random() * size), Math.floor(random() * size), 3 + Math.floor(random() * 6));
   return field;
@@ -157,13 +159,13 @@ export default defineModel({
     const interval = world.fps > 0 ? 1000 / world.fps : 0;
     let next = performance.now();
     while (!ctx.shouldStop()) {
-      const out = await world.onnx.session.run({
-        state: new ort.Tensor('float32', field.uv, shape),
-        feed,
-        kill,
-        palette: world.palettes[field.palette],
-      });
-      field.uv = out.state_out!.data as Float32Array;
+      // The next field goes into the spare buffer (no allocation per frame); the picture is a
+      // fresh buffer, because emit moves it to the main thread.
+      const out = await world.onnx.session.run(
+        { state: new ort.Tensor('float32', field.uv, shape), feed, kill, palette: world.palettes[field.palette] },
+        { state_out: new ort.Tensor('float32', field.spare, shape), rgba: null },
+      );
+      [field.uv, field.spare] = [field.spare, field.uv];
       ctx.emit(tensorToFrame(out.rgba!));
       if (interval > 0) {
         next += interval;

@@ -210,6 +210,32 @@ describe('slow clients', () => {
   });
 });
 
+describe('frame flow control', () => {
+  it('with flow ack, a viewer that never acknowledges gets no more than the window', async () => {
+    const h = await server({ modelOptions: { size: 64, fps: 200 } });
+    const owner = await h.client();
+    await owner.start();
+    const raw = rawIo(h.url, { transports: ['websocket'], forceNew: true, reconnection: false });
+    raws.push(raw);
+    await new Promise<void>((r) => raw.once('connect', () => r()));
+    let received = 0;
+    raw.on('frame', () => received++); // takes frames, never calls the ack
+    expect(await raw.timeout(2000).emitWithAck('stream:attach', { flow: 'ack' })).toMatchObject({ ok: true });
+    await sleep(800);
+    expect(received).toBe(2);
+    expect(h.rt.status().session!.frames).toBeGreaterThan(50); // the model ran on regardless
+  });
+
+  it('the typed client acknowledges, so frames keep flowing under flow ack', async () => {
+    const h = await server({ modelOptions: { size: 64, fps: 200 } });
+    const owner = await h.client();
+    const rec = recordFrames(owner);
+    await owner.start(); // the typed client asks for flow ack
+    await framesAtLeast(rec, 40);
+    expect(rec.frames.at(-1)!.meta.seq).toBeGreaterThanOrEqual(39);
+  });
+});
+
 describe('bad input', () => {
   it('answers malformed requests with coded errors and never breaks the session', async () => {
     const h = await server({}, { maxCommandBytes: 1024 });
@@ -232,6 +258,7 @@ describe('bad input', () => {
       ['session:resume', { token: 'guess' }, 'bad_token'],
       ['stream:attach', { encoding: 'gif' }, 'bad_request'],
       ['stream:attach', { quality: 1000 }, 'bad_request'],
+      ['stream:attach', { flow: 'tcp' }, 'bad_request'],
       ['session:stop', 'now', 'bad_request'],
       ['session:stop', {}, 'not_owner'],
     ];

@@ -46,10 +46,12 @@ export class FramehostClient {
   sessionToken: string | null = null;
   sessionId: string | null = null;
   private viewing: AttachRequest | null = null;
+  private readonly frameListeners = new Set<(frame: ClientFrame) => void>();
 
   private constructor(socket: ClientSocket, timeoutMs: number) {
     this.socket = socket;
     this.timeoutMs = timeoutMs;
+    socket.on('frame', this.dispatchFrame as never);
     socket.io.on('reconnect', () => void this.restore());
     socket.on('session:ended', ({ sessionId }) => {
       if (sessionId === this.sessionId) {
@@ -103,11 +105,13 @@ export class FramehostClient {
     return r as unknown as T;
   }
 
+  /** Start a session (and become its viewer). Frames are acknowledged (flow `ack`) unless asked otherwise. */
   async start(options: StartRequest = {}): Promise<{ sessionId: string; token: string }> {
-    const r = await this.must<{ sessionId: string; token: string }>('session:start', options);
+    const request = { flow: 'ack' as const, ...options };
+    const r = await this.must<{ sessionId: string; token: string }>('session:start', request);
     this.sessionId = r.sessionId;
     this.sessionToken = r.token;
-    this.viewing = options;
+    this.viewing = { ...(request.encoding ? { encoding: request.encoding } : {}), ...(request.quality ? { quality: request.quality } : {}), flow: request.flow };
     return { sessionId: r.sessionId, token: r.token };
   }
 
@@ -129,8 +133,9 @@ export class FramehostClient {
   }
 
   async attach(options: AttachRequest = {}): Promise<{ sessionId: string | null }> {
-    const r = await this.must<{ sessionId: string | null }>('stream:attach', options);
-    this.viewing = options;
+    const request = { flow: 'ack' as const, ...options };
+    const r = await this.must<{ sessionId: string | null }>('stream:attach', request);
+    this.viewing = request;
     return { sessionId: r.sessionId };
   }
 
@@ -174,10 +179,24 @@ export class FramehostClient {
   }
 
   onFrame(fn: (frame: ClientFrame) => void): () => void {
-    const handler = (meta: FrameMeta, data: unknown): void => fn({ meta, data: toBytes(data) });
-    this.socket.on('frame', handler as never);
-    return () => this.socket.off('frame', handler as never);
+    this.frameListeners.add(fn);
+    return () => this.frameListeners.delete(fn);
   }
+
+  /** One listener for all: hands the frame to every onFrame listener, then acknowledges it. */
+  private readonly dispatchFrame = (meta: FrameMeta, data: unknown, ack?: unknown): void => {
+    const frame = { meta, data: toBytes(data) };
+    for (const fn of this.frameListeners) {
+      try {
+        fn(frame);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err; // surface a listener's bug without losing the ack
+        });
+      }
+    }
+    if (typeof ack === 'function') ack();
+  };
 
   on<E extends keyof Omit<ServerToClientEvents, 'frame'>>(event: E, fn: Listener<Parameters<ServerToClientEvents[E]>>): () => void {
     this.socket.on(event, fn as never);

@@ -12,6 +12,15 @@ import type { JsonValue } from '../model/api.ts';
 /** How frames travel to a viewer: raw pixels (loopback, LAN) or JPEG (remote viewers). */
 export type Encoding = 'raw' | 'jpeg';
 
+/**
+ * Flow control of the stream. `socket`: a frame is written when the socket has flushed the
+ * last one (works with any client; the kernel's socket buffers may still hold a few frames).
+ * `ack`: the client acknowledges every frame (the typed client does) and at most
+ * `FRAME_ACK_WINDOW` frames are unacknowledged, which bounds latency on any link.
+ */
+export type Flow = 'socket' | 'ack';
+export const FRAME_ACK_WINDOW = 2;
+
 export interface FrameMeta {
   readonly sessionId: string;
   /** Index of the frame in its session; gaps are frames dropped for this viewer. */
@@ -36,10 +45,13 @@ export interface StartRequest {
   readonly encoding?: Encoding;
   /** JPEG quality 1-100 (default 80). */
   readonly quality?: number;
+  /** Default `socket`; the typed client asks for `ack`. */
+  readonly flow?: Flow;
 }
 export interface AttachRequest {
   readonly encoding?: Encoding;
   readonly quality?: number;
+  readonly flow?: Flow;
 }
 export interface CommandRequest {
   readonly name: string;
@@ -73,7 +85,8 @@ export interface ClientToServerEvents {
 }
 
 export interface ServerToClientEvents {
-  frame: (meta: FrameMeta, data: Uint8Array) => void;
+  /** With flow `ack`, the client must call `ack` once it has taken the frame. */
+  frame: (meta: FrameMeta, data: Uint8Array, ack?: () => void) => void;
   message: (payload: { sessionId: string; data: JsonValue }) => void;
   state: (payload: { state: Phase }) => void;
   'session:ended': (payload: { sessionId: string; reason: EndReason; error?: ErrorValue }) => void;

@@ -140,7 +140,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
       if (!r.ok) return r;
       control.grantTo(r.sessionId, ownerId, token);
       socket.data.ownerId = ownerId;
-      stream.attach(socket, s.value.encoding, s.value.quality);
+      stream.attach(socket, s.value);
       return { ok: true, sessionId: r.sessionId, token };
     });
 
@@ -171,7 +171,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     handle('stream:attach', (req) => {
       const s = checkStream(req, options.jpegQuality);
       if (!s.ok) return s;
-      stream.attach(socket, s.value.encoding, s.value.quality);
+      stream.attach(socket, s.value);
       return { ok: true, sessionId: runtime.status().session?.id ?? null };
     });
 

@@ -4,14 +4,19 @@
  * touched (the seed's media switch).
  *
  * Slow viewers never slow the model: each viewer has one pending slot. A frame is written only
- * when the socket's transport has flushed the previous one; until then a newer frame replaces
- * the pending one and the old one is counted as dropped. Memory per viewer is one frame (plus
- * the kernel's socket buffer), whatever the client does.
+ * when the viewer can take it (flow `socket`: the socket's transport flushed the previous one;
+ * flow `ack`: fewer than FRAME_ACK_WINDOW frames unacknowledged); until then a newer frame
+ * replaces the pending one and the old one is counted as dropped. Memory per viewer is one
+ * frame (plus the kernel's socket buffer), whatever the client does.
  */
 import type { Socket } from 'socket.io';
 import type { Logger } from 'pino';
 import type { RuntimeFrame } from '../runtime.ts';
-import type { ClientToServerEvents, Encoding, FrameMeta, ServerToClientEvents, SocketData } from './events.ts';
+import { FRAME_ACK_WINDOW, type ClientToServerEvents, type Encoding, type FrameMeta, type ServerToClientEvents, type SocketData } from './events.ts';
+import type { StreamSettings } from './validate.ts';
+
+/** An acknowledgement that never comes frees its place in the window after this long. */
+const ACK_TIMEOUT_MS = 5000;
 import { encodeJpeg } from './encode.ts';
 
 type FramehostSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -34,6 +39,7 @@ export class Viewer {
   private pending: RuntimeFrame | null = null;
   private encoding = false;
   private closed = false;
+  private unacked = 0;
   dropped = 0;
   sent = 0;
   private readonly conn: EngineConn;
@@ -41,13 +47,15 @@ export class Viewer {
   private readonly flushSoon = (): void => this.flush();
   private readonly rebind = (): void => this.bindTransport();
 
+  readonly encodingName: Encoding;
+
   constructor(
     readonly socket: FramehostSocket,
-    readonly encodingName: Encoding,
-    private readonly quality: number,
+    private readonly settings: StreamSettings,
     private readonly counters: StreamCounters,
     private readonly log: Logger,
   ) {
+    this.encodingName = settings.encoding;
     this.conn = socket.conn as unknown as EngineConn;
     this.bindTransport();
     this.conn.on('upgrade', this.rebind);
@@ -60,6 +68,7 @@ export class Viewer {
   }
 
   private writable(): boolean {
+    if (this.settings.flow === 'ack' && this.unacked >= FRAME_ACK_WINDOW) return false;
     return this.conn.readyState === 'open' && this.conn.transport.writable && this.conn.writeBuffer.length === 0;
   }
 
@@ -79,7 +88,7 @@ export class Viewer {
     this.pending = null;
     if (this.encodingName === 'jpeg') {
       this.encoding = true;
-      encodeJpeg(frame, this.quality).then(
+      encodeJpeg(frame, this.settings.quality).then(
         (jpeg) => {
           this.encoding = false;
           this.write(frame, 'jpeg', jpeg);
@@ -108,7 +117,16 @@ export class Viewer {
       inferMs: frame.inferMs,
       dropped: this.dropped,
     };
-    this.socket.emit('frame', meta, data);
+    if (this.settings.flow === 'ack') {
+      this.unacked++;
+      // Either the ack or its timeout frees the place in the window.
+      this.socket.timeout(ACK_TIMEOUT_MS).emit('frame', meta, data, () => {
+        this.unacked--;
+        this.flush();
+      });
+    } else {
+      this.socket.emit('frame', meta, data);
+    }
     this.sent += frame.count;
     this.counters.sent(data.byteLength);
   }
@@ -130,7 +148,7 @@ export class StreamRouter {
     private readonly log: Logger,
   ) {}
 
-  attach(socket: FramehostSocket, encoding: Encoding, quality: number): void {
+  attach(socket: FramehostSocket, settings: StreamSettings): void {
     const previous = this.viewer;
     if (previous?.socket.id === socket.id) previous.close();
     else if (previous) {
@@ -138,7 +156,7 @@ export class StreamRouter {
       previous.socket.emit('stream:detached', { reason: 'superseded' });
       this.log.info({ viewer: socket.id, previous: previous.socket.id }, 'stream switched to a new viewer');
     }
-    this.viewer = new Viewer(socket, encoding, quality, this.counters, this.log);
+    this.viewer = new Viewer(socket, settings, this.counters, this.log);
   }
 
   detach(socketId: string, tell: boolean): boolean {

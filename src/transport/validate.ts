@@ -4,7 +4,7 @@
  * JSON is expected, arrays, `__proto__` keys, deep nesting).
  */
 import { errorValue, type ErrorValue } from '../errors.ts';
-import type { AttachRequest, CommandRequest, Encoding, ResumeRequest } from './events.ts';
+import type { AttachRequest, CommandRequest, Encoding, Flow, ResumeRequest } from './events.ts';
 
 type Checked<T> = { ok: true; value: T } | { ok: false; error: ErrorValue };
 
@@ -21,14 +21,22 @@ export function checkEmpty(req: unknown): Checked<object> {
   return req === undefined || req === null || isPlainObject(req) ? { ok: true, value: {} } : bad('the request must be an object');
 }
 
-export function checkStream(req: unknown, defaultQuality: number): Checked<{ encoding: Encoding; quality: number }> {
+export interface StreamSettings {
+  readonly encoding: Encoding;
+  readonly quality: number;
+  readonly flow: Flow;
+}
+
+export function checkStream(req: unknown, defaultQuality: number): Checked<StreamSettings> {
   if (req !== undefined && req !== null && !isPlainObject(req)) return bad('the request must be an object');
   const r = (req ?? {}) as AttachRequest;
   const encoding = r.encoding ?? 'raw';
   if (encoding !== 'raw' && encoding !== 'jpeg') return bad('encoding must be "raw" or "jpeg"');
   const quality = r.quality ?? defaultQuality;
   if (typeof quality !== 'number' || !Number.isInteger(quality) || quality < 1 || quality > 100) return bad('quality must be an integer in 1..100');
-  return { ok: true, value: { encoding, quality } };
+  const flow = r.flow ?? 'socket';
+  if (flow !== 'socket' && flow !== 'ack') return bad('flow must be "socket" or "ack"');
+  return { ok: true, value: { encoding, quality, flow } };
 }
 
 export function checkResume(req: unknown): Checked<ResumeRequest> {

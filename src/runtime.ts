@@ -17,7 +17,7 @@ import { wallClockMs, type FrameMessage } from './actors/protocol.ts';
 import { phaseOf, type Phase } from './machines/phase.ts';
 import { DEFAULT_LIMITS, type EndReason, type Limits, type ModelInfo, type RuntimeEvent, type SessionEnd, type SessionRecord } from './machines/types.ts';
 import { createInferenceActor } from './actors/inference.actor.ts';
-import { eraseModel, type ErasedModel, type InputTrackSpec, type JsonValue, type PixelFormat } from './model/api.ts';
+import { eraseModel, type ErasedModel, type InputTrackSpec, type JsonValue } from './model/api.ts';
 import { loadModelModule, modelUrl } from './model/load.ts';
 import { capabilitiesOf, checkCommand, type Capabilities } from './model/capabilities.ts';
 import type { CreateSessionOptions } from './gpu/session.ts';
@@ -40,17 +40,8 @@ export interface RuntimeOptions {
   readonly inspect?: (event: InspectionEvent) => void;
 }
 
-export interface RuntimeFrame {
-  readonly sessionId: string;
-  readonly seq: number;
-  readonly width: number;
-  readonly height: number;
-  readonly format: PixelFormat;
-  readonly count: number;
-  /** Emit time in the worker, ms since the epoch. */
-  readonly t: number;
-  /** Time in ONNX Runtime `run` calls since the previous frame, ms. */
-  readonly inferMs: number;
+/** A frame as the worker sent it (see FrameMessage for the fields), its bytes as a view. */
+export interface RuntimeFrame extends Omit<FrameMessage, 'type' | 'data'> {
   readonly data: Uint8Array;
 }
 
@@ -160,7 +151,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         if (counters?.id !== m.sessionId) return; // a straggler from an ended session
         counters.frames += m.count;
         if (counters.log.isLevelEnabled('debug')) counters.log.debug({ seq: m.seq, bytes: m.data.byteLength }, 'frame');
-        events.emit('frame', { ...m, data: new Uint8Array(m.data) });
+        const { type: _type, data, ...meta } = m;
+        events.emit('frame', { ...meta, data: new Uint8Array(data) });
       },
       message(sessionId, data) {
         if (counters?.id === sessionId) events.emit('message', { sessionId, data });

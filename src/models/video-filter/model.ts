@@ -7,7 +7,7 @@
  * Run it: `framehost serve --model video-filter`.
  */
 import * as ort from 'onnxruntime-node';
-import { defineModel, type InputFrame } from '../../model/api.ts';
+import { defineModel } from '../../model/api.ts';
 import { t } from '../../model/schema.ts';
 import { tensorToFrame } from '../../gpu/frames.ts';
 import { buildVideoFilterGraph } from './graph.ts';
@@ -57,7 +57,8 @@ export default defineModel({
     return { onnx };
   },
 
-  createSessionState: () => ({ mode: 'edges' as Mode, strength: 1, last: null as InputFrame | null }),
+  // `changed`: a command altered the filter, so the last camera frame is worth filtering again.
+  createSessionState: () => ({ mode: 'edges' as Mode, strength: 1, changed: false }),
 
   commands: {
     mode: {
@@ -65,6 +66,7 @@ export default defineModel({
       args: { name: t.enum(MODES, { description: 'edges, toon or original' }) },
       handler: ({ name }, { state }) => {
         state.mode = name as Mode;
+        state.changed = true;
       },
     },
     strength: {
@@ -72,6 +74,7 @@ export default defineModel({
       args: { value: t.float({ min: 0, max: 1, default: 1, description: '0: original, 1: full effect' }) },
       handler: ({ value }, { state }) => {
         state.strength = value ?? 1;
+        state.changed = true;
       },
     },
   },
@@ -80,10 +83,14 @@ export default defineModel({
     const camera = ctx.input('camera');
     let tick = 0;
     while (!ctx.shouldStop()) {
-      // Follow the camera's rate; without one, ~30 fps of test pattern.
-      const frame = (await camera.next(33)) ?? camera.latest();
+      // One output per camera frame; without a camera, ~30 fps of test pattern. A camera that
+      // pauses gives no repeats, unless a command changed the filter.
+      const fresh = await camera.next(33);
       if (ctx.shouldStop()) break;
-      const pixels = frame?.data ?? testPattern(tick++);
+      const last = fresh ?? camera.latest();
+      if (!fresh && last && !ctx.state.changed) continue;
+      ctx.state.changed = false;
+      const pixels = last?.data ?? testPattern(tick++);
       const out = await ctx.model.onnx.session.run({
         image: new ort.Tensor('uint8', pixels, [SIZE, SIZE, 4]),
         weights: new ort.Tensor('float32', weightsFor(ctx.state.mode, ctx.state.strength), [3]),

@@ -88,8 +88,11 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     let limited = false;
     metrics.connections(io.engine.clientsCount);
 
-    socket.onAny((event: string) => {
-      if (!(CLIENT_EVENTS as readonly string[]).includes(event)) clog.warn({ event: String(event).slice(0, 64) }, 'unknown event ignored');
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if ((CLIENT_EVENTS as readonly string[]).includes(event)) return;
+      clog.warn({ event: String(event).slice(0, 64) }, 'unknown event');
+      const ack = args.at(-1);
+      if (typeof ack === 'function') (ack as (r: Result) => void)(fail('bad_request', `unknown event ${JSON.stringify(String(event).slice(0, 64))}`));
     });
 
     /** Register a request handler: ack required, rate limited, never throws, refusals logged. */

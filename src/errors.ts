@@ -33,6 +33,13 @@ export const ERRORS = {
   bad_token: 'the session token does not match the running session',
   timeout: 'the operation did not finish in time',
   internal: 'an internal error occurred; see the server log',
+  // fleet: gateway, queue and node admission (src/fleet)
+  ticket_invalid: 'the ticket is not valid for this node (forged, malformed, or not the one it expects)',
+  ticket_expired: 'the ticket has expired; wait for the gateway to assign a node again',
+  ticket_used: 'the ticket has already been used',
+  queue_full: 'the queue is full; try again later',
+  queue_unavailable: 'the queue (Redis) cannot be reached; try again later',
+  node_lost: 'the nodes serving this request were lost too many times; the request failed',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -38,6 +38,12 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h', description: 'show this help' },
 } as const satisfies OptionTable;
 
+/** Where the fleet's queue lives: the same for `serve --fleet` and `gateway`. */
+const FLEET_QUEUE_OPTIONS = {
+  redis: { type: 'string', valueName: 'URL', description: 'fleet: Redis URL of the queue, e.g. redis://127.0.0.1:6379 [env FRAMEHOST_REDIS_URL]' },
+  queue: { type: 'string', valueName: 'NAME', description: 'fleet: queue name (default rides)' },
+} as const satisfies OptionTable;
+
 export const SUBCOMMANDS = {
   serve: {
     summary: 'serve the model over Socket.IO and HTTP (the demo page at /)',
@@ -54,18 +60,50 @@ export const SUBCOMMANDS = {
       'stop-deadline': { type: 'string', valueName: 'MS', description: 'kill a loop that ignores stop after this long (default 5000)' },
       provider: { type: 'string', valueName: 'NAME', description: 'auto|cpu|cuda|tensorrt (default auto) [env FRAMEHOST_PROVIDER]' },
       threads: { type: 'string', valueName: 'N', description: 'ONNX Runtime intra-op threads (default min(2, cores)) [env FRAMEHOST_ORT_THREADS]' },
+      // Fleet node (src/fleet/node.ts): take ride requests from a queue, admit ticket holders only.
+      fleet: { type: 'boolean', description: 'run as a fleet node: take sessions from the gateway\'s queue (needs --redis and a secret)' },
+      ...FLEET_QUEUE_OPTIONS,
+      'public-url': { type: 'string', valueName: 'URL', description: 'fleet: the URL clients reach this node at (default: the listening URL) [env FRAMEHOST_PUBLIC_URL]' },
+      secret: { type: 'string', valueName: 'SECRET', description: 'fleet: ticket secret shared by the fleet\'s nodes [env FRAMEHOST_FLEET_SECRET]' },
+      lease: { type: 'string', valueName: 'MS', description: 'fleet: lease (BullMQ lock) on the user; renewed every lease/4 (default 5000)' },
+      'stall-interval': { type: 'string', valueName: 'MS', description: 'fleet: how often to look for jobs of lost nodes (default 2000)' },
+      'max-stalled': { type: 'string', valueName: 'N', description: 'fleet: requeues before a ride fails with node_lost (default 2)' },
+      'no-show': { type: 'string', valueName: 'MS', description: 'fleet: release the node if the assigned user has not started by then (default 15000)' },
+      'drain-deadline': { type: 'string', valueName: 'MS', description: 'fleet: at SIGTERM, stop the running session after this long (default 300000)' },
     },
     defaultLogLevel: 'info',
   },
   headless: {
     summary: 'run sessions from JSON lines on stdin, write frames as PNG files, report events as JSON lines on stdout',
-    usage: 'framehost headless --out DIR [--frames N] [options] < commands.jsonl',
+    usage: 'framehost headless --out DIR [--frames N] [--input TRACK=DIR [--input-fps N]] [options] < commands.jsonl',
     options: {
       out: { type: 'string', short: 'o', valueName: 'DIR', description: 'directory for the PNG frames (created if missing; required)' },
       frames: { type: 'string', short: 'n', valueName: 'N', description: 'write at most N frames in all, then stop the session and exit' },
+      input: {
+        type: 'string',
+        multiple: true,
+        valueName: 'TRACK=DIR',
+        description: "while a session runs, feed the *.png files of DIR (sorted by name, looping) into the model's input track TRACK (repeatable, one per track)",
+      },
+      'input-fps': { type: 'string', valueName: 'N', description: 'input frames per second fed into each --input track (1-120, default 10)' },
     },
     // Logs go to stderr in headless mode; keep them quiet so stderr stays readable next to stdout's JSON.
     defaultLogLevel: 'warn',
+  },
+  gateway: {
+    summary: 'fleet gateway: queue clients for the fleet\'s nodes and send each to its node (no frames pass through)',
+    usage: 'framehost gateway --redis URL [--host 127.0.0.1] [--port 3000] [options]',
+    options: {
+      host: { type: 'string', valueName: 'HOST', description: 'address to listen on (default 127.0.0.1) [env FRAMEHOST_HOST]' },
+      port: { type: 'string', short: 'p', valueName: 'PORT', description: 'port (default 3000; 0 picks a free one) [env FRAMEHOST_PORT]' },
+      ...FLEET_QUEUE_OPTIONS,
+      'auth-token': { type: 'string', valueName: 'SECRET', description: 'require this shared secret at the Socket.IO handshake [env FRAMEHOST_AUTH_TOKEN]' },
+      'cors-origin': { type: 'string', multiple: true, valueName: 'ORIGIN', description: 'allow browser pages from this origin (repeatable) [env FRAMEHOST_CORS_ORIGINS, comma-separated]' },
+      secret: { type: 'string', valueName: 'SECRET', description: 'optional: forward only assignments whose ticket verifies [env FRAMEHOST_FLEET_SECRET]' },
+      'reconnect-grace': { type: 'string', valueName: 'MS', description: 'a waiting client gone this long leaves the queue (default 5000)' },
+      'max-queue': { type: 'string', valueName: 'N', description: 'refuse requests with queue_full past this many waiting (default 100000)' },
+    },
+    defaultLogLevel: 'info',
   },
 } as const satisfies Readonly<Record<string, SubcommandSpec>>;
 

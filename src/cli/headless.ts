@@ -32,21 +32,38 @@
  * At stdin's end (or SIGINT/SIGTERM) a running session is stopped, its end awaited, the runtime
  * shut down; the exit code is 0 (128 + signal number after a signal, 1 if writing a frame or
  * loading the model failed).
+ *
+ * Input video: `--input TRACK=DIR` (repeatable, one per track) feeds the model's input track
+ * TRACK (declared in its `inputs`) from the `*.png` files of DIR, sorted by name (code unit
+ * order, so number them with zeros: frame-0009.png before frame-0010.png), looping, at
+ * `--input-fps N` frames a second (default 10) per track, as `runtime.publish(track, frame,
+ * { owner: LOCAL_OWNER })` does for an embedding caller. Feeding begins, at the first file, each
+ * time a session reaches `running` (so every session sees the same sequence), and stops when it
+ * leaves `running`. Files are decoded with pngjs when their turn comes (nothing is cached: memory
+ * stays flat for long sequences); pixels arrive as RGBA and are converted to the track's format.
+ * A file whose size differs from the track's, or that cannot be read or decoded, is reported once
+ * as an `error` line (`type: "input"`, `track`, `file`, code `invalid_input`) and skipped on
+ * every later loop. `session.ended` then carries `inputs`, the frames fed in that session.
+ * Command-line mistakes exit 2 with the usage, before any frame: a malformed `--input`, a track
+ * named twice, a DIR that cannot be listed or holds no `.png` file, a TRACK the model does not
+ * declare (checked once the model's module is imported), `--input-fps` without `--input`.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { PNG } from 'pngjs';
-import { errorValue, type ErrorValue, type Result } from '../errors.ts';
-import { createRuntime, type Runtime, type RuntimeEvents, type RuntimeFrame } from '../runtime.ts';
+import { errorValue, type ErrorCode, type ErrorValue, type Result } from '../errors.ts';
+import { createRuntime, LOCAL_OWNER, type Runtime, type RuntimeEvents, type RuntimeFrame } from '../runtime.ts';
 import { bytesPerPixel } from '../gpu/frames.ts';
 import type { Phase } from '../machines/phase.ts';
 import type { EndReason, ModelInfo } from '../machines/types.ts';
-import type { JsonValue, PixelFormat } from '../model/api.ts';
+import type { InputTrackSpec, JsonValue, PixelFormat } from '../model/api.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
 
 export const MAX_LINE_BYTES = 64 * 1024;
 const MAX_WAIT_FRAMES = 1_000_000;
+export const DEFAULT_INPUT_FPS = 10;
+const MAX_INPUT_FPS = 120;
 
 export type HeadlessRequest =
   | { readonly type: 'start' }
@@ -59,14 +76,15 @@ export type HeadlessEvent =
   | { event: 'ready'; model: ModelInfo; commands: string[] }
   | { event: 'state'; state: Phase; from?: Phase }
   | { event: 'session.began'; sessionId: string }
-  | { event: 'session.ended'; sessionId: string; reason: EndReason; error?: ErrorValue; frames: number; dropped: number }
+  // `inputs`: frames fed from --input files in this session (present only with --input).
+  | { event: 'session.ended'; sessionId: string; reason: EndReason; error?: ErrorValue; frames: number; dropped: number; inputs?: number }
   | { event: 'frame'; index: number; file: string; sessionId: string; seq: number; width: number; height: number; format: PixelFormat }
   | { event: 'message'; sessionId: string; data: JsonValue }
   | { event: 'accepted'; line: number; type: 'start'; sessionId: string }
   | { event: 'accepted'; line: number; type: 'stop' }
   | { event: 'accepted'; line: number; type: 'command'; name: string; requestId: string }
   | { event: 'waited'; line: number; frames: number; written: number }
-  | { event: 'error'; line?: number; type?: string; requestId?: string; error: ErrorValue };
+  | { event: 'error'; line?: number; type?: string; requestId?: string; track?: string; file?: string; error: ErrorValue };
 
 export type InputLine = { readonly line: number; readonly text: string } | { readonly line: number; readonly tooLong: true };
 
@@ -158,9 +176,154 @@ interface Waiter {
   readonly resolve: (outcome: Result) => void;
 }
 
+/** One `--input TRACK=DIR`: the track and the PNG files of DIR, sorted by name. */
+export interface InputSource {
+  readonly track: string;
+  readonly dir: string;
+  readonly files: readonly string[];
+}
+
+/** The `--input` values, each TRACK=DIR, with DIR listed now. Throws UsageError. */
+export function parseInputSources(raw: unknown): InputSource[] {
+  const pairs = Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : [];
+  const sources: InputSource[] = [];
+  for (const pair of pairs) {
+    if (typeof pair !== 'string') continue;
+    const eq = pair.indexOf('=');
+    if (eq <= 0 || eq === pair.length - 1) throw new UsageError(`--input expects TRACK=DIR, got ${JSON.stringify(pair)}`);
+    const track = pair.slice(0, eq);
+    const dir = pair.slice(eq + 1);
+    if (sources.some((s) => s.track === track)) throw new UsageError(`--input names the track ${JSON.stringify(track)} twice`);
+    let files: string[];
+    try {
+      files = readdirSync(dir).filter((name) => /\.png$/i.test(name));
+    } catch (err) {
+      throw new UsageError(`--input ${track}: cannot list ${dir} (${messageOf(err)})`);
+    }
+    if (files.length === 0) throw new UsageError(`--input ${track}: no .png file in ${dir}`);
+    sources.push({ track, dir, files: files.sort() });
+  }
+  return sources;
+}
+
+/** Every source names a track the model declares. Throws UsageError. */
+export function checkInputTracks(sources: readonly InputSource[], declared: Readonly<Record<string, InputTrackSpec>>): void {
+  const names = Object.keys(declared);
+  for (const { track } of sources) {
+    if (!Object.hasOwn(declared, track)) {
+      throw new UsageError(`--input: the model has no input track ${JSON.stringify(track)} (${names.length > 0 ? `its tracks: ${names.join(', ')}` : 'it declares none'})`);
+    }
+  }
+}
+
+/** A PNG file's pixels in the track's layout, or why they do not fit it (`invalid_input`). Pure. */
+export function decodeInputPng(bytes: Buffer, spec: InputTrackSpec): Result<{ data: Uint8Array }> {
+  let png: { width: number; height: number; data: Buffer };
+  try {
+    png = PNG.sync.read(bytes); // always 8-bit RGBA, whatever the file's colour type
+  } catch (err) {
+    return { ok: false, error: errorValue('invalid_input', `not a PNG that can be decoded (${messageOf(err)})`) };
+  }
+  if (png.width !== spec.width || png.height !== spec.height) {
+    return { ok: false, error: errorValue('invalid_input', `the picture is ${png.width}×${png.height}; the track takes ${spec.width}×${spec.height}`) };
+  }
+  const rgba = new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength);
+  if (spec.format === 'rgba') return { ok: true, data: rgba };
+  const pixels = spec.width * spec.height;
+  const rgb = new Uint8Array(pixels * 3);
+  for (let p = 0; p < pixels; p++) rgb.set(rgba.subarray(p * 4, p * 4 + 3), p * 3);
+  return { ok: true, data: rgb };
+}
+
+interface FeedTrack {
+  readonly source: InputSource;
+  readonly spec: InputTrackSpec;
+  /** Index of the next file to try. */
+  next: number;
+  /** Files reported once and skipped since: wrong size, unreadable, undecodable. */
+  readonly skipped: Set<string>;
+  /** Codes of refusals by the runtime already reported for this track. */
+  readonly reported: Set<ErrorCode>;
+}
+
+/** Feeds the `--input` files into their tracks while a session runs: one timer for all tracks. */
+class InputFeeder {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly tracks: FeedTrack[];
+  /** Frames accepted by the runtime in the current session, all tracks together. */
+  fed = 0;
+
+  constructor(
+    private readonly runtime: Runtime,
+    sources: readonly InputSource[],
+    private readonly fps: number,
+    private readonly print: (event: HeadlessEvent) => void,
+  ) {
+    const specs = runtime.capabilities.inputs;
+    this.tracks = sources.map((source) => ({ source, spec: specs[source.track]!, next: 0, skipped: new Set(), reported: new Set() }));
+  }
+
+  get enabled(): boolean {
+    return this.tracks.length > 0;
+  }
+
+  /** A session began: its count starts at 0. */
+  sessionBegan(): void {
+    this.fed = 0;
+  }
+
+  /** The session runs: feed from each track's first file, one frame now and then at the rate. */
+  start(): void {
+    if (this.timer || !this.enabled) return;
+    for (const t of this.tracks) t.next = 0;
+    this.tick();
+    this.timer = setInterval(() => this.tick(), 1000 / this.fps);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private tick(): void {
+    for (const t of this.tracks) this.feed(t);
+  }
+
+  /** Publish the track's next usable file; report (once) and skip those that cannot be used. */
+  private feed(t: FeedTrack): void {
+    const { files, dir, track } = t.source;
+    for (let tries = 0; tries < files.length; tries++) {
+      const file = files[t.next]!;
+      t.next = (t.next + 1) % files.length;
+      if (t.skipped.has(file)) continue;
+      let decoded: Result<{ data: Uint8Array }>;
+      try {
+        decoded = decodeInputPng(readFileSync(join(dir, file)), t.spec);
+      } catch (err) {
+        decoded = { ok: false, error: errorValue('invalid_input', `cannot read the file (${messageOf(err)})`) };
+      }
+      if (!decoded.ok) {
+        t.skipped.add(file);
+        this.print({ event: 'error', type: 'input', track, file, error: { code: decoded.error.code, message: `${decoded.error.message}; ${file} is skipped` } });
+        continue;
+      }
+      const r = this.runtime.publish(track, { data: decoded.data, width: t.spec.width, height: t.spec.height, format: t.spec.format }, { owner: LOCAL_OWNER });
+      if (r.ok) this.fed++;
+      // no_session: the session is ending between two ticks; the phase listener stops the timer.
+      else if (r.error.code !== 'no_session' && !t.reported.has(r.error.code)) {
+        t.reported.add(r.error.code);
+        this.print({ event: 'error', type: 'input', track, file, error: r.error });
+      }
+      return;
+    }
+  }
+}
+
 interface HeadlessConfig {
   readonly out: string;
   readonly maxFrames: number | undefined;
+  readonly inputs: readonly InputSource[];
+  readonly inputFps: number;
 }
 
 /** The state of one headless run: the frames written so far, pending waits, the way out. */
@@ -173,13 +336,23 @@ class HeadlessRun {
   /** Resolves when the run must end before stdin does: frame cap, failed write, signal. */
   readonly finishRequested = new Promise<void>((resolve) => (this.resolveFinish = resolve));
 
+  private readonly feeder: InputFeeder;
+
   constructor(
     private readonly runtime: Runtime,
     private readonly config: HeadlessConfig,
     private readonly print: (event: HeadlessEvent) => void,
   ) {
-    runtime.on('phase', ({ phase, previous }) => print({ event: 'state', state: phase, from: previous }));
-    runtime.on('session.began', (s) => print({ event: 'session.began', sessionId: s.id }));
+    this.feeder = new InputFeeder(runtime, config.inputs, config.inputFps, print);
+    runtime.on('phase', ({ phase, previous }) => {
+      print({ event: 'state', state: phase, from: previous });
+      if (phase === 'running' && !this.closing) this.feeder.start();
+      else this.feeder.stop();
+    });
+    runtime.on('session.began', (s) => {
+      this.feeder.sessionBegan();
+      print({ event: 'session.began', sessionId: s.id });
+    });
     runtime.on('session.finished', (end) => this.onSessionEnd(end));
     runtime.on('message', (m) => print({ event: 'message', sessionId: m.sessionId, data: m.data }));
     runtime.on('command.failed', (f) => print({ event: 'error', type: 'command', requestId: f.requestId, error: f.error }));
@@ -212,6 +385,7 @@ class HeadlessRun {
   /** Stop the session if one is live, wait for its end, shut the runtime down. */
   async close(): Promise<number> {
     this.closing = true;
+    this.feeder.stop();
     const session = this.runtime.status().session;
     if (session) {
       this.runtime.stop(); // refused only when it is already ending, which is what we want anyway
@@ -272,7 +446,7 @@ class HeadlessRun {
   }
 
   private onSessionEnd(end: RuntimeEvents['session.finished']): void {
-    this.print({ event: 'session.ended', ...end });
+    this.print({ event: 'session.ended', ...end, ...(this.feeder.enabled ? { inputs: this.feeder.fed } : {}) });
     // No more frames will come for the waits still pending.
     const pending = this.waiters;
     this.waiters = [];
@@ -309,7 +483,11 @@ class HeadlessRun {
 function headlessConfig(cli: ParsedCommandLine): HeadlessConfig {
   const out = stringOption(cli.values, 'out');
   if (!out) throw new UsageError('--out DIR is required');
-  return { out, maxFrames: intOption(cli.values, 'frames', 1, Number.MAX_SAFE_INTEGER) };
+  const maxFrames = intOption(cli.values, 'frames', 1, Number.MAX_SAFE_INTEGER);
+  const fps = intOption(cli.values, 'input-fps', 1, MAX_INPUT_FPS);
+  const inputs = parseInputSources(cli.values.input);
+  if (fps !== undefined && inputs.length === 0) throw new UsageError('--input-fps needs --input TRACK=DIR');
+  return { out, maxFrames, inputs, inputFps: fps ?? DEFAULT_INPUT_FPS };
 }
 
 function jsonLines(stream: NodeJS.WritableStream): (event: HeadlessEvent) => void {
@@ -345,6 +523,12 @@ export async function runHeadless(cli: ParsedCommandLine): Promise<number> {
   }
   const runtime = await loadRuntime(cli, print);
   if (!runtime) return 1;
+  try {
+    checkInputTracks(config.inputs, runtime.capabilities.inputs);
+  } catch (err) {
+    await runtime.shutdown();
+    throw err; // main prints the usage and exits 2
+  }
   const run = new HeadlessRun(runtime, config, print);
   print({ event: 'state', state: runtime.phase() });
   try {

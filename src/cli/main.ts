@@ -11,6 +11,7 @@ type Runner = (cli: ParsedCommandLine) => Promise<number>;
 const RUNNERS: Record<SubcommandName, () => Promise<Runner>> = {
   serve: async () => (await import('./serve.ts')).runServe,
   headless: async () => (await import('./headless.ts')).runHeadless,
+  gateway: async () => (await import('./gateway.ts')).runGateway,
 };
 
 function usageError(message: string): number {

@@ -12,6 +12,8 @@ import { DEFAULT_TRANSPORT } from '../transport/options.ts';
 import { startInspection, type Inspection } from '../inspect.ts';
 import type { ProviderChoice } from '../gpu/providers.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
+import type { NodeOptions } from '../fleet/node.ts';
+import { leaseSettings } from '../fleet/options.ts';
 
 const PROVIDERS: readonly ProviderChoice[] = ['auto', 'cpu', 'cuda', 'tensorrt'];
 
@@ -40,6 +42,8 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   const threads = intOption(v, 'threads', 1, 256);
   const inspectPort = intOption(v, 'inspect-port', 1, 65535) ?? 8080;
 
+  const fleetOptions = v.fleet === true ? parseFleetOptions(v, env) : undefined;
+
   const log = pino({ level: cli.logLevel });
   let inspection: Inspection | undefined;
   if (v.inspect === true || stringOption(v, 'inspect-url')) {
@@ -55,11 +59,15 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
     limits: { ...(orphan ? { orphanTimeoutMs: orphan } : {}), ...(deadline ? { stopDeadlineMs: deadline } : {}) },
     ...(inspection ? { inspect: inspection.inspect } : {}),
   });
+  // Fleet node: admission only for the ticket it armed; it takes jobs once the model is ready.
+  // Imported only for --fleet: BullMQ alone takes ~0.6 s to load.
+  const fleet = fleetOptions ? (await import('../fleet/node.ts')).createFleetNode(runtime, fleetOptions, log) : undefined;
   const server = await listen(runtime, {
     host: stringOption(v, 'host') ?? DEFAULT_TRANSPORT.host,
     port,
     corsOrigins: origins,
     ...(stringOption(v, 'auth-token') ? { authToken: stringOption(v, 'auth-token') } : {}),
+    ...(fleet ? { admit: fleet.admit } : {}),
   });
   process.stderr.write(`framehost: open ${server.url} in a browser\n`);
   runtime.ready().then(
@@ -69,21 +77,22 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
+    let exitCode = 0;
     const stop = (signal: NodeJS.Signals): void => {
       if (stopping) {
         log.warn({ signal }, 'second signal: exiting now');
         process.exit(1);
       }
       stopping = true;
-      log.info({ signal }, 'shutting down: no new sessions; stopping the running one');
-      runtime
-        .shutdown()
+      log.info({ signal }, fleet ? 'draining: no new jobs; the running session may finish' : 'shutting down: no new sessions; stopping the running one');
+      (fleet ? fleet.drain() : Promise.resolve())
+        .then(() => runtime.shutdown())
         .then(() => server.close())
         .then(() => {
           inspection?.stop();
           log.info('shutdown complete');
           log.flush();
-          resolve(0);
+          resolve(exitCode);
         }, (err: unknown) => {
           log.error({ err }, 'shutdown failed');
           resolve(1);
@@ -91,5 +100,36 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    fleet?.start(server.url).catch((err: unknown) => {
+      log.error({ err }, 'fleet: the node could not join the fleet');
+      exitCode = 1;
+      stop('SIGTERM');
+    });
   });
+}
+
+/** `--fleet` settings: flags, then environment variables, then the defaults of src/fleet/options.ts. */
+function parseFleetOptions(v: ParsedCommandLine['values'], env: NodeJS.ProcessEnv): NodeOptions {
+  const redisUrl = stringOption(v, 'redis') ?? nonEmpty(env.FRAMEHOST_REDIS_URL);
+  if (!redisUrl) throw new UsageError('--fleet needs --redis URL (or FRAMEHOST_REDIS_URL)');
+  const secret = stringOption(v, 'secret') ?? nonEmpty(env.FRAMEHOST_FLEET_SECRET);
+  // Tickets are HMACs with this key: a short one could be guessed.
+  if (!secret || secret.length < 16) throw new UsageError('--fleet needs a ticket secret of 16+ characters: --secret or FRAMEHOST_FLEET_SECRET');
+  const publicUrl = stringOption(v, 'public-url') ?? nonEmpty(env.FRAMEHOST_PUBLIC_URL);
+  const lease = intOption(v, 'lease', 200, 600_000);
+  const stall = intOption(v, 'stall-interval', 100, 600_000);
+  const maxStalled = intOption(v, 'max-stalled', 0, 1000);
+  const noShow = intOption(v, 'no-show', 100, 3_600_000);
+  const drain = intOption(v, 'drain-deadline', 0, 86_400_000);
+  return {
+    redisUrl,
+    secret,
+    ...(publicUrl ? { publicUrl } : {}),
+    ...(stringOption(v, 'queue') ? { queue: stringOption(v, 'queue') } : {}),
+    ...(lease ? leaseSettings(lease) : {}),
+    ...(stall ? { stalledIntervalMs: stall } : {}),
+    ...(maxStalled !== undefined ? { maxStalledCount: maxStalled } : {}),
+    ...(noShow ? { noShowMs: noShow } : {}),
+    ...(drain !== undefined ? { drainDeadlineMs: drain } : {}),
+  };
 }

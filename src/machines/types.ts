@@ -13,9 +13,10 @@ export type EndReason =
   | 'killed' // the loop ignored stop past the deadline; its worker was terminated
   | 'crashed' // the inference worker died under the session
   | 'orphaned' // nobody controlled the session for the orphan timeout (transport)
-  | 'shutdown'; // the runtime is shutting down
+  | 'shutdown' // the runtime is shutting down
+  | 'fenced'; // a fleet node could not prove it still holds the user's lease (src/fleet/node.ts)
 
-export const END_REASONS: readonly EndReason[] = ['stopped', 'returned', 'error', 'killed', 'crashed', 'orphaned', 'shutdown'];
+export const END_REASONS: readonly EndReason[] = ['stopped', 'returned', 'error', 'killed', 'crashed', 'orphaned', 'shutdown', 'fenced'];
 
 /** What the loaded model reports about itself once, at `worker.ready`. */
 export interface ModelInfo {

@@ -289,6 +289,8 @@ function setupCamera(client: FramehostClient, inputs: Readonly<Record<string, In
   client.on('state', ({ state }) => setState(state));
   client.on('session:ended', () => stop('the session ended'));
   client.on('input:rejected', ({ track: name, error }) => {
+    // Frames that were on their way when the session ended (the camera has stopped already).
+    if (!on && error.code === 'no_session') return;
     showError(`camera (${name}): ${error.code}: ${error.message}`);
     if (FATAL_INPUT_ERRORS.has(error.code)) stop(`refused (${error.code})`);
   });

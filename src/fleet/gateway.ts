@@ -1,0 +1,513 @@
+/**
+ * The fleet gateway: one endpoint in front of many nodes. Stateless (any number of replicas
+ * behind a load balancer): everything that must survive it is in Redis.
+ *
+ * A client connects (Socket.IO, websocket only) and asks for a ride; the gateway adds a BullMQ
+ * job and from then on pushes the client its place in line whenever it changes, then the
+ * assignment `{ url, ticket }` that the node published as the job's progress. The client goes
+ * to the node itself (a redirect, not a proxy): no frame ever passes through here. When the
+ * node is lost the client is told (`requeued`) and gets a new assignment; when the ride ends
+ * (the job completed or failed) the client is told how (`ended`).
+ *
+ * Each replica acts only for its own connections: every replica reads every queue event
+ * (QueueEvents), and ignores the jobs it has no client for. A client that reconnects to another
+ * replica takes its ride along with `resume: { jobId, secret }`; a claim key in Redis says which
+ * connection speaks for a waiting job, so the old replica's reconnect grace does not remove it.
+ */
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { pino, type Logger } from 'pino';
+import { Server, type Socket } from 'socket.io';
+import { errorValue, fail, type Result } from '../errors.ts';
+import { TokenBucket } from '../transport/rate-limit.ts';
+import { isPlainObject } from '../transport/validate.ts';
+import { Emitter } from '../util/emitter.ts';
+import { messageOf, withTimeout } from './deadline.ts';
+import {
+  GATEWAY_CLIENT_EVENTS,
+  isAssignmentProgress,
+  isRideResult,
+  type Assignment,
+  type GatewayClientToServer,
+  type GatewayServerToClient,
+  type RideEnd,
+  type RideGrant,
+  type RideJobData,
+  type RideResult,
+} from './events.ts';
+import { createGatewayMetrics, type FleetSnapshot, type GatewayMetrics } from './metrics.ts';
+import { claimKey, connectionOf, DEFAULT_GATEWAY, registryKey, type GatewaySettings } from './options.ts';
+import { PositionTracker } from './positions.ts';
+import { NodeRegistry, openRedis } from './registry.ts';
+import { verifyTicket } from './ticket.ts';
+
+interface GatewaySocketData {
+  /** The ride this connection speaks for, if any. */
+  jobId: string | null;
+}
+
+export type GatewayIo = Server<GatewayClientToServer, GatewayServerToClient, Record<string, never>, GatewaySocketData>;
+type GatewaySocket = Socket<GatewayClientToServer, GatewayServerToClient, Record<string, never>, GatewaySocketData>;
+
+/** A ride this replica speaks for. */
+interface Rider {
+  readonly jobId: string;
+  /** When the ride was requested, ms since the epoch. */
+  readonly requestedAt: number;
+  socket: GatewaySocket | null;
+  /** This replica's claim on the job (see claimKey). */
+  claim: string;
+  state: 'waiting' | 'assigned';
+  /** The attempt of the last assignment forwarded. */
+  attempt: number;
+  /** Requeued since its last assignment: the next one is a reassignment. */
+  requeued: boolean;
+  grace: NodeJS.Timeout | null;
+}
+
+/** One line of the gateway's record of what happened, for tests' invariant checks and debugging. */
+export type GatewayRecord =
+  | { kind: 'requested'; t: number; jobId: string }
+  | { kind: 'assigned'; t: number; jobId: string; node: string; attempt: number; reassignment: boolean }
+  | { kind: 'stale_assignment'; t: number; jobId: string; node: string; attempt: number; why: string }
+  | { kind: 'requeued'; t: number; jobId: string }
+  | { kind: 'ended'; t: number; jobId: string; reason: string; error?: string }
+  | { kind: 'abandoned'; t: number; jobId: string; removed: boolean };
+
+export interface GatewayHealth {
+  readonly status: 'ok' | 'degraded';
+  readonly queue: { readonly name: string; readonly waiting: number; readonly active: number } | null;
+  readonly nodes: { readonly total: number; readonly free: number; readonly assigned: number; readonly busy: number; readonly draining: number; readonly gone: number; readonly list: readonly { id: string; url: string; state: string; ageMs: number; sessions: number }[] } | null;
+  readonly clients: { readonly waiting: number; readonly assigned: number };
+  readonly assignments: number;
+  readonly reassignments: number;
+  readonly requeues: number;
+  readonly error?: string;
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly port: number;
+  readonly http: HttpServer;
+  readonly io: GatewayIo;
+  readonly metrics: GatewayMetrics;
+  health(): Promise<GatewayHealth>;
+  on(event: 'record', fn: (record: GatewayRecord) => void): () => void;
+  close(): Promise<void>;
+}
+
+export type GatewayOptions = Partial<GatewaySettings> & Pick<GatewaySettings, 'redisUrl'> & { readonly logger?: Logger };
+
+/** Completed and failed jobs are kept a while for inspection, then BullMQ trims them. */
+const KEEP_FINISHED = { age: 3600, count: 1000 };
+/** A claim outlives any reconnect grace by far; it only has to expire eventually. */
+const CLAIM_TTL_MS = 6 * 3600_000;
+const MAX_ID_LENGTH = 128;
+
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+const sameHex = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const s: GatewaySettings = { ...DEFAULT_GATEWAY, ...options };
+  const log = (options.logger ?? pino({ level: process.env.FRAMEHOST_LOG_LEVEL ?? 'info' })).child({ component: 'gateway' });
+  const connection = connectionOf(s.redisUrl);
+  const queue = new Queue<RideJobData, RideResult, string>(s.queue, { connection, prefix: s.prefix });
+  queue.on('error', (err) => log.warn({ err: messageOf(err) }, 'gateway: queue connection error'));
+  const events = new QueueEvents(s.queue, { connection, prefix: s.prefix });
+  events.on('error', (err) => log.warn({ err: messageOf(err) }, 'gateway: queue events error'));
+  const redis = openRedis(s.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: s.redisTimeoutMs });
+  redis.on('error', (err) => log.debug({ err: messageOf(err) }, 'gateway: redis connection error'));
+  const registry = new NodeRegistry(redis, registryKey(s));
+  const records = new Emitter<{ record: GatewayRecord }>((err) => log.error({ err }, 'gateway: record listener threw'));
+  const record = (r: GatewayRecord): void => records.emit('record', r);
+  const riders = new Map<string, Rider>();
+  const totals = { assignments: 0, reassignments: 0, requeues: 0 };
+  const timed = <T>(p: Promise<T>, what: string): Promise<T> => withTimeout(p, s.redisTimeoutMs, what);
+
+  // One Redis read of the fleet per second at most, however many scrapes and health probes come.
+  let cached: { at: number; value: Promise<FleetSnapshot> } | null = null;
+  const snapshot = (): Promise<FleetSnapshot> => {
+    const now = performance.now();
+    if (cached && now - cached.at < 1000) return cached.value;
+    const value = (async () => {
+      const [counts, nodes] = await Promise.all([timed(queue.getJobCounts('wait', 'active'), 'count jobs'), timed(registry.list(s.nodeStaleMs), 'read the node registry')]);
+      return { waiting: counts.wait ?? 0, active: counts.active ?? 0, nodes: nodes.live, gone: nodes.gone };
+    })();
+    value.catch(() => {
+      if (cached?.value === value) cached = null;
+    });
+    cached = { at: now, value };
+    return value;
+  };
+  const metrics = createGatewayMetrics(snapshot);
+  const countRiders = (): void => {
+    let w = 0;
+    for (const r of riders.values()) if (r.state === 'waiting') w++;
+    metrics.riders(w, riders.size - w);
+  };
+
+  const positions = new PositionTracker({
+    read: () => queue.getRanges(['wait'], 0, -1, true),
+    deliver: (notice) => riders.get(notice.jobId)?.socket?.emit('queue', notice),
+    debounceMs: s.positionDebounceMs,
+    refreshMs: s.positionRefreshMs,
+    timeoutMs: s.redisTimeoutMs,
+    log,
+    observe: (seconds) => metrics.positionRead(seconds),
+  });
+
+  function end(rider: Rider, e: Omit<RideEnd, 'jobId'>): void {
+    if (riders.get(rider.jobId) !== rider) return;
+    riders.delete(rider.jobId);
+    positions.unwatch(rider.jobId);
+    if (rider.grace) clearTimeout(rider.grace);
+    const payload: RideEnd = { jobId: rider.jobId, ...e };
+    if (rider.socket) {
+      rider.socket.emit('ended', payload);
+      rider.socket.data.jobId = null;
+    }
+    metrics.ended(e.reason);
+    countRiders();
+    record({ kind: 'ended', t: Date.now(), jobId: rider.jobId, reason: e.reason, ...(e.error ? { error: e.error.code } : {}) });
+    redis.del(claimKey(s, rider.jobId)).catch(() => undefined);
+  }
+
+  // ---- queue events: every replica sees every job's; each acts for its own riders ----
+  events.on('progress', ({ jobId, data }) => void onProgress(jobId, data));
+  events.on('stalled', ({ jobId }) => {
+    positions.poke(); // the stalled job went back to the head: everyone behind it moves down one
+    const rider = riders.get(jobId);
+    if (!rider) return;
+    rider.state = 'waiting';
+    rider.requeued = true;
+    totals.requeues++;
+    metrics.requeued();
+    countRiders();
+    rider.socket?.emit('requeued', { jobId, reason: 'node_lost' });
+    record({ kind: 'requeued', t: Date.now(), jobId });
+    positions.watch(jobId);
+  });
+  events.on('completed', ({ jobId, returnvalue }) => {
+    const rider = riders.get(jobId);
+    if (!rider) return;
+    const r: unknown = returnvalue;
+    if (isRideResult(r)) end(rider, { reason: r.reason, ...(r.error ? { error: r.error } : {}) });
+    else end(rider, { reason: 'returned' });
+  });
+  events.on('failed', ({ jobId, failedReason }) => {
+    const rider = riders.get(jobId);
+    if (!rider) return;
+    // BullMQ fails a job that stalled more than maxStalledCount times: its nodes kept dying.
+    const code = /stalled/i.test(failedReason) ? 'node_lost' : 'internal';
+    end(rider, { reason: 'failed', error: errorValue(code, failedReason) });
+  });
+  events.on('removed', ({ jobId }) => {
+    positions.poke();
+    const rider = riders.get(jobId);
+    if (rider) end(rider, { reason: 'cancelled' });
+  });
+  events.on('waiting', () => positions.poke());
+  events.on('active', () => positions.poke());
+
+  async function onProgress(jobId: string, data: unknown): Promise<void> {
+    const rider = riders.get(jobId);
+    if (!rider || !isAssignmentProgress(data)) return;
+    const fresh = (): boolean => riders.get(jobId) === rider && (data.attempt > rider.attempt || rider.state === 'waiting');
+    if (!fresh()) return;
+    const stale = (why: string): void => {
+      log.warn({ jobId, node: data.node, attempt: data.attempt, why }, 'gateway: stale or bad assignment ignored');
+      record({ kind: 'stale_assignment', t: Date.now(), jobId, node: data.node, attempt: data.attempt, why });
+    };
+    if (s.secret) {
+      const v = verifyTicket(data.ticket, s.secret);
+      if (!v.ok || v.claims.jobId !== jobId || v.claims.node !== data.node || v.claims.attempt !== data.attempt) return stale('the ticket does not verify');
+    }
+    // A node that froze between taking the job and publishing may announce after the job was
+    // requeued: forward only the job's current try, while a node holds it.
+    try {
+      const job = await timed(queue.getJob(jobId), 'read the job');
+      if (!job || job.attemptsStarted !== data.attempt) return stale(`the job's current attempt is ${job?.attemptsStarted ?? 'gone'}`);
+      if (!(await timed(job.isActive(), 'read the job state'))) return stale('the job is not held by a node');
+    } catch (err) {
+      log.warn({ jobId, err: messageOf(err) }, 'gateway: checking an assignment failed; forwarding it');
+    }
+    if (!fresh()) return;
+    rider.state = 'assigned';
+    rider.attempt = data.attempt;
+    const reassignment = rider.requeued;
+    rider.requeued = false;
+    positions.unwatch(jobId);
+    totals.assignments++;
+    if (reassignment) totals.reassignments++;
+    metrics.assigned((Date.now() - rider.requestedAt) / 1000, reassignment);
+    countRiders();
+    const assignment: Assignment = { jobId, url: data.url, ticket: data.ticket, node: data.node, attempt: data.attempt };
+    rider.socket?.emit('assigned', assignment);
+    record({ kind: 'assigned', t: Date.now(), jobId, node: data.node, attempt: data.attempt, reassignment });
+  }
+
+  // ---- client requests ----
+  async function requestRide(socket: GatewaySocket, req: unknown): Promise<Result<RideGrant>> {
+    if (!isPlainObject(req)) return fail('bad_request', 'ride:request takes an object');
+    if (socket.data.jobId && riders.has(socket.data.jobId)) return fail('bad_request', 'this connection already has a ride');
+    if (req.resume !== undefined) return resumeRide(socket, req.resume);
+    let waiting: number;
+    try {
+      waiting = await timed(queue.getWaitingCount(), 'count waiting jobs');
+    } catch (err) {
+      return fail('queue_unavailable', messageOf(err));
+    }
+    if (waiting >= s.maxQueue) return fail('queue_full', `${waiting} requests are waiting`);
+    const jobId = randomUUID();
+    const secret = randomBytes(24).toString('base64url');
+    const rider: Rider = { jobId, requestedAt: Date.now(), socket, claim: randomUUID(), state: 'waiting', attempt: 0, requeued: false, grace: null };
+    // Registered before the job exists: a free node may take it and announce before add() returns.
+    riders.set(jobId, rider);
+    socket.data.jobId = jobId;
+    try {
+      await timed(redis.set(claimKey(s, jobId), rider.claim, 'PX', CLAIM_TTL_MS), 'claim the ride');
+      await timed(queue.add('ride', { secretHash: sha256(secret), requestedAt: rider.requestedAt }, { jobId, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED }), 'add the job');
+    } catch (err) {
+      riders.delete(jobId);
+      socket.data.jobId = null;
+      queue.remove(jobId).catch(() => undefined); // in case the add went through after the timeout
+      return fail('queue_unavailable', messageOf(err));
+    }
+    metrics.requested();
+    countRiders();
+    record({ kind: 'requested', t: Date.now(), jobId });
+    if (rider.state === 'waiting') positions.watch(jobId);
+    return { ok: true, jobId, secret };
+  }
+
+  async function resumeRide(socket: GatewaySocket, resume: unknown): Promise<Result<RideGrant>> {
+    if (!isPlainObject(resume) || typeof resume.jobId !== 'string' || typeof resume.secret !== 'string' || resume.jobId.length > MAX_ID_LENGTH || resume.secret.length > MAX_ID_LENGTH) {
+      return fail('bad_request', 'resume takes { jobId, secret }');
+    }
+    const { jobId, secret } = resume as { jobId: string; secret: string };
+    let state: string;
+    let attempt: number;
+    let requestedAt: number;
+    try {
+      const job = await timed(queue.getJob(jobId), 'read the job');
+      if (!job || typeof job.data?.secretHash !== 'string') return fail('no_session', 'no such ride (it ended or was removed)');
+      if (!sameHex(sha256(secret), job.data.secretHash)) return fail('unauthorized', 'wrong ride secret');
+      state = await timed(job.getState(), 'read the job state');
+      attempt = job.attemptsStarted;
+      requestedAt = job.data.requestedAt;
+    } catch (err) {
+      return fail('queue_unavailable', messageOf(err));
+    }
+    if (state === 'completed' || state === 'failed' || state === 'unknown') return fail('no_session', 'the ride has ended');
+    const claim = randomUUID();
+    try {
+      await timed(redis.set(claimKey(s, jobId), claim, 'PX', CLAIM_TTL_MS), 'claim the ride');
+    } catch (err) {
+      return fail('queue_unavailable', messageOf(err));
+    }
+    let rider = riders.get(jobId);
+    if (rider) {
+      if (rider.grace) clearTimeout(rider.grace);
+      rider.grace = null;
+      if (rider.socket && rider.socket !== socket) rider.socket.data.jobId = null;
+      rider.socket = socket;
+      rider.claim = claim;
+    } else {
+      const active = state === 'active';
+      rider = { jobId, requestedAt, socket, claim, state: active ? 'assigned' : 'waiting', attempt: active ? attempt : 0, requeued: false, grace: null };
+      riders.set(jobId, rider);
+    }
+    socket.data.jobId = jobId;
+    countRiders();
+    if (rider.state === 'waiting') positions.watch(jobId);
+    log.info({ jobId, state: rider.state }, 'gateway: ride resumed');
+    return { ok: true, jobId, secret };
+  }
+
+  async function cancelRide(socket: GatewaySocket): Promise<Result> {
+    const rider = socket.data.jobId ? riders.get(socket.data.jobId) : undefined;
+    if (!rider || rider.socket !== socket) return fail('no_session', 'this connection has no ride');
+    if (rider.state !== 'waiting') return fail('bad_request', 'the ride is assigned: stop the session on the node instead');
+    let removed: number;
+    try {
+      removed = await timed(queue.remove(rider.jobId), 'remove the job');
+    } catch (err) {
+      return fail('queue_unavailable', messageOf(err));
+    }
+    if (removed !== 1) return fail('bad_request', 'a node has just taken the ride');
+    end(rider, { reason: 'cancelled' });
+    return { ok: true };
+  }
+
+  /** The client did not come back within the grace: a waiting ride leaves the queue. */
+  async function abandon(rider: Rider): Promise<void> {
+    rider.grace = null;
+    if (rider.socket || riders.get(rider.jobId) !== rider) return;
+    riders.delete(rider.jobId);
+    positions.unwatch(rider.jobId);
+    countRiders();
+    if (rider.state !== 'waiting') return; // the ride lives on the node; its session's end completes the job
+    let removed = false;
+    try {
+      const claim = await timed(redis.get(claimKey(s, rider.jobId)), 'read the claim');
+      if (claim === rider.claim) removed = (await timed(queue.remove(rider.jobId), 'remove the job')) === 1;
+      // Not removed: another replica's connection took the ride over, or a node has just taken
+      // it (its no-show timeout releases it).
+    } catch (err) {
+      log.warn({ jobId: rider.jobId, err: messageOf(err) }, 'gateway: removing an abandoned ride failed');
+    }
+    if (removed) {
+      metrics.ended('cancelled');
+      redis.del(claimKey(s, rider.jobId)).catch(() => undefined);
+      positions.poke();
+    }
+    record({ kind: 'abandoned', t: Date.now(), jobId: rider.jobId, removed });
+  }
+
+  // ---- HTTP and Socket.IO ----
+  async function health(): Promise<GatewayHealth> {
+    const w = [...riders.values()].filter((r) => r.state === 'waiting').length;
+    const base = { clients: { waiting: w, assigned: riders.size - w }, ...totals };
+    try {
+      const snap = await snapshot();
+      const count = (state: string): number => snap.nodes.filter((n) => n.state === state).length;
+      const now = Date.now();
+      return {
+        status: 'ok',
+        queue: { name: s.queue, waiting: snap.waiting, active: snap.active },
+        nodes: {
+          total: snap.nodes.length,
+          free: count('free'),
+          assigned: count('assigned'),
+          busy: count('busy'),
+          draining: count('draining'),
+          gone: snap.gone,
+          list: snap.nodes.map((n) => ({ id: n.id, url: n.url, state: n.state, ageMs: now - n.at, sessions: n.sessions })),
+        },
+        ...base,
+      };
+    } catch (err) {
+      return { status: 'degraded', queue: null, nodes: null, ...base, error: messageOf(err) };
+    }
+  }
+
+  const json = (res: ServerResponse, status: number, value: unknown): void => {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    res.end(JSON.stringify(value));
+  };
+  const http = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: errorValue('bad_request', 'only GET') });
+    const done = (p: Promise<void>): void => {
+      p.catch((err: unknown) => {
+        log.error({ err, path }, 'gateway: http handler failed');
+        if (!res.headersSent) json(res, 500, { error: errorValue('internal') });
+      });
+    };
+    if (path === '/health') return done(health().then((h) => json(res, 200, h)));
+    if (path === '/ready') return done(health().then((h) => json(res, h.status === 'ok' ? 200 : 503, { ready: h.status === 'ok' })));
+    if (path === '/metrics') return done(metrics.registry.metrics().then((body) => {
+      res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
+      res.end(body);
+    }));
+    json(res, 404, { error: errorValue('bad_request', `no route ${String(path).slice(0, 64)}`) });
+  });
+
+  const io: GatewayIo = new Server(http, {
+    transports: ['websocket'], // the issue's rule; a waiting client costs one idle websocket
+    perMessageDeflate: false,
+    httpCompression: false,
+    serveClient: false,
+    maxHttpBufferSize: 16 * 1024, // requests are a few hundred bytes
+    cors: s.corsOrigins.length > 0 ? { origin: [...s.corsOrigins] } : undefined,
+    allowRequest: (req, callback) => {
+      const origin = req.headers.origin;
+      if (!origin || s.corsOrigins.includes(origin)) return callback(null, true);
+      let sameHost = false;
+      try {
+        sameHost = new URL(origin).host === req.headers.host;
+      } catch {
+        sameHost = false;
+      }
+      callback(sameHost ? null : 'origin not allowed', sameHost);
+    },
+  });
+  io.use((socket, next) => {
+    const token = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
+    if (s.authToken && !(typeof token === 'string' && token.length === s.authToken.length && timingSafeEqual(Buffer.from(token), Buffer.from(s.authToken)))) {
+      return next(Object.assign(new Error('unauthorized'), { data: errorValue('unauthorized') }));
+    }
+    if (io.engine.clientsCount > s.maxConnections) {
+      return next(Object.assign(new Error('too_many_connections'), { data: errorValue('too_many_connections', `limit ${s.maxConnections}`) }));
+    }
+    next();
+  });
+
+  io.on('connection', (socket: GatewaySocket) => {
+    socket.data.jobId = null;
+    const bucket = new TokenBucket(s.requestsPerSecond, s.requestsPerSecond * 2);
+    socket.onAny((event: string) => {
+      if (!(GATEWAY_CLIENT_EVENTS as readonly string[]).includes(event)) log.debug({ event: String(event).slice(0, 64) }, 'gateway: unknown event ignored');
+    });
+    const handle = <T extends object>(event: keyof GatewayClientToServer, fn: (req: unknown) => Promise<Result<T>>): void => {
+      socket.on(event, ((req: unknown, ack: unknown) => {
+        if (typeof req === 'function' && ack === undefined) [req, ack] = [undefined, req];
+        if (typeof ack !== 'function') return;
+        const reply = (r: Result<T> | Result): void => {
+          if (!r.ok) log.info({ event, code: r.error.code }, 'gateway: request refused');
+          try {
+            (ack as (r: Result<T> | Result) => void)(r);
+          } catch (err) {
+            log.warn({ err: messageOf(err) }, 'gateway: acknowledgement failed');
+          }
+        };
+        if (!bucket.take()) return reply(fail('rate_limited', `more than ${s.requestsPerSecond} requests/s`));
+        fn(req).then(reply, (err: unknown) => {
+          log.error({ err, event }, 'gateway: request handler threw');
+          reply(fail('internal'));
+        });
+      }) as never);
+    };
+    handle('ride:request', (req) => requestRide(socket, req));
+    handle('ride:cancel', () => cancelRide(socket));
+    socket.on('disconnect', () => {
+      const rider = socket.data.jobId ? riders.get(socket.data.jobId) : undefined;
+      if (!rider || rider.socket !== socket) return;
+      rider.socket = null;
+      rider.grace = setTimeout(() => void abandon(rider), s.reconnectGraceMs);
+    });
+  });
+
+  await withTimeout(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), 30_000, 'connect to Redis');
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(s.port, s.host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  const url = `http://${s.host.includes(':') ? `[${s.host}]` : s.host}:${port}`;
+  log.info({ url, queue: s.queue }, `gateway listening on ${url}`);
+
+  return {
+    url,
+    port,
+    http,
+    io,
+    metrics,
+    health,
+    on: (event, fn) => records.on(event, fn),
+    async close() {
+      positions.close();
+      for (const r of riders.values()) if (r.grace) clearTimeout(r.grace);
+      riders.clear();
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      await Promise.allSettled([events.close(), queue.close()]);
+      redis.disconnect();
+    },
+  };
+}

@@ -1,5 +1,7 @@
 /**
- * `npm run bench [-- --quick] [-- --json PATH]`: framehost against the bare ONNX loop.
+ * `npm run bench [-- --quick] [-- --json PATH] [-- --sizes 256,512] [-- --throughput-only]`:
+ * framehost against the bare ONNX loop. FRAMEHOST_ORT_THREADS=1 compares another thread setting
+ * (it applies to the bare loop and the runtime alike).
  *
  * Variants, interleaved in rounds so machine noise hits them alike (../shared/MEASURED.md):
  *   bare       the demo graph in a tight loop on a worker thread, nothing else
@@ -24,7 +26,9 @@ const quick = args.includes('--quick');
 const jsonPath = args.includes('--json') ? args[args.indexOf('--json') + 1]! : 'bench/results.json';
 const PHASE_MS = quick ? 1000 : 2000;
 const ROUNDS = quick ? 3 : 6;
-const SIZES = quick ? [256] : [256, 512];
+const SIZES = args.includes('--sizes') ? args[args.indexOf('--sizes') + 1]!.split(',').map(Number) : quick ? [256] : [256, 512];
+/** `--throughput-only`: the paired fps rounds alone (e.g. to compare ORT thread settings). */
+const THROUGHPUT_ONLY = args.includes('--throughput-only');
 const SESSIONS = quick ? 300 : 1000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -231,42 +235,46 @@ async function viewers(client: Client) {
   };
 }
 
+/**
+ * RSS of a process whose worker churns 256-512 KiB buffers moves ±20 MB from one moment to the
+ * next (garbage not yet collected in the worker, allocator caches). So each figure is the
+ * median of RSS sampled after every session of a window of 21 sessions, the main thread's
+ * garbage collected (with --expose-gc) every few sessions: "after 10" is sessions 10-30,
+ * "after 100" 100-120, "after N" the last 21.
+ */
 async function memory() {
   const { rt, server } = await world(256);
   const mb = (x: number) => r2(x / (1024 * 1024));
   const gc = (globalThis as { gc?: () => void }).gc;
-  const session = async () => {
+  const rss: number[] = [];
+  const heap: number[] = [];
+  for (let i = 1; i <= SESSIONS; i++) {
     rt.start();
     while ((rt.status().session?.frames ?? 0) < 1) await sleep(0.2);
     rt.stop();
     await untilIdle(rt);
-  };
-  for (let i = 0; i < 10; i++) await session();
-  gc?.();
-  await sleep(100);
-  const at10 = process.memoryUsage();
-  for (let i = 10; i < 100; i++) await session();
-  gc?.();
-  await sleep(100);
-  const at100 = process.memoryUsage();
-  for (let i = 100; i < SESSIONS; i++) await session();
-  gc?.();
-  await sleep(100);
-  const atN = process.memoryUsage();
+    if (i % 5 === 0) gc?.();
+    const m = process.memoryUsage();
+    rss[i] = m.rss;
+    heap[i] = m.heapUsed;
+  }
   await server.close();
   await rt.shutdown();
+  const window = (xs: number[], from: number) => median(xs.slice(from, from + 21));
+  const [r10, r100, rN] = [window(rss, 10), window(rss, 100), window(rss, SESSIONS - 20)];
+  const [h10, hN] = [window(heap, 10), window(heap, SESSIONS - 20)];
   return {
     sessions: SESSIONS,
-    rss_mb_after_10: mb(at10.rss),
-    rss_mb_after_n: mb(atN.rss),
-    heap_mb_after_10: mb(at10.heapUsed),
-    heap_mb_after_n: mb(atN.heapUsed),
-    rss_mb_after_100: mb(at100.rss),
+    rss_mb_after_10: mb(r10),
+    rss_mb_after_100: mb(r100),
+    rss_mb_after_n: mb(rN),
+    heap_mb_after_10: mb(h10),
+    heap_mb_after_n: mb(hN),
     // As the issue defines it: after N sessions against after 10 (includes allocator warm-up).
-    rss_growth_mb_1000_sessions: mb(((atN.rss - at10.rss) * 1000) / (SESSIONS - 10)),
+    rss_growth_mb_1000_sessions: mb(((rN - r10) * 1000) / (SESSIONS - 10)),
     // Steady state: after N against after 100, per 1,000 sessions.
-    rss_growth_mb_per_1000_after_warmup: mb(((atN.rss - at100.rss) * 1000) / (SESSIONS - 100)),
-    heap_growth_mb_1000_sessions: mb(((atN.heapUsed - at10.heapUsed) * 1000) / (SESSIONS - 10)),
+    rss_growth_mb_per_1000_after_warmup: mb(((rN - r100) * 1000) / (SESSIONS - 100)),
+    heap_growth_mb_1000_sessions: mb(((hN - h10) * 1000) / (SESSIONS - 10)),
   };
 }
 
@@ -277,6 +285,11 @@ const started = Date.now();
 process.stderr.write(`framehost bench (${quick ? 'quick' : 'full'}): phases of ${PHASE_MS} ms, ${ROUNDS} rounds\n`);
 const sizes: SizeResult[] = [];
 for (const size of SIZES) sizes.push(await throughput(size, client));
+if (THROUGHPUT_ONLY) {
+  await client.close();
+  console.log(JSON.stringify(sizes, null, 2));
+  process.exit(0);
+}
 process.stderr.write('  latencies…\n');
 const lat = await latencies(client);
 process.stderr.write('  viewers…\n');

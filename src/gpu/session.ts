@@ -1,8 +1,8 @@
 /**
  * Create an ONNX Runtime session the way framehost runs every model: provider selection with a
  * CPU fallback, full graph optimisation, and thread settings measured on the target machine
- * (../shared/MEASURED.md: two intra-op threads with spinning off beat ORT's default, which
- * burns two cores spinning and starves the event loop and the socket).
+ * (../shared/MEASURED.md: ORT's default spins its threads, burns every core and starves the event
+ * loop and the socket; spinning is off here, and one core is left to everything else).
  */
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
@@ -11,7 +11,7 @@ import { planProviders, type ProviderChoice } from './providers.ts';
 
 export interface CreateSessionOptions {
   readonly provider?: ProviderChoice;
-  /** Intra-op threads; default min(2, cores). */
+  /** Intra-op threads; default: cores − 1, between 1 and 4 (see defaultThreads). */
   readonly threads?: number;
   /** ORT's busy-wait between ops; off by default (see the module comment). */
   readonly spinning?: boolean;
@@ -33,8 +33,14 @@ export interface OnnxSession {
   readonly threads: number;
 }
 
+/**
+ * Intra-op threads: every core but one, at most four. The spare core is for the event loop,
+ * the socket and (on one machine) the client: on the 2-core machine here one ORT thread
+ * delivered 291 frames/s at 256² and 63 at 512², against 221 and 55 with two threads (the two
+ * threads' bare loop is not faster than one's once anything else runs; README, Performance).
+ */
 export function defaultThreads(): number {
-  return Math.max(1, Math.min(2, availableParallelism()));
+  return Math.max(1, Math.min(4, availableParallelism() - 1));
 }
 
 function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[] {

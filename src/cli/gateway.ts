@@ -51,13 +51,11 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
       stopping = true;
       log.info({ signal }, 'gateway shutting down');
       gateway.close().then(
-        () => {
-          log.flush();
-          resolve(0);
-        },
+        // pino writes to stdout asynchronously: exit only once the last lines are out.
+        () => log.flush(() => resolve(0)),
         (err: unknown) => {
           log.error({ err }, 'gateway shutdown failed');
-          resolve(1);
+          log.flush(() => resolve(1));
         },
       );
     };

@@ -91,11 +91,11 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
         .then(() => {
           inspection?.stop();
           log.info('shutdown complete');
-          log.flush();
-          resolve(exitCode);
+          // pino writes to stdout asynchronously: exit only once the last lines are out.
+          log.flush(() => resolve(exitCode));
         }, (err: unknown) => {
           log.error({ err }, 'shutdown failed');
-          resolve(1);
+          log.flush(() => resolve(1));
         });
     };
     process.on('SIGTERM', stop);

@@ -14,11 +14,11 @@
  * replica takes its ride along with `resume: { jobId, secret }`; a claim key in Redis says which
  * connection speaks for a waiting job, so the old replica's reconnect grace does not remove it.
  */
+import { handshakeError, originCheck, presentsSecret } from '../transport/handshake.ts';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Queue, QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { Server, type Socket } from 'socket.io';
 import { errorValue, fail, type Result } from '../errors.ts';
@@ -423,26 +423,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     serveClient: false,
     maxHttpBufferSize: 16 * 1024, // requests are a few hundred bytes
     cors: s.corsOrigins.length > 0 ? { origin: [...s.corsOrigins] } : undefined,
-    allowRequest: (req, callback) => {
-      const origin = req.headers.origin;
-      if (!origin || s.corsOrigins.includes(origin)) return callback(null, true);
-      let sameHost = false;
-      try {
-        sameHost = new URL(origin).host === req.headers.host;
-      } catch {
-        sameHost = false;
-      }
-      callback(sameHost ? null : 'origin not allowed', sameHost);
-    },
+    allowRequest: originCheck(s.corsOrigins, log),
   });
   io.use((socket, next) => {
-    const token = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
-    if (s.authToken && !(typeof token === 'string' && token.length === s.authToken.length && timingSafeEqual(Buffer.from(token), Buffer.from(s.authToken)))) {
-      return next(Object.assign(new Error('unauthorized'), { data: errorValue('unauthorized') }));
-    }
-    if (io.engine.clientsCount > s.maxConnections) {
-      return next(Object.assign(new Error('too_many_connections'), { data: errorValue('too_many_connections', `limit ${s.maxConnections}`) }));
-    }
+    if (s.authToken && !presentsSecret(socket, s.authToken)) return next(handshakeError('unauthorized'));
+    if (io.engine.clientsCount > s.maxConnections) return next(handshakeError('too_many_connections', `limit ${s.maxConnections}`));
     next();
   });
 

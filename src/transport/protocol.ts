@@ -5,12 +5,13 @@
  */
 import type { Server, Socket } from 'socket.io';
 import type { Logger } from 'pino';
-import { errorValue, fail, type Result } from '../errors.ts';
+import { fail, type Result } from '../errors.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Metrics } from './metrics.ts';
 import type { TransportOptions } from './options.ts';
 import { CLIENT_EVENTS, type ClientToServerEvents, type ServerToClientEvents, type SocketData } from './events.ts';
 import { SessionControl } from './control.ts';
+import { handshakeError, presentsSecret } from './handshake.ts';
 import { StreamRouter } from './stream.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { checkCommandRequest, checkEmpty, checkResume, checkStream, isPlainObject } from './validate.ts';
@@ -32,13 +33,6 @@ export interface ProtocolDeps {
 
 /** The chart's owner id for a socket that controls nothing: never equal to a real owner. */
 const viewerIdentity = (socket: FramehostSocket): string => socket.data.ownerId ?? `viewer-${socket.id}`;
-
-const safeEqual = (a: unknown, b: string): boolean => {
-  if (typeof a !== 'string' || a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
-};
 
 export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { stream: StreamRouter; control: SessionControl } {
   const { runtime, options, log, metrics } = deps;
@@ -70,13 +64,13 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
   // Handshake: optional shared secret, then the connection limit. Errors reach the client's
   // `connect_error` with `.data = { code, message }`.
   io.use((socket, next) => {
-    if (options.authToken && !safeEqual((socket.handshake.auth as Record<string, unknown> | undefined)?.token, options.authToken)) {
+    if (options.authToken && !presentsSecret(socket, options.authToken)) {
       log.warn({ address: socket.handshake.address }, 'handshake refused: bad or missing token');
-      return next(Object.assign(new Error('unauthorized'), { data: errorValue('unauthorized') }));
+      return next(handshakeError('unauthorized'));
     }
     if (io.engine.clientsCount > options.maxConnections) {
       log.warn({ connections: io.engine.clientsCount }, 'handshake refused: connection limit');
-      return next(Object.assign(new Error('too_many_connections'), { data: errorValue('too_many_connections', `limit ${options.maxConnections}`) }));
+      return next(handshakeError('too_many_connections', `limit ${options.maxConnections}`));
     }
     next();
   });

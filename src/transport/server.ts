@@ -10,6 +10,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { createHttpHandler } from './http.ts';
 import { DEFAULT_TRANSPORT, type TransportOptions } from './options.ts';
 import { attachProtocol, type FramehostServer } from './protocol.ts';
+import { originCheck } from './handshake.ts';
 
 export interface FramehostHttpServer {
   readonly url: string;
@@ -34,20 +35,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
     httpCompression: false,
     serveClient: false,
     cors: options.corsOrigins.length > 0 ? { origin: [...options.corsOrigins] } : undefined,
-    // Browsers send Origin; a page from another site may open a socket only if allow-listed
-    // (WebSockets are not covered by CORS). Node and Python clients send no Origin.
-    allowRequest: (req, callback) => {
-      const origin = req.headers.origin;
-      if (!origin || options.corsOrigins.includes(origin)) return callback(null, true);
-      let sameHost = false;
-      try {
-        sameHost = new URL(origin).host === req.headers.host;
-      } catch {
-        sameHost = false;
-      }
-      if (!sameHost) log.warn({ origin }, 'handshake refused: origin not allowed');
-      callback(sameHost ? null : 'origin not allowed', sameHost);
-    },
+    allowRequest: originCheck(options.corsOrigins, log),
   });
   attachProtocol(io, { runtime, options, log, metrics });
 

@@ -1,0 +1,40 @@
+/**
+ * Handshake checks shared by every Socket.IO server framehost runs (a node, a gateway): the
+ * browser-origin allow-list and the optional shared secret. Both refuse before any event is
+ * read; the secret's refusal carries `{ code, message }` to the client's `connect_error`.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type { Socket } from 'socket.io';
+import { errorValue } from '../errors.ts';
+
+/**
+ * Socket.IO's `allowRequest`. Browsers send Origin; a page from another site may open a socket
+ * only if allow-listed (WebSockets are not covered by CORS). Node and Python clients send none.
+ */
+export function originCheck(allowed: readonly string[], log: Logger) {
+  return (req: IncomingMessage, callback: (err: string | null | undefined, success: boolean) => void): void => {
+    const origin = req.headers.origin;
+    if (!origin || allowed.includes(origin)) return callback(null, true);
+    let sameHost = false;
+    try {
+      sameHost = new URL(origin).host === req.headers.host;
+    } catch {
+      sameHost = false;
+    }
+    if (!sameHost) log.warn({ origin }, 'handshake refused: origin not allowed');
+    callback(sameHost ? null : 'origin not allowed', sameHost);
+  };
+}
+
+/** Constant-time comparison of the handshake's `auth.token` with the configured secret. */
+export function presentsSecret(socket: Socket, secret: string): boolean {
+  const token = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
+  return typeof token === 'string' && token.length === secret.length && timingSafeEqual(Buffer.from(token), Buffer.from(secret));
+}
+
+/** The error a handshake middleware passes to `next()`: its `data` reaches the client. */
+export function handshakeError(code: 'unauthorized' | 'too_many_connections', detail?: string): Error {
+  return Object.assign(new Error(code), { data: errorValue(code, detail) });
+}

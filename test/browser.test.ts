@@ -5,128 +5,42 @@
  *
  * Screenshots go to test-output/browser/ (gitignored) for a person to look at.
  */
-import { mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { CHROMIUM } from './setup/system.ts';
-import { sleep, startServer, type Harness } from './helpers/server.ts';
+import type { Page } from 'playwright-core';
+import { sleep, type Harness } from './helpers/server.ts';
+import {
+  BrowserRig,
+  SCREENSHOTS as OUT,
+  changedPixels,
+  colourKey,
+  framesAtLeast,
+  pixels,
+  rgbDistance,
+  startSession,
+  stats,
+  type PageWindow,
+  type Picture,
+} from './helpers/browser.ts';
 
-const OUT = fileURLToPath(new URL('../test-output/browser/', import.meta.url));
 /** Big enough to see and to find empty background in, slow enough for a software canvas. */
 const MODEL = { size: 128, fps: 30 };
 
-// ---- the page's globals, as the callbacks passed to page.evaluate see them (no DOM lib here) ----
-
-interface PageStats {
-  frames: number;
-  fps: number;
-  seq: number;
-  dropped: number;
-  role: string;
-}
-interface PageWindow {
-  document: {
-    getElementById(id: string): {
-      width: number;
-      height: number;
-      getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } };
-    } | null;
-  };
-  framehost?: {
-    stats: PageStats;
-    client: { onFrame(fn: (f: { meta: { format: string; width: number; height: number } }) => void): () => void };
-  };
-  __formats?: string[];
-}
-
 // ---- lifetime: one browser per file; a server and fresh contexts per test, always closed ----
 
-let browser: Browser | undefined;
-const harnesses: Harness[] = [];
-const contexts: BrowserContext[] = [];
-/** Uncaught errors and console errors of every page, per test. */
-let pageErrors: string[] = [];
+const rig = new BrowserRig();
+beforeAll(() => rig.launch());
+afterEach(() => rig.closeContexts());
+afterAll(() => rig.close());
 
-beforeAll(async () => {
-  mkdirSync(OUT, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30_000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
-
-afterEach(async () => {
-  pageErrors = [];
-  await Promise.allSettled(contexts.splice(0).map((c) => c.close()));
-  await Promise.allSettled(harnesses.splice(0).map((h) => h.close()));
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
-
-async function server(): Promise<Harness> {
-  const h = await startServer({ modelOptions: MODEL });
-  harnesses.push(h);
-  await h.rt.ready();
-  return h;
-}
-
-/** A page in its own browser context (own cookies, own socket), connected and showing `state`. */
-async function openPage(url: string, state: string): Promise<Page> {
-  const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()} (${msg.location().url})`);
-  });
-  page.on('response', (r) => {
-    if (r.status() >= 400) pageErrors.push(`http ${r.status()}: ${r.url()}`);
-  });
-  const response = await page.goto(url);
-  expect(response?.status()).toBe(200);
-  await page.waitForFunction(() => (globalThis as unknown as PageWindow).framehost !== undefined);
-  await expect.poll(() => page.textContent('#state'), { timeout: 10_000 }).toBe(state);
-  return page;
-}
-
-const stats = (page: Page): Promise<PageStats> => page.evaluate(() => ({ ...(globalThis as unknown as PageWindow).framehost!.stats }));
-
-async function framesAtLeast(page: Page, n: number, ms = 15_000): Promise<number> {
-  await expect.poll(async () => (await stats(page)).frames, { timeout: ms, interval: 50 }).toBeGreaterThanOrEqual(n);
-  return (await stats(page)).frames;
-}
+const server = (): Promise<Harness> => rig.server({ modelOptions: MODEL });
 
 // ---- pixels ----
-
-interface Picture {
-  readonly width: number;
-  readonly height: number;
-  readonly data: readonly number[];
-}
-
-function pixels(page: Page): Promise<Picture> {
-  return page.evaluate(() => {
-    const canvas = (globalThis as unknown as PageWindow).document.getElementById('view')!;
-    const image = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-    return { width: canvas.width, height: canvas.height, data: Array.from(image.data) };
-  });
-}
-
-/** Sum of absolute RGB differences between two pixels. */
-const rgbDistance = (a: readonly number[], i: number, b: readonly number[], j: number): number =>
-  Math.abs(a[i]! - b[j]!) + Math.abs(a[i + 1]! - b[j + 1]!) + Math.abs(a[i + 2]! - b[j + 2]!);
 
 /** The most common colour (quantized, so JPEG noise still votes for one colour). */
 function backgroundOf(pic: Picture): number[] {
   const votes = new Map<number, { n: number; at: number }>();
   for (let i = 0; i < pic.data.length; i += 4) {
-    const key = ((pic.data[i]! >> 3) << 10) | ((pic.data[i + 1]! >> 3) << 5) | (pic.data[i + 2]! >> 3);
+    const key = colourKey(pic.data, i);
     const v = votes.get(key);
     if (v) v.n++;
     else votes.set(key, { n: 1, at: i });
@@ -180,12 +94,6 @@ function changedIn(a: Picture, b: Picture, cx: number, cy: number, r: number, th
   return changed / total;
 }
 
-function changedPixels(a: Picture, b: Picture, threshold = 10): number {
-  let n = 0;
-  for (let i = 0; i < a.data.length; i += 4) if (rgbDistance(a.data, i, b.data, i) > threshold) n++;
-  return n;
-}
-
 /** A live picture: the right size, not blank (background plus some pattern), and not one colour. */
 function expectLivePicture(pic: Picture, tolerance: number): void {
   expect([pic.width, pic.height]).toEqual([MODEL.size, MODEL.size]);
@@ -206,24 +114,16 @@ async function clickFramePixel(page: Page, pic: Picture, x: number, y: number): 
   await view.click({ position: { x: ((x + 0.5) * box.width) / pic.width, y: ((y + 0.5) * box.height) / pic.height } });
 }
 
-const expectNoPageErrors = async (...pages: Page[]): Promise<void> => {
-  expect(pageErrors).toEqual([]);
-  for (const page of pages) expect(await page.textContent('#error')).toBe('');
-};
-
 describe('demo page in Chromium', { timeout: 60_000 }, () => {
   it('streams raw frames to the canvas, builds controls from the schema, and stamps where clicked', async () => {
     const h = await server();
-    const page = await openPage(`${h.url}/`, 'idle');
+    const page = await rig.openPage(`${h.url}/`, 'idle');
     // Controls generated from the command schema, the model's name in the header.
     expect(await page.locator('#controls legend').allTextContents()).toEqual(['stamp', 'preset', 'rates', 'palette', 'clear']);
     expect(await page.textContent('#model')).toContain('gray-scott');
     expect(await page.inputValue('#encoding')).toBe('raw');
 
-    await page.click('#start');
-    await expect.poll(() => page.textContent('#role')).toBe('owner');
-    await expect.poll(() => page.textContent('#state')).toBe('running');
-    await framesAtLeast(page, 5);
+    await startSession(page);
 
     // Early on the field is a few seeded spots on plain background. Find two points of that
     // background, far from any pattern and from each other: one to click, one as the control
@@ -265,12 +165,12 @@ describe('demo page in Chromium', { timeout: 60_000 }, () => {
     await sleep(500);
     const b = await pixels(page);
     expectLivePicture(b, 12);
-    expect(changedPixels(a, b), 'pixels that changed in 500 ms').toBeGreaterThan(20);
+    expect(changedPixels(a, b, 10), 'pixels that changed in 500 ms').toBeGreaterThan(20);
     const f1 = (await stats(page)).frames;
     expect(f1).toBeGreaterThan(f0 + 5);
     await expect.poll(() => page.textContent('#fps'), { timeout: 3_000 }).not.toBe('0');
     await page.screenshot({ path: `${OUT}raw-running.png` });
-    await expectNoPageErrors(page);
+    await rig.expectNoPageErrors(page);
 
     await page.click('#stop');
     await expect.poll(() => page.textContent('#state')).toBe('idle');
@@ -278,12 +178,12 @@ describe('demo page in Chromium', { timeout: 60_000 }, () => {
     const stopped = (await stats(page)).frames;
     await sleep(300);
     expect((await stats(page)).frames).toBe(stopped);
-    await expectNoPageErrors(page);
+    await rig.expectNoPageErrors(page);
   });
 
   it('renders JPEG frames when JPEG is chosen before Start', async () => {
     const h = await server();
-    const page = await openPage(`${h.url}/`, 'idle');
+    const page = await rig.openPage(`${h.url}/`, 'idle');
     await page.selectOption('#encoding', 'jpeg');
     await page.evaluate(() => {
       const w = globalThis as unknown as PageWindow;
@@ -304,17 +204,17 @@ describe('demo page in Chromium', { timeout: 60_000 }, () => {
     expect(changedPixels(a, b, 30), 'pixels that changed in 500 ms').toBeGreaterThan(20);
     expect((await stats(page)).frames).toBeGreaterThan(f0 + 5);
     await page.screenshot({ path: `${OUT}jpeg.png` });
-    await expectNoPageErrors(page);
+    await rig.expectNoPageErrors(page);
   });
 
   it('a second page that clicks Watch takes over the stream; the owner keeps control', async () => {
     const h = await server();
-    const owner = await openPage(`${h.url}/`, 'idle');
+    const owner = await rig.openPage(`${h.url}/`, 'idle');
     await owner.click('#start');
     await expect.poll(() => owner.textContent('#role')).toBe('owner');
     await framesAtLeast(owner, 5);
 
-    const watcher = await openPage(`${h.url}/`, 'running');
+    const watcher = await rig.openPage(`${h.url}/`, 'running');
     expect(await watcher.textContent('#role')).toBe('none');
     expect((await stats(watcher)).frames).toBe(0); // not a viewer until it asks
     await watcher.click('#watch');
@@ -336,6 +236,6 @@ describe('demo page in Chromium', { timeout: 60_000 }, () => {
     await expect.poll(() => watcher.textContent('#role')).toBe('none');
     expect(await watcher.textContent('#messages')).toContain('session ended: stopped');
     await watcher.screenshot({ path: `${OUT}watcher.png` });
-    await expectNoPageErrors(owner, watcher);
+    await rig.expectNoPageErrors(owner, watcher);
   });
 });

@@ -11,8 +11,8 @@ import { buildGrayScottGraph } from '../src/models/gray-scott/graph.ts';
 import { seedField } from '../src/models/gray-scott/model.ts';
 import { paletteBytes } from '../src/models/gray-scott/palettes.ts';
 
-const { size } = workerData as { size: number };
-const onnx = await createOnnxSession(buildGrayScottGraph(8), {}, pino({ level: 'silent' }));
+const { size, threads } = workerData as { size: number; threads?: number };
+const onnx = await createOnnxSession(buildGrayScottGraph(8), threads ? { threads } : {}, pino({ level: 'silent' }));
 const field = seedField(size);
 const feed = new ort.Tensor('float32', field.feed, [1]);
 const kill = new ort.Tensor('float32', field.kill, [1]);

@@ -30,6 +30,8 @@ const SIZES = args.includes('--sizes') ? args[args.indexOf('--sizes') + 1]!.spli
 /** `--throughput-only`: the paired fps rounds alone (e.g. to compare ORT thread settings). */
 const THROUGHPUT_ONLY = args.includes('--throughput-only');
 const SESSIONS = quick ? 300 : 1000;
+/** FRAMEHOST_ORT_THREADS: the same ORT thread count for the bare loop and the runtime. */
+const THREADS = Number(process.env.FRAMEHOST_ORT_THREADS) || undefined;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]): number => {
@@ -49,7 +51,7 @@ class Bare {
   private readonly worker: Worker;
   private readonly ready: Promise<void>;
   constructor(size: number) {
-    this.worker = startWorker(new URL('./bare-worker.ts', import.meta.url), { workerData: { size } });
+    this.worker = startWorker(new URL('./bare-worker.ts', import.meta.url), { workerData: { size, threads: THREADS } });
     this.ready = new Promise((r) => this.worker.once('message', () => r()));
   }
   async fps(ms: number): Promise<number> {
@@ -94,7 +96,7 @@ class Client {
 }
 
 async function world(size: number, fps = 0): Promise<{ rt: Runtime; server: FramehostHttpServer }> {
-  const rt = await createRuntime({ modelOptions: { size, fps }, logger: pino({ level: 'warn' }) });
+  const rt = await createRuntime({ modelOptions: { size, fps }, ort: THREADS ? { threads: THREADS } : {}, logger: pino({ level: 'warn' }) });
   await rt.ready();
   const server = await listen(rt, { host: '127.0.0.1', port: 0, requestsPerSecond: 10_000, requestBurst: 10_000 });
   return { rt, server };

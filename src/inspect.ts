@@ -6,7 +6,7 @@
  * as JSON over a WebSocket with `createWebSocketInspector`. By default it also starts the
  * local relay of `@statelyai/inspect/server` on 127.0.0.1, whose page embeds the hosted
  * Stately inspector UI: that page needs internet. Without internet, any WebSocket client
- * on the relay's port (or `--inspect ws://HOST:PORT` pointing at your own receiver) gets the
+ * on the relay's port (or `--inspect-url ws://HOST:PORT` pointing at your own receiver) gets the
  * same messages. Frame-level traffic never enters the chart, so inspection costs a few
  * events per session, not per frame.
  */

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
-import { errorValue, fail, type ErrorValue, type Result } from './errors.ts';
+import { errorValue, fail, FramehostError, type ErrorValue, type Result } from './errors.ts';
 import { acceptsInput, isSessionOwner, runtimeMachine, type RuntimeMachine } from './machines/runtime.machine.ts';
 import { createTrackShare, frameBytes, TrackWriter } from './actors/input-track.ts';
 import { wallClockMs, type FrameMessage } from './actors/protocol.ts';
@@ -107,12 +107,15 @@ export interface InputFrameCandidate {
   readonly format: unknown;
 }
 
+/** A client's value in a message, without calling anything of it (a toString could be anything). */
+function shown(v: unknown): string {
+  return typeof v === 'number' || typeof v === 'boolean' ? String(v) : typeof v === 'string' ? JSON.stringify(v.slice(0, 12)) : typeof v;
+}
+
 function inputProblem(spec: InputTrackSpec, frame: InputFrameCandidate): string | undefined {
   if (typeof frame !== 'object' || frame === null) return 'a frame is { data, width, height, format }';
-  if (frame.width !== spec.width || frame.height !== spec.height) {
-    return `expected ${spec.width}×${spec.height}, got ${String(frame.width).slice(0, 12)}×${String(frame.height).slice(0, 12)}`;
-  }
-  if (frame.format !== spec.format) return `expected format ${spec.format}, got ${String(frame.format).slice(0, 12)}`;
+  if (frame.width !== spec.width || frame.height !== spec.height) return `expected ${spec.width}×${spec.height}, got ${shown(frame.width)}×${shown(frame.height)}`;
+  if (frame.format !== spec.format) return `expected format ${spec.format}, got ${shown(frame.format)}`;
   if (!(frame.data instanceof Uint8Array)) return 'data must be bytes (a Uint8Array or Buffer)';
   if (frame.data.byteLength !== frameBytes(spec)) return `data has ${frame.data.byteLength} bytes; expected ${frameBytes(spec)}`;
   return undefined;
@@ -211,6 +214,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
 
   function request(event: RuntimeEvent & { requestId: string }): Result<{ sessionId?: string }> {
     if (actor.getSnapshot().status !== 'active') return { ok: false, error: errorValue('shutting_down') };
+    // XState queues an event sent while it processes another, so a request made from inside a
+    // runtime listener could not be answered now: refuse it plainly rather than guess.
+    if (reply) return { ok: false, error: errorValue('internal', 'a runtime request was made from inside a runtime listener; defer it (queueMicrotask)') };
     reply = { requestId: event.requestId };
     try {
       actor.send(event);
@@ -255,7 +261,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         if (s.matches('failed') || s.status === 'done') return { error: s.context.loadError ?? errorValue('load_failed') };
         return undefined;
       });
-      if ('error' in outcome) throw Object.assign(new Error(outcome.error.message), { code: outcome.error.code });
+      if ('error' in outcome) throw FramehostError.from(outcome.error);
       return outcome.model;
     },
     start(opts = {}) {
@@ -273,7 +279,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     },
     publish(track, frame, opts = {}) {
       const writer = typeof track === 'string' ? tracks.get(track) : undefined;
-      if (!writer) return fail('unknown_track', JSON.stringify(String(track).slice(0, 64)));
+      if (!writer) return fail('unknown_track', shown(track));
       const s = snapshot();
       if (!acceptsInput(s)) return fail('no_session');
       if (!isSessionOwner(s.context, opts.owner ?? LOCAL_OWNER)) return fail('not_owner');

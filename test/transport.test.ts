@@ -313,6 +313,8 @@ describe('auth and limits at the handshake', () => {
     const h = await server({}, { authToken: 's3cret' });
     await expect(FramehostClient.connect(h.url, { reconnection: false })).rejects.toMatchObject({ code: 'unauthorized' });
     await expect(FramehostClient.connect(h.url, { reconnection: false, authToken: 'wrong!' })).rejects.toMatchObject({ code: 'unauthorized' });
+    // As many characters as the secret but more bytes: refused, and the server lives on.
+    await expect(FramehostClient.connect(h.url, { reconnection: false, authToken: 'é3cret' })).rejects.toMatchObject({ code: 'unauthorized' });
     const a = await h.client({ authToken: 's3cret' });
     await a.start();
     const v = await h.client({ authToken: 's3cret' });

@@ -122,14 +122,16 @@ function emitFrame(run: SessionRun, frame: Frame): void {
   const spent = inferMs;
   inferMs = 0;
   // Newest wins from here on: a main thread that falls behind loses frames, not memory.
-  if (framesPosted - Atomics.load(control, CONTROL_CONSUMED) >= init.maxFramesInFlight) {
+  // Both counters are int32 and wrap (after 2^31 frames: months at a few hundred fps); the
+  // difference, taken in int32 too, stays right across the wrap.
+  if (((framesPosted - Atomics.load(control, CONTROL_CONSUMED)) | 0) >= init.maxFramesInFlight) {
     run.dropped += count;
     return;
   }
   const { buffer, byteOffset, byteLength } = frame.data;
   const movable = buffer instanceof ArrayBuffer && byteOffset === 0 && byteLength === buffer.byteLength;
   const data = movable ? buffer : frame.data.slice().buffer;
-  framesPosted++;
+  framesPosted = (framesPosted + 1) | 0;
   post({ type: 'frame', sessionId: run.id, seq, width: frame.width, height: frame.height, format: frame.format, count, t: wallClockMs(), inferMs: spent, data }, [data]);
 }
 
@@ -153,6 +155,7 @@ function sleep(run: SessionRun, ms: number): Promise<void> {
 async function runSession(sessionId: string): Promise<void> {
   const { model, scope } = loaded!;
   Atomics.store(control, CONTROL_STOP, 0);
+  inferMs = 0; // warm-up or the last session's runs are not this session's first frame
   const run: SessionRun = {
     id: sessionId,
     abort: new AbortController(),

@@ -52,6 +52,11 @@ function exit(code: number): void {
   process.stdout.write('', () => process.exit(code));
 }
 
+// A promise nobody handled (deep in a library, say) must not take the server and its session down.
+process.on('unhandledRejection', (reason) => {
+  process.stderr.write(`framehost: unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}\n`);
+});
+
 main(process.argv.slice(2)).then(exit, (err: unknown) => {
   process.stderr.write(`framehost: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   exit(1);

@@ -44,6 +44,8 @@ export function planProviders(choice: ProviderChoice, hasCuda = cudaInstalled())
       return { providers: ['cuda', 'cpu'], reason: 'CUDA requested' };
     case 'tensorrt':
       return { providers: ['tensorrt', 'cuda', 'cpu'], reason: 'TensorRT requested' };
+    default:
+      throw new RangeError(`unknown execution provider ${JSON.stringify(String(choice))}: auto, cpu, cuda or tensorrt`);
     case 'auto':
       return hasCuda
         ? { providers: ['cuda', 'cpu'], reason: 'CUDA provider library found beside the onnxruntime-node binding' }

@@ -49,19 +49,8 @@ function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorIn
   );
 }
 
-/** Env overrides, so an operator can tune a deployed model without touching its code. */
-function fromEnv(options: CreateSessionOptions): CreateSessionOptions {
-  const env = process.env;
-  return {
-    ...options,
-    ...(env.FRAMEHOST_PROVIDER ? { provider: env.FRAMEHOST_PROVIDER as ProviderChoice } : {}),
-    ...(env.FRAMEHOST_ORT_THREADS ? { threads: Number(env.FRAMEHOST_ORT_THREADS) } : {}),
-    ...(env.FRAMEHOST_ORT_SPINNING ? { spinning: env.FRAMEHOST_ORT_SPINNING === '1' } : {}),
-  };
-}
-
-export async function createOnnxSession(source: string | Uint8Array, options: CreateSessionOptions, log: Logger): Promise<OnnxSession> {
-  const opts = fromEnv(options);
+/** Environment variables are the CLI's business (`serve` maps FRAMEHOST_PROVIDER and FRAMEHOST_ORT_THREADS onto these). */
+export async function createOnnxSession(source: string | Uint8Array, opts: CreateSessionOptions, log: Logger): Promise<OnnxSession> {
   const plan = planProviders(opts.provider ?? 'auto');
   const threads = opts.threads && opts.threads > 0 ? Math.floor(opts.threads) : defaultThreads();
   let lastError: unknown;

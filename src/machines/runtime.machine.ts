@@ -136,6 +136,8 @@ const runtimeSetup = setup({
     announceEnd: emit(({ context }) => ({ type: 'session.finished' as const, end: context.lastEnd! })),
     closeSession: assign({ session: null, stopReason: null, ownerAway: false }),
     requestShutdown: assign({ shutdownRequested: true }),
+    markOwnerAway: assign({ ownerAway: true }),
+    markOwnerBack: assign({ ownerAway: false }),
     closeWorker: sendTo('inference', (): InferenceInput => ({ type: 'worker.close' })),
     storeModel: assign({ model: ({ event, context }) => (event.type === 'worker.ready' ? event.model : context.model), loadError: null }),
     storeLoadError: assign({
@@ -237,8 +239,8 @@ export const runtimeMachine = runtimeSetup.createMachine({
                   { actions: { type: 'refuse', params: { code: 'busy' } } },
                 ],
                 'worker.session.ended': { guard: 'isCurrentSession', target: 'cleanup', actions: ['recordEnd', 'announceEnd'] },
-                'owner.left': { guard: 'isCurrentSession', actions: assign({ ownerAway: true }) },
-                'owner.returned': { guard: 'isCurrentSession', actions: assign({ ownerAway: false }) },
+                'owner.left': { guard: 'isCurrentSession', actions: 'markOwnerAway' },
+                'owner.returned': { guard: 'isCurrentSession', actions: 'markOwnerBack' },
               },
               states: {
                 starting: {

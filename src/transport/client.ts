@@ -190,9 +190,7 @@ export class FramehostClient {
       try {
         fn(frame);
       } catch (err) {
-        queueMicrotask(() => {
-          throw err; // surface a listener's bug without losing the ack
-        });
+        console.error('framehost client: a frame listener threw', err); // the other listeners and the ack go on
       }
     }
     if (typeof ack === 'function') ack();

@@ -3,7 +3,7 @@
  * browser-origin allow-list and the optional shared secret. Both refuse before any event is
  * read; the secret's refusal carries `{ code, message }` to the client's `connect_error`.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { Socket } from 'socket.io';
@@ -28,10 +28,16 @@ export function originCheck(allowed: readonly string[], log: Logger) {
   };
 }
 
-/** Constant-time comparison of the handshake's `auth.token` with the configured secret. */
+const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+/**
+ * Constant-time comparison of the handshake's `auth.token` with the configured secret. The
+ * digests always have the same length (comparing the strings' bytes would throw when a token
+ * has as many characters as the secret but more bytes).
+ */
 export function presentsSecret(socket: Socket, secret: string): boolean {
   const token = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
-  return typeof token === 'string' && token.length === secret.length && timingSafeEqual(Buffer.from(token), Buffer.from(secret));
+  return typeof token === 'string' && token.length <= 4096 && timingSafeEqual(digest(token), digest(secret));
 }
 
 /** The error a handshake middleware passes to `next()`: its `data` reaches the client. */

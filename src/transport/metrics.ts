@@ -13,6 +13,8 @@ export interface Metrics {
   frameSent(bytes: number): void;
   frameDropped(n: number): void;
   connections(n: number): void;
+  /** Stop following the runtime (the server closed). */
+  detach(): void;
 }
 
 export function createMetrics(runtime: Runtime): Metrics {
@@ -38,17 +40,19 @@ export function createMetrics(runtime: Runtime): Metrics {
     for (const p of PHASES) state.set({ state: p }, p === current ? 1 : 0);
   };
   setState(runtime.phase());
-  runtime.on('phase', ({ phase }) => setState(phase));
-  runtime.on('session.began', () => started.inc());
-  runtime.on('session.finished', (e) => {
-    ended.inc({ reason: e.reason });
-    if (e.dropped > 0) dropped.inc({ where: 'worker' }, e.dropped);
-  });
-  runtime.on('frame', (f) => {
-    generated.inc(f.count);
-    if (f.inferMs > 0) inference.observe(f.inferMs / 1000);
-  });
-  runtime.on('command.failed', (e) => commandErrors.inc({ code: e.error.code }));
+  const subscriptions = [
+    runtime.on('phase', ({ phase }) => setState(phase)),
+    runtime.on('session.began', () => started.inc()),
+    runtime.on('session.finished', (e) => {
+      ended.inc({ reason: e.reason });
+      if (e.dropped > 0) dropped.inc({ where: 'worker' }, e.dropped);
+    }),
+    runtime.on('frame', (f) => {
+      generated.inc(f.count);
+      if (f.inferMs > 0) inference.observe(f.inferMs / 1000);
+    }),
+    runtime.on('command.failed', (e) => commandErrors.inc({ code: e.error.code })),
+  ];
 
   return {
     registry,
@@ -59,5 +63,6 @@ export function createMetrics(runtime: Runtime): Metrics {
     },
     frameDropped: (n) => dropped.inc({ where: 'viewer' }, n),
     connections: (n) => conns.set(n),
+    detach: () => subscriptions.forEach((off) => off()),
   };
 }

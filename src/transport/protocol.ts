@@ -34,32 +34,33 @@ export interface ProtocolDeps {
 /** The chart's owner id for a socket that controls nothing: never equal to a real owner. */
 const viewerIdentity = (socket: FramehostSocket): string => socket.data.ownerId ?? `viewer-${socket.id}`;
 
-export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { stream: StreamRouter; control: SessionControl } {
+export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { stream: StreamRouter; control: SessionControl; detach(): void } {
   const { runtime, options, log, metrics } = deps;
   const control = new SessionControl();
   const stream = new StreamRouter({ sent: metrics.frameSent, dropped: metrics.frameDropped }, log);
-  /** Which socket sent each command of the current session, to route a handler's failure back. */
-  const commandSenders = new Map<string, string>();
+  /** Runtime subscriptions, undone when the server closes (the runtime outlives it). */
+  const subscriptions: (() => void)[] = [];
 
   const socketsOf = (ownerId: string | null): FramehostSocket[] =>
     ownerId ? [...io.sockets.sockets.values()].filter((s) => s.data.ownerId === ownerId) : [];
 
-  runtime.on('frame', (frame) => stream.frame(frame));
-  runtime.on('message', (m) => stream.current()?.socket.emit('message', m));
-  runtime.on('command.failed', (e) => {
-    const socketId = commandSenders.get(e.requestId);
-    if (socketId) io.sockets.sockets.get(socketId)?.emit('command:failed', { requestId: e.requestId, error: e.error });
-  });
-  runtime.on('phase', ({ phase }) => io.emit('state', { state: phase }));
-  runtime.on('session.finished', (e) => {
-    const recipients = new Set(socketsOf(control.ownerOf(e.sessionId)));
-    const viewer = stream.current()?.socket;
-    if (viewer) recipients.add(viewer);
-    for (const s of recipients) s.emit('session:ended', { sessionId: e.sessionId, reason: e.reason, ...(e.error ? { error: e.error } : {}) });
-    for (const s of socketsOf(control.ownerOf(e.sessionId))) s.data.ownerId = null;
-    control.revoke(e.sessionId);
-    commandSenders.clear();
-  });
+  subscriptions.push(
+    runtime.on('frame', (frame) => stream.frame(frame)),
+    runtime.on('message', (m) => stream.current()?.socket.emit('message', m)),
+    // Only the owner sends commands, so a handler's failure goes to the owner's connections.
+    runtime.on('command.failed', (e) => {
+      for (const s of socketsOf(control.ownerOf(e.sessionId))) s.emit('command:failed', { requestId: e.requestId, error: e.error });
+    }),
+    runtime.on('phase', ({ phase }) => io.emit('state', { state: phase })),
+    runtime.on('session.finished', (e) => {
+      const recipients = new Set(socketsOf(control.ownerOf(e.sessionId)));
+      const viewer = stream.current()?.socket;
+      if (viewer) recipients.add(viewer);
+      for (const s of recipients) s.emit('session:ended', { sessionId: e.sessionId, reason: e.reason, ...(e.error ? { error: e.error } : {}) });
+      for (const s of socketsOf(control.ownerOf(e.sessionId))) s.data.ownerId = null;
+      control.revoke(e.sessionId);
+    }),
+  );
 
   // Handshake: optional shared secret, then the connection limit. Errors reach the client's
   // `connect_error` with `.data = { code, message }`.
@@ -160,9 +161,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     handle('session:command', (req) => {
       const c = checkCommandRequest(req, options.maxCommandBytes);
       if (!c.ok) return c;
-      const r = runtime.command(c.value.name, c.value.args, { owner: viewerIdentity(socket) });
-      if (r.ok && commandSenders.size < 100_000) commandSenders.set(r.requestId, socket.id);
-      return r;
+      return runtime.command(c.value.name, c.value.args, { owner: viewerIdentity(socket) });
     });
 
     handle('stream:attach', (req) => {
@@ -226,5 +225,5 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     });
   });
 
-  return { stream, control };
+  return { stream, control, detach: () => subscriptions.forEach((off) => off()) };
 }

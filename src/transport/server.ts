@@ -37,7 +37,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
     cors: options.corsOrigins.length > 0 ? { origin: [...options.corsOrigins] } : undefined,
     allowRequest: originCheck(options.corsOrigins, log),
   });
-  attachProtocol(io, { runtime, options, log, metrics });
+  const protocol = attachProtocol(io, { runtime, options, log, metrics });
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -58,6 +58,8 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
     metrics,
     close: () =>
       new Promise<void>((resolve) => {
+        protocol.detach();
+        metrics.detach();
         io.close(() => resolve()); // closes every socket, then the HTTP server
       }),
   };

@@ -6,7 +6,7 @@
  * Session scope: the field itself (the "latents"), feed/kill rates and palette choice: every
  * session starts from the same seeded field, whatever the previous user painted.
  *
- * Options (`--model-option key=value`): size (64-1024, default 256), steps per frame (1-32,
+ * Options (`--model-option key=value`): size (16-1024, default 256), steps per frame (1-32,
  * default 8), fps cap (0 = as fast as the model runs, default 60).
  */
 import * as ort from 'onnxruntime-node';

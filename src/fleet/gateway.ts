@@ -15,9 +15,9 @@
  * connection speaks for a waiting job, so the old replica's reconnect grace does not remove it.
  */
 import { handshakeError, originCheck, presentsSecret } from '../transport/handshake.ts';
+import { listenOn } from '../util/listen.ts';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Queue, QueueEvents } from 'bullmq';
 import { pino, type Logger } from 'pino';
 import { Server, type Socket } from 'socket.io';
@@ -467,15 +467,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   await withTimeout(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), 30_000, 'connect to Redis');
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(s.port, s.host, () => {
-      http.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (http.address() as AddressInfo).port;
-  const url = `http://${s.host.includes(':') ? `[${s.host}]` : s.host}:${port}`;
+  const { url, port } = await listenOn(http, s.host, s.port);
   log.info({ url, queue: s.queue }, `gateway listening on ${url}`);
 
   return {

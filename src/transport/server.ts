@@ -3,7 +3,6 @@
  * `listen()` resolves with the URL (port 0 picks a free port, as tests do).
  */
 import { createServer, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import type { Runtime } from '../runtime.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -11,6 +10,7 @@ import { createHttpHandler } from './http.ts';
 import { DEFAULT_TRANSPORT, type TransportOptions } from './options.ts';
 import { attachProtocol, type FramehostServer } from './protocol.ts';
 import { originCheck } from './handshake.ts';
+import { listenOn } from '../util/listen.ts';
 
 export interface FramehostHttpServer {
   readonly url: string;
@@ -39,16 +39,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   });
   const protocol = attachProtocol(io, { runtime, options, log, metrics });
 
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(options.port, options.host, () => {
-      http.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (http.address() as AddressInfo).port;
-  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-  const url = `http://${host}:${port}`;
+  const { url, port } = await listenOn(http, options.host, options.port);
   log.info({ url }, `listening on ${url}`);
   return {
     url,

@@ -4,12 +4,11 @@
  * process; its input files are generated here, in a temporary directory, and its output PNGs are
  * checked for the edges of what went in.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cli, runRaw, type OutLine } from './helpers/cli.ts';
+import { Cli, tempDirs, runRaw, type OutLine } from './helpers/cli.ts';
 import { UsageError } from '../src/cli/args.ts';
 import { checkInputTracks, decodeInputPng, parseInputSources } from '../src/cli/headless.ts';
 
@@ -103,17 +102,13 @@ function squareShown(img: Image): number {
 
 describe('framehost headless --input', () => {
   let cli: Cli | undefined;
-  const dirs: string[] = [];
-  const tmp = (prefix: string): string => {
-    const dir = mkdtempSync(join(tmpdir(), `framehost-${prefix}-`));
-    dirs.push(dir);
-    return dir;
-  };
+  const dirs = tempDirs();
+  const tmp = dirs.make;
 
   afterEach(() => {
     cli?.kill();
     cli = undefined;
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    dirs.removeAll();
   });
 
   it(
@@ -217,14 +212,13 @@ describe('framehost headless --input', () => {
 });
 
 describe('headless input helpers', () => {
-  const dirs: string[] = [];
+  const dirs = tempDirs();
   afterEach(() => {
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    dirs.removeAll();
   });
 
   it('lists the .png files of each directory, sorted by name; checks the tracks against the model', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'framehost-list-'));
-    dirs.push(dir);
+    const dir = dirs.make('list');
     for (const name of ['b.png', 'a.PNG', 'c.txt', '10.png', '9.png']) writeFileSync(join(dir, name), '');
     expect(parseInputSources([`camera=${dir}`])).toEqual([{ track: 'camera', dir, files: ['10.png', '9.png', 'a.PNG', 'b.png'] }]);
     expect(parseInputSources(undefined)).toEqual([]);

@@ -5,12 +5,11 @@
  * The field is 128×128, not 64×64: at 64 the demo's twelve seed spots and their halos cover
  * three quarters of the field, leaving no quiet spot where a stamp is the only possible change.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cli, ROOT, runRaw, type OutLine } from './helpers/cli.ts';
+import { Cli, tempDirs, ROOT, runRaw, type OutLine } from './helpers/cli.ts';
 import { parseCommandLine, parseModelOptions, UsageError } from '../src/cli/args.ts';
 import { encodePng, parseRequest, readLines, type InputLine } from '../src/cli/headless.ts';
 
@@ -83,17 +82,13 @@ function framesIn(lines: OutLine[]): OutLine[] {
 
 describe('framehost headless', () => {
   let cli: Cli | undefined;
-  const dirs: string[] = [];
-  const tmp = (): string => {
-    const dir = mkdtempSync(join(tmpdir(), 'framehost-headless-'));
-    dirs.push(dir);
-    return dir;
-  };
+  const dirs = tempDirs();
+  const tmp = dirs.make;
 
   afterEach(() => {
     cli?.kill();
     cli = undefined;
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    dirs.removeAll();
   });
 
   it(

@@ -1,5 +1,7 @@
 /** Run the `framehost` command line as a child process and read its JSON lines. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -82,4 +84,19 @@ function runRaw(args: string[]): Promise<{ code: number | null; stdout: string; 
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Temporary folders for one test file: `make()` in a test, `removeAll()` in afterEach. */
+export function tempDirs(): { make(prefix?: string): string; removeAll(): void } {
+  const dirs: string[] = [];
+  return {
+    make(prefix = 'headless') {
+      const dir = mkdtempSync(join(tmpdir(), `framehost-${prefix}-`));
+      dirs.push(dir);
+      return dir;
+    },
+    removeAll() {
+      for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -22,6 +22,8 @@ import { loadModelModule, modelUrl } from './model/load.ts';
 import { capabilitiesOf, checkCommand, type Capabilities } from './model/capabilities.ts';
 import type { CreateSessionOptions } from './gpu/session.ts';
 import { Emitter } from './util/emitter.ts';
+import { createRecorder, type JournalOptions, type JournalWritten, type SessionJournal } from './journal/recorder.ts';
+import type { ReplayScript } from './actors/loop-points.ts';
 
 export interface RuntimeOptions {
   /** Model module path or URL; default: the built-in Gray-Scott world. */
@@ -38,6 +40,10 @@ export interface RuntimeOptions {
   readonly workerHeapMb?: number;
   /** XState inspection hook (the Stately inspector's `inspect`). */
   readonly inspect?: (event: InspectionEvent) => void;
+  /** Write a journal of every session into a folder (README, "Session journal and replay"). */
+  readonly record?: JournalOptions;
+  /** Replay mode (used by `framehost replay`): the worker plays this script in the next session. */
+  readonly replay?: ReplayScript;
 }
 
 /** A frame as the worker sent it (see FrameMessage for the fields), its bytes as a view. */
@@ -52,6 +58,8 @@ export interface RuntimeEvents {
   'session.began': SessionRecord;
   'session.finished': SessionEnd & { frames: number; dropped: number };
   phase: { phase: Phase; previous: Phase };
+  /** A session's journal file is complete (only with the `record` option). */
+  'journal.written': JournalWritten;
 }
 
 export interface SessionStatus {
@@ -132,7 +140,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const events = new Emitter<RuntimeEvents>((err, event) => log.error({ err, event }, 'runtime listener threw'));
 
   // Per-session counters, reset by construction: a new object per session.
-  let counters: { id: string; frames: number; dropped: number; inputs: number; log: Logger } | null = null;
+  let counters: { id: string; frames: number; dropped: number; inputs: number; log: Logger; journal?: SessionJournal } | null = null;
+  const recorder = options.record
+    ? createRecorder(options.record, { name: model.name, version: model.version, source: options.model ?? 'gray-scott', options: options.modelOptions ?? {}, inputs: model.inputs ?? {} }, log)
+    : undefined;
 
   // Input tracks: model-scoped shared memory, emptied for every session (src/actors/input-track.ts).
   const tracks = new Map(Object.entries(model.inputs ?? {}).map(([name, spec]) => [name, new TrackWriter(createTrackShare(name, spec))]));
@@ -149,22 +160,34 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     memoryWarnMb: options.memoryWarnMb,
     workerHeapMb: options.workerHeapMb,
     inputs: [...tracks.values()].map((t) => t.share),
+    ...(options.replay ? { replay: options.replay } : {}),
     sink: {
       frame(m: FrameMessage) {
         if (counters?.id !== m.sessionId) return; // a straggler from an ended session
         counters.frames += m.count;
         if (counters.log.isLevelEnabled('debug')) counters.log.debug({ seq: m.seq, bytes: m.data.byteLength }, 'frame');
-        const { type: _type, data, ...meta } = m;
-        events.emit('frame', { ...meta, data: new Uint8Array(data) });
+        const { type: _type, data, points: _points, ...meta } = m;
+        const frame = { ...meta, data: new Uint8Array(data) };
+        counters.journal?.frame(frame);
+        events.emit('frame', frame);
       },
       message(sessionId, data) {
-        if (counters?.id === sessionId) events.emit('message', { sessionId, data });
+        if (counters?.id !== sessionId) return;
+        counters.journal?.message(data, counters.frames);
+        events.emit('message', { sessionId, data });
       },
       commandFailed(sessionId, requestId, error) {
-        if (counters?.id === sessionId) events.emit('command.failed', { sessionId, requestId, error });
+        if (counters?.id !== sessionId) return;
+        counters.journal?.commandFailed(requestId, error);
+        events.emit('command.failed', { sessionId, requestId, error });
       },
       sessionStats(sessionId, stats) {
-        if (counters?.id === sessionId) counters.dropped += stats.dropped;
+        if (counters?.id !== sessionId) return;
+        counters.dropped += stats.dropped;
+        counters.journal?.checks(stats.checks);
+      },
+      points(sessionId, points) {
+        if (counters?.id === sessionId) counters.journal?.points(points);
       },
     },
   });
@@ -184,7 +207,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   });
   actor.on('session.began', ({ session }) => {
     clearInputs();
-    counters = { id: session.id, frames: 0, dropped: 0, inputs: 0, log: log.child({ sessionId: session.id }) };
+    counters = { id: session.id, frames: 0, dropped: 0, inputs: 0, log: log.child({ sessionId: session.id }), ...(recorder ? { journal: recorder.open(session.id) } : {}) };
     counters.log.info({ owner: session.owner }, 'session began');
     events.emit('session.began', session);
   });
@@ -193,6 +216,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     const c = counters?.id === end.sessionId ? counters : null;
     const summary = { ...end, frames: c?.frames ?? 0, dropped: c?.dropped ?? 0 };
     (c?.log ?? log).info({ reason: end.reason, error: end.error, frames: summary.frames, dropped: summary.dropped }, 'session ended');
+    c?.journal?.finish(summary).then((written) => events.emit('journal.written', written));
     events.emit('session.finished', summary);
   });
 
@@ -274,7 +298,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     },
     command(name, args, opts = {}) {
       const requestId = randomUUID();
-      const r = request({ type: 'session.command', requestId, owner: opts.owner ?? LOCAL_OWNER, command: checkCommand(model, name, args) });
+      const command = checkCommand(model, name, args);
+      const r = request({ type: 'session.command', requestId, owner: opts.owner ?? LOCAL_OWNER, command });
+      if (r.ok && command.ok) counters?.journal?.command(requestId, command.name, command.args);
       return r.ok ? { ok: true, requestId } : r;
     },
     publish(track, frame, opts = {}) {
@@ -285,8 +311,12 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       if (!isSessionOwner(s.context, opts.owner ?? LOCAL_OWNER)) return fail('not_owner');
       const problem = inputProblem(writer.share.spec, frame);
       if (problem) return fail('invalid_input', `${String(track)}: ${problem}`);
-      writer.write(frame.data as Uint8Array, wallClockMs());
-      if (counters) counters.inputs++;
+      const t = wallClockMs();
+      const seq = writer.write(frame.data as Uint8Array, t);
+      if (counters) {
+        counters.inputs++;
+        counters.journal?.input(writer.share.name, seq, frame.data as Uint8Array, t, counters.frames);
+      }
       return { ok: true };
     },
     ownerPresence(sessionId, present) {
@@ -320,6 +350,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       if (snapshot().status === 'active') actor.send({ type: 'runtime.shutdown' });
       await waitFor(() => (snapshot().status !== 'active' ? true : undefined));
       actor.stop();
+      await recorder?.idle();
     },
   };
 }

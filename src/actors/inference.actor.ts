@@ -15,13 +15,16 @@ import type { JsonValue } from '../model/api.ts';
 import type { CreateSessionOptions } from '../gpu/session.ts';
 import { startWorker } from '../util/worker.ts';
 import type { TrackShare } from './input-track.ts';
+import type { LoopPoint, ReplayScript } from './loop-points.ts';
 import { CONTROL_CONSUMED, CONTROL_SLOTS, CONTROL_STOP, type FrameMessage, type FromWorker, type WorkerInit } from './protocol.ts';
 
 export interface InferenceSink {
   frame(frame: FrameMessage): void;
   message(sessionId: string, data: JsonValue): void;
   commandFailed(sessionId: string, requestId: string, error: ErrorValue): void;
-  sessionStats(sessionId: string, stats: { frames: number; dropped: number }): void;
+  sessionStats(sessionId: string, stats: { frames: number; dropped: number; checks: number }): void;
+  /** Where commands took effect and input frames were read (before the frame they came with). */
+  points(sessionId: string, points: readonly LoopPoint[]): void;
 }
 
 export interface InferenceActorOptions {
@@ -38,6 +41,8 @@ export interface InferenceActorOptions {
   readonly memoryWarnMb?: number;
   /** Hard cap on the worker's JavaScript heap (MiB): past it the worker dies and the session ends `crashed`. */
   readonly workerHeapMb?: number;
+  /** Replay mode: the worker plays this script (src/actors/loop-points.ts). */
+  readonly replay?: ReplayScript;
 }
 
 const WORKER_ENTRY = new URL(`./inference.worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
@@ -68,6 +73,7 @@ export function createInferenceActor(options: InferenceActorOptions) {
       maxFramesInFlight: options.maxFramesInFlight ?? 4,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       inputs: options.inputs,
+      ...(options.replay ? { replay: options.replay } : {}),
     };
     const worker = startWorker(WORKER_ENTRY, {
       workerData: init,
@@ -88,6 +94,7 @@ export function createInferenceActor(options: InferenceActorOptions) {
       switch (m.type) {
         case 'frame':
           Atomics.add(flags, CONTROL_CONSUMED, 1);
+          if (m.points) sink.points(m.sessionId, m.points);
           sink.frame(m);
           return;
         case 'message':
@@ -119,7 +126,8 @@ export function createInferenceActor(options: InferenceActorOptions) {
           report({ type: 'worker.session.started', sessionId: m.sessionId });
           return;
         case 'session.ended':
-          sink.sessionStats(m.sessionId, { frames: m.frames, dropped: m.dropped });
+          if (m.points) sink.points(m.sessionId, m.points);
+          sink.sessionStats(m.sessionId, { frames: m.frames, dropped: m.dropped, checks: m.checks });
           report({ type: 'worker.session.ended', sessionId: m.sessionId, reason: m.reason, ...(m.error ? { error: m.error } : {}) });
           return;
         case 'session.cleaned':

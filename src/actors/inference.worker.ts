@@ -16,6 +16,7 @@ import { frameProblem } from '../gpu/frames.ts';
 import { loadModelModule } from '../model/load.ts';
 import type { EndReason } from '../machines/types.ts';
 import { TrackReader } from './input-track.ts';
+import { PointLog, ReplayPlayer } from './loop-points.ts';
 import { CONTROL_CONSUMED, CONTROL_STOP, wallClockMs, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
 
 const init = workerData as WorkerInit;
@@ -51,6 +52,9 @@ interface SessionRun {
   ended: boolean;
   frames: number;
   dropped: number;
+  /** Commands that arrived since the loop's last shouldStop(): they are applied at the next one. */
+  readonly queued: { requestId: string; name: string; args: Readonly<Record<string, unknown>> }[];
+  readonly points: PointLog;
 }
 
 /** Inference time since the last emitted frame: every `run` of the model's sessions is timed. */
@@ -121,6 +125,11 @@ function emitFrame(run: SessionRun, frame: Frame): void {
   run.frames += count;
   const spent = inferMs;
   inferMs = 0;
+  // Replay writes every frame: it waits for the main thread instead of dropping (its timing
+  // does not matter, every point is named by the loop's own counters).
+  if (init.replay) {
+    while (((framesPosted - Atomics.load(control, CONTROL_CONSUMED)) | 0) >= init.maxFramesInFlight) Atomics.wait(control, CONTROL_CONSUMED, Atomics.load(control, CONTROL_CONSUMED), 50);
+  }
   // Newest wins from here on: a main thread that falls behind loses frames, not memory.
   // Both counters are int32 and wrap (after 2^31 frames: months at a few hundred fps); the
   // difference, taken in int32 too, stays right across the wrap.
@@ -132,7 +141,8 @@ function emitFrame(run: SessionRun, frame: Frame): void {
   const movable = buffer instanceof ArrayBuffer && byteOffset === 0 && byteLength === buffer.byteLength;
   const data = movable ? buffer : frame.data.slice().buffer;
   framesPosted = (framesPosted + 1) | 0;
-  post({ type: 'frame', sessionId: run.id, seq, width: frame.width, height: frame.height, format: frame.format, count, t: wallClockMs(), inferMs: spent, data }, [data]);
+  const points = run.points.take();
+  post({ type: 'frame', sessionId: run.id, seq, width: frame.width, height: frame.height, format: frame.format, count, t: wallClockMs(), inferMs: spent, data, ...(points ? { points } : {}) }, [data]);
 }
 
 function sendMessage(run: SessionRun, data: JsonValue): void {
@@ -141,6 +151,8 @@ function sendMessage(run: SessionRun, data: JsonValue): void {
 
 function sleep(run: SessionRun, ms: number): Promise<void> {
   if (run.stopRequested) return Promise.resolve();
+  // Replay does not wait for the clock, but lets the event loop turn (heartbeats, stop).
+  if (init.replay) return new Promise((resolve) => setImmediate(resolve));
   return new Promise((resolve) => {
     const done = (): void => {
       clearTimeout(timer);
@@ -165,8 +177,11 @@ async function runSession(sessionId: string): Promise<void> {
     ended: false,
     frames: 0,
     dropped: 0,
+    queued: [],
+    points: new PointLog(),
   };
   current = run;
+  const replay = init.replay ? new ReplayPlayer(init.replay) : undefined;
   let reason: EndReason = 'returned';
   let error: ErrorValue | undefined;
   // Fresh readers per session; the main thread empties the slots before a session starts.
@@ -182,6 +197,12 @@ async function runSession(sessionId: string): Promise<void> {
       log: run.log,
       shouldStop: () => {
         drain();
+        run.points.checks++;
+        // Commands take effect here and only here while the loop runs: a defined point between
+        // frames (never in the middle of an awaited inference), which the journal records.
+        if (replay) for (const c of replay.commandsAt(run.points.checks)) runCommand(run, c.requestId, c.name, c.args);
+        for (const c of run.queued.splice(0)) runCommand(run, c.requestId, c.name, c.args);
+        if (replay?.stopsAt(run.points.checks, run.frames)) requestStop(run);
         if (Atomics.load(control, CONTROL_STOP) === 1) requestStop(run);
         return run.stopRequested;
       },
@@ -194,7 +215,17 @@ async function runSession(sessionId: string): Promise<void> {
       input: (track) => {
         const reader = readers.get(track);
         if (!reader) throw new FramehostError('unknown_track', `${track}: declare it in the model's inputs`);
-        return { latest: () => reader.latest(), next: (timeoutMs = 1000) => reader.next(timeoutMs, run.abort.signal) };
+        const spec = reader.share.spec;
+        if (replay) {
+          return {
+            latest: () => replay.read(track, false, spec),
+            next: () => new Promise((resolve) => setImmediate(() => resolve(replay.read(track, true, spec)))),
+          };
+        }
+        return {
+          latest: () => run.points.read(track, reader.latest(), run.frames),
+          next: async (timeoutMs = 1000) => run.points.read(track, await reader.next(timeoutMs, run.abort.signal), run.frames),
+        };
       },
     };
     await model.loop(ctx);
@@ -209,7 +240,8 @@ async function runSession(sessionId: string): Promise<void> {
     }
   }
   run.ended = true;
-  post({ type: 'session.ended', sessionId, reason, ...(error ? { error } : {}), frames: run.frames, dropped: run.dropped });
+  const points = run.points.take();
+  post({ type: 'session.ended', sessionId, reason, ...(error ? { error } : {}), frames: run.frames, dropped: run.dropped, ...(points ? { points } : {}), checks: run.points.checks });
   try {
     await model.onSessionEnd?.({ sessionId, model: scope, state: run.state, reason, log: run.log });
   } catch (err) {
@@ -221,9 +253,10 @@ async function runSession(sessionId: string): Promise<void> {
   post({ type: 'session.cleaned', sessionId });
 }
 
-function runCommand(sessionId: string, requestId: string, name: string, args: Readonly<Record<string, unknown>>): void {
-  const run = current;
-  if (!run || run.id !== sessionId || run.ended || !loaded) return; // stale: the session is over
+function runCommand(run: SessionRun, requestId: string, name: string, args: Readonly<Record<string, unknown>>): void {
+  if (run.ended || !loaded) return; // stale: the session is over
+  const sessionId = run.id;
+  run.points.command(requestId, run.frames);
   const def = loaded.model.commands[name];
   const fail = (err: unknown): void => {
     run.log.warn({ err, command: name }, 'command handler threw');
@@ -268,7 +301,8 @@ function handle(message: ToWorker): void {
       if (current?.id === message.sessionId) requestStop(current);
       return;
     case 'session.command':
-      runCommand(message.sessionId, message.requestId, message.name, message.args);
+      // Queued for the loop's next shouldStop(); a stale one (its session is over) is dropped.
+      if (current?.id === message.sessionId && !current.ended) current.queued.push({ requestId: message.requestId, name: message.name, args: message.args });
       return;
     case 'worker.close':
       void close();

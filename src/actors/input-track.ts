@@ -39,12 +39,14 @@ export class TrackWriter {
     this.pixels = new Uint8Array(share.buffer, HEADER_BYTES);
   }
 
-  write(data: Uint8Array, t: number): void {
+  /** Returns the frame's number in the session (1, 2, …: what a reader sees as `seq`). */
+  write(data: Uint8Array, t: number): number {
     Atomics.add(this.seq, SEQ, 1); // odd: readers wait or retry
     this.pixels.set(data);
     this.time[0] = t;
-    Atomics.add(this.seq, SEQ, 1); // even again: a new stable frame
+    const seq = Atomics.add(this.seq, SEQ, 1) + 1; // even again: a new stable frame
     Atomics.notify(this.seq, SEQ);
+    return seq / 2;
   }
 
   /** Empty the slot (between sessions: input is session state). */

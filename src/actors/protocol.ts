@@ -11,6 +11,7 @@ import type { EndReason, InferenceInput, ModelInfo } from '../machines/types.ts'
 import type { CreateSessionOptions } from '../gpu/session.ts';
 import type { JsonValue, PixelFormat } from '../model/api.ts';
 import type { TrackShare } from './input-track.ts';
+import type { LoopPoint, ReplayScript } from './loop-points.ts';
 
 export const CONTROL_STOP = 0;
 export const CONTROL_CONSUMED = 1;
@@ -30,6 +31,8 @@ export interface WorkerInit {
   readonly heartbeatIntervalMs: number;
   /** The model's input tracks, in shared memory (written by the main thread). */
   readonly inputs: readonly TrackShare[];
+  /** Replay mode (framehost replay): commands and input reads come from this script, not the main thread. */
+  readonly replay?: ReplayScript;
 }
 
 export type ToWorker = InferenceInput;
@@ -48,6 +51,8 @@ export interface FrameMessage {
   /** Time spent in ONNX Runtime `run` calls since the previous frame, ms. */
   readonly inferMs: number;
   readonly data: ArrayBuffer;
+  /** Commands applied and input frames read since the previous posted frame (for the journal). */
+  readonly points?: readonly LoopPoint[];
 }
 
 export type FromWorker =
@@ -66,6 +71,9 @@ export type FromWorker =
       readonly error?: ErrorValue;
       readonly frames: number;
       readonly dropped: number;
+      /** The points not yet reported with a frame, and the loop's shouldStop() calls in all. */
+      readonly points?: readonly LoopPoint[];
+      readonly checks: number;
     }
   | { readonly type: 'session.cleaned'; readonly sessionId: string }
   | { readonly type: 'closed' }

@@ -26,6 +26,8 @@ export interface SubcommandSpec {
   readonly options: OptionTable;
   /** Default for `--log-level` when neither the flag nor FRAMEHOST_LOG_LEVEL is set. */
   readonly defaultLogLevel: LogLevel;
+  /** How many positional arguments the subcommand takes (default none). */
+  readonly positionals?: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -90,6 +92,16 @@ export const SUBCOMMANDS = {
     // Logs go to stderr in headless mode; keep them quiet so stderr stays readable next to stdout's JSON.
     defaultLogLevel: 'warn',
   },
+  replay: {
+    summary: 'run a recorded session (a --record journal) again, write its frames as PNG and verify the recorded frame hashes',
+    usage: 'framehost replay FILE --out DIR [--video OUT.webm] [--model PATH] [--model-option K=V]...',
+    options: {
+      out: { type: 'string', short: 'o', valueName: 'DIR', description: 'directory for the PNG frames, frame-NNNNNN.png from 0 (created if missing; required)' },
+      video: { type: 'string', valueName: 'FILE', description: "also encode the frames into a WebM video with ffmpeg (Debian's ffmpeg package; refused when it is not installed)" },
+    },
+    defaultLogLevel: 'warn',
+    positionals: 1,
+  },
   gateway: {
     summary: 'fleet gateway: queue clients for the fleet\'s nodes and send each to its node (no frames pass through)',
     usage: 'framehost gateway --redis URL [--host 127.0.0.1] [--port 3000] [options]',
@@ -128,6 +140,8 @@ export interface ParsedCommandLine {
   readonly logLevel: LogLevel;
   /** The subcommand's own options, raw; read them with `stringOption` / `intOption`. */
   readonly values: Readonly<Record<string, RawValue>>;
+  /** Positional arguments (only for subcommands that take them). */
+  readonly positionals: readonly string[];
 }
 
 export function isSubcommand(name: string): name is SubcommandName {
@@ -138,12 +152,14 @@ export function isSubcommand(name: string): name is SubcommandName {
 export function parseCommandLine(subcommand: SubcommandName, argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedCommandLine {
   const spec: SubcommandSpec = SUBCOMMANDS[subcommand];
   let values: Record<string, RawValue>;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args: [...argv], options: { ...COMMON_OPTIONS, ...spec.options }, strict: true, allowPositionals: false }));
+    ({ values, positionals } = parseArgs({ args: [...argv], options: { ...COMMON_OPTIONS, ...spec.options }, strict: true, allowPositionals: (spec.positionals ?? 0) > 0 }));
   } catch (err) {
     // parseArgs reports unknown flags, missing values and stray positionals as TypeErrors.
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
+  if (positionals.length > (spec.positionals ?? 0)) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[spec.positionals ?? 0])}`);
   return {
     subcommand,
     help: values.help === true,
@@ -151,6 +167,7 @@ export function parseCommandLine(subcommand: SubcommandName, argv: readonly stri
     modelOptions: parseModelOptions(values['model-option']),
     logLevel: parseLogLevel(stringOption(values, 'log-level') ?? nonEmpty(env.FRAMEHOST_LOG_LEVEL) ?? spec.defaultLogLevel),
     values,
+    positionals,
   };
 }
 

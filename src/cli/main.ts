@@ -12,6 +12,7 @@ const RUNNERS: Record<SubcommandName, () => Promise<Runner>> = {
   serve: async () => (await import('./serve.ts')).runServe,
   headless: async () => (await import('./headless.ts')).runHeadless,
   gateway: async () => (await import('./gateway.ts')).runGateway,
+  replay: async () => (await import('./replay.ts')).runReplay,
 };
 
 function usageError(message: string): number {

@@ -1,0 +1,135 @@
+/**
+ * Run a recorded session again, headlessly, through the same model: the worker plays the
+ * journal's commands and input frames at their recorded points (src/actors/loop-points.ts),
+ * every frame is written as PNG, and every recorded hash is checked. The first frame whose
+ * hash differs is reported: for a deterministic model it names the point where the replayed
+ * model stopped behaving like the recorded one.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { createRuntime, type RuntimeFrame } from '../runtime.ts';
+import { bytesPerPixel } from '../gpu/frames.ts';
+import { encodePng } from '../cli/headless.ts';
+import { hashBytes } from './format.ts';
+import type { ParsedJournal } from './replay-script.ts';
+
+export interface ReplayOptions {
+  /** Folder for the frames (frame-NNNNNN.png, NNNNNN = the frame index from 0). */
+  readonly out: string;
+  /** Model to replay with; default: the journal's `model.source`. */
+  readonly model?: string;
+  /** Merged over the recorded model options. */
+  readonly modelOptions?: Readonly<Record<string, unknown>>;
+  readonly logger: Logger;
+}
+
+export interface FrameDifference {
+  readonly seq: number;
+  readonly recorded: string;
+  /** null: the replay never produced this frame. */
+  readonly replayed: string | null;
+}
+
+export interface ReplayReport {
+  readonly ok: boolean;
+  readonly model: { readonly name: string; readonly version: string };
+  readonly recordedModel: { readonly name: string; readonly version: string };
+  readonly frames: number;
+  readonly expectedFrames: number;
+  /** Recorded hashes checked against the replay, and how many matched. */
+  readonly hashesChecked: number;
+  readonly hashesMatched: number;
+  readonly firstDifference: FrameDifference | null;
+  readonly end: { readonly reason: string; readonly recordedReason: string | null };
+  readonly warnings: readonly string[];
+}
+
+export function frameFile(seq: number): string {
+  return `frame-${String(seq).padStart(6, '0')}.png`;
+}
+
+export async function replaySession(journal: ParsedJournal, options: ReplayOptions): Promise<ReplayReport> {
+  const { header } = journal;
+  const warnings = [...journal.warnings];
+  if (journal.readsWithoutBytes > 0) {
+    warnings.push(`${journal.readsWithoutBytes} input frame(s) were recorded as hashes only (record with --record-inputs to replay input tracks); the replay reads no frame there`);
+  }
+  if (journal.truncatedAt !== null) warnings.push(`the journal was cut short by its size cap at frame ${journal.truncatedAt}; only the frames before it are replayed`);
+  mkdirSync(options.out, { recursive: true });
+
+  const runtime = await createRuntime({
+    model: options.model ?? header.model.source,
+    modelOptions: { ...header.options, ...options.modelOptions },
+    logger: options.logger,
+    replay: journal.script,
+    // Few frames in flight: the worker waits for each PNG instead of racing ahead.
+    maxFramesInFlight: 2,
+  });
+  const model = await runtime.ready().catch(async (err: unknown) => {
+    await runtime.shutdown();
+    throw err;
+  });
+  if (model.name !== header.model.name || model.version !== header.model.version) {
+    warnings.push(`recorded with ${header.model.name} ${header.model.version}, replayed with ${model.name} ${model.version}`);
+  }
+
+  const replayed = new Map<number, string>();
+  let frames = 0;
+  let writeError: unknown;
+  // A replay that diverges may never reach the recorded stop: cap it at the recorded length.
+  const limit = journal.expectedFrames;
+  let overrun = false;
+  const off = runtime.on('frame', (f: RuntimeFrame) => {
+    if (journal.hashes.has(f.seq)) replayed.set(f.seq, hashBytes(f.data));
+    const size = f.width * f.height * bytesPerPixel(f.format);
+    for (let i = 0; i < f.count; i++) {
+      try {
+        writeFileSync(join(options.out, frameFile(f.seq + i)), encodePng(f.data.subarray(i * size, (i + 1) * size), f.width, f.height, f.format));
+      } catch (err) {
+        writeError ??= err;
+      }
+    }
+    frames = f.seq + f.count;
+    if (frames > limit && !overrun && journal.end?.reason !== 'returned' && journal.end?.reason !== 'error') {
+      overrun = true;
+      queueMicrotask(() => runtime.stop());
+    }
+  });
+  const started = runtime.start();
+  if (!started.ok) {
+    off();
+    await runtime.shutdown();
+    throw new Error(`replay could not start a session: ${started.error.message}`);
+  }
+  const end = await runtime.whenSessionOver(started.sessionId);
+  off();
+  await runtime.shutdown();
+  if (writeError) throw writeError;
+  if (overrun) warnings.push(`the replay ran past the ${limit} recorded frames and was stopped`);
+
+  let checked = 0;
+  let matched = 0;
+  let first: FrameDifference | null = null;
+  for (const seq of [...journal.hashes.keys()].sort((a, b) => a - b)) {
+    if (seq >= journal.expectedFrames) continue; // after the cut of a truncated journal
+    const recorded = journal.hashes.get(seq)!.hash;
+    const got = replayed.get(seq) ?? null;
+    checked++;
+    if (got === recorded) matched++;
+    else first ??= { seq, recorded, replayed: got };
+  }
+  if (frames !== journal.expectedFrames) warnings.push(`the replay made ${frames} frames; the session made ${journal.expectedFrames}`);
+  return {
+    ok: first === null && frames === journal.expectedFrames,
+    model: { name: model.name, version: model.version },
+    recordedModel: { name: header.model.name, version: header.model.version },
+    frames,
+    expectedFrames: journal.expectedFrames,
+    hashesChecked: checked,
+    hashesMatched: matched,
+    firstDifference: first,
+    end: { reason: end?.reason ?? 'unknown', recordedReason: journal.end?.reason ?? null },
+    warnings,
+  };
+}

@@ -8,6 +8,7 @@
  * Precedence for the shared options: flag, then environment variable, then default.
  */
 import { parseArgs } from 'node:util';
+import { RECORD_OPTIONS } from '../journal/flags.ts';
 
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
@@ -72,6 +73,7 @@ export const SUBCOMMANDS = {
       'max-stalled': { type: 'string', valueName: 'N', description: 'fleet: requeues before a ride fails with node_lost (default 2)' },
       'no-show': { type: 'string', valueName: 'MS', description: 'fleet: release the node if the assigned user has not started by then (default 15000)' },
       'drain-deadline': { type: 'string', valueName: 'MS', description: 'fleet: at SIGTERM, stop the running session after this long (default 300000)' },
+      ...RECORD_OPTIONS,
     },
     defaultLogLevel: 'info',
   },
@@ -88,6 +90,7 @@ export const SUBCOMMANDS = {
         description: "while a session runs, feed the *.png files of DIR (sorted by name, looping) into the model's input track TRACK (repeatable, one per track)",
       },
       'input-fps': { type: 'string', valueName: 'N', description: 'input frames per second fed into each --input track (1-120, default 10)' },
+      ...RECORD_OPTIONS,
     },
     // Logs go to stderr in headless mode; keep them quiet so stderr stays readable next to stdout's JSON.
     defaultLogLevel: 'warn',

@@ -52,6 +52,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { PNG } from 'pngjs';
+import { recordOptions } from '../journal/cli-options.ts';
 import { errorValue, type ErrorCode, type ErrorValue, type Result } from '../errors.ts';
 import { createRuntime, LOCAL_OWNER, type Runtime, type RuntimeEvents, type RuntimeFrame } from '../runtime.ts';
 import { bytesPerPixel } from '../gpu/frames.ts';
@@ -502,8 +503,9 @@ function messageOf(err: unknown): string {
 async function loadRuntime(cli: ParsedCommandLine, print: (event: HeadlessEvent) => void): Promise<Runtime | undefined> {
   // stderr: stdout carries only the JSON event lines.
   const logger = pino({ level: cli.logLevel }, pino.destination(2));
+  const record = recordOptions(cli.values); // a bad flag is a usage error (exit 2), not a load failure
   try {
-    return await createRuntime({ model: cli.model, modelOptions: cli.modelOptions, logger });
+    return await createRuntime({ model: cli.model, modelOptions: cli.modelOptions, logger, ...(record ? { record } : {}) });
   } catch (err) {
     print({ event: 'error', error: errorValue('load_failed', messageOf(err)) });
     return undefined;

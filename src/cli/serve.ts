@@ -14,6 +14,7 @@ import type { ProviderChoice } from '../gpu/providers.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
 import type { NodeOptions } from '../fleet/node.ts';
 import { leaseSettings } from '../fleet/options.ts';
+import { recordOptions } from '../journal/cli-options.ts';
 
 const PROVIDERS: readonly ProviderChoice[] = ['auto', 'cpu', 'cuda', 'tensorrt'];
 
@@ -43,6 +44,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   const inspectPort = intOption(v, 'inspect-port', 1, 65535) ?? 8080;
 
   const fleetOptions = v.fleet === true ? parseFleetOptions(v, env) : undefined;
+  const record = recordOptions(v);
 
   const log = pino({ level: cli.logLevel });
   let inspection: Inspection | undefined;
@@ -58,6 +60,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
     ort: { provider: provider as ProviderChoice, ...(threads ? { threads } : {}) },
     limits: { ...(orphan ? { orphanTimeoutMs: orphan } : {}), ...(deadline ? { stopDeadlineMs: deadline } : {}) },
     ...(inspection ? { inspect: inspection.inspect } : {}),
+    ...(record ? { record } : {}),
   });
   // Fleet node: admission only for the ticket it armed; it takes jobs once the model is ready.
   // Imported only for --fleet: BullMQ alone takes ~0.6 s to load.

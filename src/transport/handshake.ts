@@ -36,7 +36,11 @@ const digest = (text: string): Buffer => createHash('sha256').update(text).diges
  * has as many characters as the secret but more bytes).
  */
 export function presentsSecret(socket: Socket, secret: string): boolean {
-  const token = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
+  return secretMatches((socket.handshake.auth as Record<string, unknown> | undefined)?.token, secret);
+}
+
+/** The same comparison for a token from anywhere else (an HTTP header). */
+export function secretMatches(token: unknown, secret: string): boolean {
   return typeof token === 'string' && token.length <= 4096 && timingSafeEqual(digest(token), digest(secret));
 }
 

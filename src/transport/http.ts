@@ -8,6 +8,7 @@ import type { Runtime } from '../runtime.ts';
 import { isServing } from '../machines/phase.ts';
 import type { Metrics } from './metrics.ts';
 import { pageAsset } from './assets.ts';
+import type { EventStream } from './events-sse.ts';
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
@@ -32,7 +33,7 @@ export function health(runtime: Runtime) {
   };
 }
 
-export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logger) {
+export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logger, events?: EventStream) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: { code: 'bad_request', message: 'only GET' } });
@@ -42,6 +43,7 @@ export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logge
         if (!res.headersSent) json(res, 500, { error: { code: 'internal', message: 'internal error' } });
       });
     };
+    if (path === '/events' && events) return events.handle(req, res);
     switch (path) {
       case '/health':
         return json(res, 200, health(runtime));

@@ -11,6 +11,7 @@ import { DEFAULT_TRANSPORT, type TransportOptions } from './options.ts';
 import { attachProtocol, type FramehostServer } from './protocol.ts';
 import { originCheck } from './handshake.ts';
 import { listenOn } from '../util/listen.ts';
+import { createEventStream } from './events-sse.ts';
 
 export interface FramehostHttpServer {
   readonly url: string;
@@ -26,7 +27,8 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   const options: TransportOptions = { ...DEFAULT_TRANSPORT, ...overrides };
   const log = runtime.log.child({ component: 'transport' });
   const metrics = createMetrics(runtime);
-  const http = createServer(createHttpHandler(runtime, metrics, log));
+  const events = createEventStream(runtime, options.authToken ? { authToken: options.authToken } : {}, log);
+  const http = createServer(createHttpHandler(runtime, metrics, log, events));
   const largestInput = Math.max(0, ...Object.values(runtime.capabilities.inputs).map((i) => i.width * i.height * (i.format === 'rgba' ? 4 : 3)));
   const io: FramehostServer = new Server(http, {
     maxHttpBufferSize: Math.max(options.maxPayloadBytes, largestInput + 4096),
@@ -51,6 +53,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
       new Promise<void>((resolve) => {
         protocol.detach();
         metrics.detach();
+        events.close(); // open event streams would keep the HTTP server from closing
         io.close(() => resolve()); // closes every socket, then the HTTP server
       }),
   };

@@ -1,0 +1,133 @@
+/**
+ * `GET /events`: the runtime's lifecycle as Server-Sent Events, for dashboards and tests.
+ *
+ * Events (each `event: NAME`, `id: N`, `data: JSON`): `hello` (the state at connect),
+ * `state`, `session.began`, `session.ended`, `request.refused` (by code), `worker.restarted`,
+ * `journal.written`. No owner ids, tokens or addresses; session ids as the frame metadata has
+ * them. Missed events are not replayed (`Last-Event-ID` is ignored): reconnect and read
+ * `hello`.
+ *
+ * Behind the shared secret when one is set (`Authorization: Bearer SECRET`, or `?token=SECRET`
+ * for a browser's EventSource, which cannot set headers). A reader that does not keep up (more
+ * than `maxBufferedBytes` waiting in its response) is disconnected, not buffered for: the
+ * server's memory per reader stays bounded whatever the reader does.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Runtime } from '../runtime.ts';
+import { secretMatches } from './handshake.ts';
+
+export interface EventStreamOptions {
+  readonly authToken?: string;
+  /** Concurrent readers; more are answered 503 (default 32). */
+  readonly maxClients?: number;
+  /** Bytes waiting in one reader's response before it is dropped (default 64 KiB). */
+  readonly maxBufferedBytes?: number;
+  /** A comment line this often keeps proxies from closing an idle stream (default 15 s). */
+  readonly keepAliveMs?: number;
+}
+
+export const DEFAULT_EVENT_STREAM = { maxClients: 32, maxBufferedBytes: 64 * 1024, keepAliveMs: 15_000 } as const;
+
+export interface EventStream {
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  readers(): number;
+  /** End every stream and stop listening to the runtime (before the HTTP server closes). */
+  close(): void;
+}
+
+function tokenOf(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (typeof header === 'string' && header.startsWith('Bearer ')) return header.slice(7);
+  const query = (req.url ?? '').split('?')[1];
+  return query ? (new URLSearchParams(query).get('token') ?? undefined) : undefined;
+}
+
+export function createEventStream(runtime: Runtime, options: EventStreamOptions, log: Logger): EventStream {
+  const maxClients = options.maxClients ?? DEFAULT_EVENT_STREAM.maxClients;
+  const maxBuffered = options.maxBufferedBytes ?? DEFAULT_EVENT_STREAM.maxBufferedBytes;
+  const readers = new Set<ServerResponse>();
+  let nextId = 1;
+
+  const drop = (res: ServerResponse, why: string): void => {
+    if (!readers.delete(res)) return;
+    log.warn({ why }, 'events: reader dropped');
+    res.destroy();
+  };
+
+  const broadcast = (event: string, data: unknown): void => {
+    if (readers.size === 0) return;
+    const text = `event: ${event}\nid: ${nextId++}\ndata: ${JSON.stringify(data)}\n\n`;
+    for (const res of readers) {
+      if (res.writableLength + text.length > maxBuffered) drop(res, `more than ${maxBuffered} bytes unread`);
+      else res.write(text);
+    }
+  };
+
+  let workerStarts = runtime.status().workerStarts;
+  const subscription = runtime.actor.subscribe((snapshot) => {
+    if (snapshot.context.workerStarts > workerStarts) {
+      workerStarts = snapshot.context.workerStarts;
+      broadcast('worker.restarted', { workerStarts });
+    }
+  });
+  const offs = [
+    runtime.on('phase', ({ phase, previous }) => broadcast('state', { state: phase, from: previous })),
+    runtime.on('session.began', ({ id }) => broadcast('session.began', { sessionId: id })),
+    runtime.on('session.finished', (e) =>
+      broadcast('session.ended', { sessionId: e.sessionId, reason: e.reason, ...(e.error ? { error: e.error } : {}), frames: e.frames, dropped: e.dropped }),
+    ),
+    runtime.on('journal.written', (j) =>
+      broadcast('journal.written', { sessionId: j.sessionId, file: j.path.split(/[\\/]/).pop(), bytes: j.bytes, truncated: j.truncated, failed: j.failed }),
+    ),
+    (() => {
+      const sub = runtime.actor.on('request.refused', (e) => broadcast('request.refused', { code: e.error.code }));
+      return () => sub.unsubscribe();
+    })(),
+  ];
+
+  const keepAlive = setInterval(() => {
+    for (const res of readers) {
+      if (res.writableLength > maxBuffered) drop(res, 'not reading');
+      else res.write(': keep-alive\n\n');
+    }
+  }, options.keepAliveMs ?? DEFAULT_EVENT_STREAM.keepAliveMs);
+  keepAlive.unref();
+
+  const refuse = (res: ServerResponse, status: number, code: string, message: string): void => {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(JSON.stringify({ error: { code, message } }));
+  };
+
+  return {
+    handle(req, res) {
+      if (options.authToken && !secretMatches(tokenOf(req), options.authToken)) {
+        log.warn('events: refused, bad or missing token');
+        return refuse(res, 401, 'unauthorized', 'missing or invalid credentials');
+      }
+      if (readers.size >= maxClients) return refuse(res, 503, 'too_many_connections', `limit ${maxClients} event readers`);
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no', // nginx: do not buffer the stream
+        'x-content-type-options': 'nosniff',
+      });
+      if (req.method === 'HEAD') return void res.end();
+      readers.add(res);
+      const s = runtime.status();
+      res.write(`retry: 2000\n\nevent: hello\nid: ${nextId++}\ndata: ${JSON.stringify({ state: s.phase, model: s.model, workerStarts: s.workerStarts, sessionsStarted: s.sessionsStarted })}\n\n`);
+      const gone = (): void => void readers.delete(res);
+      res.on('close', gone);
+      req.on('close', gone);
+    },
+    readers: () => readers.size,
+    close() {
+      clearInterval(keepAlive);
+      subscription.unsubscribe();
+      for (const off of offs) off();
+      for (const res of readers) res.end();
+      readers.clear();
+    },
+  };
+}

@@ -21,16 +21,18 @@ export interface EventStreamOptions {
   readonly authToken?: string;
   /** Concurrent readers; more are answered 503 (default 32). */
   readonly maxClients?: number;
-  /** Bytes waiting in one reader's response before it is dropped (default 64 KiB). */
+  /** Bytes waiting in one reader's response (past the kernel's socket buffers) before it is dropped (default 256 KiB). */
   readonly maxBufferedBytes?: number;
   /** A comment line this often keeps proxies from closing an idle stream (default 15 s). */
   readonly keepAliveMs?: number;
 }
 
-export const DEFAULT_EVENT_STREAM = { maxClients: 32, maxBufferedBytes: 64 * 1024, keepAliveMs: 15_000 } as const;
+export const DEFAULT_EVENT_STREAM = { maxClients: 32, maxBufferedBytes: 256 * 1024, keepAliveMs: 15_000 } as const;
 
 export interface EventStream {
   handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Send an event of another part of the server (its data: JSON, no secrets) to every reader. */
+  publish(event: string, data: unknown): void;
   readers(): number;
   /** End every stream and stop listening to the runtime (before the HTTP server closes). */
   close(): void;
@@ -121,6 +123,7 @@ export function createEventStream(runtime: Runtime, options: EventStreamOptions,
       res.on('close', gone);
       req.on('close', gone);
     },
+    publish: (event, data) => broadcast(event, data),
     readers: () => readers.size,
     close() {
       clearInterval(keepAlive);

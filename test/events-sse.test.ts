@@ -1,0 +1,143 @@
+/**
+ * `GET /events` read by a real HTTP client through a whole session, a refused request and a
+ * worker crash, behind the shared secret; and a reader that stops reading is dropped.
+ */
+import { createServer, get, type IncomingMessage, type Server } from 'node:http';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createEventStream } from '../src/transport/events-sse.ts';
+import { listenOn } from '../src/util/listen.ts';
+import { SCRIPTED_MODEL, startRuntime, until, untilPhase } from './helpers/runtime.ts';
+import { startServer, type Harness } from './helpers/server.ts';
+
+const SECRET = 'a-shared-secret-for-events';
+
+interface Sse {
+  readonly status: number;
+  readonly events: { event: string; data: Record<string, unknown> }[];
+  readonly res: IncomingMessage;
+  ended: boolean;
+  close(): void;
+}
+
+function openEvents(url: string, headers: Record<string, string> = {}): Promise<Sse> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { headers }, (res) => {
+      const sse: Sse = { status: res.statusCode ?? 0, events: [], res, ended: false, close: () => req.destroy() };
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let cut: number;
+        while ((cut = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data) sse.events.push({ event, data: JSON.parse(data) as Record<string, unknown> });
+        }
+      });
+      res.on('close', () => (sse.ended = true));
+      resolve(sse);
+    });
+    req.on('error', reject);
+  });
+}
+
+function waitEvent(sse: Sse, match: (e: Sse['events'][number]) => boolean, what: string, ms = 20_000) {
+  return until(`${what} (have ${sse.events.map((e) => e.event).join(', ')})`, () => sse.events.find(match), ms);
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe('GET /events', () => {
+  it('streams a whole session, a refusal and a worker crash, behind the shared secret', async () => {
+    const h: Harness = await startServer({ model: SCRIPTED_MODEL }, { authToken: SECRET });
+    cleanups.push(() => h.close());
+    await h.rt.ready();
+
+    expect((await openEvents(`${h.url}/events`)).status).toBe(401);
+    expect((await openEvents(`${h.url}/events`, { authorization: 'Bearer wrong' })).status).toBe(401);
+    const byQuery = await openEvents(`${h.url}/events?token=${SECRET}`);
+    expect(byQuery.status).toBe(200);
+    byQuery.close();
+
+    const sse = await openEvents(`${h.url}/events`, { authorization: `Bearer ${SECRET}` });
+    cleanups.push(() => sse.close());
+    expect(sse.status).toBe(200);
+    expect(sse.res.headers['content-type']).toContain('text/event-stream');
+    await waitEvent(sse, (e) => e.event === 'hello' && e.data.state === 'idle', 'hello');
+
+    const owner = await h.client({ authToken: SECRET });
+    const other = await h.client({ authToken: SECRET });
+    const { sessionId } = await owner.start();
+    await waitEvent(sse, (e) => e.event === 'session.began' && e.data.sessionId === sessionId, 'session.began');
+    await waitEvent(sse, (e) => e.event === 'state' && e.data.state === 'running', 'running');
+    await expect(other.start()).rejects.toThrow();
+    await waitEvent(sse, (e) => e.event === 'request.refused' && e.data.code === 'busy', 'busy refusal');
+    await expect(other.command('note', { text: 'x' })).rejects.toThrow();
+    await waitEvent(sse, (e) => e.event === 'request.refused' && e.data.code === 'not_owner', 'not_owner refusal');
+    await owner.stop();
+    const ended = await waitEvent(sse, (e) => e.event === 'session.ended' && e.data.sessionId === sessionId, 'session.ended');
+    expect(ended.data).toMatchObject({ reason: 'stopped', frames: expect.any(Number) });
+    await waitEvent(sse, (e) => e.event === 'state' && e.data.state === 'idle' && e.data.from === 'cleanup', 'idle again');
+
+    // A worker crash under the next session: the session ends crashed, a new worker loads.
+    const second = await owner.start();
+    await untilPhase(h.rt, 'running');
+    await owner.command('exit');
+    const crashed = await waitEvent(sse, (e) => e.event === 'session.ended' && e.data.sessionId === second.sessionId, 'crashed session');
+    expect(crashed.data).toMatchObject({ reason: 'crashed', error: { code: 'worker_crashed' } });
+    await waitEvent(sse, (e) => e.event === 'worker.restarted' && e.data.workerStarts === 2, 'worker.restarted');
+    const loading = await waitEvent(sse, (e) => e.event === 'state' && e.data.state === 'loading', 'loading');
+    await waitEvent(sse, (e) => sse.events.indexOf(e) > sse.events.indexOf(loading) && e.event === 'state' && e.data.state === 'idle', 'idle after the restart');
+
+    // No owner ids, tokens or socket ids in the stream.
+    const text = JSON.stringify(sse.events);
+    for (const secret of [SECRET, owner.socket.id!, other.socket.id!]) expect(text).not.toContain(secret);
+    expect(sse.ended).toBe(false);
+  });
+
+  it('drops a reader that stops reading instead of buffering for it', async () => {
+    const rt = await startRuntime({ model: SCRIPTED_MODEL });
+    cleanups.push(() => rt.shutdown());
+    await rt.ready();
+    const logs: string[] = [];
+    const log = pino({ level: 'warn' }, new Writable({ write: (c: Buffer, _e, done) => (logs.push(c.toString()), done()) }));
+    const stream = createEventStream(rt, { maxBufferedBytes: 256 * 1024 }, log);
+    const server: Server = createServer((req, res) => stream.handle(req, res));
+    const { url } = await listenOn(server, '127.0.0.1', 0);
+    cleanups.push(() => new Promise<void>((resolve) => (stream.close(), server.close(() => resolve()))));
+
+    const slow = await openEvents(`${url}/events`);
+    slow.res.pause(); // reads nothing more: the kernel's buffers fill, then the server's
+    const fast = await openEvents(`${url}/events`);
+    cleanups.push(() => (slow.close(), fast.close()));
+    await until('two readers', () => stream.readers() === 2);
+
+    // Large events, a few per turn of the event loop (a reader that reads keeps up with that),
+    // until the kernel's buffers towards the slow reader are full and its response backs up.
+    const filler = 'x'.repeat(32 * 1024);
+    let sent = 0;
+    while (stream.readers() === 2 && sent < 2000) {
+      for (let i = 0; i < 2; i++) stream.publish('filler', { n: sent++, filler });
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(stream.readers()).toBe(1);
+    if (process.env.TEST_REPORT) console.log(`slow reader dropped after ${sent} events of 32 KiB`);
+    expect(logs.join('')).toContain('reader dropped');
+    // The fast reader kept everything; the slow one, once it reads again, finds its stream ended.
+    await until('fast reader caught up', () => fast.events.filter((e) => e.event === 'filler').length === sent, 20_000);
+    slow.res.resume();
+    await until('slow reader ended', () => slow.ended, 20_000);
+    expect(slow.events.filter((e) => e.event === 'filler').length).toBeLessThan(sent);
+    // Lifecycle events still reach the reader that stayed.
+    expect(rt.start().ok).toBe(true);
+    await until('session.began', () => fast.events.some((e) => e.event === 'session.began'));
+    expect(fast.ended).toBe(false);
+  });
+});

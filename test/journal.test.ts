@@ -13,7 +13,7 @@ import type { ClientFrame } from '../src/transport/client.ts';
 import type { JournalLine } from '../src/journal/format.ts';
 import type { JournalWritten } from '../src/journal/recorder.ts';
 import type { Runtime } from '../src/runtime.ts';
-import { runRaw, tempDirs } from './helpers/cli.ts';
+import { Cli, runRaw, tempDirs } from './helpers/cli.ts';
 import { recordFrames, sleep, startServer, type Harness } from './helpers/server.ts';
 
 const VARIANT_MODEL = fileURLToPath(new URL('./fixtures/models/gray-scott-variant.ts', import.meta.url));
@@ -185,6 +185,24 @@ describe('session journal and replay', () => {
     const option = await replay(journal.path, dirs.make('replay'), ['--model-option', 'steps=7']);
     expect(option.code).toBe(1);
     expect(option.report.firstDifference?.seq).toBe(0);
+  });
+
+  it('records with framehost headless --record and replays the file', async () => {
+    const dir = dirs.make('journal');
+    const cli = new Cli(['headless', '--out', dirs.make('frames'), '--record', dir, '--record-hash-every', '2', '--model-option', 'size=32']);
+    cli.send({ type: 'start' }, { type: 'wait', frames: 5 }, { type: 'command', name: 'stamp', args: { x: 5, y: 6, radius: 3 } }, { type: 'wait', frames: 10 }, { type: 'command', name: 'preset', args: { name: 'maze' } }, { type: 'wait', frames: 20 }, { type: 'stop' });
+    cli.end();
+    expect(await cli.exitWithin(30_000)).toBe(0);
+    const files = readdirSync(dir);
+    expect(files).toHaveLength(1);
+    const path = join(dir, files[0]!);
+    const recorded = lines(path);
+    expect(recorded[0]).toMatchObject({ type: 'session', hashEvery: 2, options: { size: 32 } });
+    expect(recorded.filter((l) => l.type === 'command').map((l) => l.name)).toEqual(['stamp', 'preset']);
+    const { code, report } = await replay(path, dirs.make('replay'));
+    expect(report).toMatchObject({ ok: true, firstDifference: null });
+    expect(report.hashesChecked).toBeGreaterThan(5);
+    expect(code).toBe(0);
   });
 
   it('says clearly that --video needs ffmpeg when it is not installed', async () => {

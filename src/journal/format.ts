@@ -56,9 +56,13 @@ export type JournalLine =
       readonly ms: number;
     };
 
-/** A frame's or an input's hash: SHA-256, first 128 bits in hex (about 0.2 ms for 256 KiB). */
+/**
+ * A frame's or an input's fingerprint: SHA-1 in hex. It detects divergence, it does not
+ * authenticate anything, and it is the fastest of Node's hashes here (about 0.25 ms for a
+ * 256×256 RGBA frame against 0.35-0.5 ms for SHA-256).
+ */
 export function hashBytes(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex').slice(0, 32);
+  return createHash('sha1').update(data).digest('hex');
 }
 
 /** Whether the frame block [seq, seq + count) holds an index the journal hashes. */

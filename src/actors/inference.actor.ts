@@ -94,6 +94,7 @@ export function createInferenceActor(options: InferenceActorOptions) {
       switch (m.type) {
         case 'frame':
           Atomics.add(flags, CONTROL_CONSUMED, 1);
+          if (options.replay) Atomics.notify(flags, CONTROL_CONSUMED); // a replaying worker waits for this
           if (m.points) sink.points(m.sessionId, m.points);
           sink.frame(m);
           return;

@@ -128,7 +128,9 @@ function emitFrame(run: SessionRun, frame: Frame): void {
   // Replay writes every frame: it waits for the main thread instead of dropping (its timing
   // does not matter, every point is named by the loop's own counters).
   if (init.replay) {
-    while (((framesPosted - Atomics.load(control, CONTROL_CONSUMED)) | 0) >= init.maxFramesInFlight) Atomics.wait(control, CONTROL_CONSUMED, Atomics.load(control, CONTROL_CONSUMED), 50);
+    while (((framesPosted - Atomics.load(control, CONTROL_CONSUMED)) | 0) >= init.maxFramesInFlight && Atomics.load(control, CONTROL_STOP) === 0) {
+      Atomics.wait(control, CONTROL_CONSUMED, Atomics.load(control, CONTROL_CONSUMED), 50);
+    }
   }
   // Newest wins from here on: a main thread that falls behind loses frames, not memory.
   // Both counters are int32 and wrap (after 2^31 frames: months at a few hundred fps); the

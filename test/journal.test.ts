@@ -229,5 +229,11 @@ describe('session journal and replay', () => {
     const r = await runRaw(['replay', file, '--out', dirs.make('replay')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('not a session header');
+    const missing = await runRaw(['replay', '--out', dirs.make('replay')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('which journal?');
+    const extra = await runRaw(['replay', file, 'another.jsonl', '--out', dirs.make('replay')]);
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toContain('unexpected argument "another.jsonl"');
   });
 });

@@ -95,16 +95,6 @@ export const SUBCOMMANDS = {
     // Logs go to stderr in headless mode; keep them quiet so stderr stays readable next to stdout's JSON.
     defaultLogLevel: 'warn',
   },
-  replay: {
-    summary: 'run a recorded session (a --record journal) again, write its frames as PNG and verify the recorded frame hashes',
-    usage: 'framehost replay FILE --out DIR [--video OUT.webm] [--model PATH] [--model-option K=V]...',
-    options: {
-      out: { type: 'string', short: 'o', valueName: 'DIR', description: 'directory for the PNG frames, frame-NNNNNN.png from 0 (created if missing; required)' },
-      video: { type: 'string', valueName: 'FILE', description: "also encode the frames into a WebM video with ffmpeg (Debian's ffmpeg package; refused when it is not installed)" },
-    },
-    defaultLogLevel: 'warn',
-    positionals: 1,
-  },
   gateway: {
     summary: 'fleet gateway: queue clients for the fleet\'s nodes and send each to its node (no frames pass through)',
     usage: 'framehost gateway --redis URL [--host 127.0.0.1] [--port 3000] [options]',
@@ -119,6 +109,16 @@ export const SUBCOMMANDS = {
       'max-queue': { type: 'string', valueName: 'N', description: 'refuse requests with queue_full past this many waiting (default 100000)' },
     },
     defaultLogLevel: 'info',
+  },
+  replay: {
+    summary: 'run a recorded session (a --record journal) again, write its frames as PNG and verify the recorded frame hashes',
+    usage: 'framehost replay FILE --out DIR [--video OUT.webm] [--model PATH] [--model-option K=V]...',
+    options: {
+      out: { type: 'string', short: 'o', valueName: 'DIR', description: 'directory for the PNG frames, frame-NNNNNN.png from 0 (created if missing; required)' },
+      video: { type: 'string', valueName: 'FILE', description: "also encode the frames into a WebM video with ffmpeg (Debian's ffmpeg package; refused when it is not installed)" },
+    },
+    defaultLogLevel: 'warn',
+    positionals: 1,
   },
 } as const satisfies Readonly<Record<string, SubcommandSpec>>;
 

@@ -216,7 +216,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     const c = counters?.id === end.sessionId ? counters : null;
     const summary = { ...end, frames: c?.frames ?? 0, dropped: c?.dropped ?? 0 };
     (c?.log ?? log).info({ reason: end.reason, error: end.error, frames: summary.frames, dropped: summary.dropped }, 'session ended');
-    c?.journal?.finish(summary).then((written) => events.emit('journal.written', written));
+    c?.journal?.finish(summary).then(
+      (written) => events.emit('journal.written', written),
+      (err: unknown) => log.warn({ err }, 'journal: finishing the file failed'),
+    );
     events.emit('session.finished', summary);
   });
 

@@ -153,8 +153,17 @@ export function createRecorder(options: JournalOptions, model: RecorderModel, lo
     const numbers = new Map<string, number>();
     let commands = 0;
 
+    let unwritable = false;
     const put = (line: JournalLine, tail = false): void => {
-      const text = `${JSON.stringify(line)}\n`;
+      let text: string;
+      try {
+        text = `${JSON.stringify(line)}\n`;
+      } catch (err) {
+        // A model's message that JSON cannot hold (a BigInt, a cycle): skip it, never throw into the session.
+        if (!unwritable) jlog.warn({ err, sessionId, line: line.type }, 'journal: a line could not be written as JSON and was skipped');
+        unwritable = true;
+        return;
+      }
       const size = Buffer.byteLength(text);
       if (!tail) {
         if (truncated) return;
@@ -219,6 +228,7 @@ export function createRecorder(options: JournalOptions, model: RecorderModel, lo
         }
       },
       input(track, seq, data, t, at) {
+        if (truncated) return; // no hashing or base64 for a line that would be dropped
         const line: JournalLine = { type: 'input', track, seq, at, t, hash: hashBytes(data), ms: ms() };
         put(recordInputs ? { ...line, bytes: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') } : line);
       },

@@ -184,7 +184,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       sessionStats(sessionId, stats) {
         if (counters?.id !== sessionId) return;
         counters.dropped += stats.dropped;
-        counters.journal?.checks(stats.checks);
+        counters.journal?.checks(stats.checks, stats.stopCheck);
       },
       points(sessionId, points) {
         if (counters?.id === sessionId) counters.journal?.points(points);

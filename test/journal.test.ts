@@ -103,7 +103,7 @@ describe('session journal and replay', () => {
     expect(commands.map((c) => c.name)).toEqual(sent);
     for (const c of commands) expect(c).toMatchObject({ at: expect.any(Number), check: expect.any(Number) });
     const end = recorded.at(-1)!;
-    expect(end).toMatchObject({ type: 'end', reason: 'stopped' });
+    expect(end).toMatchObject({ type: 'end', reason: 'stopped', stopCheck: expect.any(Number) });
     // No secrets: neither the owner's token nor its socket id is in the file.
     const text = readFileSync(journal.path, 'utf8');
     expect(text).not.toContain(token);

@@ -22,7 +22,7 @@ export interface InferenceSink {
   frame(frame: FrameMessage): void;
   message(sessionId: string, data: JsonValue): void;
   commandFailed(sessionId: string, requestId: string, error: ErrorValue): void;
-  sessionStats(sessionId: string, stats: { frames: number; dropped: number; checks: number }): void;
+  sessionStats(sessionId: string, stats: { frames: number; dropped: number; checks: number; stopCheck?: number }): void;
   /** Where commands took effect and input frames were read (before the frame they came with). */
   points(sessionId: string, points: readonly LoopPoint[]): void;
 }
@@ -128,7 +128,7 @@ export function createInferenceActor(options: InferenceActorOptions) {
           return;
         case 'session.ended':
           if (m.points) sink.points(m.sessionId, m.points);
-          sink.sessionStats(m.sessionId, { frames: m.frames, dropped: m.dropped, checks: m.checks });
+          sink.sessionStats(m.sessionId, { frames: m.frames, dropped: m.dropped, checks: m.checks, ...(m.stopCheck !== undefined ? { stopCheck: m.stopCheck } : {}) });
           report({ type: 'worker.session.ended', sessionId: m.sessionId, reason: m.reason, ...(m.error ? { error: m.error } : {}) });
           return;
         case 'session.cleaned':

@@ -206,6 +206,7 @@ async function runSession(sessionId: string): Promise<void> {
         for (const c of run.queued.splice(0)) runCommand(run, c.requestId, c.name, c.args);
         if (replay?.stopsAt(run.points.checks, run.frames)) requestStop(run);
         if (Atomics.load(control, CONTROL_STOP) === 1) requestStop(run);
+        if (run.stopRequested) run.points.stopCheck ??= run.points.checks;
         return run.stopRequested;
       },
       emit: (frame) => emitFrame(run, frame),
@@ -243,7 +244,7 @@ async function runSession(sessionId: string): Promise<void> {
   }
   run.ended = true;
   const points = run.points.take();
-  post({ type: 'session.ended', sessionId, reason, ...(error ? { error } : {}), frames: run.frames, dropped: run.dropped, ...(points ? { points } : {}), checks: run.points.checks });
+  post({ type: 'session.ended', sessionId, reason, ...(error ? { error } : {}), frames: run.frames, dropped: run.dropped, ...(points ? { points } : {}), checks: run.points.checks, ...(run.points.stopCheck !== undefined ? { stopCheck: run.points.stopCheck } : {}) });
   try {
     await model.onSessionEnd?.({ sessionId, model: scope, state: run.state, reason, log: run.log });
   } catch (err) {

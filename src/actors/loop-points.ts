@@ -17,8 +17,9 @@ export type LoopPoint =
 /** The live side: collects points until they ride along with the next posted frame. */
 export class PointLog {
   private pending: LoopPoint[] = [];
-  /** shouldStop() calls in this session. */
+  /** shouldStop() calls in this session, and the first one that returned true. */
   checks = 0;
+  stopCheck: number | undefined;
   private readonly reads = new Map<string, { count: number; seq: number }>();
 
   command(requestId: string, at: number): void {

@@ -74,6 +74,8 @@ export type FromWorker =
       /** The points not yet reported with a frame, and the loop's shouldStop() calls in all. */
       readonly points?: readonly LoopPoint[];
       readonly checks: number;
+      /** The shouldStop() call that first returned true, if one did (a loop may end on the abort signal). */
+      readonly stopCheck?: number;
     }
   | { readonly type: 'session.cleaned'; readonly sessionId: string }
   | { readonly type: 'closed' }

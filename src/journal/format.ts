@@ -53,6 +53,8 @@ export type JournalLine =
       readonly dropped: number;
       /** shouldStop() calls of the loop; absent when the worker died. */
       readonly checks?: number;
+      /** The shouldStop() call that first returned true (absent: the loop ended another way). */
+      readonly stopCheck?: number;
       readonly ms: number;
     };
 

@@ -78,7 +78,7 @@ export interface SessionJournal {
   input(track: string, seq: number, data: Uint8Array, t: number, at: number): void;
   message(data: JsonValue, at: number): void;
   frame(frame: FrameFacts): void;
-  checks(n: number): void;
+  checks(n: number, stopCheck: number | undefined): void;
   /** Write the end and close the file. Never rejects. */
   finish(end: { reason: EndReason; error?: ErrorValue; frames: number; dropped: number }): Promise<JournalWritten>;
 }
@@ -147,6 +147,7 @@ export function createRecorder(options: JournalOptions, model: RecorderModel, lo
     let truncated = false;
     let frames = 0;
     let checks: number | undefined;
+    let stopCheck: number | undefined;
     let last: FrameFacts | null = null;
     // Accepted commands by request id, until the worker reports where it applied them.
     const pending = new Map<string, { n: number; name: string; args: Readonly<Record<string, unknown>> }>();
@@ -240,14 +241,15 @@ export function createRecorder(options: JournalOptions, model: RecorderModel, lo
         last = f;
         if (!truncated && isHashed(f.seq, f.count, hashEvery)) put(frameLine(f, false));
       },
-      checks(n) {
+      checks(n, stop) {
         checks = n;
+        stopCheck = stop;
       },
       async finish(end) {
         for (const c of pending.values()) put({ type: 'command', n: c.n, name: c.name, args: c.args, applied: false, ms: ms() });
         pending.clear();
         if (last) put(frameLine(last, true), true);
-        put({ type: 'end', reason: end.reason, ...(end.error ? { error: end.error } : {}), frames: end.frames, dropped: end.dropped, ...(checks !== undefined ? { checks } : {}), ms: ms() }, true);
+        put({ type: 'end', reason: end.reason, ...(end.error ? { error: end.error } : {}), frames: end.frames, dropped: end.dropped, ...(checks !== undefined ? { checks } : {}), ...(stopCheck !== undefined ? { stopCheck } : {}), ms: ms() }, true);
         last = null;
         const done = file.close();
         closing.add(done);

@@ -103,9 +103,10 @@ export function parseJournal(text: string): ParsedJournal {
   if (truncatedAt !== null) {
     script = { ...script, stopAtFrame: truncatedAt };
     expectedFrames = truncatedAt;
-  } else if (end && STOPPED.has(end.reason) && end.checks !== undefined) {
-    script = { ...script, stopCheck: end.checks };
-  } else if (!end || end.checks === undefined) {
+  } else if (end?.stopCheck !== undefined) {
+    script = { ...script, stopCheck: end.stopCheck };
+  } else if (!end || end.checks === undefined || STOPPED.has(end.reason)) {
+    // The worker died, or the loop ended on the abort signal rather than at a check: stop after the frames it made.
     script = { ...script, stopAtFrame: expectedFrames };
     if (!end) warnings.push('the journal has no end line (the process died?); replaying the frames it recorded');
   }

@@ -47,7 +47,7 @@ export interface RuntimeOptions {
 }
 
 /** A frame as the worker sent it (see FrameMessage for the fields), its bytes as a view. */
-export interface RuntimeFrame extends Omit<FrameMessage, 'type' | 'data'> {
+export interface RuntimeFrame extends Omit<FrameMessage, 'type' | 'data' | 'points'> {
   readonly data: Uint8Array;
 }
 

@@ -119,9 +119,8 @@ export function createEventStream(runtime: Runtime, options: EventStreamOptions,
       readers.add(res);
       const s = runtime.status();
       res.write(`retry: 2000\n\nevent: hello\nid: ${nextId++}\ndata: ${JSON.stringify({ state: s.phase, model: s.model, workerStarts: s.workerStarts, sessionsStarted: s.sessionsStarted })}\n\n`);
-      const gone = (): void => void readers.delete(res);
-      res.on('close', gone);
-      req.on('close', gone);
+      // The response's close: the reader went away or the stream was ended.
+      res.on('close', () => void readers.delete(res));
     },
     publish: (event, data) => broadcast(event, data),
     readers: () => readers.size,

@@ -1,13 +1,15 @@
 /**
  * The journal's bounds and failures: the per-session size cap, the folder cap (oldest removed
- * first, nothing else touched), and a folder that cannot be written. None of them may affect
+ * first, nothing else touched), a folder that cannot be written and a full disk (ENOSPC injected
+ * into the file handle's write). None of them may affect
  * the session being recorded.
  */
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { JournalLine } from '../src/journal/format.ts';
 import type { JournalWritten } from '../src/journal/recorder.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../src/runtime.ts';
@@ -19,6 +21,7 @@ import { quietLogger, until } from './helpers/runtime.ts';
 const dirs = tempDirs();
 const runtimes: Runtime[] = [];
 afterEach(async () => {
+  vi.restoreAllMocks();
   for (const rt of runtimes.splice(0)) await rt.shutdown();
   dirs.removeAll();
 });
@@ -119,6 +122,25 @@ describe('journal limits', () => {
     await until('the warning', () => logs.some((l) => String(l.msg).includes('this session is not recorded')));
     // The next session runs too.
     expect((await session(rt, 50)).reason).toBe('stopped');
+  });
+
+  it('logs a full disk (ENOSPC on write) and runs the session as if nothing happened', async () => {
+    const dir = dirs.make('journal');
+    // The disk fills up under the journal: every write of a file handle fails as a full disk does.
+    const probe = await open(join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
+    await probe.close();
+    const full = vi.spyOn(proto, 'write').mockRejectedValue(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    const { rt, logs } = await runtime({ record: { dir } });
+    const { frames, reason, journal } = await session(rt, 100);
+    expect(full).toHaveBeenCalled();
+    expect(reason).toBe('stopped');
+    expect(frames).toBeGreaterThan(5);
+    expect(journal).toMatchObject({ failed: true, bytes: 0 });
+    const warning = logs.find((l) => String(l.msg).includes('write failed'));
+    expect(JSON.stringify(warning)).toContain('ENOSPC');
+    full.mockRestore();
+    expect((await session(rt, 50)).journal).toMatchObject({ failed: false });
   });
 
   it('refuses caps that cannot work', async () => {

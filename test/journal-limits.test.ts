@@ -1,8 +1,7 @@
 /**
  * The journal's bounds and failures: the per-session size cap, the folder cap (oldest removed
  * first, nothing else touched), a folder that cannot be written and a full disk (ENOSPC injected
- * into the file handle's write). None of them may affect
- * the session being recorded.
+ * into the file handle's write). None of them may affect the session being recorded.
  */
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';

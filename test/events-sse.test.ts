@@ -81,6 +81,11 @@ describe('GET /events', () => {
     await waitEvent(sse, (e) => e.event === 'request.refused' && e.data.code === 'busy', 'busy refusal');
     await expect(other.command('note', { text: 'x' })).rejects.toThrow();
     await waitEvent(sse, (e) => e.event === 'request.refused' && e.data.code === 'not_owner', 'not_owner refusal');
+    // More refusals of the same code within a second come as one event with their count.
+    for (let i = 0; i < 5; i++) await expect(other.command('note', { text: 'x' })).rejects.toThrow();
+    const notOwner = () => sse.events.filter((e) => e.event === 'request.refused' && e.data.code === 'not_owner');
+    await until('6 not_owner refusals counted', () => notOwner().reduce((n, e) => n + Number(e.data.count), 0) === 6, 10_000);
+    expect(notOwner().length).toBeLessThan(6);
     await owner.stop();
     const ended = await waitEvent(sse, (e) => e.event === 'session.ended' && e.data.sessionId === sessionId, 'session.ended');
     expect(ended.data).toMatchObject({ reason: 'stopped', frames: expect.any(Number) });

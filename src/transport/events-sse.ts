@@ -2,8 +2,9 @@
  * `GET /events`: the runtime's lifecycle as Server-Sent Events, for dashboards and tests.
  *
  * Events (each `event: NAME`, `id: N`, `data: JSON`): `hello` (the state at connect),
- * `state`, `session.began`, `session.ended`, `request.refused` (by code), `worker.restarted`,
- * `journal.written`. No owner ids, tokens or addresses; session ids as the frame metadata has
+ * `state`, `session.began`, `session.ended`, `request.refused` (by code, fed by the transport:
+ * the first refusal of a code at once, the rest of the same second as one event with a count,
+ * so a flooding client cannot flood the readers), `worker.restarted`, `journal.written`. No owner ids, tokens or addresses; session ids as the frame metadata has
  * them. Missed events are not replayed (`Last-Event-ID` is ignored): reconnect and read
  * `hello`.
  *
@@ -27,12 +28,16 @@ export interface EventStreamOptions {
   readonly keepAliveMs?: number;
 }
 
+const REFUSAL_WINDOW_MS = 1000;
+
 export const DEFAULT_EVENT_STREAM = { maxClients: 32, maxBufferedBytes: 256 * 1024, keepAliveMs: 15_000 } as const;
 
 export interface EventStream {
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** Send an event of another part of the server (its data: JSON, no secrets) to every reader. */
   publish(event: string, data: unknown): void;
+  /** A request was refused with this code (the transport calls this for every refusal). */
+  refused(code: string): void;
   readers(): number;
   /** End every stream and stop listening to the runtime (before the HTTP server closes). */
   close(): void;
@@ -82,11 +87,25 @@ export function createEventStream(runtime: Runtime, options: EventStreamOptions,
     runtime.on('journal.written', (j) =>
       broadcast('journal.written', { sessionId: j.sessionId, file: j.path.split(/[\\/]/).pop(), bytes: j.bytes, truncated: j.truncated, failed: j.failed }),
     ),
-    (() => {
-      const sub = runtime.actor.on('request.refused', (e) => broadcast('request.refused', { code: e.error.code }));
-      return () => sub.unsubscribe();
-    })(),
   ];
+
+  // Refusals by code, coalesced per second: `count` is how many this event stands for.
+  const windows = new Map<string, { count: number; timer: NodeJS.Timeout }>();
+  const refused = (code: string): void => {
+    const w = windows.get(code);
+    if (w) {
+      w.count++;
+      return;
+    }
+    broadcast('request.refused', { code, count: 1 });
+    const timer = setTimeout(() => {
+      const done = windows.get(code);
+      windows.delete(code);
+      if (done && done.count > 0) broadcast('request.refused', { code, count: done.count });
+    }, REFUSAL_WINDOW_MS);
+    timer.unref();
+    windows.set(code, { count: 0, timer });
+  };
 
   const keepAlive = setInterval(() => {
     for (const res of readers) {
@@ -123,9 +142,12 @@ export function createEventStream(runtime: Runtime, options: EventStreamOptions,
       res.on('close', () => void readers.delete(res));
     },
     publish: (event, data) => broadcast(event, data),
+    refused,
     readers: () => readers.size,
     close() {
       clearInterval(keepAlive);
+      for (const w of windows.values()) clearTimeout(w.timer);
+      windows.clear();
       subscription.unsubscribe();
       for (const off of offs) off();
       for (const res of readers) res.end();

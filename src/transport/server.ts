@@ -39,7 +39,9 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
     cors: options.corsOrigins.length > 0 ? { origin: [...options.corsOrigins] } : undefined,
     allowRequest: originCheck(options.corsOrigins, log),
   });
-  const protocol = attachProtocol(io, { runtime, options, log, metrics });
+  // Every refusal the protocol counts also reaches the /events readers.
+  const counted: Metrics = { ...metrics, commandError: (code) => (metrics.commandError(code), events.refused(code)) };
+  const protocol = attachProtocol(io, { runtime, options, log, metrics: counted });
 
   const { url, port } = await listenOn(http, options.host, options.port);
   log.info({ url }, `listening on ${url}`);

@@ -583,6 +583,16 @@ describe('loading the model', () => {
     expect(rig.context.loadError).toEqual(error);
   });
 
+  it('refuses a start after a failed load with load_failed and the failure’s cause', () => {
+    const rig = rigIn('loading');
+    rig.send(worker.failed(errorValue('load_failed', 'no such file: model.onnx')));
+    expect(rig.request(req.start())).toMatchObject({ type: 'request.refused', error: errorValue('load_failed', 'no such file: model.onnx') });
+    // A worker that died while loading: still load_failed, with the death as the cause.
+    const crashed = rigIn('loading');
+    crashed.send(worker.exited());
+    expect(crashed.request(req.start())).toMatchObject({ type: 'request.refused', error: errorValue('load_failed', CRASH.message) });
+  });
+
   it('fails, without respawning, when the worker exits while loading', () => {
     const rig = rigIn('loading');
     rig.send(worker.exited());

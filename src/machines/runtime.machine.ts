@@ -93,6 +93,12 @@ const runtimeSetup = setup({
       requestId: requestIdOf(event),
       error: event.type === 'session.command' && !event.command.ok ? event.command.error : errorValue('internal'),
     })),
+    /** A start after a failed load: the refusal carries the load failure's cause (else it is in /health alone). */
+    refuseLoadFailed: emit(({ context, event }) => ({
+      type: 'request.refused' as const,
+      requestId: requestIdOf(event),
+      error: context.loadError?.code === 'load_failed' ? context.loadError : errorValue('load_failed', context.loadError?.message),
+    })),
     accept: emit(({ context, event }) => ({
       type: 'request.accepted' as const,
       requestId: requestIdOf(event),
@@ -390,7 +396,7 @@ export const runtimeMachine = runtimeSetup.createMachine({
       on: {
         'runtime.reload': 'alive',
         'runtime.shutdown': 'shutdown',
-        'session.start': { actions: { type: 'refuse', params: { code: 'load_failed' } } },
+        'session.start': { actions: 'refuseLoadFailed' },
         'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
         'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
       },

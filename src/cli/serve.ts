@@ -47,7 +47,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   const log = pino({ level: cli.logLevel });
   let inspection: Inspection | undefined;
   if (v.inspect === true || stringOption(v, 'inspect-url')) {
-    inspection = startInspection(stringOption(v, 'inspect-url') ?? inspectPort);
+    inspection = startInspection(stringOption(v, 'inspect-url') ?? inspectPort, { log: log.child({ component: 'inspect' }) });
     log.info(inspection.describe);
   }
 
@@ -88,8 +88,9 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
       (fleet ? fleet.drain() : Promise.resolve())
         .then(() => runtime.shutdown())
         .then(() => server.close())
+        // After the runtime's end: the chart's final snapshot is among what the inspector flushes.
+        .then(() => inspection?.stop())
         .then(() => {
-          inspection?.stop();
           log.info('shutdown complete');
           // pino writes to stdout asynchronously: exit only once the last lines are out.
           log.flush(() => resolve(exitCode));

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { startGateway } from '../fleet/gateway.ts';
 import { DEFAULT_GATEWAY } from '../fleet/options.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
+import { onLauncherGone } from './launcher.ts';
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
 
@@ -43,7 +44,8 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
+    /** A signal, or the launching shell gone (src/cli/launcher.ts): the same shutdown. */
+    const stop = (signal: NodeJS.Signals | 'launcher-gone'): void => {
       if (stopping) {
         log.warn({ signal }, 'second signal: exiting now');
         process.exit(1);
@@ -61,5 +63,6 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    onLauncherGone(() => stop('launcher-gone'));
   });
 }

@@ -14,6 +14,7 @@ import type { ProviderChoice } from '../gpu/providers.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
 import type { NodeOptions } from '../fleet/node.ts';
 import { leaseSettings } from '../fleet/options.ts';
+import { onLauncherGone } from './launcher.ts';
 
 const PROVIDERS: readonly ProviderChoice[] = ['auto', 'cpu', 'cuda', 'tensorrt'];
 
@@ -78,7 +79,8 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     let exitCode = 0;
-    const stop = (signal: NodeJS.Signals): void => {
+    /** A signal, or the launching shell gone (src/cli/launcher.ts): the same drain. */
+    const stop = (signal: NodeJS.Signals | 'launcher-gone'): void => {
       if (stopping) {
         log.warn({ signal }, 'second signal: exiting now');
         process.exit(1);
@@ -101,6 +103,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    onLauncherGone(() => stop('launcher-gone'));
     fleet?.start(server.url).catch((err: unknown) => {
       log.error({ err }, 'fleet: the node could not join the fleet');
       exitCode = 1;

@@ -12,7 +12,7 @@
  * server, never signalled, kept running with its port bound.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,8 @@ import { FramehostClient } from '../src/transport/client.ts';
 import { ROOT } from './helpers/child.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { nextEvent, sleep } from './helpers/server.ts';
+import { until } from './helpers/runtime.ts';
+import { launchedThroughShell } from '../src/cli/launcher.ts';
 
 const TEST_TIMEOUT_MS = 90_000;
 
@@ -225,6 +227,24 @@ function execForm(args: string): string[] {
   if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) throw new Error(`not an exec-form command: ${args}`);
   return argv;
 }
+
+describe('the launcher watch (src/cli/launcher.ts)', () => {
+  it('watches only a server that npm started through a shell: not one started from a shell by hand, nor by node', async () => {
+    const shell = spawn('/bin/sh', ['-c', 'sleep 30; true'], { stdio: 'ignore' });
+    try {
+      await until('the shell runs', () => existsSync(`/proc/${shell.pid}/comm`));
+      const npm = { npm_lifecycle_event: 'start' };
+      expect(launchedThroughShell(npm, shell.pid!)).toBe(true);
+      expect(launchedThroughShell({ npm_command: 'exec' }, shell.pid!)).toBe(true);
+      // Not started by npm (an interactive shell, nohup): the server must outlive its shell.
+      expect(launchedThroughShell({}, shell.pid!)).toBe(false);
+      // npm's child directly (exec'd), or any non-shell parent: the signal reaches the server itself.
+      expect(launchedThroughShell(npm, process.pid)).toBe(false);
+    } finally {
+      shell.kill('SIGKILL');
+    }
+  });
+});
 
 describe('SIGTERM to the main process drains the server and leaves nothing behind', () => {
   it('npm start', async () => {

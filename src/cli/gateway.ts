@@ -27,7 +27,9 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
   const authToken = stringOption(v, 'auth-token') ?? nonEmpty(env.FRAMEHOST_AUTH_TOKEN);
   const secret = stringOption(v, 'secret') ?? nonEmpty(env.FRAMEHOST_FLEET_SECRET);
 
-  const log = pino({ level: cli.logLevel });
+  // Synchronous writes: pino's default stream is asynchronous and its flush() does not wait (sonic-boom,
+  // minLength 0), so at exit lines still in a retry on a full pipe came out late, or after the last one.
+  const log = pino({ level: cli.logLevel }, pino.destination({ dest: 1, sync: true }));
   const gateway = await startGateway({
     redisUrl,
     host: stringOption(v, 'host') ?? nonEmpty(env.FRAMEHOST_HOST) ?? DEFAULT_GATEWAY.host,

@@ -45,7 +45,9 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
 
   const fleetOptions = v.fleet === true ? parseFleetOptions(v, env) : undefined;
 
-  const log = pino({ level: cli.logLevel });
+  // Synchronous writes: pino's default stream is asynchronous and its flush() does not wait (sonic-boom,
+  // minLength 0), so at exit lines still in a retry on a full pipe came out late, or after the last one.
+  const log = pino({ level: cli.logLevel }, pino.destination({ dest: 1, sync: true }));
   let inspection: Inspection | undefined;
   if (v.inspect === true || stringOption(v, 'inspect-url')) {
     inspection = startInspection(stringOption(v, 'inspect-url') ?? inspectPort, { log: log.child({ component: 'inspect' }) });

@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { io as rawIo, type Socket } from 'socket.io-client';
+import { WebSocket } from 'ws';
 import { FramehostClient } from '../src/transport/client.ts';
 import { FramehostError } from '../src/errors.ts';
 import { SCRIPTED_MODEL, until } from './helpers/runtime.ts';
@@ -410,6 +411,33 @@ describe('auth and limits at the handshake', () => {
     sockets[0]!.close();
     await until('the last one left', () => h.server.io.sockets.sockets.size === 0);
     expect(connectionsGauge(await metricsText(h.url))).toBe(0);
+  });
+
+  // Hanging up right after asking to join races the handshake (the unit test of
+  // src/transport/connection-slots.ts covers the close that lands inside it): no slot may leak.
+  it('leaves no slot taken by connections that hang up right after asking to connect', async () => {
+    const max = 5;
+    const h = await server({}, { maxConnections: max });
+    const wsUrl = `${h.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`;
+    // Engine.IO by hand: wait for the open packet, ask to join the main namespace, hang up at once.
+    const abort = (): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(wsUrl);
+        ws.once('error', reject);
+        ws.once('message', () => {
+          ws.send('40');
+          ws.terminate();
+        });
+        ws.once('close', () => resolve());
+      });
+    for (let i = 0; i < 40; i++) await abort();
+    await sleep(200);
+    expect(connectionsGauge(await metricsText(h.url))).toBe(0);
+    // All the slots are still there.
+    const clients = await Promise.all(Array.from({ length: max }, () => FramehostClient.connect(h.url, { reconnection: false })));
+    expect(clients).toHaveLength(max);
+    await expect(FramehostClient.connect(h.url, { reconnection: false })).rejects.toMatchObject({ code: 'too_many_connections' });
+    for (const c of clients) c.close();
   });
 
   it('refuses a browser handshake from an origin that is not allowed', async () => {

@@ -55,7 +55,7 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
       stopping = true;
       log.info({ signal }, 'gateway shutting down');
       gateway.close().then(
-        // pino writes to stdout asynchronously: exit only once the last lines are out.
+        // The log is synchronous (above): the last line is out; flush() keeps that true if it changes.
         () => log.flush(() => resolve(0)),
         (err: unknown) => {
           log.error({ err }, 'gateway shutdown failed');

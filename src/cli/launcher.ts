@@ -25,8 +25,11 @@ function commandOf(pid: number): string | undefined {
   }
 }
 
+/** Our parent when this module was loaded (at startup): a shell killed while the model loads is still noticed. */
+const STARTUP_PPID = process.ppid;
+
 /** Whether npm started us through a shell that stays between it and us. */
-export function launchedThroughShell(env: NodeJS.ProcessEnv = process.env, ppid: number = process.ppid): boolean {
+export function launchedThroughShell(env: NodeJS.ProcessEnv = process.env, ppid: number = STARTUP_PPID): boolean {
   const byNpm = env.npm_lifecycle_event !== undefined || env.npm_command !== undefined;
   const parent = commandOf(ppid);
   return byNpm && parent !== undefined && SHELLS.has(parent);
@@ -38,9 +41,8 @@ export function launchedThroughShell(env: NodeJS.ProcessEnv = process.env, ppid:
  */
 export function onLauncherGone(gone: () => void): () => void {
   if (!launchedThroughShell()) return () => undefined;
-  const parent = process.ppid;
   const timer = setInterval(() => {
-    if (process.ppid === parent) return;
+    if (process.ppid === STARTUP_PPID) return;
     clearInterval(timer);
     gone();
   }, POLL_MS).unref();

@@ -96,7 +96,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
         .then(() => inspection?.stop())
         .then(() => {
           log.info('shutdown complete');
-          // pino writes to stdout asynchronously: exit only once the last lines are out.
+          // The log is synchronous (above): the last line is out; flush() keeps that true if it changes.
           log.flush(() => resolve(exitCode));
         }, (err: unknown) => {
           log.error({ err }, 'shutdown failed');

@@ -143,6 +143,21 @@ describe('fleet: assignment, queue, tickets', () => {
     expect(riding.every((t) => t.ended?.reason === 'stopped')).toBe(true);
   }, 45_000);
 
+  // Issue 11: the gateway's handler took `(req, ack)` too: a stray argument was taken for the ack.
+  it('answers gateway requests that carry unexpected arguments with bad_request and queues nothing', async () => {
+    const raw = ioClient(fleet.gateway.url, { transports: ['websocket'], forceNew: true, reconnection: false });
+    try {
+      await new Promise<void>((resolve) => raw.once('connect', () => resolve()));
+      for (const event of ['ride:request', 'ride:cancel']) {
+        const r = (await raw.timeout(3000).emitWithAck(event, {}, 'x').catch(() => 'no answer')) as unknown;
+        expect(r, event).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+      }
+      expect((await fleet.gateway.health()).queue).toMatchObject({ waiting: 0 });
+    } finally {
+      raw.close();
+    }
+  });
+
   it('refuses a forged, expired, foreign or reused ticket with a coded error, and a user who never comes is a no_show', async () => {
     // A raw gateway client: asks for a ride, reads the assignment, and does not go.
     const raw: Socket<GatewayServerToClient, GatewayClientToServer> = ioClient(fleet.gateway.url, { transports: ['websocket'], forceNew: true, reconnection: false });

@@ -4,10 +4,11 @@
  *
  * Each run is a random sequence of actions: connect, disconnect, start, stop, command (valid and
  * invalid), resume (with the real token, an old one or a made-up one), attach, detach,
- * capabilities, unknown event names, bursts of requests from several clients at once, and waits
- * that let the orphan timeout fire. Payloads are drawn from wrong types, `__proto__` and
+ * capabilities, unknown event names, bursts of requests from several clients at once, bursts of
+ * connections past the server's connection limit, and waits that let the orphan timeout fire. Payloads are drawn from wrong types, `__proto__` and
  * `constructor` keys, deep nesting, strings up to 100 KB, Buffers where JSON is expected; acks are
- * given, left out, or replaced by a non-function.
+ * given, left out, or replaced by a non-function; some requests carry extra arguments before the
+ * ack (answered `bad_request`, whatever the payload).
  *
  * A model follows each client's rights: a connection owns a session only after its own start or
  * resume was acknowledged, and loses it when it disconnects or the session ends. After every
@@ -20,6 +21,8 @@
  * - requests without an ack change nothing;
  * - a session ends `stopped` only after an accepted stop, `orphaned` only after its owners were
  *   gone for the orphan timeout, and an abandoned session does end;
+ * - a burst of connections takes exactly the free slots of the connection limit and only the
+ *   excess is refused `too_many_connections`; `framehost_connections` is right once they close;
  * - only a connection that became the viewer receives frames; the server drops no connection;
  * - GET /health answers 200; no unhandled rejection; RSS stays bounded.
  *
@@ -46,6 +49,9 @@ const ACK_TIMEOUT_MS = 2000;
 const REQUEST_BURST = 120;
 const MAX_COMMAND_BYTES = 16 * 1024;
 const RSS_BOUND = 300 * 2 ** 20;
+/** The server's connection limit here, small so that connection bursts cross it. */
+const CONN_LIMIT = 12;
+const CONN_BURST_MAX = CONN_LIMIT + 6;
 
 // ---------------------------------------------------------------------------------------------
 // Payloads are described by small specs (readable in a counterexample) and built when sent.
@@ -240,7 +246,8 @@ const req: fc.Arbitrary<Req> = fc.oneof(
 
 type Ack = 'fn' | 'none' | 'junk';
 type Action =
-  | { a: 'req'; c: number; req: Req; ack: Ack }
+  | { a: 'req'; c: number; req: Req; ack: Ack; extra: Spec[] }
+  | { a: 'connections'; n: number }
   | { a: 'burst'; reqs: { c: number; req: Req }[] }
   | { a: 'connect'; c: number }
   | { a: 'disconnect'; c: number }
@@ -248,7 +255,18 @@ type Action =
 
 const slot = fc.integer({ min: 0, max: SLOTS - 1 });
 const action: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 14, arbitrary: fc.record({ a: fc.constant('req' as const), c: slot, req, ack: fc.constantFrom<Ack>('fn', 'fn', 'fn', 'fn', 'fn', 'fn', 'none', 'junk') }) },
+  {
+    weight: 14,
+    arbitrary: fc.record({
+      a: fc.constant('req' as const),
+      c: slot,
+      req,
+      ack: fc.constantFrom<Ack>('fn', 'fn', 'fn', 'fn', 'fn', 'fn', 'none', 'junk'),
+      // Mostly none; sometimes one or two extra arguments before the ack.
+      extra: fc.oneof({ weight: 6, arbitrary: fc.constant<Spec[]>([]) }, { weight: 1, arbitrary: fc.array(fc.oneof(fc.constantFrom(J('x'), J({}), J(null), J(0)), buffer), { minLength: 1, maxLength: 2 }) }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: CONN_BURST_MAX }).map((n): Action => ({ a: 'connections', n })) },
   {
     weight: 2,
     arbitrary: fc
@@ -275,14 +293,17 @@ const onUnhandled = (reason: unknown): void => {
   unhandled.push(reason);
 };
 let world: World | null = null;
-const totals = { runs: 0, actions: 0, events: 0, acked: 0, unacked: 0, unknown: 0, unknownAcked: 0, unknownAnswered: 0, connects: 0, disconnects: 0, accepted: 0, refused: 0, frames: 0 };
+const totals = {
+  runs: 0, actions: 0, events: 0, acked: 0, unacked: 0, unknown: 0, unknownAcked: 0, unknownAnswered: 0, connects: 0, disconnects: 0, accepted: 0, refused: 0, frames: 0,
+  extraArgs: 0, connBursts: 0, connBurstAdmitted: 0, connBurstRefused: 0,
+};
 /** Answers by request and outcome (`command:not_owner` …), for the summary line. */
 const tally = new Map<string, number>();
 let fuzzStarted = 0;
 
 beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
-  h = await startServer({ modelOptions: { size: 32, fps: 60 }, limits: { orphanTimeoutMs: ORPHAN_MS } });
+  h = await startServer({ modelOptions: { size: 32, fps: 60 }, limits: { orphanTimeoutMs: ORPHAN_MS } }, { maxConnections: CONN_LIMIT });
   h.rt.on('phase', (e) => {
     phase = e.phase;
     phaseLog.push(e.phase);
@@ -311,7 +332,8 @@ afterAll(async () => {
   console.log(
     `[fuzz] ${totals.runs} runs, ${totals.actions} actions, ${totals.events} events fuzzed in ${s} s ` +
       `(${totals.acked} requests with an ack: ${totals.accepted} accepted, ${totals.refused} refused; ${totals.unacked} without; ${totals.unknown} unknown events; ` +
-      `${totals.connects} connects, ${totals.disconnects} disconnects; ${began.length} sessions, ended ${JSON.stringify(reasons)}; ${totals.frames} frames to viewers)${SEED === undefined ? '' : ` seed ${SEED}`}`,
+      `${totals.connects} connects, ${totals.disconnects} disconnects; ${began.length} sessions, ended ${JSON.stringify(reasons)}; ${totals.frames} frames to viewers; ` +
+      `${totals.extraArgs} requests with extra arguments; ${totals.connBursts} connection bursts: ${totals.connBurstAdmitted} admitted, ${totals.connBurstRefused} refused)${SEED === undefined ? '' : ` seed ${SEED}`}`,
   );
   const owner = ['stop:ok', 'stop:not_owner', 'command:ok', 'command:not_owner', 'resume:ok', 'resume:bad_token', 'start:busy', 'unknown'];
   console.log(`[fuzz] answers: ${owner.map((k) => `${k} ${k === 'unknown' ? `${totals.unknownAnswered}/${totals.unknownAcked} answered` : (tally.get(k) ?? 0)}`).join(', ')}`);
@@ -443,7 +465,7 @@ class World {
   }
 
   /** Emit one request; with an ack, resolve with what the model needs to judge the answer. */
-  private send(c: number, r: Req, ack: Ack): { judge: () => Promise<void> } | null {
+  private send(c: number, r: Req, ack: Ack, extraSpecs: readonly Spec[] = []): { judge: () => Promise<void> } | null {
     const s = this.slots[c]!;
     const socket = s.socket;
     if (!socket) return null;
@@ -465,7 +487,13 @@ class World {
       payload = build(r.p);
     }
     const event = r.t === 'unknown' ? r.name : EVENT[r.t];
-    const what = `slot ${c} ${event} ${cls}`;
+    // Extra arguments go between the payload and the ack; a request with any is refused as a whole.
+    const extra = extraSpecs.map(build);
+    if (extra.length > 0) {
+      totals.extraArgs++;
+      if (r.t !== 'unknown') cls = 'extra';
+    }
+    const what = `slot ${c} ${event} ${cls}${extra.length > 0 ? ` +${extra.length} args` : ''}`;
     totals.events++;
     if (r.t === 'unknown') totals.unknown++;
     if (r.t === 'unknown' && ack === 'fn') {
@@ -475,7 +503,7 @@ class World {
       totals.unknownAcked++;
       const answer: Answer = { what, count: 0, first: undefined, unknownEvent: true };
       this.answers.push(answer);
-      socket.emit(event, payload ?? null, (result: unknown) => {
+      socket.emit(event, payload ?? null, ...extra, (result: unknown) => {
         answer.count++;
         answer.first ??= result;
       });
@@ -483,9 +511,9 @@ class World {
     }
     if (ack !== 'fn') {
       totals.unacked++;
-      if (ack === 'junk') socket.emit(event, payload ?? null, 'not-a-function');
-      else if (payload === undefined) socket.emit(event);
-      else socket.emit(event, payload);
+      if (ack === 'junk') socket.emit(event, payload ?? null, ...extra, 'not-a-function');
+      else if (payload === undefined && extra.length === 0) socket.emit(event);
+      else socket.emit(event, payload ?? null, ...extra);
       return null;
     }
     totals.acked++;
@@ -509,8 +537,9 @@ class World {
           resolve(true);
         }
       };
-      if (payload === undefined) socket.emit(event, fn);
-      else socket.emit(event, payload, fn);
+      if (payload === undefined && extra.length === 0) socket.emit(event, fn);
+      else if (extra.length === 0) socket.emit(event, payload, fn);
+      else socket.emit(event, payload ?? null, ...extra, fn);
     });
     const judge = async (): Promise<void> => {
       if (!(await answered)) return this.violation(`${what}: no answer within ${ACK_TIMEOUT_MS} ms`);
@@ -577,7 +606,8 @@ class World {
   private allowed(r: Req, cls: string, w: { phases: Set<Phase>; owner: boolean; notOwner: boolean; resumeFor: string | null; finishedAtEmit: Set<string> }): Set<Outcome> {
     const out = new Set<Outcome>();
     // README: unknown events with an ack, and malformed payloads, are answered bad_request.
-    if (r.t === 'unknown' || cls === 'invalid' || cls === 'shape') return new Set<Outcome>(['bad_request']);
+    // Unexpected arguments before the ack: bad_request, whatever the payload (issue 11).
+    if (r.t === 'unknown' || cls === 'invalid' || cls === 'shape' || cls === 'extra') return new Set<Outcome>(['bad_request']);
     if (cls === 'large') return new Set<Outcome>(['payload_too_large']);
     for (const p of w.phases) {
       const inSession = SESSION_PHASES.includes(p);
@@ -630,7 +660,7 @@ class World {
         break;
       case 'req': {
         await this.connect(act.c); // a request from a slot with no connection opens one first
-        const sent = this.send(act.c, act.req, act.ack);
+        const sent = this.send(act.c, act.req, act.ack, act.extra);
         if (sent) await sent.judge();
         else if (this.slots[act.c]!.socket) {
           unackedStart = act.req.t === 'start';
@@ -640,6 +670,9 @@ class World {
         }
         break;
       }
+      case 'connections':
+        await this.connectionBurst(act.n);
+        break;
       case 'burst': {
         for (const { c } of act.reqs) await this.connect(c);
         const sent = act.reqs.map(({ c, req: r }) => this.send(c, r, 'fn'));
@@ -648,6 +681,49 @@ class World {
       }
     }
     await this.check(unackedStart ? sessionsBefore : null);
+  }
+
+  /**
+   * `n` connections opened at once, beside the slots' own: exactly the free slots of the limit
+   * are admitted and only the excess is refused `too_many_connections`; then all of them close,
+   * and the connections gauge comes back to the slots' count.
+   */
+  async connectionBurst(n: number): Promise<void> {
+    totals.connBursts++;
+    totals.events += n;
+    const held = this.slots.filter((s) => s.socket).length;
+    // A slot closed just before has left on the client's side; wait for the server to see it go.
+    await until('the server saw the slots', () => h.server.io.sockets.sockets.size === held, 5000).catch(() => this.violation(`the server has ${h.server.io.sockets.sockets.size} sockets, ${held} slots open`));
+    const sockets = Array.from({ length: n }, () => rawIo(h.url, { transports: ['websocket'], forceNew: true, reconnection: false }));
+    const outcomes = await Promise.all(
+      sockets.map(
+        (socket) =>
+          new Promise<string>((resolve) => {
+            const timer = setTimeout(() => resolve('timeout'), 5000);
+            socket.once('connect', () => {
+              clearTimeout(timer);
+              resolve('connected');
+            });
+            socket.once('connect_error', (err: Error & { data?: { code?: string } }) => {
+              clearTimeout(timer);
+              resolve(err.data?.code ?? err.message);
+            });
+          }),
+      ),
+    );
+    for (const socket of sockets) socket.close();
+    const admitted = outcomes.filter((o) => o === 'connected').length;
+    const refused = outcomes.filter((o) => o === 'too_many_connections').length;
+    totals.connBurstAdmitted += admitted;
+    totals.connBurstRefused += refused;
+    const free = CONN_LIMIT - held;
+    if (admitted !== Math.min(n, free) || refused !== n - admitted) {
+      this.violation(`a burst of ${n} connections with ${held} held (limit ${CONN_LIMIT}): ${admitted} admitted, ${refused} refused, other: ${outcomes.filter((o) => o !== 'connected' && o !== 'too_many_connections').join(',')}`);
+    }
+    await until('the burst closed', () => h.server.io.sockets.sockets.size === held, 5000).catch(() => this.violation(`burst sockets still open (${h.server.io.sockets.sockets.size}, ${held} held)`));
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    const gauge = Number(/^framehost_connections (\d+)/m.exec(metrics)?.[1] ?? NaN);
+    if (gauge !== held) this.violation(`framehost_connections is ${gauge} after a burst closed, with ${held} connections open`);
   }
 
   /** The invariants, after every step. */

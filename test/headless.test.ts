@@ -171,6 +171,40 @@ describe('framehost headless', () => {
     TEST_TIMEOUT_MS,
   );
 
+  // Issue 11: stdin's end stopped the session before its first frame, so this wrote 0 frames.
+  it(
+    "with -n N, stdin's end lets the session write its N frames: echo start | framehost headless -n 3",
+    async () => {
+      const out = tmp();
+      cli = new Cli(['headless', '--out', out, '-n', '3', '--model-option', 'fps=30', '--model-option', 'size=64']);
+      cli.send({ type: 'start' });
+      cli.end(); // at once, as `echo … |` does: before the model has even loaded
+      expect(await cli.exitWithin(30_000)).toBe(0);
+      expect(readdirSync(out).sort()).toEqual(['frame-000001.png', 'frame-000002.png', 'frame-000003.png']);
+      expect(cli.lines.find((l) => l.line === 1)).toMatchObject({ event: 'accepted', type: 'start' });
+      expect(cli.lines.find((l) => l.event === 'session.ended')).toMatchObject({ reason: 'stopped' });
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  // Issue 11: blank lines were skipped without a reply, where every line is promised one.
+  it(
+    'answers a blank line with one coded error, like any other malformed line',
+    async () => {
+      cli = new Cli(['headless', '--out', tmp(), '--model-option', 'size=32']);
+      cli.send('', '   ', { type: 'stop' });
+      cli.end();
+      expect(await cli.exitWithin(30_000)).toBe(0);
+      const replies = cli.lines.filter((l) => typeof l.line === 'number');
+      expect(replies).toEqual([
+        expect.objectContaining({ event: 'error', line: 1, error: expect.objectContaining({ code: 'bad_request' }) }),
+        expect.objectContaining({ event: 'error', line: 2, error: expect.objectContaining({ code: 'bad_request' }) }),
+        expect.objectContaining({ event: 'error', line: 3, type: 'stop', error: expect.objectContaining({ code: 'no_session' }) }),
+      ]);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
   it(
     'stops a running session at stdin end and exits 0',
     async () => {

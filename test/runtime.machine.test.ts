@@ -89,13 +89,22 @@ const worker = {
 interface FakeWorker {
   readonly received: InferenceInput[];
   stopped: boolean;
+  /** The (fake) time of the worker's last heartbeat, as the real actor keeps it. */
+  lastBeat: number;
 }
 
-function fakeInference(workers: FakeWorker[]) {
-  return fromCallback<InferenceInput>(({ receive }) => {
-    const fake: FakeWorker = { received: [], stopped: false };
+/**
+ * `answerProbes`: answer the watchdog's `worker.probe` as the real actor does (the silence since
+ * the last beat, on the fake clock). Off for the path replay, which plays every event itself.
+ */
+function fakeInference(workers: FakeWorker[], answerProbes = false) {
+  return fromCallback<InferenceInput>(({ receive, sendBack }) => {
+    const fake: FakeWorker = { received: [], stopped: false, lastBeat: Date.now() };
     workers.push(fake);
-    receive((message) => fake.received.push(message));
+    receive((message) => {
+      fake.received.push(message);
+      if (message.type === 'worker.probe' && answerProbes) sendBack({ type: 'worker.liveness', silentMs: Date.now() - fake.lastBeat } satisfies RuntimeEvent);
+    });
     return () => {
       fake.stopped = true;
     };
@@ -107,8 +116,8 @@ class Rig {
   readonly emitted: RuntimeEmitted[] = [];
   readonly actor: Actor<RuntimeMachine>;
 
-  constructor(limits: Partial<Limits> = LIMITS) {
-    const machine = runtimeMachine.provide({ actors: { inference: fakeInference(this.workers) } });
+  constructor(limits: Partial<Limits> = LIMITS, answerProbes = false) {
+    const machine = runtimeMachine.provide({ actors: { inference: fakeInference(this.workers, answerProbes) } });
     this.actor = createActor(machine, { input: { limits } });
     this.actor.on('*', (event) => this.emitted.push(event));
     this.actor.start();
@@ -131,6 +140,11 @@ class Rig {
   }
   send(event: RuntimeEvent): this {
     this.actor.send(event);
+    return this;
+  }
+  /** The worker beats: the actor notes the time; the chart hears nothing of it. */
+  beat(): this {
+    this.worker.lastBeat = Date.now();
     return this;
   }
   /** Send a request and return its one answer; fail if it got none, several, or answered another request. */
@@ -201,8 +215,8 @@ const REACH: Record<ReachablePhase, (rig: Rig) => void> = {
 
 const rigs: Rig[] = [];
 
-function rigIn(phase: ReachablePhase, limits?: Partial<Limits>): Rig {
-  const rig = new Rig(limits);
+function rigIn(phase: ReachablePhase, limits?: Partial<Limits>, answerProbes = false): Rig {
+  const rig = new Rig(limits, answerProbes);
   rigs.push(rig);
   REACH[phase](rig);
   expect(rig.phase()).toBe(phase);
@@ -583,6 +597,16 @@ describe('loading the model', () => {
     expect(rig.context.loadError).toEqual(error);
   });
 
+  it('refuses a start after a failed load with load_failed and the failure’s cause', () => {
+    const rig = rigIn('loading');
+    rig.send(worker.failed(errorValue('load_failed', 'no such file: model.onnx')));
+    expect(rig.request(req.start())).toMatchObject({ type: 'request.refused', error: errorValue('load_failed', 'no such file: model.onnx') });
+    // A worker that died while loading: still load_failed, with the death as the cause.
+    const crashed = rigIn('loading');
+    crashed.send(worker.exited());
+    expect(crashed.request(req.start())).toMatchObject({ type: 'request.refused', error: errorValue('load_failed', CRASH.message) });
+  });
+
   it('fails, without respawning, when the worker exits while loading', () => {
     const rig = rigIn('loading');
     rig.send(worker.exited());
@@ -878,7 +902,8 @@ const GRAPH_EVENTS: RuntimeEvent[] = [
   req.command(BOB, VALID),
   req.command(ALICE, INVALID),
   worker.ready(),
-  { type: 'worker.heartbeat' },
+  { type: 'worker.liveness', silentMs: 0 },
+  { type: 'worker.liveness', silentMs: LIMITS.heartbeatTimeoutMs },
   worker.failed(),
   worker.started('s1'),
   worker.started('s0'),
@@ -917,29 +942,37 @@ function stateValueOf(path: readonly string[]): string | Record<string, unknown>
 
 describe('the heartbeat watchdog', () => {
   const HEARTBEAT = { ...LIMITS, heartbeatTimeoutMs: 10_000, stopDeadlineMs: 60_000, orphanTimeoutMs: 60_000, cleanupTimeoutMs: 60_000 };
+  /** A rig whose fake actor answers the watchdog's probes from the beats it saw. */
+  const watched = (phase: ReachablePhase, limits: Partial<Limits> = HEARTBEAT): Rig => rigIn(phase, limits, true);
+  const probes = (rig: Rig): number => rig.workers.reduce((n, w) => n + w.received.filter((m) => m.type === 'worker.probe').length, 0);
 
   it('is quiet while loading: only loadTimeout supervises a load', () => {
-    const rig = rigIn('loading', { ...HEARTBEAT, loadTimeoutMs: 30_000 });
+    const rig = watched('loading', { ...HEARTBEAT, loadTimeoutMs: 30_000 });
     rig.elapse(20_000);
     expect(rig.phase()).toBe('loading');
     expect(rig.snapshot.matches({ alive: { watchdog: 'quiet' } })).toBe(true);
+    expect(probes(rig)).toBe(0);
   });
 
-  it('stays calm while heartbeats arrive within the timeout', () => {
-    const rig = rigIn('running', HEARTBEAT);
-    for (let i = 0; i < 5; i++) {
-      rig.elapse(9_000);
-      rig.send({ type: 'worker.heartbeat' });
+  it('stays calm while heartbeats arrive within the timeout, and asks about them only once per timeout', () => {
+    const rig = watched('running');
+    for (let i = 0; i < 50; i++) {
+      rig.elapse(900);
+      rig.beat(); // about once a second, as the worker does
     }
     expect(rig.phase()).toBe('running');
     expect(rig.context.workerStarts).toBe(1);
     expect(rig.finished()).toEqual([]);
+    // 45 s and 50 beats: the chart probed about once per 10 s timeout, never per beat (issue 11:
+    // every beat was a chart event, two inspection messages a second).
+    expect(probes(rig)).toBeGreaterThanOrEqual(4);
+    expect(probes(rig)).toBeLessThanOrEqual(5);
   });
 
-  it('replaces a silent worker: the session ends crashed, a fresh worker loads the model', () => {
-    const rig = rigIn('running', HEARTBEAT);
+  it('replaces a silent worker exactly one timeout after its last beat: the session ends crashed, a fresh worker loads the model', () => {
+    const rig = watched('running');
     rig.elapse(9_000);
-    rig.send({ type: 'worker.heartbeat' });
+    rig.beat();
     rig.elapse(9_999);
     expect(rig.phase()).toBe('running');
     rig.elapse(1);
@@ -952,19 +985,36 @@ describe('the heartbeat watchdog', () => {
   });
 
   it('replaces a silent idle worker without announcing any session', () => {
-    const rig = rigIn('idle', HEARTBEAT);
-    rig.elapse(10_000);
+    const rig = watched('idle');
+    rig.elapse(9_999);
+    expect(rig.phase()).toBe('idle');
+    rig.elapse(1);
     expect(rig.phase()).toBe('loading');
     expect(rig.context.workerStarts).toBe(2);
     expect(rig.finished()).toEqual([]);
   });
 
   it('does not finish a session twice when the worker goes silent during cleanup', () => {
-    const rig = rigIn('cleanup', HEARTBEAT);
+    const rig = watched('cleanup');
     const before = rig.finished().length;
     rig.elapse(10_000);
     expect(rig.finished()).toHaveLength(before);
     expect(rig.context.session).toBeNull();
+  });
+
+  it('watches the fresh worker from its own ready: silent a full timeout, it is replaced too', () => {
+    const rig = watched('idle', { ...HEARTBEAT, loadTimeoutMs: 30_000 });
+    rig.elapse(10_000); // silent: replaced
+    expect(rig.phase()).toBe('loading');
+    rig.elapse(5_000);
+    rig.send(worker.ready());
+    rig.beat();
+    rig.elapse(9_999);
+    expect(rig.phase()).toBe('idle');
+    expect(rig.context.workerStarts).toBe(2);
+    rig.elapse(1);
+    expect(rig.phase()).toBe('loading');
+    expect(rig.context.workerStarts).toBe(3);
   });
 });
 

@@ -226,7 +226,8 @@ describe('scripted model', () => {
     await expect(rt.ready()).rejects.toMatchObject({ code: 'load_failed' });
     expect(rt.phase()).toBe('failed');
     expect(rt.status().loadError?.message).toContain('scripted load failure');
-    expect(rt.start()).toMatchObject({ ok: false, error: { code: 'load_failed' } });
+    // The refusal says why (issue 11: it said only load_failed; the cause was in /health alone).
+    expect(rt.start()).toMatchObject({ ok: false, error: { code: 'load_failed', message: expect.stringContaining('scripted load failure') } });
   });
 
   it('fails a load that hangs past the load timeout', async () => {
@@ -234,5 +235,6 @@ describe('scripted model', () => {
     expect(rt.start()).toMatchObject({ ok: false, error: { code: 'not_ready' } });
     await expect(rt.ready()).rejects.toMatchObject({ code: 'load_failed' });
     expect(rt.status().loadError?.message).toContain('timed out');
+    expect(rt.start()).toMatchObject({ ok: false, error: { code: 'load_failed', message: expect.stringContaining('load timed out') } });
   });
 });

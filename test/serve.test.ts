@@ -108,7 +108,7 @@ describe('framehost serve', () => {
     expect(lines.find((l) => String(l.msg).startsWith('shutting down'))).toMatchObject({ signal: 'SIGTERM' });
     expect(lines.find((l) => l.msg === 'session ended')).toMatchObject({ sessionId, reason: 'shutdown' });
     // The shutdown line is the last thing logged (the log was flushed, nothing after it).
-    expect(messages.at(-1)).toBe('shutdown complete');
+    expect(messages.at(-1), child.stdout.split('\n').slice(-8).join('\n')).toBe('shutdown complete');
     expect(lines.find((l) => String(l.msg).startsWith('ready:'))).toBeDefined();
   }, TEST_TIMEOUT_MS);
 

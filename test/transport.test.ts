@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { io as rawIo, type Socket } from 'socket.io-client';
+import { WebSocket } from 'ws';
 import { FramehostClient } from '../src/transport/client.ts';
 import { FramehostError } from '../src/errors.ts';
 import { SCRIPTED_MODEL, until } from './helpers/runtime.ts';
@@ -21,6 +22,9 @@ afterEach(async () => {
   for (const s of raws.splice(0)) s.close();
   await Promise.all(harnesses.splice(0).map((h) => h.close()));
 });
+
+const metricsText = async (url: string): Promise<string> => (await fetch(`${url}/metrics`)).text();
+const connectionsGauge = (metrics: string): number => Number(/^framehost_connections (\d+)/m.exec(metrics)?.[1] ?? NaN);
 
 function refusal(p: Promise<unknown>): Promise<string> {
   return p.then(
@@ -284,6 +288,33 @@ describe('bad input', () => {
     await framesAtLeast(rec, 3);
   });
 
+  // Issue 11: the handler took `(req, ack)`, so a stray second argument was taken for the ack
+  // and the request was dropped as ack-less; the client waited for its own timeout.
+  it('answers every request event that carries unexpected arguments with bad_request, and does nothing else', async () => {
+    const h = await server();
+    const raw = rawIo(h.url, { transports: ['websocket'], forceNew: true, reconnection: false });
+    raws.push(raw);
+    await new Promise<void>((r) => raw.once('connect', () => r()));
+    const ask = (event: string, ...args: unknown[]) =>
+      (raw.timeout(2000).emitWithAck(event, ...args) as Promise<{ ok: boolean; error?: { code: string; message: string } }>).catch(() => 'no answer');
+    const events = ['session:start', 'session:stop', 'session:resume', 'session:command', 'stream:attach', 'stream:detach', 'capabilities'];
+    for (const event of events) {
+      for (const extra of [['x'], [{}, 'x'], [null], [Buffer.from([1])]]) {
+        const r = await ask(event, {}, ...extra);
+        expect(r, `${event} with ${extra.length} extra`).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringContaining(`got ${1 + extra.length}`) } });
+      }
+    }
+    // An input frame takes (meta, bytes) and the ack: a third payload argument is refused too.
+    expect(await ask('input:frame', { track: 'camera', width: 1, height: 1, format: 'rgba' }, Buffer.alloc(4), 'x')).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    // None of them started a session or attached a viewer, and the connection is still served.
+    expect(h.rt.phase()).toBe('idle');
+    expect(h.rt.status().sessionsStarted).toBe(0);
+    expect(await ask('capabilities', {})).toMatchObject({ ok: true });
+    // A request whose last argument is not a function has no ack: ignored, as before.
+    raw.emit('session:start', {}, 'not-an-ack');
+    expect(await ask('capabilities', {})).toMatchObject({ ok: true, state: 'idle' });
+  });
+
   it('rate-limits a flooding client with rate_limited while others are served', async () => {
     const h = await server({}, { requestsPerSecond: 20, requestBurst: 20 });
     const a = await h.client();
@@ -327,6 +358,86 @@ describe('auth and limits at the handshake', () => {
     await h.client();
     await h.client();
     await expect(FramehostClient.connect(h.url, { reconnection: false })).rejects.toMatchObject({ code: 'too_many_connections' });
+  });
+
+  // Issue 11: the limit read io.engine.clientsCount, which counts connections still in their
+  // handshake: a burst at an empty server admitted 0 in some runs.
+  it('admits a burst exactly up to the limit and refuses only the excess', async () => {
+    const max = 20;
+    const h = await server({}, { maxConnections: max });
+    const open = (): Promise<{ socket: Socket; outcome: string }> => {
+      const socket = rawIo(h.url, { transports: ['websocket'], forceNew: true, reconnection: false });
+      raws.push(socket);
+      return new Promise((resolve) => {
+        socket.once('connect', () => resolve({ socket, outcome: 'connected' }));
+        socket.once('connect_error', (err: Error & { data?: { code?: string } }) => resolve({ socket, outcome: err.data?.code ?? `error: ${err.message}` }));
+      });
+    };
+    const count = (rs: { outcome: string }[], outcome: string): number => rs.filter((r) => r.outcome === outcome).length;
+    for (let round = 0; round < 3; round++) {
+      // 30 at once against an empty server: exactly 20 in, 10 refused with the code.
+      const burst = await Promise.all(Array.from({ length: 30 }, open));
+      expect(count(burst, 'connected'), `round ${round}`).toBe(max);
+      expect(count(burst, 'too_many_connections'), `round ${round}`).toBe(30 - max);
+      expect(h.server.io.sockets.sockets.size).toBe(max);
+      for (const r of burst) r.socket.close();
+      await until('every socket gone', () => h.server.io.sockets.sockets.size === 0);
+      expect(connectionsGauge(await metricsText(h.url))).toBe(0);
+    }
+    // With 7 connected, a burst of 25 admits exactly the 13 free slots.
+    const held = await Promise.all(Array.from({ length: 7 }, open));
+    expect(count(held, 'connected')).toBe(7);
+    const burst = await Promise.all(Array.from({ length: 25 }, open));
+    expect(count(burst, 'connected')).toBe(max - 7);
+    expect(count(burst, 'too_many_connections')).toBe(25 - (max - 7));
+    expect(connectionsGauge(await metricsText(h.url))).toBe(max);
+  });
+
+  // Issue 11: the gauge was set before the engine dropped the closing connection (it read 256
+  // with one connection open after 255 closed).
+  it('reports framehost_connections right after clients leave', async () => {
+    const h = await server({}, { maxConnections: 40 });
+    const sockets: Socket[] = [];
+    for (let i = 0; i < 30; i++) {
+      const socket = rawIo(h.url, { transports: ['websocket'], forceNew: true, reconnection: false });
+      raws.push(socket);
+      await new Promise<void>((r) => socket.once('connect', () => r()));
+      sockets.push(socket);
+    }
+    expect(connectionsGauge(await metricsText(h.url))).toBe(30);
+    for (const socket of sockets.slice(1)) socket.close();
+    await until('the server saw 29 disconnects', () => h.server.io.sockets.sockets.size === 1);
+    expect(connectionsGauge(await metricsText(h.url))).toBe(1);
+    sockets[0]!.close();
+    await until('the last one left', () => h.server.io.sockets.sockets.size === 0);
+    expect(connectionsGauge(await metricsText(h.url))).toBe(0);
+  });
+
+  // Hanging up right after asking to join races the handshake (the unit test of
+  // src/transport/connection-slots.ts covers the close that lands inside it): no slot may leak.
+  it('leaves no slot taken by connections that hang up right after asking to connect', async () => {
+    const max = 5;
+    const h = await server({}, { maxConnections: max });
+    const wsUrl = `${h.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`;
+    // Engine.IO by hand: wait for the open packet, ask to join the main namespace, hang up at once.
+    const abort = (): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(wsUrl);
+        ws.once('error', reject);
+        ws.once('message', () => {
+          ws.send('40');
+          ws.terminate();
+        });
+        ws.once('close', () => resolve());
+      });
+    for (let i = 0; i < 40; i++) await abort();
+    await sleep(200);
+    expect(connectionsGauge(await metricsText(h.url))).toBe(0);
+    // All the slots are still there.
+    const clients = await Promise.all(Array.from({ length: max }, () => FramehostClient.connect(h.url, { reconnection: false })));
+    expect(clients).toHaveLength(max);
+    await expect(FramehostClient.connect(h.url, { reconnection: false })).rejects.toMatchObject({ code: 'too_many_connections' });
+    for (const c of clients) c.close();
   });
 
   it('refuses a browser handshake from an origin that is not allowed', async () => {

@@ -81,6 +81,8 @@ export function createInferenceActor(options: InferenceActorOptions) {
     });
     let memoryWarned = false;
     let finished = false;
+    /** When the worker last showed life (a heartbeat, or ready): what the watchdog's probe reads. */
+    let lastBeat = Date.now();
     const report = (event: WorkerEvent): void => {
       if (!finished) sendBack(event);
     };
@@ -108,7 +110,8 @@ export function createInferenceActor(options: InferenceActorOptions) {
           relog(log, m.line);
           return;
         case 'heartbeat': {
-          report({ type: 'worker.heartbeat' });
+          // Not a chart event: the chart asks (worker.probe) when its watchdog delay runs out.
+          lastBeat = Date.now();
           const warnAt = (options.memoryWarnMb ?? 0) * 1024 * 1024;
           if (warnAt > 0 && m.rss > warnAt !== memoryWarned) {
             memoryWarned = !memoryWarned;
@@ -118,6 +121,7 @@ export function createInferenceActor(options: InferenceActorOptions) {
           return;
         }
         case 'ready':
+          lastBeat = Date.now();
           report({ type: 'worker.ready', model: m.model });
           return;
         case 'load.failed':
@@ -146,6 +150,8 @@ export function createInferenceActor(options: InferenceActorOptions) {
     worker.on('exit', (code) => died(errorValue('worker_crashed', `the worker exited with code ${code}`)));
 
     receive((event) => {
+      // The watchdog's question is the actor's to answer, from the main thread: a wedged worker cannot.
+      if (event.type === 'worker.probe') return report({ type: 'worker.liveness', silentMs: Date.now() - lastBeat });
       // The flag first: a loop deep in synchronous work sees it at its next shouldStop().
       if (event.type === 'session.stop') Atomics.store(flags, CONTROL_STOP, 1);
       worker.postMessage(event);

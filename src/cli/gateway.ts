@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { startGateway } from '../fleet/gateway.ts';
 import { DEFAULT_GATEWAY } from '../fleet/options.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
+import { onLauncherGone } from './launcher.ts';
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
 
@@ -26,7 +27,9 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
   const authToken = stringOption(v, 'auth-token') ?? nonEmpty(env.FRAMEHOST_AUTH_TOKEN);
   const secret = stringOption(v, 'secret') ?? nonEmpty(env.FRAMEHOST_FLEET_SECRET);
 
-  const log = pino({ level: cli.logLevel });
+  // Synchronous writes: pino's default stream is asynchronous and its flush() does not wait (sonic-boom,
+  // minLength 0), so at exit lines still in a retry on a full pipe came out late, or after the last one.
+  const log = pino({ level: cli.logLevel }, pino.destination({ dest: 1, sync: true }));
   const gateway = await startGateway({
     redisUrl,
     host: stringOption(v, 'host') ?? nonEmpty(env.FRAMEHOST_HOST) ?? DEFAULT_GATEWAY.host,
@@ -43,7 +46,8 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
+    /** A signal, or the launching shell gone (src/cli/launcher.ts): the same shutdown. */
+    const stop = (signal: NodeJS.Signals | 'launcher-gone'): void => {
       if (stopping) {
         log.warn({ signal }, 'second signal: exiting now');
         process.exit(1);
@@ -51,7 +55,7 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
       stopping = true;
       log.info({ signal }, 'gateway shutting down');
       gateway.close().then(
-        // pino writes to stdout asynchronously: exit only once the last lines are out.
+        // The log is synchronous (above): the last line is out; flush() keeps that true if it changes.
         () => log.flush(() => resolve(0)),
         (err: unknown) => {
           log.error({ err }, 'gateway shutdown failed');
@@ -61,5 +65,6 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    onLauncherGone(() => stop('launcher-gone'));
   });
 }

@@ -1,8 +1,8 @@
 /**
  * `framehost headless --out DIR [--frames N]`: drive sessions from a script, without a network.
  *
- * Input, on stdin, one JSON object per line (blank lines are skipped; lines over 64 KiB are
- * refused with `payload_too_large`, other malformed lines with `bad_request`):
+ * Input, on stdin, one JSON object per line (lines over 64 KiB are refused with
+ * `payload_too_large`, blank and other malformed lines with `bad_request`):
  *   {"type":"start"}                                          start a session
  *   {"type":"command","name":"stamp","args":{"x":10,"y":20}}  send the model a command
  *   {"type":"stop"}                                           stop the session
@@ -29,7 +29,9 @@
  *
  * `--frames N` caps the frames written in the whole run; on reaching it the session is stopped
  * and the command exits once the runtime is idle, without waiting for stdin's end.
- * At stdin's end (or SIGINT/SIGTERM) a running session is stopped, its end awaited, the runtime
+ * At stdin's end with `--frames N`, a live session runs on until N frames are written or it ends
+ * by itself (so `echo '{"type":"start"}' | framehost headless --out d -n 3` writes 3 frames);
+ * without `--frames`, or at SIGINT/SIGTERM, a running session is stopped, its end awaited, the runtime
  * shut down; the exit code is 0 (128 + signal number after a signal, 1 if writing a frame or
  * loading the model failed).
  *
@@ -376,11 +378,26 @@ class HeadlessRun {
         this.print({ event: 'error', line: input.line, error: errorValue('payload_too_large', `a line may hold at most ${MAX_LINE_BYTES} bytes`) });
         continue;
       }
-      if (input.text.trim() === '') continue;
+      // Every line gets one reply, a blank one too: a script that sent one learns it did.
+      if (input.text.trim() === '') {
+        this.print({ event: 'error', line: input.line, error: errorValue('bad_request', 'blank line: expected a JSON object') });
+        continue;
+      }
       const parsed = parseRequest(input.text);
       if (parsed.ok) await this.handle(parsed.request, input.line);
       else this.print({ event: 'error', line: input.line, error: parsed.error });
     }
+  }
+
+  /**
+   * Stdin ended. With `--frames N`, a live session runs on until the cap ends the run or the
+   * session ends by itself (or a signal): stdin's end alone would stop it before its first frame.
+   */
+  async stdinEnded(): Promise<void> {
+    if (this.config.maxFrames === undefined || this.closing) return;
+    const session = this.runtime.status().session;
+    if (!session) return;
+    await Promise.race([this.finishRequested, this.runtime.whenSessionOver(session.id)]);
   }
 
   /** Stop the session if one is live, wait for its end, shut the runtime down. */
@@ -553,6 +570,7 @@ export async function runHeadless(cli: ParsedCommandLine): Promise<number> {
   try {
     // Either stdin ends, or the run finishes first; the reader is then abandoned (main exits).
     await Promise.race([run.serve(readLines(process.stdin)), run.finishRequested]);
+    await run.stdinEnded();
   } catch (err) {
     print({ event: 'error', error: errorValue('internal', `reading stdin: ${messageOf(err)}`) });
     run.finish(1);

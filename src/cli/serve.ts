@@ -15,6 +15,7 @@ import { intOption, stringOption, UsageError, type ParsedCommandLine } from './a
 import type { NodeOptions } from '../fleet/node.ts';
 import { leaseSettings } from '../fleet/options.ts';
 import { recordOptions } from '../journal/cli-options.ts';
+import { onLauncherGone } from './launcher.ts';
 
 const PROVIDERS: readonly ProviderChoice[] = ['auto', 'cpu', 'cuda', 'tensorrt'];
 
@@ -46,10 +47,12 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   const fleetOptions = v.fleet === true ? parseFleetOptions(v, env) : undefined;
   const record = recordOptions(v);
 
-  const log = pino({ level: cli.logLevel });
+  // Synchronous writes: pino's default stream is asynchronous and its flush() does not wait (sonic-boom,
+  // minLength 0), so at exit lines still in a retry on a full pipe came out late, or after the last one.
+  const log = pino({ level: cli.logLevel }, pino.destination({ dest: 1, sync: true }));
   let inspection: Inspection | undefined;
   if (v.inspect === true || stringOption(v, 'inspect-url')) {
-    inspection = startInspection(stringOption(v, 'inspect-url') ?? inspectPort);
+    inspection = startInspection(stringOption(v, 'inspect-url') ?? inspectPort, { log: log.child({ component: 'inspect' }) });
     log.info(inspection.describe);
   }
 
@@ -81,7 +84,8 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     let exitCode = 0;
-    const stop = (signal: NodeJS.Signals): void => {
+    /** A signal, or the launching shell gone (src/cli/launcher.ts): the same drain. */
+    const stop = (signal: NodeJS.Signals | 'launcher-gone'): void => {
       if (stopping) {
         log.warn({ signal }, 'second signal: exiting now');
         process.exit(1);
@@ -91,10 +95,11 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
       (fleet ? fleet.drain() : Promise.resolve())
         .then(() => runtime.shutdown())
         .then(() => server.close())
+        // After the runtime's end: the chart's final snapshot is among what the inspector flushes.
+        .then(() => inspection?.stop())
         .then(() => {
-          inspection?.stop();
           log.info('shutdown complete');
-          // pino writes to stdout asynchronously: exit only once the last lines are out.
+          // The log is synchronous (above): the last line is out; flush() keeps that true if it changes.
           log.flush(() => resolve(exitCode));
         }, (err: unknown) => {
           log.error({ err }, 'shutdown failed');
@@ -103,6 +108,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    onLauncherGone(() => stop('launcher-gone'));
     fleet?.start(server.url).catch((err: unknown) => {
       log.error({ err }, 'fleet: the node could not join the fleet');
       exitCode = 1;

@@ -24,6 +24,8 @@ import { Server, type Socket } from 'socket.io';
 import { errorValue, fail, type Result } from '../errors.ts';
 import { TokenBucket } from '../transport/rate-limit.ts';
 import { isPlainObject } from '../transport/validate.ts';
+import { ConnectionSlots } from '../transport/connection-slots.ts';
+import { extraArgumentsMessage, splitAck } from '../transport/request-args.ts';
 import { Emitter } from '../util/emitter.ts';
 import { messageOf, withTimeout } from './deadline.ts';
 import {
@@ -425,9 +427,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     cors: s.corsOrigins.length > 0 ? { origin: [...s.corsOrigins] } : undefined,
     allowRequest: originCheck(s.corsOrigins, log),
   });
+  const slots = new ConnectionSlots(s.maxConnections);
   io.use((socket, next) => {
     if (s.authToken && !presentsSecret(socket, s.authToken)) return next(handshakeError('unauthorized'));
-    if (io.engine.clientsCount > s.maxConnections) return next(handshakeError('too_many_connections', `limit ${s.maxConnections}`));
+    if (!slots.take(socket)) return next(handshakeError('too_many_connections', `limit ${s.maxConnections}`));
     next();
   });
 
@@ -438,19 +441,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (!(GATEWAY_CLIENT_EVENTS as readonly string[]).includes(event)) log.debug({ event: String(event).slice(0, 64) }, 'gateway: unknown event ignored');
     });
     const handle = <T extends object>(event: keyof GatewayClientToServer, fn: (req: unknown) => Promise<Result<T>>): void => {
-      socket.on(event, ((req: unknown, ack: unknown) => {
-        if (typeof req === 'function' && ack === undefined) [req, ack] = [undefined, req];
-        if (typeof ack !== 'function') return;
+      socket.on(event, ((...args: unknown[]) => {
+        const { ack, payload } = splitAck(args);
+        if (!ack) return;
         const reply = (r: Result<T> | Result): void => {
           if (!r.ok) log.info({ event, code: r.error.code }, 'gateway: request refused');
           try {
-            (ack as (r: Result<T> | Result) => void)(r);
+            ack(r as Result);
           } catch (err) {
             log.warn({ err: messageOf(err) }, 'gateway: acknowledgement failed');
           }
         };
         if (!bucket.take()) return reply(fail('rate_limited', `more than ${s.requestsPerSecond} requests/s`));
-        fn(req).then(reply, (err: unknown) => {
+        if (payload.length > 1) return reply(fail('bad_request', extraArgumentsMessage(event, 1, payload.length)));
+        fn(payload[0]).then(reply, (err: unknown) => {
           log.error({ err, event }, 'gateway: request handler threw');
           reply(fail('internal'));
         });

@@ -4,7 +4,9 @@
  *   alive (the inference actor lives exactly as long as this state), two parallel regions:
  *     lifecycle: loading → idle → session (starting → running → stopping) → cleanup → idle …
  *                closing (shutdown: the worker releases the model)
- *     watchdog:  quiet → watching (each heartbeat re-arms heartbeatTimeout)
+ *     watchdog:  quiet → watching ⇄ probing (at heartbeatTimeout the chart asks the actor how
+ *                long the worker has been silent: silent for the timeout → recovering; else
+ *                re-armed for the rest of the timeout)
  *   recovering (the worker was killed or crashed; a fresh one loads the model again)
  *   failed     (the model could not be loaded)
  *   shutdown   (final)
@@ -79,6 +81,8 @@ const runtimeSetup = setup({
     isCurrentSession: ({ context, event }) => context.session !== null && sessionIdOf(event) === context.session.id,
     shutdownRequested: ({ context }) => context.shutdownRequested,
     ownerAway: ({ context }) => context.ownerAway,
+    /** The worker has not beaten for the heartbeat timeout (the actor measured it when probed). */
+    workerSilent: ({ context, event }) => event.type === 'worker.liveness' && event.silentMs >= context.limits.heartbeatTimeoutMs,
     /** A session that has not finished yet (in cleanup it has, and must not end twice). */
     hasSession: ({ context }) => context.session !== null && context.lastEnd?.sessionId !== context.session.id,
   },
@@ -92,6 +96,12 @@ const runtimeSetup = setup({
       type: 'request.refused' as const,
       requestId: requestIdOf(event),
       error: event.type === 'session.command' && !event.command.ok ? event.command.error : errorValue('internal'),
+    })),
+    /** A start after a failed load: the refusal carries the load failure's cause (else it is in /health alone). */
+    refuseLoadFailed: emit(({ context, event }) => ({
+      type: 'request.refused' as const,
+      requestId: requestIdOf(event),
+      error: context.loadError?.code === 'load_failed' ? context.loadError : errorValue('load_failed', context.loadError?.message),
     })),
     accept: emit(({ context, event }) => ({
       type: 'request.accepted' as const,
@@ -139,6 +149,9 @@ const runtimeSetup = setup({
     markOwnerAway: assign({ ownerAway: true }),
     markOwnerBack: assign({ ownerAway: false }),
     closeWorker: sendTo('inference', (): InferenceInput => ({ type: 'worker.close' })),
+    probeWorker: sendTo('inference', (): InferenceInput => ({ type: 'worker.probe' })),
+    noteLiveness: assign({ workerSilentMs: ({ event }) => (event.type === 'worker.liveness' ? Math.max(0, event.silentMs) : 0) }),
+    resetLiveness: assign({ workerSilentMs: 0 }),
     storeModel: assign({ model: ({ event, context }) => (event.type === 'worker.ready' ? event.model : context.model), loadError: null }),
     storeLoadError: assign({
       loadError: ({ event }, params: { code?: ErrorCode; detail?: string } | undefined) => {
@@ -156,7 +169,8 @@ const runtimeSetup = setup({
     cleanupTimeout: ({ context }) => context.limits.cleanupTimeoutMs,
     closeTimeout: ({ context }) => context.limits.closeTimeoutMs,
     orphanTimeout: ({ context }) => context.limits.orphanTimeoutMs,
-    heartbeatTimeout: ({ context }) => context.limits.heartbeatTimeoutMs,
+    /** Until the worker would have been silent for the timeout: the full timeout, less the silence already seen. */
+    heartbeatTimeout: ({ context }) => Math.max(1, context.limits.heartbeatTimeoutMs - context.workerSilentMs),
   },
 });
 
@@ -180,6 +194,7 @@ export const runtimeMachine = runtimeSetup.createMachine({
     ownerAway: false,
     workerStarts: 0,
     sessionsStarted: 0,
+    workerSilentMs: 0,
   }),
   initial: 'alive',
   states: {
@@ -360,13 +375,17 @@ export const runtimeMachine = runtimeSetup.createMachine({
           initial: 'quiet',
           states: {
             // While loading, loadTimeout supervises: a load may block the thread for long.
-            quiet: { on: { 'worker.ready': 'watching' } },
-            watching: {
-              on: { 'worker.heartbeat': { target: 'watching', reenter: true } },
-              after: {
-                heartbeatTimeout: [
+            quiet: { on: { 'worker.ready': { target: 'watching', actions: 'resetLiveness' } } },
+            // The worker beats about once a second; the actor keeps the time of the last beat, and
+            // the chart asks for it only when the timeout could have run out: two events per
+            // timeout instead of one per beat, with the timeout still exact.
+            watching: { after: { heartbeatTimeout: 'probing' } },
+            probing: {
+              entry: 'probeWorker',
+              on: {
+                'worker.liveness': [
                   {
-                    guard: 'hasSession',
+                    guard: and(['workerSilent', 'hasSession']),
                     target: '#framehost.recovering',
                     actions: [
                       { type: 'recordEnd', params: { reason: 'crashed', code: 'worker_crashed', detail: 'the worker stopped answering (no heartbeat)' } },
@@ -374,7 +393,8 @@ export const runtimeMachine = runtimeSetup.createMachine({
                       'closeSession',
                     ],
                   },
-                  { target: '#framehost.recovering', actions: 'closeSession' },
+                  { guard: 'workerSilent', target: '#framehost.recovering', actions: 'closeSession' },
+                  { target: 'watching', actions: 'noteLiveness' },
                 ],
               },
             },
@@ -390,7 +410,7 @@ export const runtimeMachine = runtimeSetup.createMachine({
       on: {
         'runtime.reload': 'alive',
         'runtime.shutdown': 'shutdown',
-        'session.start': { actions: { type: 'refuse', params: { code: 'load_failed' } } },
+        'session.start': { actions: 'refuseLoadFailed' },
         'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
         'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
       },

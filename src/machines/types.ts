@@ -78,6 +78,8 @@ export interface RuntimeContext {
   readonly ownerAway: boolean;
   /** Worker generations started (1 after boot; grows only after a kill or a crash). */
   readonly workerStarts: number;
+  /** How long the worker had been silent at the watchdog's last probe (re-arms the probe for the rest). */
+  readonly workerSilentMs: number;
   readonly sessionsStarted: number;
 }
 
@@ -96,7 +98,11 @@ export type RequestEvent =
 export type WorkerEvent =
   | { type: 'worker.ready'; model: ModelInfo }
   | { type: 'worker.failed'; error: ErrorValue }
-  | { type: 'worker.heartbeat' }
+  /**
+   * The answer to the watchdog's `worker.probe`: how long since the worker's last heartbeat.
+   * Heartbeats themselves stay in the actor (one a second would be most of the chart's events).
+   */
+  | { type: 'worker.liveness'; silentMs: number }
   | { type: 'worker.session.started'; sessionId: string }
   | { type: 'worker.session.ended'; sessionId: string; reason: EndReason; error?: ErrorValue }
   | { type: 'worker.session.cleaned'; sessionId: string }
@@ -122,4 +128,6 @@ export type InferenceInput =
   | { type: 'session.start'; sessionId: string }
   | { type: 'session.stop'; sessionId: string; reason: EndReason }
   | { type: 'session.command'; sessionId: string; requestId: string; name: string; args: Readonly<Record<string, unknown>> }
-  | { type: 'worker.close' };
+  | { type: 'worker.close' }
+  /** The watchdog asks the actor how long the worker has been silent (answered `worker.liveness`). */
+  | { type: 'worker.probe' };

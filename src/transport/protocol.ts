@@ -15,6 +15,8 @@ import { handshakeError, presentsSecret } from './handshake.ts';
 import { StreamRouter } from './stream.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { checkCommandRequest, checkEmpty, checkResume, checkStream, isPlainObject } from './validate.ts';
+import { ConnectionSlots } from './connection-slots.ts';
+import { extraArgumentsMessage, splitAck } from './request-args.ts';
 
 /** Socket.IO hands binary as a Buffer in Node; anything else is not a frame. */
 function toBytes(data: unknown): unknown {
@@ -62,15 +64,18 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     }),
   );
 
+  // Admitted sockets, counted by us (src/transport/connection-slots.ts); the gauge follows the count.
+  const slots = new ConnectionSlots(options.maxConnections, (n) => metrics.connections(n));
+
   // Handshake: optional shared secret, then the connection limit. Errors reach the client's
-  // `connect_error` with `.data = { code, message }`.
+  // `connect_error` with `.data = { code, message }`. Taking the slot is the last check.
   io.use((socket, next) => {
     if (options.authToken && !presentsSecret(socket, options.authToken)) {
       log.warn({ address: socket.handshake.address }, 'handshake refused: bad or missing token');
       return next(handshakeError('unauthorized'));
     }
-    if (io.engine.clientsCount > options.maxConnections) {
-      log.warn({ connections: io.engine.clientsCount }, 'handshake refused: connection limit');
+    if (!slots.take(socket)) {
+      log.warn({ connections: slots.count }, 'handshake refused: connection limit');
       return next(handshakeError('too_many_connections', `limit ${options.maxConnections}`));
     }
     next();
@@ -81,20 +86,21 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     const clog = log.child({ socket: socket.id });
     const bucket = new TokenBucket(options.requestsPerSecond, options.requestBurst);
     let limited = false;
-    metrics.connections(io.engine.clientsCount);
 
     socket.onAny((event: string, ...args: unknown[]) => {
       if ((CLIENT_EVENTS as readonly string[]).includes(event)) return;
       clog.warn({ event: String(event).slice(0, 64) }, 'unknown event');
-      const ack = args.at(-1);
-      if (typeof ack === 'function') (ack as (r: Result) => void)(fail('bad_request', `unknown event ${JSON.stringify(String(event).slice(0, 64))}`));
+      splitAck(args).ack?.(fail('bad_request', `unknown event ${JSON.stringify(String(event).slice(0, 64))}`));
     });
 
-    /** Register a request handler: ack required, rate limited, never throws, refusals logged. */
+    /**
+     * Register a request handler: the ack is the last argument when it is a function (required),
+     * one payload argument at most (more: `bad_request`), rate limited, never throws, refusals logged.
+     */
     function handle<E extends keyof ClientToServerEvents>(event: E, fn: (req: unknown) => Result) {
-      socket.on(event, ((req: unknown, ack: unknown) => {
-        if (typeof req === 'function' && ack === undefined) [req, ack] = [undefined, req];
-        if (typeof ack !== 'function') {
+      socket.on(event, ((...args: unknown[]) => {
+        const { ack, payload } = splitAck(args);
+        if (!ack) {
           clog.warn({ event }, 'request without acknowledgement ignored');
           return;
         }
@@ -103,10 +109,13 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
           result = fail('rate_limited', `more than ${options.requestsPerSecond} requests/s`);
           if (!limited) clog.warn({ event }, 'rate limited');
           limited = true;
+        } else if (payload.length > 1) {
+          limited = false;
+          result = fail('bad_request', extraArgumentsMessage(event, 1, payload.length));
         } else {
           limited = false;
           try {
-            result = fn(req);
+            result = fn(payload[0]);
           } catch (err) {
             clog.error({ err, event }, 'request handler threw');
             result = fail('internal');
@@ -117,7 +126,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
           if (result.error.code !== 'rate_limited') clog.info({ event, code: result.error.code }, 'request refused');
         }
         try {
-          (ack as (r: Result) => void)(result);
+          ack(result);
         } catch (err) {
           clog.warn({ err, event }, 'acknowledgement failed');
         }
@@ -188,17 +197,26 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     const inputBucket = new TokenBucket(options.inputFramesPerSecond, options.inputFramesPerSecond * 2);
     let lastLog = 0;
     let lastNotice = 0;
-    socket.on('input:frame', ((meta: unknown, data: unknown, ack: unknown) => {
+    socket.on('input:frame', ((...args: unknown[]) => {
+      const { ack, payload } = splitAck(args);
+      const [meta, data] = payload;
       let result: Result;
       try {
         if (!inputBucket.take()) result = fail('rate_limited', `more than ${options.inputFramesPerSecond} input frames/s`);
+        else if (payload.length > 2) result = fail('bad_request', extraArgumentsMessage('input:frame', 2, payload.length));
         else if (!isPlainObject(meta)) result = fail('bad_request', 'input:frame needs (meta { track, width, height, format }, bytes)');
         else result = runtime.publish(meta.track, { data: toBytes(data), width: meta.width, height: meta.height, format: meta.format }, { owner: viewerIdentity(socket) });
       } catch (err) {
         clog.error({ err }, 'input handler threw');
         result = fail('internal');
       }
-      if (typeof ack === 'function') (ack as (r: Result) => void)(result);
+      if (ack) {
+        try {
+          ack(result);
+        } catch (err) {
+          clog.warn({ err, event: 'input:frame' }, 'acknowledgement failed');
+        }
+      }
       if (!result.ok) {
         metrics.commandError(result.error.code);
         const now = Date.now();
@@ -206,7 +224,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
           lastLog = now;
           clog.info({ code: result.error.code }, 'input frame refused');
         }
-        if (typeof ack !== 'function' && now - lastNotice > 1000) {
+        if (!ack && now - lastNotice > 1000) {
           lastNotice = now;
           const track = isPlainObject(meta) && typeof meta.track === 'string' ? meta.track.slice(0, 64) : '';
           socket.emit('input:rejected', { track, error: result.error });
@@ -216,7 +234,6 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
 
     socket.on('disconnect', (reason) => {
       stream.detach(socket.id, false);
-      metrics.connections(io.engine.clientsCount);
       const grant = control.current();
       if (grant && socket.data.ownerId === grant.ownerId && socketsOf(grant.ownerId).every((s) => s.id === socket.id)) {
         clog.info({ reason, sessionId: grant.sessionId }, 'session owner disconnected; orphan timeout running');

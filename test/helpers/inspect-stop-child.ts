@@ -9,6 +9,5 @@ const url = process.argv[2] ?? 'ws://127.0.0.1:1';
 const after = Number(process.argv[3] ?? 200);
 const inspection = startInspection(url);
 setTimeout(() => {
-  inspection.stop();
-  process.stdout.write('stopped\n');
+  void inspection.stop().then(() => process.stdout.write('stopped\n'));
 }, after);

@@ -14,6 +14,7 @@ import type { ProviderChoice } from '../gpu/providers.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
 import type { NodeOptions } from '../fleet/node.ts';
 import { leaseSettings } from '../fleet/options.ts';
+import { checkModelArgument, checkWebSocketUrl, listenProblem } from './problems.ts';
 
 const PROVIDERS: readonly ProviderChoice[] = ['auto', 'cpu', 'cuda', 'tensorrt'];
 
@@ -43,6 +44,10 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   const inspectPort = intOption(v, 'inspect-port', 1, 65535) ?? 8080;
 
   const fleetOptions = v.fleet === true ? parseFleetOptions(v, env) : undefined;
+  checkModelArgument(cli.model);
+  const inspectUrl = stringOption(v, 'inspect-url');
+  if (inspectUrl !== undefined) checkWebSocketUrl('inspect-url', inspectUrl);
+  const host = stringOption(v, 'host') ?? DEFAULT_TRANSPORT.host;
 
   const log = pino({ level: cli.logLevel });
   let inspection: Inspection | undefined;
@@ -62,13 +67,20 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   // Fleet node: admission only for the ticket it armed; it takes jobs once the model is ready.
   // Imported only for --fleet: BullMQ alone takes ~0.6 s to load.
   const fleet = fleetOptions ? (await import('../fleet/node.ts')).createFleetNode(runtime, fleetOptions, log) : undefined;
-  const server = await listen(runtime, {
-    host: stringOption(v, 'host') ?? DEFAULT_TRANSPORT.host,
-    port,
-    corsOrigins: origins,
-    ...(stringOption(v, 'auth-token') ? { authToken: stringOption(v, 'auth-token') } : {}),
-    ...(fleet ? { admit: fleet.admit } : {}),
-  });
+  let server: Awaited<ReturnType<typeof listen>>;
+  try {
+    server = await listen(runtime, {
+      host,
+      port,
+      corsOrigins: origins,
+      ...(stringOption(v, 'auth-token') ? { authToken: stringOption(v, 'auth-token') } : {}),
+      ...(fleet ? { admit: fleet.admit } : {}),
+    });
+  } catch (err) {
+    inspection?.stop();
+    await runtime.shutdown();
+    throw (await listenProblem(err, host, port)) ?? err;
+  }
   process.stderr.write(`framehost: open ${server.url} in a browser\n`);
   runtime.ready().then(
     (model) => log.info({ model }, `ready: ${model.name} ${model.version} on ${model.provider}`),

@@ -53,6 +53,16 @@ export interface CheckOptions {
 /** Frames from a model with input tracks are compared once its input has settled. */
 const INPUT_SETTLE_MS = 300;
 
+/** Wait until the runtime is idle (after a kill, a fresh worker loads the model first). */
+async function idle(runtime: Runtime, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (runtime.phase() !== 'idle') {
+    if (runtime.phase() === 'failed' || runtime.phase() === 'shutdown' || performance.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
 const ms = (n: number): string => `${Math.round(n)} ms`;
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
@@ -171,10 +181,17 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
 
     // 4. Stop within the deadline.
     const deadline = limits.stopDeadlineMs!;
+    const endedBefore = s1.end !== null;
     const stopped = await s1.stop();
-    if (stopped.end?.reason === 'killed') {
+    if (endedBefore) {
+      add('stop', 'skip', endText(s1));
+    } else if (stopped.end?.reason === 'killed') {
       add('stop', 'fail', `the loop ignored stop for ${ms(deadline)} (the stop deadline) and its worker was killed: call ctx.shouldStop() in every iteration and wait with ctx.sleep() or ctx.signal, which wake at stop`);
-      await runtime.ready();
+      // A fresh worker loads the model again; the isolation run needs it.
+      if (!(await idle(runtime, 120_000))) {
+        add('isolation', 'skip', 'the model did not load again after its worker was killed');
+        return results;
+      }
     } else if (stopped.end && stopped.end.reason !== 'stopped' && stopped.end.reason !== 'returned') {
       add('stop', 'fail', `the session ended ${stopped.end.reason}${stopped.end.error ? ` (${stopped.end.error.code}: ${stopped.end.error.message})` : ''}`);
     } else {
@@ -203,6 +220,7 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
     }
     await s2.waitFrames(s2.frames.length + 3, 1000);
     await s2.stop();
+    await idle(runtime, 120_000); // a loop that ignores stop was killed again: wait for its fresh worker
     const s3 = SessionProbe.start(runtime);
     if (!(s3 instanceof SessionProbe)) {
       add('isolation', 'fail', `session 3 did not start: ${s3.code}: ${s3.message}`);

@@ -12,7 +12,9 @@
  * those sources, not to `dist/` (which only `npm run build` makes): package.json's exports have a
  * `framehost-source` condition, which `useSourceCondition` adds to every ESM resolution.
  */
-import { register as registerModuleHooks } from 'node:module';
+import Module, { register as registerModuleHooks } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const REGISTERED = Symbol.for('framehost.typescript');
 const SOURCE = Symbol.for('framehost.source-condition');
@@ -35,18 +37,37 @@ export async function registerTypeScript(): Promise<void> {
 }
 
 /** The resolve hook: adds the `framehost-source` export condition (a data: URL, so no file to ship). */
-export const SOURCE_HOOKS_URL = `data:text/javascript,${encodeURIComponent(
+const SOURCE_HOOKS_URL = `data:text/javascript,${encodeURIComponent(
   'export async function resolve(specifier, context, next) {' +
     ' const conditions = context.conditions.includes("framehost-source") ? context.conditions : [...context.conditions, "framehost-source"];' +
     ' return next(specifier, { ...context, conditions }); }',
 )}`;
 
-/** Resolve `framehost` (and its subpaths) to its TypeScript sources in this thread (idempotent). */
+type ResolveFilename = (request: string, ...rest: unknown[]) => string;
+
+/**
+ * Resolve `framehost` (and its subpaths) to its TypeScript sources in this thread (idempotent).
+ * ESM: the export condition. CommonJS (a TypeScript model in a CommonJS folder, compiled to
+ * `require('framehost')` by tsx): Node 20 has no resolve hook for require, so the package's own
+ * names are mapped to the same `framehost-source` files before Node's resolver runs.
+ */
 export function useSourceCondition(): void {
   const g = globalThis as Flags;
   if (g[SOURCE]) return;
   g[SOURCE] = true;
   registerModuleHooks(SOURCE_HOOKS_URL);
+  const root = new URL('../../', import.meta.url);
+  const manifest = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { name: string; exports: Record<string, Record<string, string>> };
+  const sources = new Map<string, string>();
+  for (const [subpath, conditions] of Object.entries(manifest.exports)) {
+    const file = conditions['framehost-source'];
+    if (file) sources.set(subpath === '.' ? manifest.name : `${manifest.name}${subpath.slice(1)}`, fileURLToPath(new URL(file, root)));
+  }
+  const cjs = Module as unknown as { _resolveFilename: ResolveFilename };
+  const resolveFilename = cjs._resolveFilename;
+  cjs._resolveFilename = function (this: unknown, request: string, ...rest: unknown[]): string {
+    return sources.get(request) ?? resolveFilename.call(this, request, ...rest);
+  };
 }
 
 /** True when this copy of framehost runs from its TypeScript sources (a checkout, tsx, vitest). */

@@ -7,12 +7,11 @@
  * tsx when it is loaded (loadModelModule).
  */
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-import { RUNNING_FROM_SOURCE, SOURCE_HOOKS_URL } from './typescript.ts';
+import { RUNNING_FROM_SOURCE } from './typescript.ts';
 
 // The flags are the ones typescript.ts sets, so the worker's own registerTypeScript() is a no-op after this.
 const BOOT = `
 const { workerData } = require('node:worker_threads');
-const { register } = require('node:module');
 (async () => {
   const boot = workerData.__boot;
   if (boot) {
@@ -21,10 +20,7 @@ const { register } = require('node:module');
       (await import(boot.esm)).register();
       (await import(boot.cjs)).register();
     }
-    if (!globalThis[Symbol.for('framehost.source-condition')]) {
-      globalThis[Symbol.for('framehost.source-condition')] = true;
-      register(boot.hooks);
-    }
+    (await import(boot.sources)).useSourceCondition();
   }
   await import(workerData.__entry);
 })();
@@ -32,7 +28,7 @@ const { register } = require('node:module');
 
 export function startWorker(entry: URL, options: WorkerOptions & { workerData?: object } = {}): Worker {
   const boot = RUNNING_FROM_SOURCE || entry.pathname.endsWith('.ts')
-    ? { esm: import.meta.resolve('tsx/esm/api'), cjs: import.meta.resolve('tsx/cjs/api'), hooks: SOURCE_HOOKS_URL }
+    ? { esm: import.meta.resolve('tsx/esm/api'), cjs: import.meta.resolve('tsx/cjs/api'), sources: new URL('./typescript.ts', import.meta.url).href }
     : undefined;
   return new Worker(BOOT, { ...options, eval: true, workerData: { ...options.workerData, __entry: entry.href, __boot: boot } });
 }

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { startGateway } from '../fleet/gateway.ts';
 import { DEFAULT_GATEWAY } from '../fleet/options.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
+import { listenProblem } from './problems.ts';
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
 
@@ -27,9 +28,10 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
   const secret = stringOption(v, 'secret') ?? nonEmpty(env.FRAMEHOST_FLEET_SECRET);
 
   const log = pino({ level: cli.logLevel });
+  const host = stringOption(v, 'host') ?? nonEmpty(env.FRAMEHOST_HOST) ?? DEFAULT_GATEWAY.host;
   const gateway = await startGateway({
     redisUrl,
-    host: stringOption(v, 'host') ?? nonEmpty(env.FRAMEHOST_HOST) ?? DEFAULT_GATEWAY.host,
+    host,
     port,
     corsOrigins: origins,
     logger: log,
@@ -38,6 +40,9 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
     ...(maxQueue ? { maxQueue } : {}),
     ...(authToken ? { authToken } : {}),
     ...(secret ? { secret } : {}),
+  }).catch(async (err: unknown) => {
+    // main exits once this is reported, whatever the queue's connections still hold.
+    throw (await listenProblem(err, host, port)) ?? err;
   });
   process.stderr.write(`framehost: gateway on ${gateway.url}\n`);
 

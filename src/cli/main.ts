@@ -8,6 +8,11 @@
  */
 import { closest, isSubcommand, parseCommandLine, subcommandUsage, usage, usageHint, UsageError, SUBCOMMANDS, type ParsedCommandLine, type SubcommandName } from './args.ts';
 import { RunError } from './problems.ts';
+import { RUNNING_FROM_SOURCE, useSourceCondition } from '../util/typescript.ts';
+
+// From the sources by any entry (the bin, `tsx src/cli/main.ts` in npm start): a model's
+// `import 'framehost'` gets these sources, not a dist/ that may not exist (see typescript.ts).
+if (RUNNING_FROM_SOURCE) useSourceCondition();
 
 type Runner = (cli: ParsedCommandLine) => Promise<number>;
 

@@ -51,7 +51,7 @@ export async function runInit(cli: ParsedCommandLine): Promise<number> {
   };
   const files: Record<string, string | Uint8Array> = {
     'package.json': `${JSON.stringify(manifest, null, 2)}\n`,
-    'model.ts': readFileSync(join(TEMPLATE, 'model.ts'), 'utf8').replace("name: 'my-world'", `name: ${JSON.stringify(name)}`),
+    'model.ts': readFileSync(join(TEMPLATE, 'model.ts'), 'utf8').replace("name: 'my-world'", `name: '${name}'`) // a package name: no quote in it,
     'model.onnx': buildWavesGraph(),
     'README.md': readFileSync(join(TEMPLATE, 'README.md'), 'utf8').replace('# my-world', `# ${name}`),
     '.npmrc': readFileSync(join(TEMPLATE, 'npmrc'), 'utf8'),

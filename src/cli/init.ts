@@ -11,7 +11,8 @@ import { buildWavesGraph } from '../models/waves/graph.ts';
 import { stringOption, UsageError, type ParsedCommandLine } from './args.ts';
 import { RunError } from './problems.ts';
 
-const PACKAGE_ROOT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../../' : '../../', import.meta.url));
+// src/cli/init.ts and dist/cli/init.js both sit two folders below the package root.
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TEMPLATE = join(PACKAGE_ROOT, 'templates', 'model');
 
 /** An npm package name from a folder's name: lowercase, URL-safe. */
@@ -51,7 +52,8 @@ export async function runInit(cli: ParsedCommandLine): Promise<number> {
   };
   const files: Record<string, string | Uint8Array> = {
     'package.json': `${JSON.stringify(manifest, null, 2)}\n`,
-    'model.ts': readFileSync(join(TEMPLATE, 'model.ts'), 'utf8').replace("name: 'my-world'", `name: '${name}'`) // a package name: no quote in it,
+    // A package name has no quote in it: safe inside the single quotes.
+    'model.ts': readFileSync(join(TEMPLATE, 'model.ts'), 'utf8').replace("name: 'my-world'", `name: '${name}'`),
     'model.onnx': buildWavesGraph(),
     'README.md': readFileSync(join(TEMPLATE, 'README.md'), 'utf8').replace('# my-world', `# ${name}`),
     '.npmrc': readFileSync(join(TEMPLATE, 'npmrc'), 'utf8'),

@@ -57,6 +57,7 @@ describe('the page layout', () => {
     for (const size of SIZES) {
       const page = await rig.openPage(`${h.url}/`, 'idle', size);
       await startSession(page);
+      await sleep(1200); // a full second of frames: the fps counter shows the real rate in the picture
       const path = `${OUT}layout-${size.width}x${size.height}.png`;
       await page.screenshot({ path });
       if (size.width === 1366 && process.env.FRAMEHOST_UPDATE_DOCS === '1') copyFileSync(path, fileURLToPath(new URL('../docs/page.png', import.meta.url)));

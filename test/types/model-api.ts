@@ -81,3 +81,7 @@ export const wrongArgs = defineModel({
     ctx.state.missing = 1;
   },
 });
+
+// @ts-expect-error an enum's default must be one of its values
+export const badDefault = t.enum(['edges', 'toon'], { default: 'blur' });
+export const goodDefault = t.enum(['edges', 'toon'], { default: 'toon' });

@@ -49,10 +49,13 @@ describe('framehost init', () => {
     const full = await runRaw(['init', dir]);
     expect(full.code).toBe(2);
     expect(full.stderr).toMatch(/^framehost: init: .* is not empty: choose a new folder, or --force to write into it$/m);
-    const forced = await runRaw(['init', dir, '--force', '--name', 'forced']);
+    writeFileSync(join(dir, 'framehost-0.1.0.tgz'), ''); // stands for npm pack's tarball, beside the project
+    const forced = await runRaw(['init', join(dir, 'sub'), '--name', 'forced', '--framehost', join(dir, 'framehost-0.1.0.tgz')]);
     expect(forced.code, forced.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'sub', 'package.json'), 'utf8'))).toMatchObject({ name: 'forced', dependencies: { framehost: 'file:../framehost-0.1.0.tgz' } });
+    const into = await runRaw(['init', dir, '--force']);
+    expect(into.code, into.stderr).toBe(0);
     expect(readFileSync(join(dir, 'keep.txt'), 'utf8')).toBe('mine');
-    expect(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name).toBe('forced');
     const file = await runRaw(['init', join(dir, 'keep.txt')]);
     expect(file.code).toBe(2);
     expect(file.stderr).toContain('exists and is not a folder');

@@ -141,10 +141,11 @@ export const SUBCOMMANDS = {
   },
   init: {
     summary: 'create a model project: package.json, model.ts with a command and its ONNX graph, a README',
-    usage: 'framehost init DIR [--name NAME] [--force]',
+    usage: 'framehost init DIR [--name NAME] [--framehost SPEC] [--force]',
     positional: { name: 'DIR', description: 'the folder to create (it may exist if empty)' },
     options: {
       name: { type: 'string', valueName: 'NAME', description: "the model's and package's name (default: the folder's name)" },
+      framehost: { type: 'string', valueName: 'SPEC', description: "the project's framehost dependency: a version range (default ^ this version) or the path of a tarball from npm pack" },
       force: { type: 'boolean', description: 'write into a folder that is not empty (files of the same name are replaced)' },
     },
     defaultLogLevel: 'warn',

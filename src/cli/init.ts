@@ -36,6 +36,9 @@ export async function runInit(cli: ParsedCommandLine): Promise<number> {
   }
   const name = packageName(stringOption(cli.values, 'name') ?? basename(target));
   const own = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as OwnPackage;
+  // --framehost: a version range (the default), or a tarball or folder (written relative to the project).
+  const spec = stringOption(cli.values, 'framehost') ?? `^${own.version}`;
+  const framehost = existsSync(resolve(spec)) ? `file:${relative(target, resolve(spec)) || '.'}` : spec;
   const manifest = {
     name,
     version: '0.1.0',
@@ -46,7 +49,7 @@ export async function runInit(cli: ParsedCommandLine): Promise<number> {
       start: 'exec framehost serve --model ./model.ts',
       check: 'exec framehost check ./model.ts',
     },
-    dependencies: { framehost: `^${own.version}`, 'onnxruntime-node': own.dependencies['onnxruntime-node'] ?? '*' },
+    dependencies: { framehost, 'onnxruntime-node': own.dependencies['onnxruntime-node'] ?? '*' },
     // npm 11: never run onnxruntime-node's install script (it downloads CUDA libraries from outside the registry).
     allowScripts: { 'onnxruntime-node': false },
   };

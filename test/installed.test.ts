@@ -79,6 +79,23 @@ describe('the packed package, installed', () => {
     npm(['install'], project);
     const bin = join(project, 'node_modules', '.bin', 'framehost');
 
+    // The installed declarations type-check the scaffold under a strict user tsconfig (no
+    // skipLibCheck); a misspelt argument is an error on its own line.
+    const tsc = (): ReturnType<typeof spawnSync> =>
+      spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: project, encoding: 'utf8', timeout: 60_000 });
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: [] }, include: ['model.ts'] }),
+    );
+    const typed = tsc();
+    expect(typed.status, String(typed.stdout)).toBe(0);
+    const source = readFileSync(join(project, 'model.ts'), 'utf8');
+    writeFileSync(join(project, 'model.ts'), source.replace('({ speed, size }, { state })', '({ speed, size, colour }, { state })'));
+    const mistake = tsc();
+    const line = source.split('\n').findIndex((l) => l.includes('({ speed, size }, { state })')) + 1;
+    expect(String(mistake.stdout)).toMatch(new RegExp(`^model\\.ts\\(${line},\\d+\\): error TS2339: Property 'colour' does not exist`, 'm'));
+    writeFileSync(join(project, 'model.ts'), source);
+
     const check = spawnSync(bin, ['check', './model.ts'], { cwd: project, env: userEnv(), encoding: 'utf8', timeout: 60_000 });
     expect(check.status, `${check.stdout}\n${check.stderr}`).toBe(0);
     expect(check.stdout).toMatch(/^ {2}ok {4}load {15}world 0\.1\.0 on cpu/m);

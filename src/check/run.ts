@@ -123,7 +123,7 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
       add('load', 'fail', first.error);
       return results;
     }
-    const info = (await runtime.ready());
+    const info = await runtime.ready();
     add('load', 'pass', `${info.name} ${info.version} on ${info.provider}: loaded in ${ms(info.loadMs)} (${ms(first.wallMs)} with the worker's start)`);
 
     // 2. Frames of a first session.

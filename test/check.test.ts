@@ -64,6 +64,13 @@ describe('framehost check', () => {
     expect(undeclared.lines.get('isolation')).toMatch(/^FAIL two fresh loads gave different first 3 frames: the model is not deterministic\. If that is by design, declare deterministic: false/);
   });
 
+  it('fails a model whose load throws, with its message, and stops there', { timeout: 60_000 }, async () => {
+    const r = await check([`${FIXTURES}/load-fails.ts`]);
+    expect(r.code, r.out).toBe(1);
+    expect(r.lines.get('load'), r.out).toMatch(/^FAIL .*weights\.bin is missing/);
+    expect(r.out).toMatch(/^FAILED: 0 passed, 1 failed$/m);
+  });
+
   it('loads a TypeScript model from a CommonJS folder, importing framehost by name', { timeout: 60_000 }, async () => {
     const r = await check([`${FIXTURES}/cjs/model.ts`]);
     expect(r.code, r.out).toBe(0);

@@ -136,8 +136,8 @@ export const SUBCOMMANDS = {
       commands: { type: 'string', valueName: 'N', description: 'random commands in the isolation run (default 30)' },
       threads: { type: 'string', valueName: 'N', description: 'ONNX Runtime intra-op threads (default cores − 1, 1 to 4) [env FRAMEHOST_ORT_THREADS]' },
     },
-    // The report says what failed; the runtime's own warnings (a failed loop's stack) only on request.
-    defaultLogLevel: 'error',
+    // The report says what failed; the runtime's own log lines (with the stacks) on request: --log-level warn.
+    defaultLogLevel: 'fatal',
   },
   init: {
     summary: 'create a model project: package.json, model.ts with a command and its ONNX graph, a README',

@@ -3,7 +3,7 @@
  * framehost against the bare ONNX loop. FRAMEHOST_ORT_THREADS=1 compares another thread setting
  * (it applies to the bare loop and the runtime alike).
  *
- * Variants, interleaved in rounds so machine noise hits them alike (../shared/MEASURED.md):
+ * Variants, interleaved in rounds so machine noise hits them alike (the machine drifts ±10-15% between runs):
  *   bare       the demo graph in a tight loop on a worker thread, nothing else
  *   runtime    the same model driven by framehost's loop, headless (no viewer)
  *   delivered  frames received per second by a socket.io-client in another process (raw, jpeg)

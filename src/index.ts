@@ -11,13 +11,28 @@ export type { Phase } from './machines/phase.ts';
 export { DEFAULT_LIMITS, END_REASONS } from './machines/types.ts';
 export type { EndReason, Limits, ModelInfo, RuntimeEvent, RuntimeEmitted, SessionEnd } from './machines/types.ts';
 export { defineModel } from './model/api.ts';
-export type { Frame, JsonValue, LoadContext, ModelDefinition, SessionContext, CommandContext, PixelFormat } from './model/api.ts';
+export type {
+  CommandContext,
+  CommandDef,
+  Frame,
+  InputFrame,
+  InputReader,
+  InputTrackSpec,
+  JsonValue,
+  LoadContext,
+  ModelDefinition,
+  PixelFormat,
+  SessionContext,
+  SessionEndContext,
+} from './model/api.ts';
 export { t } from './model/schema.ts';
-export type { ArgsOf, Field, Fields } from './model/schema.ts';
-export { DEMO_MODEL_URL } from './model/load.ts';
+export type { ArgsOf, BooleanField, EnumField, Field, Fields, NumberField, StringField } from './model/schema.ts';
+export { DEMO_MODEL_URL, VIDEO_FILTER_MODEL_URL } from './model/load.ts';
 export type { Capabilities } from './model/capabilities.ts';
 export { tensorToFrame } from './gpu/frames.ts';
-export type { CreateSessionOptions, OnnxSession } from './gpu/session.ts';
+export { GraphBuilder } from './models/graph-builder.ts';
+export type { DTypeName } from './models/graph-builder.ts';
+export type { CreateSessionOptions, OnnxSession, TensorInfo } from './gpu/session.ts';
 export { listen } from './transport/server.ts';
 export type { FramehostHttpServer } from './transport/server.ts';
 export { DEFAULT_TRANSPORT } from './transport/options.ts';

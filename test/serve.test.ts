@@ -112,23 +112,65 @@ describe('framehost serve', () => {
     expect(lines.find((l) => String(l.msg).startsWith('ready:'))).toBeDefined();
   }, TEST_TIMEOUT_MS);
 
-  it('prints usage for --help (exit 0) and refuses an unknown flag (exit 2)', async () => {
+  it('prints its own usage for --help (exit 0) and refuses an unknown flag with a hint (exit 2)', async () => {
     const help = children.start([BIN, 'serve', '--help'], { env: cleanEnv() });
-    const bad = children.start([BIN, 'serve', '--no-such-flag'], { env: cleanEnv() });
+    const bad = children.start([BIN, 'serve', '--prot', '3001'], { env: cleanEnv() });
     const [helpExit, badExit] = await Promise.all([help.exitWithin(20_000), bad.exitWithin(20_000)]);
 
     expect(helpExit, help.stderr).toEqual({ code: 0, signal: null });
-    expect(help.stdout).toMatch(/^Usage: framehost <command> \[options\]/);
-    expect(help.stdout).toMatch(/^\s+serve\s+serve the model/m);
-    expect(help.stdout).toContain('framehost serve [--host 127.0.0.1] [--port 3000] [--inspect]');
+    expect(help.stdout).toMatch(/^Usage: framehost serve \[--model PATH\] \[--host 127\.0\.0\.1\] \[--port 3000\] \[--inspect\]/);
     expect(help.stdout).toMatch(/--inspect\s/);
     expect(help.stdout).toContain('--inspect-url WS_URL');
     expect(help.stdout).toContain('--stop-deadline MS');
+    expect(help.stdout).toMatch(/Built-in models \(--model NAME\):\n\s+gray-scott\s.*\n\s+video-filter\s/);
+    expect(help.stdout).not.toContain('--out DIR'); // headless's options are headless's help
 
     expect(badExit).toEqual({ code: 2, signal: null });
     expect(bad.stdout).toBe('');
-    expect(bad.stderr).toMatch(/^framehost: serve: .*--no-such-flag/);
-    expect(bad.stderr).toContain('Usage: framehost <command> [options]');
+    expect(bad.stderr).toMatch(/^framehost: serve: unknown option --prot: did you mean --port\?\nUsage: framehost serve .*\(framehost serve --help for every option\)\n$/);
+  }, TEST_TIMEOUT_MS);
+
+  it('says in one line, exit 1, that the port is in use and which one is free', async () => {
+    const first = await serve([]);
+    const port = Number(new URL(first.url).port);
+    const second = children.start([BIN, 'serve', '--port', String(port), '--model', SCRIPTED_MODEL], { env: cleanEnv() });
+    expect(await second.exitWithin(20_000)).toEqual({ code: 1, signal: null });
+    expect(second.stderr).toMatch(new RegExp(`^framehost: serve: port ${port} is in use on 127\\.0\\.0\\.1: try --port (\\d+)$`, 'm'));
+    expect(second.stderr).not.toMatch(/\n\s+at /);
+  }, TEST_TIMEOUT_MS);
+
+  it('refuses a missing model, a misspelled built-in and a bad --inspect-url in one line, exit 2', async () => {
+    const runs = [
+      [['--model', '/nonexistent'], /^framehost: serve: --model \/nonexistent: no such file \(\/nonexistent\); built-ins: gray-scott, video-filter\n/],
+      [['--model', 'video-filtr'], /^framehost: serve: no model "video-filtr": did you mean the built-in video-filter\?\n/],
+      [['--inspect-url', 'notaurl'], /^framehost: serve: --inspect-url "notaurl" is not a URL: try ws:\/\/127\.0\.0\.1:8080\n/],
+      [['--inspect-url', 'http://127.0.0.1:1'], /^framehost: serve: --inspect-url needs a ws:\/\/ or wss:\/\/ URL, got http:\n/],
+    ] as const;
+    const children_ = runs.map(([args]) => children.start([BIN, 'serve', '--port', '0', ...args], { env: cleanEnv() }));
+    const exits = await Promise.all(children_.map((c) => c.exitWithin(20_000)));
+    runs.forEach(([, message], i) => {
+      expect(exits[i], children_[i]!.stderr).toEqual({ code: 2, signal: null });
+      expect(children_[i]!.stderr).toMatch(message);
+      expect(children_[i]!.stderr).not.toMatch(/\n\s+at /);
+    });
+  }, TEST_TIMEOUT_MS);
+
+  it('lists the commands for --help, suggests a command for a typo, and keeps --model out of the gateway', async () => {
+    const top = children.start([BIN, '--help'], { env: cleanEnv() });
+    const typo = children.start([BIN, 'serv'], { env: cleanEnv() });
+    const gateway = children.start([BIN, 'gateway', '--help'], { env: cleanEnv() });
+    const gatewayModel = children.start([BIN, 'gateway', '--model', 'x.ts'], { env: cleanEnv() });
+    const [topExit, typoExit, gatewayExit, gatewayModelExit] = await Promise.all([top, typo, gateway, gatewayModel].map((c) => c.exitWithin(20_000)));
+    expect(topExit?.code).toBe(0);
+    expect(top.stdout).toMatch(/^Usage: framehost <command> \[options\]/);
+    for (const name of ['serve', 'headless', 'gateway', 'check', 'init']) expect(top.stdout).toMatch(new RegExp(`^\\s+${name}\\s`, 'm'));
+    expect(typoExit?.code).toBe(2);
+    expect(typo.stderr).toMatch(/^framehost: unknown command "serv": did you mean serve\?\n/);
+    expect(gatewayExit?.code).toBe(0);
+    expect(gateway.stdout).toMatch(/^Usage: framehost gateway/);
+    expect(gateway.stdout).not.toContain('--model');
+    expect(gatewayModelExit?.code).toBe(2);
+    expect(gatewayModel.stderr).toMatch(/^framehost: gateway: unknown option --model\n/);
   }, TEST_TIMEOUT_MS);
 
   it('exits 1 at once on a second signal while the first is still shutting down', async () => {

@@ -13,7 +13,7 @@ import { errorValue, FramehostError, type ErrorValue } from '../errors.ts';
 import { eraseModel, type ErasedModel, type Frame, type JsonValue, type SessionContext } from '../model/api.ts';
 import { createOnnxSession, type OnnxSession } from '../gpu/session.ts';
 import { frameProblem } from '../gpu/frames.ts';
-import { loadModelModule } from '../model/load.ts';
+import { loadModelModule, resolveModelPath } from '../model/load.ts';
 import type { EndReason } from '../machines/types.ts';
 import { TrackReader } from './input-track.ts';
 import { PointLog, ReplayPlayer } from './loop-points.ts';
@@ -84,11 +84,14 @@ async function load(): Promise<void> {
     const model = eraseModel(await loadModelModule(init.modelUrl));
     const scope = await model.load({
       createSession: async (source, options) => {
-        const s = await createOnnxSession(source, { ...init.ort, ...options }, log);
+        const file = typeof source === 'string' ? resolveModelPath(source, init.modelUrl) : source;
+        const s = await createOnnxSession(file, { ...init.ort, ...options }, log);
         timeRuns(s);
         onnx.push(s);
         return s;
       },
+      resolve: (path) => resolveModelPath(path, init.modelUrl),
+      modelUrl: init.modelUrl,
       options: init.modelOptions,
       log,
     });

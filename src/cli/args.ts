@@ -25,18 +25,32 @@ export interface SubcommandSpec {
   readonly summary: string;
   readonly usage: string;
   readonly options: OptionTable;
+  /** A positional argument (`framehost check MODEL`), if the subcommand takes one. */
+  readonly positional?: { readonly name: string; readonly description: string };
   /** Default for `--log-level` when neither the flag nor FRAMEHOST_LOG_LEVEL is set. */
   readonly defaultLogLevel: LogLevel;
-  /** How many positional arguments the subcommand takes (default none). */
-  readonly positionals?: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export const COMMON_OPTIONS = {
-  model: { type: 'string', valueName: 'PATH', description: 'model module (path or URL); default: the built-in Gray-Scott demo [env FRAMEHOST_MODEL]' },
+/** The built-in models, by the name `--model` takes. */
+export const BUILTIN_MODELS = {
+  'gray-scott': 'Gray-Scott reaction-diffusion, the default (also "demo"); click to stamp, commands for feed/kill/palette',
+  'video-filter': 'edges or toon shading of the video the page sends from your camera (input track "camera")',
+} as const;
+
+/** Options of the subcommands that run a model (not the gateway). */
+const MODEL_OPTIONS = {
+  model: {
+    type: 'string',
+    valueName: 'PATH',
+    description: `model module (.ts, .mts, .js, .mjs path, or URL) or a built-in: ${Object.keys(BUILTIN_MODELS).join(', ')}; default gray-scott [env FRAMEHOST_MODEL]`,
+  },
   'model-option': { type: 'string', multiple: true, valueName: 'KEY=VALUE', description: 'pass an option to the model (repeatable; numeric values become numbers)' },
+} as const satisfies OptionTable;
+
+export const COMMON_OPTIONS = {
   'log-level': { type: 'string', valueName: 'LEVEL', description: `${LOG_LEVELS.join('|')} [env FRAMEHOST_LOG_LEVEL]` },
   help: { type: 'boolean', short: 'h', description: 'show this help' },
 } as const satisfies OptionTable;
@@ -50,8 +64,9 @@ const FLEET_QUEUE_OPTIONS = {
 export const SUBCOMMANDS = {
   serve: {
     summary: 'serve the model over Socket.IO and HTTP (the demo page at /)',
-    usage: 'framehost serve [--host 127.0.0.1] [--port 3000] [--inspect] [options]',
+    usage: 'framehost serve [--model PATH] [--host 127.0.0.1] [--port 3000] [--inspect] [options]',
     options: {
+      ...MODEL_OPTIONS,
       host: { type: 'string', valueName: 'HOST', description: 'address to listen on (default 127.0.0.1) [env FRAMEHOST_HOST]' },
       port: { type: 'string', short: 'p', valueName: 'PORT', description: 'port (default 3000; 0 picks a free one) [env FRAMEHOST_PORT]' },
       inspect: { type: 'boolean', description: 'send the chart to the Stately inspector through a local relay [env FRAMEHOST_INSPECT=1]' },
@@ -79,8 +94,9 @@ export const SUBCOMMANDS = {
   },
   headless: {
     summary: 'run sessions from JSON lines on stdin, write frames as PNG files, report events as JSON lines on stdout',
-    usage: 'framehost headless --out DIR [--frames N] [--input TRACK=DIR [--input-fps N]] [options] < commands.jsonl',
+    usage: 'framehost headless --out DIR [--model PATH] [--frames N] [--input TRACK=DIR [--input-fps N]] [options] < commands.jsonl',
     options: {
+      ...MODEL_OPTIONS,
       out: { type: 'string', short: 'o', valueName: 'DIR', description: 'directory for the PNG frames (created if missing; required)' },
       frames: { type: 'string', short: 'n', valueName: 'N', description: 'write at most N frames in all, then stop the session and exit' },
       input: {
@@ -116,9 +132,38 @@ export const SUBCOMMANDS = {
     options: {
       out: { type: 'string', short: 'o', valueName: 'DIR', description: 'directory for the PNG frames, frame-NNNNNN.png from 0 (created if missing; required)' },
       video: { type: 'string', valueName: 'FILE', description: "also encode the frames into a WebM video with ffmpeg (Debian's ffmpeg package; refused when it is not installed)" },
+      model: { ...MODEL_OPTIONS.model, description: 'replay through this model instead of the recorded one (path, URL or built-in)' },
+      'model-option': { ...MODEL_OPTIONS['model-option'], description: 'override a recorded model option (repeatable; numeric values become numbers)' },
     },
     defaultLogLevel: 'warn',
-    positionals: 1,
+    positional: { name: 'FILE', description: 'the journal to replay (a .jsonl file written by --record)' },
+  },
+  check: {
+    summary: "the model author's conformance run: load, frames, commands, stop, isolation; exit 1 on a failure",
+    usage: 'framehost check MODEL [--stop-deadline MS] [--seed N] [options]',
+    positional: { name: 'MODEL', description: 'the model module to check (as --model)' },
+    options: {
+      ...MODEL_OPTIONS,
+      'stop-deadline': { type: 'string', valueName: 'MS', description: 'how long the loop may take to honour stop (default 5000, as serve)' },
+      'first-frame-timeout': { type: 'string', valueName: 'MS', description: 'how long to wait for the first frame (default 10000)' },
+      'min-fps': { type: 'string', valueName: 'N', description: 'fail below this frame rate (default 1)' },
+      seed: { type: 'string', valueName: 'N', description: 'seed of the random commands of the isolation run (default 1)' },
+      commands: { type: 'string', valueName: 'N', description: 'random commands in the isolation run (default 30)' },
+      threads: { type: 'string', valueName: 'N', description: 'ONNX Runtime intra-op threads (default cores − 1, 1 to 4) [env FRAMEHOST_ORT_THREADS]' },
+    },
+    // The report says what failed; the runtime's own log lines (with the stacks) on request: --log-level warn.
+    defaultLogLevel: 'fatal',
+  },
+  init: {
+    summary: 'create a model project: package.json, model.ts with a command and its ONNX graph, a README',
+    usage: 'framehost init DIR [--name NAME] [--framehost SPEC] [--force]',
+    positional: { name: 'DIR', description: 'the folder to create (it may exist if empty)' },
+    options: {
+      name: { type: 'string', valueName: 'NAME', description: "the model's and package's name (default: the folder's name)" },
+      framehost: { type: 'string', valueName: 'SPEC', description: "the project's framehost dependency: a version range (default ^ this version) or the path of a tarball from npm pack" },
+      force: { type: 'boolean', description: 'write into a folder that is not empty (files of the same name are replaced)' },
+    },
+    defaultLogLevel: 'warn',
   },
 } as const satisfies Readonly<Record<string, SubcommandSpec>>;
 
@@ -143,8 +188,8 @@ export interface ParsedCommandLine {
   readonly logLevel: LogLevel;
   /** The subcommand's own options, raw; read them with `stringOption` / `intOption`. */
   readonly values: Readonly<Record<string, RawValue>>;
-  /** Positional arguments (only for subcommands that take them). */
-  readonly positionals: readonly string[];
+  /** The positional argument, for subcommands that take one. */
+  readonly positional: string | undefined;
 }
 
 export function isSubcommand(name: string): name is SubcommandName {
@@ -156,13 +201,14 @@ export function parseCommandLine(subcommand: SubcommandName, argv: readonly stri
   const spec: SubcommandSpec = SUBCOMMANDS[subcommand];
   let values: Record<string, RawValue>;
   let positionals: string[];
+  const options = { ...COMMON_OPTIONS, ...spec.options };
   try {
-    ({ values, positionals } = parseArgs({ args: [...argv], options: { ...COMMON_OPTIONS, ...spec.options }, strict: true, allowPositionals: (spec.positionals ?? 0) > 0 }));
+    ({ values, positionals } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: spec.positional !== undefined }));
   } catch (err) {
     // parseArgs reports unknown flags, missing values and stray positionals as TypeErrors.
-    throw new UsageError(err instanceof Error ? err.message : String(err));
+    throw new UsageError(parseArgsMessage(err instanceof Error ? err.message : String(err), Object.keys(options)));
   }
-  if (positionals.length > (spec.positionals ?? 0)) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[spec.positionals ?? 0])}`);
+  if (positionals.length > 1) throw new UsageError(`expected one ${spec.positional?.name ?? 'argument'}, got ${positionals.length}: ${positionals.join(' ')}`);
   return {
     subcommand,
     help: values.help === true,
@@ -170,8 +216,40 @@ export function parseCommandLine(subcommand: SubcommandName, argv: readonly stri
     modelOptions: parseModelOptions(values['model-option']),
     logLevel: parseLogLevel(stringOption(values, 'log-level') ?? nonEmpty(env.FRAMEHOST_LOG_LEVEL) ?? spec.defaultLogLevel),
     values,
-    positionals,
+    positional: positionals[0],
   };
+}
+
+/** parseArgs' message, shortened to one line, with the nearest known option for a typo. */
+function parseArgsMessage(message: string, known: readonly string[]): string {
+  const unknown = /^Unknown option '--?([^']+)'/.exec(message);
+  if (unknown) {
+    const near = closest(unknown[1]!, known);
+    return `unknown option --${unknown[1]}${near ? `: did you mean --${near}?` : ''}`;
+  }
+  return message.split('. ')[0]!.replace(/\.$/, '');
+}
+
+/** Levenshtein distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/** The candidate nearest to `word`, if it is near enough to be a typo of it. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = distance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -223,16 +301,31 @@ function optionLines(table: OptionTable): string[] {
   return rows.map(([flag, text]) => `  ${flag.padEnd(width)}  ${text}`);
 }
 
-/** The whole `--help` text: every subcommand and every option. */
+/** One subcommand's `--help`: its usage, its options and the shared ones. */
+export function subcommandUsage(name: SubcommandName): string {
+  const spec: SubcommandSpec = SUBCOMMANDS[name];
+  const lines = [`Usage: ${spec.usage}`, '', spec.summary, ''];
+  if (spec.positional) lines.push(`  ${spec.positional.name}  ${spec.positional.description}`, '');
+  lines.push('Options:', ...optionLines({ ...spec.options, ...COMMON_OPTIONS }), `  (default log level: ${spec.defaultLogLevel})`);
+  if ('model' in spec.options) {
+    const width = Math.max(...Object.keys(BUILTIN_MODELS).map((n) => n.length));
+    lines.push('', 'Built-in models (--model NAME):', ...Object.entries(BUILTIN_MODELS).map(([n, d]) => `  ${n.padEnd(width)}  ${d}`));
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** `framehost --help`: the subcommands, and where each one's options are. */
 export function usage(): string {
   const lines = ['Usage: framehost <command> [options]', '', 'Commands:'];
   const names = Object.keys(SUBCOMMANDS) as SubcommandName[];
   const width = Math.max(...names.map((n) => n.length));
   for (const name of names) lines.push(`  ${name.padEnd(width)}  ${SUBCOMMANDS[name].summary}`);
-  for (const name of names) {
-    const spec: SubcommandSpec = SUBCOMMANDS[name];
-    lines.push('', `${spec.usage}`, ...optionLines(spec.options), `  (default log level: ${spec.defaultLogLevel})`);
-  }
-  lines.push('', 'Options for every command:', ...optionLines(COMMON_OPTIONS), '');
+  lines.push('', 'framehost <command> --help shows the options of one command.', '');
   return lines.join('\n');
+}
+
+/** The line under a usage error: the subcommand's synopsis and where its options are. */
+export function usageHint(name?: SubcommandName): string {
+  return name ? `Usage: ${SUBCOMMANDS[name].usage} (framehost ${name} --help for every option)\n` : 'Usage: framehost <command> [options] (framehost --help for the commands)\n';
 }

@@ -10,6 +10,7 @@ import { startGateway } from '../fleet/gateway.ts';
 import { DEFAULT_GATEWAY } from '../fleet/options.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
 import { onLauncherGone } from './launcher.ts';
+import { listenProblem } from './problems.ts';
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
 
@@ -30,9 +31,10 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
   // Synchronous writes: pino's default stream is asynchronous and its flush() does not wait (sonic-boom,
   // minLength 0), so at exit lines still in a retry on a full pipe came out late, or after the last one.
   const log = pino({ level: cli.logLevel }, pino.destination({ dest: 1, sync: true }));
+  const host = stringOption(v, 'host') ?? nonEmpty(env.FRAMEHOST_HOST) ?? DEFAULT_GATEWAY.host;
   const gateway = await startGateway({
     redisUrl,
-    host: stringOption(v, 'host') ?? nonEmpty(env.FRAMEHOST_HOST) ?? DEFAULT_GATEWAY.host,
+    host,
     port,
     corsOrigins: origins,
     logger: log,
@@ -41,6 +43,9 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
     ...(maxQueue ? { maxQueue } : {}),
     ...(authToken ? { authToken } : {}),
     ...(secret ? { secret } : {}),
+  }).catch(async (err: unknown) => {
+    // main exits once this is reported, whatever the queue's connections still hold.
+    throw (await listenProblem(err, host, port)) ?? err;
   });
   process.stderr.write(`framehost: gateway on ${gateway.url}\n`);
 

@@ -62,6 +62,7 @@ import type { Phase } from '../machines/phase.ts';
 import type { EndReason, ModelInfo } from '../machines/types.ts';
 import type { InputTrackSpec, JsonValue, PixelFormat } from '../model/api.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
+import { checkModelArgument } from './problems.ts';
 
 export const MAX_LINE_BYTES = 64 * 1024;
 const MAX_WAIT_FRAMES = 1_000_000;
@@ -522,6 +523,7 @@ async function loadRuntime(cli: ParsedCommandLine, print: (event: HeadlessEvent)
   const logger = pino({ level: cli.logLevel }, pino.destination(2));
   const record = recordOptions(cli.values); // a bad flag is a usage error (exit 2), not a load failure
   try {
+    checkModelArgument(cli.model);
     return await createRuntime({ model: cli.model, modelOptions: cli.modelOptions, logger, ...(record ? { record } : {}) });
   } catch (err) {
     print({ event: 'error', error: errorValue('load_failed', messageOf(err)) });

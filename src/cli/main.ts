@@ -1,10 +1,18 @@
 /**
  * `framehost <command> [options]`: parse the command line and hand over to the subcommand.
  *
- * Exit codes: what the subcommand returns (0 done, 1 failed); 2 for a bad command line.
+ * Exit codes: what the subcommand returns (0 done, 1 failed at run time); 2 for a bad command
+ * line (a UsageError, wherever it is found). Errors are one line, with a hint where there is one;
+ * a stack trace only for what is framehost's own bug (or with --log-level debug).
  * Runners are imported lazily so a subcommand does not pay for another's dependencies.
  */
-import { isSubcommand, parseCommandLine, usage, UsageError, type ParsedCommandLine, type SubcommandName } from './args.ts';
+import { closest, isSubcommand, parseCommandLine, subcommandUsage, usage, usageHint, UsageError, SUBCOMMANDS, type ParsedCommandLine, type SubcommandName } from './args.ts';
+import { RunError } from './problems.ts';
+import { RUNNING_FROM_SOURCE, useSourceCondition } from '../util/typescript.ts';
+
+// From the sources by any entry (the bin, `tsx src/cli/main.ts` in npm start): a model's
+// `import 'framehost'` gets these sources, not a dist/ that may not exist (see typescript.ts).
+if (RUNNING_FROM_SOURCE) useSourceCondition();
 
 type Runner = (cli: ParsedCommandLine) => Promise<number>;
 
@@ -13,12 +21,16 @@ const RUNNERS: Record<SubcommandName, () => Promise<Runner>> = {
   headless: async () => (await import('./headless.ts')).runHeadless,
   gateway: async () => (await import('./gateway.ts')).runGateway,
   replay: async () => (await import('./replay.ts')).runReplay,
+  check: async () => (await import('./check.ts')).runCheckCommand,
+  init: async () => (await import('./init.ts')).runInit,
 };
 
-function usageError(message: string): number {
-  process.stderr.write(`framehost: ${message}\n\n${usage()}`);
+function usageError(message: string, name?: SubcommandName): number {
+  process.stderr.write(`framehost: ${name ? `${name}: ` : ''}${message}\n${usageHint(name)}`);
   return 2;
 }
+
+let debug = false;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -27,23 +39,31 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(usage());
     return 0;
   }
-  if (!isSubcommand(name)) return usageError(`unknown command ${JSON.stringify(name)}`);
+  if (!isSubcommand(name)) {
+    const near = closest(name, Object.keys(SUBCOMMANDS));
+    return usageError(`unknown command ${JSON.stringify(name)}${near ? `: did you mean ${near}?` : ''}`);
+  }
   let cli: ParsedCommandLine;
   try {
     cli = parseCommandLine(name, rest);
   } catch (err) {
-    if (err instanceof UsageError) return usageError(`${name}: ${err.message}`);
+    if (err instanceof UsageError) return usageError(err.message, name);
     throw err;
   }
   if (cli.help) {
-    process.stdout.write(usage());
+    process.stdout.write(subcommandUsage(name));
     return 0;
   }
+  debug = cli.logLevel === 'debug' || cli.logLevel === 'trace';
   const run = await RUNNERS[name]();
   try {
     return await run(cli);
   } catch (err) {
-    if (err instanceof UsageError) return usageError(`${name}: ${err.message}`);
+    if (err instanceof UsageError) return usageError(err.message, name);
+    if (err instanceof RunError) {
+      process.stderr.write(`framehost: ${name}: ${err.message}\n`);
+      return 1;
+    }
     throw err;
   }
 }
@@ -59,6 +79,7 @@ process.on('unhandledRejection', (reason) => {
 });
 
 main(process.argv.slice(2)).then(exit, (err: unknown) => {
-  process.stderr.write(`framehost: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  const text = err instanceof Error ? (debug ? (err.stack ?? err.message) : err.message) : String(err);
+  process.stderr.write(`framehost: ${text}${debug ? '' : '\n(--log-level debug shows where it came from)'}\n`);
   exit(1);
 });

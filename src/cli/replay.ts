@@ -37,7 +37,7 @@ function describe(report: ReplayReport): string {
 }
 
 export async function runReplay(cli: ParsedCommandLine): Promise<number> {
-  const file = cli.positionals[0];
+  const file = cli.positional;
   if (!file) throw new UsageError('which journal? framehost replay FILE --out DIR');
   const out = stringOption(cli.values, 'out');
   if (!out) throw new UsageError('--out DIR is required');

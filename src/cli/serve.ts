@@ -16,6 +16,7 @@ import type { NodeOptions } from '../fleet/node.ts';
 import { leaseSettings } from '../fleet/options.ts';
 import { recordOptions } from '../journal/cli-options.ts';
 import { onLauncherGone } from './launcher.ts';
+import { checkModelArgument, checkWebSocketUrl, listenProblem } from './problems.ts';
 
 const PROVIDERS: readonly ProviderChoice[] = ['auto', 'cpu', 'cuda', 'tensorrt'];
 
@@ -46,6 +47,10 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
 
   const fleetOptions = v.fleet === true ? parseFleetOptions(v, env) : undefined;
   const record = recordOptions(v);
+  checkModelArgument(cli.model);
+  const inspectUrl = stringOption(v, 'inspect-url');
+  if (inspectUrl !== undefined) checkWebSocketUrl('inspect-url', inspectUrl);
+  const host = stringOption(v, 'host') ?? DEFAULT_TRANSPORT.host;
 
   // Synchronous writes: pino's default stream is asynchronous and its flush() does not wait (sonic-boom,
   // minLength 0), so at exit lines still in a retry on a full pipe came out late, or after the last one.
@@ -68,13 +73,20 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   // Fleet node: admission only for the ticket it armed; it takes jobs once the model is ready.
   // Imported only for --fleet: BullMQ alone takes ~0.6 s to load.
   const fleet = fleetOptions ? (await import('../fleet/node.ts')).createFleetNode(runtime, fleetOptions, log) : undefined;
-  const server = await listen(runtime, {
-    host: stringOption(v, 'host') ?? DEFAULT_TRANSPORT.host,
-    port,
-    corsOrigins: origins,
-    ...(stringOption(v, 'auth-token') ? { authToken: stringOption(v, 'auth-token') } : {}),
-    ...(fleet ? { admit: fleet.admit } : {}),
-  });
+  let server: Awaited<ReturnType<typeof listen>>;
+  try {
+    server = await listen(runtime, {
+      host,
+      port,
+      corsOrigins: origins,
+      ...(stringOption(v, 'auth-token') ? { authToken: stringOption(v, 'auth-token') } : {}),
+      ...(fleet ? { admit: fleet.admit } : {}),
+    });
+  } catch (err) {
+    inspection?.stop();
+    await runtime.shutdown();
+    throw (await listenProblem(err, host, port)) ?? err;
+  }
   process.stderr.write(`framehost: open ${server.url} in a browser\n`);
   runtime.ready().then(
     (model) => log.info({ model }, `ready: ${model.name} ${model.version} on ${model.provider}`),

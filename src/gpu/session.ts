@@ -1,8 +1,8 @@
 /**
  * Create an ONNX Runtime session the way framehost runs every model: provider selection with a
  * CPU fallback, full graph optimisation, and thread settings measured on the target machine
- * (../shared/MEASURED.md: ORT's default spins its threads, burns every core and starves the event
- * loop and the socket; spinning is off here, and one core is left to everything else).
+ * (on the 2-core development machine ORT's default spins its threads, burns every core and starves
+ * the event loop and the socket; spinning is off here, and one core is left to everything else).
  */
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';

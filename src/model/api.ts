@@ -64,8 +64,18 @@ export interface InputReader {
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 export interface LoadContext {
-  /** Create an ONNX Runtime session with framehost's provider selection and thread settings. */
+  /**
+   * Create an ONNX Runtime session with framehost's provider selection and thread settings.
+   * A relative path is resolved against the model module's own location (see `resolve`).
+   */
   createSession(source: string | Uint8Array, options?: CreateSessionOptions): Promise<OnnxSession>;
+  /**
+   * A path relative to the model module's folder (not the server's working directory), made
+   * absolute: `resolve('./weights.bin')`. Absolute paths and file: URLs come back as paths.
+   */
+  resolve(path: string): string;
+  /** The model module's URL (`import.meta.url` of the model file). */
+  readonly modelUrl: string;
   /** Model options from the command line or `createRuntime({ modelOptions })`. */
   readonly options: Readonly<Record<string, unknown>>;
   readonly log: Logger;
@@ -115,23 +125,33 @@ export interface SessionEndContext<M, S> {
   readonly log: Logger;
 }
 
+/**
+ * M is inferred from `load`'s result and S from `createSessionState`'s, nowhere else (`NoInfer`):
+ * a command, loop or hook that disagrees with them is an error on its own line, rather than a
+ * model whose types silently widen to `unknown`.
+ */
 export interface ModelDefinition<M = unknown, S = unknown, C extends Record<string, Fields> = Record<string, Fields>> {
   readonly name: string;
   readonly version: string;
   readonly description?: string;
+  /**
+   * False when the same commands do not give the same frames (sampling noise, wall-clock input):
+   * `framehost check` then compares frame shapes and formats across sessions, not their bytes.
+   */
+  readonly deterministic?: boolean;
   /** Runs once per process (and again only if a stuck loop forced a fresh worker). */
   load(ctx: LoadContext): Promise<M>;
   /** Fresh session-scoped state; called at the start of every session. */
   createSessionState(model: M): S;
-  readonly commands: { readonly [K in keyof C]: CommandDef<C[K], M, S> };
+  readonly commands: { readonly [K in keyof C]: CommandDef<C[K], NoInfer<M>, NoInfer<S>> };
   /** Input tracks the owner's client may publish frames on (video-to-video models). */
   readonly inputs?: Readonly<Record<string, InputTrackSpec>>;
   /** The generation loop. Return to end the session; throw to end it with an error. */
-  loop(ctx: SessionContext<M, S>): Promise<void>;
+  loop(ctx: SessionContext<NoInfer<M>, NoInfer<S>>): Promise<void>;
   /** Optional: reset or release what the author wants. The runtime's isolation does not rely on it. */
-  onSessionEnd?(ctx: SessionEndContext<M, S>): void | Promise<void>;
+  onSessionEnd?(ctx: SessionEndContext<NoInfer<M>, NoInfer<S>>): void | Promise<void>;
   /** Optional: release model-scoped resources at shutdown (ONNX sessions are released by framehost). */
-  dispose?(model: M): void | Promise<void>;
+  dispose?(model: NoInfer<M>): void | Promise<void>;
 }
 
 /** Identity function that gives the model author full type inference. */

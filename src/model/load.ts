@@ -2,8 +2,9 @@
  * Import a model module and check that it is one. Used on both threads: the main thread for
  * the declarations (name, command schemas), the worker for everything else.
  */
-import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isTypeScript, registerTypeScript, RUNNING_FROM_SOURCE } from '../util/typescript.ts';
 import type { Fields } from './schema.ts';
 import type { ModelDefinition } from './api.ts';
 
@@ -19,6 +20,18 @@ export function modelUrl(pathOrUrl: string | undefined): string {
   if (pathOrUrl === 'video-filter') return VIDEO_FILTER_MODEL_URL;
   if (/^[a-z]+:/i.test(pathOrUrl) && !isAbsolute(pathOrUrl)) return pathOrUrl;
   return pathToFileURL(resolve(pathOrUrl)).href;
+}
+
+/**
+ * A path the model names (an ONNX file, weights), resolved against the model module's URL:
+ * `./x.onnx` beside the model file works whatever the server's working directory.
+ */
+export function resolveModelPath(path: string, moduleUrl: string): string {
+  if (path.startsWith('file:')) return fileURLToPath(path);
+  if (isAbsolute(path)) return path;
+  const base = new URL(moduleUrl);
+  if (base.protocol !== 'file:') return resolve(path);
+  return resolve(dirname(fileURLToPath(base)), path);
 }
 
 function problemWith(def: unknown): string | undefined {
@@ -46,9 +59,23 @@ function problemWith(def: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * A TypeScript model in a CommonJS folder is compiled to CommonJS: `export default` becomes
+ * `exports.default` with `__esModule`, and import() hands back the whole exports object.
+ */
+function commonJsDefault(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const exports = value as { __esModule?: unknown; default?: unknown };
+  return exports.__esModule === true && 'default' in exports ? exports.default : value;
+}
+
 export async function loadModelModule(url: string): Promise<ModelDefinition<unknown, unknown, Record<string, Fields>>> {
+  // From the sources, whoever started this thread registered tsx already (the bin, the worker
+  // bootstrap, tsx or vitest); from dist, a TypeScript model brings tsx in here, in each thread.
+  if (isTypeScript(url) && !RUNNING_FROM_SOURCE) await registerTypeScript();
   const mod = (await import(url)) as { default?: unknown };
-  const problem = problemWith(mod.default);
+  const def = commonJsDefault(mod.default);
+  const problem = problemWith(def);
   if (problem) throw new TypeError(`${url}: ${problem}`);
-  return mod.default as ModelDefinition<unknown, unknown, Record<string, Fields>>;
+  return def as ModelDefinition<unknown, unknown, Record<string, Fields>>;
 }

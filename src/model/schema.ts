@@ -66,7 +66,8 @@ export const t = {
   int: (o: Opts<NumberField> = {}): NumberField => ({ kind: 'int', ...o }),
   float: (o: Opts<NumberField> = {}): NumberField => ({ kind: 'float', ...o }),
   boolean: (o: Opts<BooleanField> = {}): BooleanField => ({ kind: 'boolean', ...o }),
-  enum: <const V extends string>(values: readonly V[], o: Omit<Opts<EnumField<V>>, 'values'> = {}): EnumField<V> => ({
+  // NoInfer: the values alone say what V is, so a default that is not one of them is an error there.
+  enum: <const V extends string>(values: readonly V[], o: Omit<Opts<EnumField<NoInfer<V>>>, 'values'> = {}): EnumField<V> => ({
     kind: 'enum',
     values,
     ...o,

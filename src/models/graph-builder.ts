@@ -7,7 +7,11 @@ import onnxProto from 'onnx-proto';
 const { onnx } = onnxProto;
 type AttributeValue = number | string | readonly number[];
 
-export const DType = { float: onnx.TensorProto.DataType.FLOAT, uint8: onnx.TensorProto.DataType.UINT8, int64: onnx.TensorProto.DataType.INT64 } as const;
+/**
+ * ONNX's TensorProto.DataType numbers (fixed by the ONNX spec). Plain numbers, so the published
+ * declarations need no onnx-proto types (whose own declarations do not compile without skipLibCheck).
+ */
+export const DType = { float: 1, uint8: 2, int64: 7 } as const satisfies Record<string, onnxProto.onnx.TensorProto.DataType>;
 export type DTypeName = keyof typeof DType;
 
 export class GraphBuilder {

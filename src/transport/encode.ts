@@ -1,6 +1,6 @@
 /**
  * Compressed frames for remote viewers. JPEG through sharp (libvips, prebuilt, no download at
- * run time): ~3 ms and ~20× smaller at 256² (../shared/MEASURED.md), on libvips' own threads,
+ * run time): ~3 ms and ~20× smaller at 256² (measured on the 2-core development machine), on libvips' own threads,
  * so the event loop only waits for the result.
  */
 import sharp from 'sharp';

@@ -74,8 +74,8 @@ export class BrowserRig {
   }
 
   /** A page in its own browser context (own cookies, own socket), connected and showing `state`. */
-  async openPage(url: string, state: string): Promise<Page> {
-    const context = await this.browser!.newContext({ viewport: { width: 1280, height: 900 } });
+  async openPage(url: string, state: string, viewport = { width: 1280, height: 900 }): Promise<Page> {
+    const context = await this.browser!.newContext({ viewport });
     this.contexts.push(context);
     const page = await context.newPage();
     page.setDefaultTimeout(15_000);

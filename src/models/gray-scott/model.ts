@@ -126,8 +126,9 @@ export default defineModel({
     rates: {
       description: 'Set the feed and kill rates directly.',
       args: {
-        feed: t.float({ min: 0, max: 0.1, description: 'feed rate of U' }),
-        kill: t.float({ min: 0, max: 0.1, description: 'kill rate of V' }),
+        // Defaults: the rates a session starts with (the coral regime), so a form shows them.
+        feed: t.float({ min: 0, max: 0.1, default: PRESETS.coral.feed, description: 'feed rate of U' }),
+        kill: t.float({ min: 0, max: 0.1, default: PRESETS.coral.kill, description: 'kill rate of V' }),
       },
       handler: ({ feed, kill }, { state }) => {
         state.feed[0] = feed;

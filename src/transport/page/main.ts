@@ -19,8 +19,36 @@ const ctx2d = canvas.getContext('2d')!;
 const stats = { frames: 0, fps: 0, dropped: 0, seq: -1, lastFrameAt: 0, role: 'none' as 'none' | 'owner' | 'viewer', inputsSent: 0 };
 let lastFrame = { width: canvas.width, height: canvas.height };
 
+/** Errors show under the buttons, where the eye is, and go at the next request that succeeds. */
 function showError(text: string): void {
   $('error').textContent = text;
+}
+
+function clearError(): void {
+  $('error').textContent = '';
+}
+
+/** A request from a control: its error shown, or the last error cleared when it succeeds. */
+function act<T>(what: string, request: Promise<T>, done?: (value: T) => void): void {
+  request.then(
+    (value) => {
+      clearError();
+      done?.(value);
+    },
+    (err: Error) => showError(`${what}: ${err.message}`),
+  );
+}
+
+/** The banner for a viewer whose stream another viewer took; its button takes it back. */
+function showBanner(text: string | null): void {
+  $('banner').hidden = text === null;
+  $('banner-text').textContent = text ?? '';
+}
+
+/** A slider's value as a person reads it: integers as they are, fractions to four figures. */
+function shownValue(input: HTMLInputElement, schema: JsonSchema): string {
+  const v = Number(input.value);
+  return schema.type === 'integer' ? String(Math.round(v)) : String(Number(v.toPrecision(4)));
 }
 
 function log(line: string): void {
@@ -74,6 +102,7 @@ function inputFor(name: string, schema: JsonSchema): HTMLInputElement | HTMLSele
     if (typeof schema.maximum === 'number') input.max = String(schema.maximum);
     input.step = schema.type === 'integer' ? '1' : 'any';
     if (ranged && schema.type === 'number') input.step = String(((schema.maximum as number) - (schema.minimum as number)) / 1000);
+    // The schema's default: what the model starts with, so "send" untouched changes nothing.
     input.value = String(schema.default ?? schema.minimum ?? 0);
   } else if (schema.type === 'boolean') {
     input.type = 'checkbox';
@@ -110,17 +139,23 @@ function buildControls(client: FramehostClient, commands: Record<string, { descr
       if (pointed && (arg === 'x' || arg === 'y')) continue; // from the canvas
       const input = inputFor(arg, schema);
       const label = document.createElement('label');
-      label.textContent = arg;
+      const text = document.createElement('span');
+      text.textContent = arg;
       label.title = String(schema.description ?? '');
-      label.append(input);
+      label.append(text, input);
+      if (input instanceof HTMLInputElement && input.type === 'range') {
+        const output = document.createElement('output');
+        output.textContent = shownValue(input, schema);
+        input.addEventListener('input', () => (output.textContent = shownValue(input, schema)));
+        label.append(output);
+      }
       fieldset.append(label);
       inputs.push([arg, input]);
     }
     const args = (): Record<string, unknown> => Object.fromEntries(inputs.map(([arg, input]) => [arg, valueOf(input, props[arg]!)]));
-    const send = (extra: Record<string, unknown> = {}): void => {
-      client.command(name, { ...args(), ...extra }).catch((err: Error) => showError(`${name}: ${err.message}`));
-    };
+    const send = (extra: Record<string, unknown> = {}): void => act(name, client.command(name, { ...args(), ...extra }));
     if (pointed) {
+      $('pointer-hint').hidden = false; // the hint applies: a command takes x and y from the picture
       const hint = document.createElement('div');
       hint.className = 'hint';
       hint.textContent = 'click the picture';
@@ -310,28 +345,27 @@ async function main(): Promise<void> {
   client.on('session:ended', ({ reason, error }) => {
     log(`session ended: ${reason}${error ? ` (${error.code}: ${error.message})` : ''}`);
     setRole('none');
+    showBanner(null);
   });
   client.on('stream:detached', ({ reason }) => {
     log(`stream detached: ${reason}`);
+    if (reason === 'superseded') {
+      showBanner(stats.role === 'owner' ? 'Another page took the stream: the session is still yours (Stop, commands).' : 'Another page took the stream.');
+    }
     if (stats.role === 'viewer') setRole('none');
   });
   client.on('command:failed', ({ error }) => showError(`${error.code}: ${error.message}`));
 
   const encoding = (): 'raw' | 'jpeg' => ($<HTMLSelectElement>('encoding').value === 'jpeg' ? 'jpeg' : 'raw');
-  $('start').addEventListener('click', () => {
-    showError('');
-    client.start({ encoding: encoding() }).then(
-      () => setRole('owner'),
-      (err: Error) => showError(err.message),
-    );
-  });
-  $('stop').addEventListener('click', () => client.stop().catch((err: Error) => showError(err.message)));
-  $('watch').addEventListener('click', () =>
-    client.attach({ encoding: encoding() }).then(
-      () => stats.role !== 'owner' && setRole('viewer'),
-      (err: Error) => showError(err.message),
-    ),
-  );
+  $('start').addEventListener('click', () => act('start', client.start({ encoding: encoding() }), () => setRole('owner')));
+  $('stop').addEventListener('click', () => act('stop', client.stop()));
+  const watch = (): void =>
+    act('watch', client.attach({ encoding: encoding() }), () => {
+      showBanner(null);
+      if (stats.role !== 'owner') setRole('viewer');
+    });
+  $('watch').addEventListener('click', watch);
+  $('take-back').addEventListener('click', watch);
 
   let counted = 0;
   setInterval(() => {

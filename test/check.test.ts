@@ -1,0 +1,90 @@
+/**
+ * `framehost check`, run as an author runs it (the bin, its own process, from the checkout's
+ * sources): the built-in models and a well-behaved fixture pass; fixtures with a module-level
+ * leak, a loop that ignores stop, a bad frame and undeclared randomness fail, each with the
+ * message that names the cause. Exit 0 on a pass, 1 on a failure, 2 for a bad command line.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { childPool } from './helpers/child.ts';
+import { BIN } from './helpers/cli.ts';
+
+const children = childPool();
+afterEach(() => children.killAll());
+
+const FIXTURES = 'test/fixtures/check';
+
+async function check(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; lines: Map<string, string> }> {
+  const child = children.start([BIN, 'check', ...args], { env: { ...process.env, FRAMEHOST_LOG_LEVEL: '', ...env } });
+  const exit = await child.exitWithin(60_000);
+  // "  FAIL  isolation          message": step → "FAIL message"
+  const lines = new Map<string, string>();
+  for (const m of child.stdout.matchAll(/^ {2}(ok|FAIL|skip) +(\S+(?: \S+)?) {2,}(.*)$/gm)) lines.set(m[2]!.trim(), `${m[1]} ${m[3]}`);
+  return { code: exit.code, out: `${child.stdout}\n${child.stderr}`, lines };
+}
+
+describe('framehost check', () => {
+  it('passes the built-in models and a well-behaved model, each step reported', { timeout: 90_000 }, async () => {
+    const [grayScott, videoFilter, good] = await Promise.all([check(['gray-scott']), check(['video-filter']), check([`${FIXTURES}/good.ts`])]);
+    for (const r of [grayScott, videoFilter, good]) {
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toMatch(/^passed: \d+ passed, 0 failed/m);
+      expect(r.lines.get('load'), r.out).toMatch(/^ok .* loaded in \d+ ms/);
+      expect(r.lines.get('frames'), r.out).toMatch(/^ok \d+×\d+ rgba, first frame after \d+ ms, [\d.]+ frames\/s/);
+      expect(r.lines.get('stop'), r.out).toMatch(/^ok over \d+ ms after the stop request \(deadline 5000 ms\)/);
+      expect(r.lines.get('isolation'), r.out).toMatch(/^ok session 3's .* equal those of the first session after a fresh load, after a session of \d+ random commands/);
+    }
+    expect(grayScott.lines.get('command stamp')).toMatch(/^ok \{.*\} accepted and handled; \d+ invalid argument sets refused with invalid_args/);
+    expect(videoFilter.lines.get('isolation')).toContain('noise on the input tracks');
+    expect(good.lines.get('command level')).toMatch(/^ok \{"value":128\} accepted and handled; 8 invalid argument sets refused/);
+  });
+
+  it('fails a module-level leak, a loop that ignores stop and a bad frame, naming the cause', { timeout: 90_000 }, async () => {
+    const [leak, slow, bad] = await Promise.all([
+      check([`${FIXTURES}/leak.ts`]),
+      check([`${FIXTURES}/slow-stop.ts`, '--stop-deadline', '800']),
+      check([`${FIXTURES}/bad-frame.ts`]),
+    ]);
+    expect(leak.code, leak.out).toBe(1);
+    expect(leak.lines.get('isolation'), leak.out).toMatch(/^FAIL session 3's first 3 frames differ .* state survived from one session to the next\. The likely cause is module-level state/);
+    expect(leak.lines.get('frames')).toMatch(/^ok/);
+    expect(leak.out).toMatch(/^FAILED: 4 passed, 1 failed/m);
+
+    expect(slow.code, slow.out).toBe(1);
+    expect(slow.lines.get('stop'), slow.out).toMatch(/^FAIL the loop ignored stop for 800 ms \(the stop deadline\) and its worker was killed: call ctx\.shouldStop\(\)/);
+
+    expect(bad.code, bad.out).toBe(1);
+    expect(bad.lines.get('frames'), bad.out).toMatch(/^FAIL 3 frames, then the session ended by itself \(error, bad_frame: frame\.data has 100 bytes; 1×16×16 rgba needs 1024\)/);
+  });
+
+  it('compares shapes only for a model that declares deterministic: false, and fails one that does not declare it', { timeout: 90_000 }, async () => {
+    const [declared, undeclared] = await Promise.all([check([`${FIXTURES}/random.ts`]), check([`${FIXTURES}/random.ts`], { FRAMEHOST_CHECK_UNDECLARED: '1' })]);
+    expect(declared.code, declared.out).toBe(0);
+    expect(declared.lines.get('isolation')).toMatch(/^ok deterministic: false, so only shapes compared/);
+    expect(undeclared.code, undeclared.out).toBe(1);
+    expect(undeclared.lines.get('isolation')).toMatch(/^FAIL two fresh loads gave different first 3 frames: the model is not deterministic\. If that is by design, declare deterministic: false/);
+  });
+
+  it('fails a model whose load throws, with its message, and stops there', { timeout: 60_000 }, async () => {
+    const r = await check([`${FIXTURES}/load-fails.ts`]);
+    expect(r.code, r.out).toBe(1);
+    expect(r.lines.get('load'), r.out).toMatch(/^FAIL .*weights\.bin is missing/);
+    expect(r.out).toMatch(/^FAILED: 0 passed, 1 failed$/m);
+  });
+
+  it('loads a TypeScript model from a CommonJS folder, importing framehost by name', { timeout: 60_000 }, async () => {
+    const r = await check([`${FIXTURES}/cjs/model.ts`]);
+    expect(r.code, r.out).toBe(0);
+    expect(r.lines.get('load')).toMatch(/^ok check-cjs 1\.0\.0/);
+  });
+
+  it('exits 2 with one line and a hint for a missing or misspelled model', { timeout: 30_000 }, async () => {
+    const [missing, typo, none] = await Promise.all([check(['/nonexistent/model.ts']), check(['video-filtr']), check([])]);
+    expect(missing.code).toBe(2);
+    expect(missing.out).toMatch(/^framehost: check: --model \/nonexistent\/model\.ts: no such file \(\/nonexistent\/model\.ts\); built-ins: gray-scott, video-filter$/m);
+    expect(missing.out).not.toMatch(/\n\s+at /); // no stack trace
+    expect(typo.code).toBe(2);
+    expect(typo.out).toMatch(/^framehost: check: no model "video-filtr": did you mean the built-in video-filter\?$/m);
+    expect(none.code).toBe(2);
+    expect(none.out).toMatch(/which model\? framehost check \.\/model\.ts/);
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * The README's model examples, taken from the README itself and run with `framehost check`
+ * from this checkout (the bin from the sources: `import 'framehost'` must work in a fresh clone,
+ * with no build step). The five-minute model is also what `framehost init` writes, word for word.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { GraphBuilder } from '../src/index.ts';
+import { childPool, ROOT } from './helpers/child.ts';
+import { BIN } from './helpers/cli.ts';
+
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+// Inside the repository and with no package.json of its own, so `framehost` is this package.
+const WORK = join(ROOT, 'test-output', 'readme');
+const children = childPool();
+
+afterAll(async () => {
+  await children.killAll();
+  rmSync(WORK, { recursive: true, force: true });
+});
+
+/** The first ```ts block after the heading. */
+function exampleAfter(heading: string): string {
+  const at = README.indexOf(`\n${heading}\n`);
+  expect(at, `README heading ${heading}`).toBeGreaterThan(0);
+  const block = /```ts\n([\s\S]*?)```/.exec(README.slice(at));
+  expect(block).not.toBeNull();
+  return block![1]!;
+}
+
+async function check(args: string[], cwd: string): Promise<{ code: number | null; out: string }> {
+  const child = children.start([BIN, 'check', ...args], { cwd, env: { ...process.env, FRAMEHOST_LOG_LEVEL: '' } });
+  const exit = await child.exitWithin(60_000);
+  return { code: exit.code, out: `${child.stdout}\n${child.stderr}` };
+}
+
+describe('the README', () => {
+  it('"Your own model in five minutes": the model framehost init writes, and it passes check', { timeout: 60_000 }, async () => {
+    const example = exampleAfter('## Your own model in five minutes');
+    expect(example).toBe(readFileSync(join(ROOT, 'templates', 'model', 'model.ts'), 'utf8'));
+    const dir = join(WORK, 'five-minutes');
+    rmSync(dir, { recursive: true, force: true });
+    const init = children.start([BIN, 'init', dir]);
+    expect((await init.exitWithin(20_000)).code, init.stderr).toBe(0);
+    rmSync(join(dir, 'package.json')); // here: resolve framehost to this checkout, not to an install
+    writeFileSync(join(dir, 'model.ts'), example);
+    const r = await check(['./model.ts'], dir);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/^ {2}ok {4}command waves /m);
+    expect(r.out).toMatch(/^passed: 5 passed, 0 failed$/m);
+  });
+
+  it('"Writing a model": the reference example runs and passes check, its ONNX file found beside it from another folder', { timeout: 60_000 }, async () => {
+    const dir = join(WORK, 'reference');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'my-world.ts'), exampleAfter('## Writing a model'));
+    // The graph it expects: latent [1, H, W] float in, rgba [H, W, 4] uint8 out (grey levels).
+    const g = new GraphBuilder('readme');
+    const latent = g.input('latent', 'float', [1, 'H', 'W']);
+    const hw1 = g.op1('Transpose', [latent], { perm: [1, 2, 0] });
+    const scaled = g.op1('Mul', [hw1, g.constFloat('c255', [], [255])]);
+    const four = g.op1('Concat', [scaled, scaled, scaled, g.op1('Add', [g.op1('Mul', [scaled, g.constFloat('zero', [], [0])]), g.constFloat('opaque', [], [255])])], { axis: 2 });
+    g.op1('Cast', [four], { to: 2 }, 'rgba');
+    g.output('rgba', 'uint8', ['H', 'W', 4]);
+    writeFileSync(join(dir, 'my-world.onnx'), g.encode(17));
+
+    const r = await check([join('test-output', 'readme', 'reference', 'my-world.ts'), '--model-option', 'size=32'], ROOT);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/^ {2}ok {4}load {15}my-world 1\.0\.0 on cpu/m);
+    expect(r.out).toMatch(/^ {2}ok {4}frames {13}32×32 rgba/m);
+    expect(r.out).toMatch(/^ {2}ok {4}command prompt /m);
+    expect(r.out).toMatch(/^ {2}ok {4}command move /m);
+  });
+});

@@ -234,6 +234,6 @@ describe('session journal and replay', () => {
     expect(missing.stderr).toContain('which journal?');
     const extra = await runRaw(['replay', file, 'another.jsonl', '--out', dirs.make('replay')]);
     expect(extra.code).toBe(2);
-    expect(extra.stderr).toContain('unexpected argument "another.jsonl"');
+    expect(extra.stderr).toContain('expected one FILE, got 2');
   });
 });

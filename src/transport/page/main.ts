@@ -12,11 +12,13 @@ import { FramehostClient, type ClientFrame } from '../client.ts';
 import type { JsonSchema } from '../../model/schema.ts';
 import type { InputTrackSpec } from '../../model/api.ts';
 import type { Phase } from '../../machines/phase.ts';
+import type { Encoding } from '../events.ts';
+import { createPageMedia, type PageMedia } from './media.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const canvas = $<HTMLCanvasElement>('view');
 const ctx2d = canvas.getContext('2d')!;
-const stats = { frames: 0, fps: 0, dropped: 0, seq: -1, lastFrameAt: 0, role: 'none' as 'none' | 'owner' | 'viewer', inputsSent: 0 };
+const stats = { frames: 0, fps: 0, dropped: 0, seq: -1, lastFrameAt: 0, role: 'none' as 'none' | 'owner' | 'viewer', inputsSent: 0, transport: 'socket.io' as 'socket.io' | 'webrtc' };
 let lastFrame = { width: canvas.width, height: canvas.height };
 
 function showError(text: string): void {
@@ -53,6 +55,19 @@ async function draw({ meta, data }: ClientFrame): Promise<void> {
   stats.frames++;
   stats.seq = meta.seq;
   stats.dropped = meta.dropped;
+  stats.lastFrameAt = performance.now();
+}
+
+/** A frame the WebRTC <video> presented, drawn on the same canvas. */
+function drawVideo(video: HTMLVideoElement): void {
+  if (video.videoWidth === 0) return;
+  if (canvas.width !== video.videoWidth || canvas.height !== video.videoHeight) {
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+  }
+  lastFrame = { width: video.videoWidth, height: video.videoHeight };
+  ctx2d.drawImage(video, 0, 0);
+  stats.frames++;
   stats.lastFrameAt = performance.now();
 }
 
@@ -317,20 +332,42 @@ async function main(): Promise<void> {
   });
   client.on('command:failed', ({ error }) => showError(`${error.code}: ${error.message}`));
 
-  const encoding = (): 'raw' | 'jpeg' => ($<HTMLSelectElement>('encoding').value === 'jpeg' ? 'jpeg' : 'raw');
+  const media: PageMedia = createPageMedia(client, {
+    draw: (video) => drawVideo(video),
+    say: (text) => {
+      $('media').textContent = text;
+      log(text);
+    },
+    fallBack: (enc) => {
+      stats.transport = 'socket.io';
+      if (stats.role !== 'none') client.attach({ encoding: enc }).catch((err: Error) => showError(err.message));
+    },
+  });
+  const encoding = (): Promise<Encoding> => {
+    const chosen = $<HTMLSelectElement>('encoding').value;
+    return media.encodingFor(chosen === 'raw' || chosen === 'jpeg' ? chosen : 'webrtc');
+  };
+  const useTransport = (enc: Encoding): Encoding => {
+    stats.transport = enc === 'webrtc' ? 'webrtc' : 'socket.io';
+    return enc;
+  };
   $('start').addEventListener('click', () => {
     showError('');
-    client.start({ encoding: encoding() }).then(
-      () => setRole('owner'),
-      (err: Error) => showError(err.message),
-    );
+    encoding()
+      .then((enc) => client.start({ encoding: useTransport(enc) }))
+      .then(
+        () => setRole('owner'),
+        (err: Error) => showError(err.message),
+      );
   });
   $('stop').addEventListener('click', () => client.stop().catch((err: Error) => showError(err.message)));
   $('watch').addEventListener('click', () =>
-    client.attach({ encoding: encoding() }).then(
-      () => stats.role !== 'owner' && setRole('viewer'),
-      (err: Error) => showError(err.message),
-    ),
+    encoding()
+      .then((enc) => client.attach({ encoding: useTransport(enc) }))
+      .then(
+        () => stats.role !== 'owner' && setRole('viewer'),
+        (err: Error) => showError(err.message),
+      ),
   );
 
   let counted = 0;
@@ -340,10 +377,19 @@ async function main(): Promise<void> {
     $('fps').textContent = String(stats.fps);
     $('dropped').textContent = String(stats.dropped);
     $('seq').textContent = String(stats.seq);
+    void media.stats().then((w) => {
+      if (!w) return;
+      stats.dropped = w.framesDropped;
+      $('dropped').textContent = String(w.framesDropped);
+      $('media').textContent =
+        `WebRTC ${w.codec ?? ''} · ${(w.bitrateKbps / 1000).toFixed(2)} Mbit/s · ${w.fps} fps · rtt ${w.rttMs === null ? '-' : w.rttMs.toFixed(1)} ms · ` +
+        `lost ${w.packetsLost} · dropped ${w.framesDropped}${w.jitterBufferMs === null ? '' : ` · buffer ${w.jitterBufferMs.toFixed(0)} ms`}`;
+      Object.assign(stats, { webrtc: w });
+    });
   }, 1000);
 
   // For tests and the curious: window.framehost.stats
-  Object.assign(window, { framehost: { client, stats } });
+  Object.assign(window, { framehost: { client, stats, media } });
 }
 
 main().catch((err: Error) => showError(`cannot connect: ${err.message}`));

@@ -101,7 +101,7 @@ export function createMedia(deps: MediaDeps): Media {
   function config(): WebRtcConfig {
     const w = wrtc();
     const base = { iceServers: options.iceServers, codec: options.codec, minBitrateKbps: options.minBitrateKbps, maxBitrateKbps: options.maxBitrateKbps };
-    return isWrtc(w) ? { available: true, codecs: videoCodecs(w), ...base } : { available: false, reason: w.message, codecs: [], ...base };
+    return isWrtc(w) ? { available: true, codecs: videoCodecs(w), ...base } : { available: false, reason: `${w.code}: ${w.message}`, codecs: [], ...base };
   }
 
   return {

@@ -1,0 +1,106 @@
+/**
+ * The demo page's WebRTC stream in a real headless Chromium against a real server (runtime,
+ * worker, ONNX Runtime, libwebrtc through @roamhq/wrtc): the page negotiates over its Socket.IO
+ * connection, plays the server's VP8 track and draws it on the canvas; it falls back to
+ * Socket.IO frames, and says so, when the server cannot do WebRTC.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { BrowserRig, SCREENSHOTS as OUT, changedPixels, framesAtLeast, pixels, rgbDistance, stats, type Picture } from './helpers/browser.ts';
+import type { Harness } from './helpers/server.ts';
+import type { TransportOptions } from '../src/transport/options.ts';
+import { startServer } from './helpers/server.ts';
+
+const MODEL = { size: 128, fps: 30 };
+
+const rig = new BrowserRig();
+beforeAll(() => rig.launch());
+afterEach(() => rig.closeContexts());
+afterAll(() => rig.close());
+
+const extra: Harness[] = [];
+afterEach(async () => {
+  await Promise.allSettled(extra.splice(0).map((h) => h.close()));
+});
+/** A server with transport options (the rig's helper takes runtime options only). */
+async function server(transport: Partial<TransportOptions> = {}): Promise<Harness> {
+  const h = await startServer({ modelOptions: MODEL }, transport);
+  extra.push(h);
+  await h.rt.ready();
+  return h;
+}
+
+/** Page state the tests read (the page's own globals). */
+interface MediaWindow {
+  framehost: { stats: { transport: string; webrtc?: { codec: string | null; fps: number; bitrateKbps: number } } };
+}
+const transport = (page: Page): Promise<string> => page.evaluate(() => (globalThis as unknown as MediaWindow).framehost.stats.transport);
+
+/** Share of pixels within `r` of (cx, cy) that differ from `a` to `b` by more than `threshold`. */
+function changedNear(a: Picture, b: Picture, cx: number, cy: number, r: number, threshold = 60): number {
+  let changed = 0;
+  let total = 0;
+  for (let y = cy - r; y <= cy + r; y++) {
+    for (let x = cx - r; x <= cx + r; x++) {
+      const i = (y * a.width + x) * 4;
+      total++;
+      if (rgbDistance(a.data, i, b.data, i) > threshold) changed++;
+    }
+  }
+  return changed / total;
+}
+
+async function clickFramePixel(page: Page, x: number, y: number): Promise<void> {
+  const view = page.locator('#view');
+  await view.scrollIntoViewIfNeeded();
+  const box = (await view.boundingBox())!;
+  await view.click({ position: { x: ((x + 0.5) * box.width) / MODEL.size, y: ((y + 0.5) * box.height) / MODEL.size } });
+}
+
+describe('WebRTC stream in Chromium', { timeout: 90_000 }, () => {
+  it('is the default: Start negotiates a peer, the canvas shows changing, non-blank frames, and a click changes the picture near it', async () => {
+    const h = await server();
+    const page = await rig.openPage(`${h.url}/`, 'idle');
+    expect(await page.inputValue('#encoding')).toBe('webrtc');
+    await page.click('#start');
+    await expect.poll(() => page.textContent('#role'), { timeout: 15_000 }).toBe('owner');
+    expect(await transport(page)).toBe('webrtc');
+    await framesAtLeast(page, 30, 20_000);
+    const a = await pixels(page);
+    expect([a.width, a.height]).toEqual([MODEL.size, MODEL.size]);
+    // Not blank: more than a handful of distinct colours, and opaque.
+    const colours = new Set<number>();
+    for (let i = 0; i < a.data.length; i += 4) colours.add((a.data[i]! << 16) | (a.data[i + 1]! << 8) | a.data[i + 2]!);
+    expect(colours.size, 'distinct colours').toBeGreaterThan(20);
+    await framesAtLeast(page, (await stats(page)).frames + 30, 20_000);
+    const b = await pixels(page);
+    expect(changedPixels(a, b, 30), 'pixels that changed between frames').toBeGreaterThan(50);
+    // The server says what it sends, the page what it receives.
+    await expect.poll(() => page.textContent('#media'), { timeout: 10_000 }).toMatch(/^WebRTC VP8 · .* fps/);
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    expect(metrics).toMatch(/^framehost_webrtc_peers 1$/m);
+
+    // A click: clear the field, then stamp at one point; only the picture near it changes.
+    await page.click('#controls button:text-is("clear")');
+    await expect.poll(async () => changedPixels(await pixels(page), await pixels(page), 60), { timeout: 10_000 }).toBe(0);
+    await framesAtLeast(page, (await stats(page)).frames + 10, 20_000);
+    const cleared = await pixels(page);
+    await clickFramePixel(page, 32, 32);
+    await expect.poll(async () => changedNear(cleared, await pixels(page), 32, 32, 4), { timeout: 10_000 }).toBeGreaterThan(0.5);
+    const after = await pixels(page);
+    expect(changedNear(cleared, after, 96, 96, 8), 'far from the click').toBe(0);
+    await page.screenshot({ path: `${OUT}webrtc.png` });
+    await rig.expectNoPageErrors(page);
+  });
+
+  it('falls back to Socket.IO frames, and says so, when the server cannot do WebRTC', async () => {
+    const h = await server({ webrtc: { enabled: false } });
+    const page = await rig.openPage(`${h.url}/`, 'idle');
+    await page.click('#start');
+    await expect.poll(() => page.textContent('#role'), { timeout: 15_000 }).toBe('owner');
+    await framesAtLeast(page, 10, 20_000);
+    expect(await transport(page)).toBe('socket.io');
+    expect(await page.textContent('#media')).toMatch(/WebRTC unavailable .*webrtc_unavailable.*using Socket\.IO frames/);
+    await rig.expectNoPageErrors(page);
+  });
+});

@@ -49,3 +49,153 @@ describe('server → viewer video track', { timeout: 60_000 }, () => {
     expect(h.server.io.sockets.sockets.size).toBe(1);
   });
 });
+
+const peersOpen = async (h: Harness): Promise<number> => {
+  const text = await (await fetch(`${h.url}/metrics`)).text();
+  return Number(/^framehost_webrtc_peers (\d+)$/m.exec(text)?.[1] ?? NaN);
+};
+
+async function poll(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+type Answer = { ok: boolean; error?: { code: string; message: string } };
+const code = (r: Answer): string => (r.ok ? 'ok' : r.error!.code);
+
+describe('bad input: each refusal is coded and changes nothing else', { timeout: 90_000 }, () => {
+  it('malformed SDP, unknown peers, bad candidates, floods and storms', async () => {
+    const h = await server({ webrtc: { offerBurst: 100 } }); // the flood limit has its own test
+    const owner = await h.client();
+    const v = await connectViewer(owner);
+    viewers.push(v);
+    await owner.start({ encoding: 'webrtc' });
+    await until('frames', () => v.frames >= 5, 20_000);
+    const other = await h.client();
+    const send = (c: typeof owner, event: string, payload: unknown): Promise<Answer> => c.request(event as 'webrtc:offer', payload as never) as Promise<Answer>;
+    const good = (await import('./helpers/webrtc.ts')).makeOffer;
+    const { wrtc } = await import('./helpers/webrtc.ts');
+    const spare = await good(wrtc());
+    spare.pc.close();
+    const recvSdp = spare.sdp;
+    const sendOnly = (() => {
+      const w = wrtc();
+      const src = new w.nonstandard.RTCVideoSource();
+      return src.createTrack();
+    })();
+    const sendPc = new (wrtc().RTCPeerConnection)({ iceServers: [] });
+    sendPc.addTransceiver(sendOnly, { direction: 'sendonly' });
+    const sendOnlySdp = (await sendPc.createOffer()).sdp;
+    sendPc.close();
+    sendOnly.stop();
+
+    const matrix: [string, typeof owner, string, unknown, string][] = [
+      ['offer that is not an object', other, 'webrtc:offer', 'v=0', 'bad_request'],
+      ['sdp that is not a string', other, 'webrtc:offer', { sdp: 42 }, 'bad_sdp'],
+      ['sdp that is not an sdp', other, 'webrtc:offer', { sdp: 'hello' }, 'bad_sdp'],
+      ['sdp over the size limit', other, 'webrtc:offer', { sdp: `v=0\r\n${'a=x\r\n'.repeat(10_000)}` }, 'bad_sdp'],
+      ['sdp that libwebrtc cannot apply', other, 'webrtc:offer', { sdp: 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\n' }, 'bad_sdp'],
+      ['offer with nothing to receive on', other, 'webrtc:offer', { sdp: sendOnlySdp }, 'bad_sdp'],
+      ['offer for an unknown input track', other, 'webrtc:offer', { sdp: recvSdp, inputTrack: 'nope' }, 'unknown_track'],
+      ['renegotiation of an unknown peer', other, 'webrtc:offer', { sdp: recvSdp, peerId: 'nope' }, 'unknown_peer'],
+      ["renegotiation of another connection's peer", other, 'webrtc:offer', { sdp: recvSdp, peerId: v.peerId }, 'unknown_peer'],
+      ['a second peer on one connection', owner, 'webrtc:offer', { sdp: recvSdp }, 'too_many_peers'],
+      ['bad renegotiation sdp', owner, 'webrtc:offer', { sdp: 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\n', peerId: v.peerId }, 'bad_sdp'],
+      ['candidate for an unknown peer', other, 'webrtc:candidate', { peerId: 'nope', candidate: null }, 'unknown_peer'],
+      ["candidate for another connection's peer", other, 'webrtc:candidate', { peerId: v.peerId, candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host', sdpMid: '0', sdpMLineIndex: 0 } }, 'unknown_peer'],
+      ['candidate of the wrong shape', owner, 'webrtc:candidate', { peerId: v.peerId, candidate: { candidate: 7 } }, 'bad_request'],
+      ['candidate libwebrtc refuses', owner, 'webrtc:candidate', { peerId: v.peerId, candidate: { candidate: 'candidate:garbage', sdpMid: '0', sdpMLineIndex: 0 } }, 'bad_request'],
+      ['close of an unknown peer', other, 'webrtc:close', { peerId: v.peerId }, 'unknown_peer'],
+      ['attach with webrtc and no peer', other, 'stream:attach', { encoding: 'webrtc' }, 'unknown_peer'],
+      ['attach with an unknown encoding', other, 'stream:attach', { encoding: 'h264' }, 'bad_request'],
+    ];
+    const got: Record<string, string> = {};
+    for (const [what, client, event, payload] of matrix) got[what] = code(await send(client, event, payload));
+    expect(got).toEqual(Object.fromEntries(matrix.map(([what, , , , want]) => [what, want])));
+
+    // Start with webrtc and no peer: refused before the runtime is asked.
+    await owner.stop();
+    await until('idle', () => h.rt.phase() === 'idle', 10_000);
+    const intruder = await h.client();
+    expect(code((await intruder.request('session:start', { encoding: 'webrtc' })) as Answer)).toBe('unknown_peer');
+    expect(h.rt.phase()).toBe('idle');
+    await owner.start({ encoding: 'webrtc' });
+
+    // Nothing else changed: one peer, still delivering, and the refusals are counted.
+    const before = v.frames;
+    await until('frames after the matrix', () => v.frames >= before + 10, 20_000);
+    expect(await peersOpen(h)).toBe(1);
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    expect(metrics).toMatch(/framehost_command_errors_total\{code="bad_sdp"\} [1-9]/);
+  });
+
+  it('an offer flood and a renegotiation storm are rate limited; the peer goes on', async () => {
+    const h = await server();
+    const owner = await h.client();
+    const v = await connectViewer(owner);
+    viewers.push(v);
+    await owner.start({ encoding: 'webrtc' });
+    await until('frames', () => v.frames >= 5, 20_000);
+    // Renegotiation storm: 20 offers for the live peer at once (the one it has, resent).
+    const sdp = v.pc.localDescription!.sdp;
+    const storm = await Promise.all(Array.from({ length: 20 }, () => owner.request('webrtc:offer', { sdp, peerId: v.peerId }) as Promise<Answer>));
+    const codes = storm.map(code);
+    expect(codes.filter((c) => c === 'rate_limited').length).toBeGreaterThanOrEqual(10);
+    expect(codes.every((c) => c === 'ok' || c === 'rate_limited' || c === 'bad_sdp'), codes.join()).toBe(true);
+    // Offer flood from another connection: new peers, as fast as it can.
+    const flooder = await h.client();
+    const flood = await Promise.all(Array.from({ length: 20 }, () => flooder.request('webrtc:offer', { sdp: 'v=0' }) as Promise<Answer>));
+    expect(flood.map(code).filter((c) => c === 'rate_limited').length).toBeGreaterThanOrEqual(10);
+    const before = v.frames;
+    await until('frames after the storm', () => v.frames >= before + 10, 20_000);
+    expect(await peersOpen(h)).toBe(1);
+  });
+
+  it('the server-wide peer limit answers too_many_peers', async () => {
+    const h = await server({ webrtc: { maxPeers: 2 } });
+    for (let i = 0; i < 2; i++) viewers.push(await connectViewer(await h.client()));
+    await expect(connectViewer(await h.client())).rejects.toThrow(/too_many_peers/);
+    expect(await peersOpen(h)).toBe(2);
+  });
+});
+
+describe('peers of viewers that leave are closed', { timeout: 300_000 }, () => {
+  it(`soak: ${Number(process.env.SOAK_PEERS ?? 100)} viewers join and leave; peers, handles and RSS stay flat`, async () => {
+    const rounds = Number(process.env.SOAK_PEERS ?? 100);
+    // libwebrtc fills its pools (threads, buffers) over the first few dozen peers (measured:
+    // RSS rises ~20 MB over 60 joins, then stays): the baseline is taken after that.
+    const warm = Math.min(50, Math.floor(rounds / 2));
+    const h = await server();
+    const owner = await h.client();
+    await owner.start();
+    let handlesAtWarm = 0;
+    let rssAtWarm = 0;
+    for (let i = 1; i <= rounds; i++) {
+      const c = await h.client();
+      const v = await connectViewer(c);
+      await c.attach({ encoding: 'webrtc' });
+      await until(`round ${i}: a frame`, () => v.frames >= 1, 20_000);
+      // Half leave by closing the peer, half by going away.
+      if (i % 2 === 0) expect((await c.request('webrtc:close', { peerId: v.peerId })).ok).toBe(true);
+      v.close();
+      c.close();
+      await until(`round ${i}: connection gone`, () => h.server.io.sockets.sockets.size === 1, 10_000);
+      await poll(`round ${i}: no peer left`, async () => (await peersOpen(h)) === 0);
+      if (i === warm) {
+        handlesAtWarm = process.getActiveResourcesInfo().length;
+        rssAtWarm = process.memoryUsage().rss;
+      }
+    }
+    expect(await peersOpen(h)).toBe(0);
+    const handles = process.getActiveResourcesInfo().length;
+    const rssGrowthMb = (process.memoryUsage().rss - rssAtWarm) / 2 ** 20;
+    console.log(`soak: ${rounds} joins/leaves (both ends in this process), handles ${handlesAtWarm} → ${handles}, RSS ${rssGrowthMb >= 0 ? '+' : ''}${rssGrowthMb.toFixed(1)} MB after round ${warm}`);
+    expect(handles - handlesAtWarm).toBeLessThanOrEqual(5);
+    expect(rssGrowthMb).toBeLessThan(Math.max(10, (rounds - warm) * 0.02));
+    // The owner's session was never touched.
+    expect(h.rt.phase()).toBe('running');
+  });
+});

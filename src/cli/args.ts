@@ -8,6 +8,7 @@
  * Precedence for the shared options: flag, then environment variable, then default.
  */
 import { parseArgs } from 'node:util';
+import { MEDIA_OPTIONS } from './media-options.ts';
 
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
@@ -70,6 +71,7 @@ export const SUBCOMMANDS = {
       'max-stalled': { type: 'string', valueName: 'N', description: 'fleet: requeues before a ride fails with node_lost (default 2)' },
       'no-show': { type: 'string', valueName: 'MS', description: 'fleet: release the node if the assigned user has not started by then (default 15000)' },
       'drain-deadline': { type: 'string', valueName: 'MS', description: 'fleet: at SIGTERM, stop the running session after this long (default 300000)' },
+      ...MEDIA_OPTIONS,
     },
     defaultLogLevel: 'info',
   },

@@ -14,6 +14,7 @@ import type { ProviderChoice } from '../gpu/providers.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
 import type { NodeOptions } from '../fleet/node.ts';
 import { leaseSettings } from '../fleet/options.ts';
+import { parseMediaOptions } from './media-options.ts';
 
 const PROVIDERS: readonly ProviderChoice[] = ['auto', 'cpu', 'cuda', 'tensorrt'];
 
@@ -43,6 +44,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   const inspectPort = intOption(v, 'inspect-port', 1, 65535) ?? 8080;
 
   const fleetOptions = v.fleet === true ? parseFleetOptions(v, env) : undefined;
+  const media = parseMediaOptions(v, env);
 
   const log = pino({ level: cli.logLevel });
   let inspection: Inspection | undefined;
@@ -68,6 +70,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
     corsOrigins: origins,
     ...(stringOption(v, 'auth-token') ? { authToken: stringOption(v, 'auth-token') } : {}),
     ...(fleet ? { admit: fleet.admit } : {}),
+    ...media,
   });
   process.stderr.write(`framehost: open ${server.url} in a browser\n`);
   runtime.ready().then(

@@ -4,6 +4,7 @@
  * connection. The browser's side is in test/browser-webrtc.test.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { io as rawIo, type Socket } from 'socket.io-client';
 import { until } from './helpers/runtime.ts';
 import { startServer, type Harness } from './helpers/server.ts';
 import { connectViewer, type NodeViewer } from './helpers/webrtc.ts';
@@ -11,6 +12,7 @@ import type { TransportOptions } from '../src/transport/options.ts';
 
 const harnesses: Harness[] = [];
 const viewers: NodeViewer[] = [];
+const raws: Socket[] = [];
 async function server(transport: Partial<TransportOptions> = {}): Promise<Harness> {
   const h = await startServer({ modelOptions: { size: 64, fps: 30 } }, transport);
   harnesses.push(h);
@@ -19,6 +21,7 @@ async function server(transport: Partial<TransportOptions> = {}): Promise<Harnes
 }
 afterEach(async () => {
   for (const v of viewers.splice(0)) v.close();
+  for (const r of raws.splice(0)) r.close();
   await Promise.all(harnesses.splice(0).map((h) => h.close()));
 });
 
@@ -197,5 +200,70 @@ describe('peers of viewers that leave are closed', { timeout: 300_000 }, () => {
     expect(rssGrowthMb).toBeLessThan(Math.max(10, (rounds - warm) * 0.02));
     // The owner's session was never touched.
     expect(h.rt.phase()).toBe('running');
+  });
+});
+
+describe('viewers: switch and broadcast', { timeout: 90_000 }, () => {
+  it('switch (default): a second WebRTC viewer takes the stream; the first is told and gets no more frames', async () => {
+    const h = await server();
+    const owner = await h.client();
+    const a = await connectViewer(owner);
+    viewers.push(a);
+    await owner.start({ encoding: 'webrtc' });
+    await until('frames to the owner', () => a.frames >= 5, 20_000);
+    const watcher = await h.client();
+    const b = await connectViewer(watcher);
+    viewers.push(b);
+    const detached = new Promise((resolve) => owner.on('stream:detached', resolve));
+    await watcher.attach({ encoding: 'webrtc' });
+    await detached;
+    await until('frames to the watcher', () => b.frames >= 10, 20_000);
+    const frozen = a.frames;
+    const seen = b.frames;
+    await until('more frames to the watcher', () => b.frames >= seen + 15, 20_000);
+    expect(a.frames - frozen, 'frames to the superseded viewer').toBeLessThanOrEqual(2); // at most what was in flight
+    // Control stayed with the owner.
+    await expect(owner.command('clear')).resolves.toMatchObject({ requestId: expect.any(String) });
+    await expect(watcher.command('clear')).rejects.toMatchObject({ code: 'not_owner' });
+  });
+
+  it('broadcast: spectators watch at once, a stalled one costs the others nothing, the limit is coded', async () => {
+    const h = await server({ viewers: 'broadcast', maxViewers: 4 });
+    const owner = await h.client();
+    const spectators: NodeViewer[] = [];
+    const own = await connectViewer(owner);
+    spectators.push(own);
+    await owner.start({ encoding: 'webrtc' });
+    for (let i = 0; i < 2; i++) {
+      const c = await h.client();
+      const v = await connectViewer(c);
+      await c.attach({ encoding: 'webrtc' });
+      spectators.push(v);
+    }
+    viewers.push(...spectators);
+    // The fourth never acknowledges its Socket.IO frames: it is as slow as a viewer can be.
+    const stalled = rawIo(h.url, { transports: ['websocket'], reconnection: false, forceNew: true });
+    raws.push(stalled);
+    let stalledFrames = 0;
+    stalled.on('frame', () => stalledFrames++); // never calls the ack: its window stays full
+    await stalled.timeout(5000).emitWithAck('stream:attach', { encoding: 'raw', flow: 'ack' });
+    // A fifth is over the limit.
+    const late = await h.client();
+    expect(code((await late.request('stream:attach', { encoding: 'raw' })) as Answer)).toBe('too_many_viewers');
+
+    await until('every spectator has frames', () => spectators.every((v) => v.frames >= 5), 20_000);
+    let generated = 0;
+    const off = h.rt.on('frame', (f) => (generated += f.count));
+    const start = spectators.map((v) => v.frames);
+    await until('60 frames generated', () => generated >= 60, 20_000);
+    off();
+    const got = spectators.map((v, i) => v.frames - start[i]!);
+    // Loose on purpose (a loaded machine): each spectator sees most of the frames made meanwhile.
+    for (const n of got) expect(n, `frames per spectator of ${generated} generated: ${got.join(', ')}`).toBeGreaterThan(generated * 0.5);
+    expect(stalledFrames, 'the stalled viewer got its window and no more').toBeLessThanOrEqual(2); // FRAME_ACK_WINDOW
+    // The end reaches the spectators too.
+    const ended = new Promise((resolve) => stalled.on('session:ended', resolve));
+    await owner.stop();
+    await ended;
   });
 });

@@ -93,6 +93,47 @@ describe('WebRTC stream in Chromium', { timeout: 90_000 }, () => {
     await rig.expectNoPageErrors(page);
   });
 
+  it('broadcast: three pages watch one session while a fourth, CPU-throttled, does not slow them', async () => {
+    const h = await server({ viewers: 'broadcast', maxViewers: 8 });
+    const owner = await rig.openPage(`${h.url}/`, 'idle');
+    await owner.click('#start');
+    await expect.poll(() => owner.textContent('#role'), { timeout: 15_000 }).toBe('owner');
+    const watchers: Page[] = [];
+    for (let i = 0; i < 3; i++) {
+      const page = await rig.openPage(`${h.url}/`, 'running');
+      if (i === 2) {
+        // The fourth page: its renderer runs 20× slower than the machine.
+        const cdp = await page.context().newCDPSession(page);
+        await cdp.send('Emulation.setCPUThrottlingRate', { rate: 20 });
+      }
+      await page.click('#watch');
+      await expect.poll(() => page.textContent('#role'), { timeout: 30_000 }).toBe('viewer');
+      watchers.push(page);
+    }
+    const pages = [owner, watchers[0]!, watchers[1]!];
+    for (const p of [...pages, watchers[2]!]) await framesAtLeast(p, 5, 30_000);
+    expect(await Promise.all(pages.map(transport))).toEqual(['webrtc', 'webrtc', 'webrtc']);
+    let generated = 0;
+    const off = h.rt.on('frame', (f) => (generated += f.count));
+    const t0 = performance.now();
+    const before = await Promise.all(pages.map(async (p) => (await stats(p)).frames));
+    const slowBefore = (await stats(watchers[2]!)).frames;
+    await expect.poll(() => generated, { timeout: 30_000 }).toBeGreaterThanOrEqual(90);
+    const after = await Promise.all(pages.map(async (p) => (await stats(p)).frames));
+    const made = generated;
+    const seconds = (performance.now() - t0) / 1000;
+    off();
+    const slow = (await stats(watchers[2]!)).frames - slowBefore;
+    const got = after.map((n, i) => n - before[i]!);
+    const summary = `model ${(made / seconds).toFixed(1)} fps; pages presented ${got.join(', ')} of ${made}; throttled page ${slow}`;
+    console.log(`broadcast: ${summary}`);
+    // Loose on purpose (four browsers and the model on two loaded cores); a slow spectator that
+    // held the others back would pull them down to its own rate.
+    expect(made / seconds, summary).toBeGreaterThan(MODEL.fps * 0.5);
+    for (const n of got) expect(n, summary).toBeGreaterThan(made * 0.5);
+    await rig.expectNoPageErrors(...pages);
+  });
+
   it('falls back to Socket.IO frames, and says so, when the server cannot do WebRTC', async () => {
     const h = await server({ webrtc: { enabled: false } });
     const page = await rig.openPage(`${h.url}/`, 'idle');

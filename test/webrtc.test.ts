@@ -143,7 +143,7 @@ describe('bad input: each refusal is coded and changes nothing else', { timeout:
     await owner.start({ encoding: 'webrtc' });
     await until('frames', () => v.frames >= 5, 20_000);
     // Renegotiation storm: 20 offers for the live peer at once (the one it has, resent).
-    const sdp = v.pc.localDescription!.sdp;
+    const sdp = v.offer;
     const storm = await Promise.all(Array.from({ length: 20 }, () => owner.request('webrtc:offer', { sdp, peerId: v.peerId }) as Promise<Answer>));
     const codes = storm.map(code);
     expect(codes.filter((c) => c === 'rate_limited').length).toBeGreaterThanOrEqual(10);

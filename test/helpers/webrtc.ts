@@ -16,6 +16,8 @@ export function wrtc(): Wrtc {
 export interface NodeViewer {
   readonly pc: WrtcPeerConnection;
   readonly peerId: string;
+  /** The offer it made (pc.localDescription is not safe to read in wrtc: see src/transport/webrtc/peer.ts). */
+  readonly offer: string;
   /** Decoded frames so far, and the last one (I420). */
   frames: number;
   last: { width: number; height: number; data: Uint8Array } | null;
@@ -59,6 +61,7 @@ export async function connectViewer(client: FramehostClient, options: { send?: W
   const viewer: NodeViewer = {
     pc,
     peerId,
+    offer: sdp,
     frames: 0,
     last: null,
     close() {

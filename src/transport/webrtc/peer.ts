@@ -118,15 +118,17 @@ export class MediaPeer {
       this.sender = transceiver.sender;
       await transceiver.sender.replaceTrack(this.track);
     }
-    let answer;
+    let local: string;
     try {
-      answer = await this.pc.createAnswer();
-      const munged = { type: 'answer' as const, sdp: preferCodec(answer.sdp, this.options.codec) };
-      await this.pc.setLocalDescription(munged);
+      const answer = await this.pc.createAnswer();
+      local = preferCodec(answer.sdp, this.options.codec);
+      await this.pc.setLocalDescription({ type: 'answer', sdp: local });
     } catch (err) {
       return fail('bad_sdp', err instanceof Error ? err.message.slice(0, 200) : 'cannot answer this offer');
     }
-    const local = this.pc.localDescription?.sdp ?? '';
+    // Never read pc.localDescription: wrtc serializes it on the JS thread while libwebrtc's
+    // signalling thread adds gathered candidates to it (a data race; it crashed the soak test
+    // after a few hundred peers). Candidates trickle separately, so the answer as set is enough.
     this.codec = sendingCodec(local);
     await this.applyBitrate();
     if (this.pc.connectionState !== 'connected') {

@@ -71,7 +71,6 @@ export interface WrtcPeerConnection {
   /** The offering side (tests and the bench play the browser with it). */
   createOffer(): Promise<SessionDescription>;
   addTransceiver(trackOrKind: WrtcTrack | 'video', init?: { direction?: string }): WrtcTransceiver;
-  readonly localDescription: SessionDescription | null;
   addIceCandidate(c: IceCandidateInit): Promise<void>;
   addTrack(track: WrtcTrack): WrtcSender;
   getTransceivers(): WrtcTransceiver[];

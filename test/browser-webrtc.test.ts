@@ -9,12 +9,13 @@ import type { Page } from 'playwright-core';
 import { BrowserRig, SCREENSHOTS as OUT, changedPixels, framesAtLeast, pixels, rgbDistance, stats, type Picture } from './helpers/browser.ts';
 import type { Harness } from './helpers/server.ts';
 import type { TransportOptions } from '../src/transport/options.ts';
-import { startServer } from './helpers/server.ts';
+import { sleep, startServer } from './helpers/server.ts';
 
 const MODEL = { size: 128, fps: 30 };
 
 const rig = new BrowserRig();
-beforeAll(() => rig.launch());
+// The fake camera for the camera test (a green picture with a turning disc), granted without a prompt.
+beforeAll(() => rig.launch(['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream']));
 afterEach(() => rig.closeContexts());
 afterAll(() => rig.close());
 
@@ -48,6 +49,21 @@ function changedNear(a: Picture, b: Picture, cx: number, cy: number, r: number, 
     }
   }
   return changed / total;
+}
+
+/** Share of 32×32 blocks holding a bright (edge) pixel: the filter's test pattern fills them all. */
+function edgeBlockShare(pic: Picture, block = 32): number {
+  let hit = 0;
+  let total = 0;
+  for (let by = 0; by < pic.height; by += block) {
+    for (let bx = 0; bx < pic.width; bx += block) {
+      total++;
+      let found = false;
+      for (let y = by; y < by + block && !found; y++) for (let x = bx; x < bx + block && !found; x++) found = pic.data[(y * pic.width + x) * 4]! > 128;
+      if (found) hit++;
+    }
+  }
+  return hit / total;
 }
 
 async function clickFramePixel(page: Page, x: number, y: number): Promise<void> {
@@ -132,6 +148,35 @@ describe('WebRTC stream in Chromium', { timeout: 90_000 }, () => {
     expect(made / seconds, summary).toBeGreaterThan(MODEL.fps * 0.5);
     for (const n of got) expect(n, summary).toBeGreaterThan(made * 0.5);
     await rig.expectNoPageErrors(...pages);
+  });
+
+  it("the owner's camera feeds the video filter over WebRTC", async () => {
+    const h = await startServer({ model: 'video-filter', modelOptions: {} });
+    extra.push(h);
+    await h.rt.ready();
+    const inputs = (): number => h.rt.status().session?.inputs ?? 0;
+    const page = await rig.openPage(`${h.url}/`, 'idle');
+    await page.click('#start');
+    await expect.poll(() => page.textContent('#role'), { timeout: 15_000 }).toBe('owner');
+    await framesAtLeast(page, 5, 20_000);
+    expect(await transport(page)).toBe('webrtc');
+    // Before the camera: the filtered test pattern, edges in every 32×32 block.
+    expect(edgeBlockShare(await pixels(page)), 'blocks with edges, test pattern').toBeGreaterThan(0.9);
+    await page.selectOption('#camera-via', 'webrtc');
+    await page.click('#camera-toggle');
+    await expect.poll(() => page.textContent('#messages'), { timeout: 15_000 }).toContain('over WebRTC');
+    await expect.poll(inputs, { timeout: 15_000 }).toBeGreaterThanOrEqual(10);
+    // The output follows the camera (flat green, one disc): most blocks have no edge.
+    await expect.poll(async () => edgeBlockShare(await pixels(page)), { timeout: 10_000 }).toBeLessThan(0.75);
+    await page.screenshot({ path: `${OUT}webrtc-camera.png` });
+    // Camera off: the server takes no more.
+    await page.click('#camera-toggle');
+    await expect.poll(() => page.textContent('#camera-toggle')).toBe('Camera on');
+    await sleep(500); // frames on the wire
+    const off = inputs();
+    await sleep(700);
+    expect(inputs()).toBe(off);
+    await rig.expectNoPageErrors(page);
   });
 
   it('falls back to Socket.IO frames, and says so, when the server cannot do WebRTC', async () => {

@@ -180,8 +180,12 @@ const FATAL_INPUT_ERRORS = new Set(['not_owner', 'no_session', 'unknown_track', 
 /** Phases in which the runtime takes input frames. */
 const takesInput = (state: Phase): boolean => state === 'starting' || state === 'running';
 
-/** The Camera section: getUserMedia → preview canvas (the track's size) → client.publish. */
-function setupCamera(client: FramehostClient, inputs: Readonly<Record<string, InputTrackSpec>>, initialState: Phase): void {
+/**
+ * The Camera section: getUserMedia → preview canvas (the track's size) → client.publish, or, with
+ * "via WebRTC", the preview canvas as a video track on the page's peer (server: decoded frames →
+ * the same input track, newest wins).
+ */
+function setupCamera(client: FramehostClient, inputs: Readonly<Record<string, InputTrackSpec>>, initialState: Phase, media: PageMedia): void {
   const names = Object.keys(inputs);
   if (names.length === 0) return;
   $('camera').hidden = false;
@@ -200,6 +204,8 @@ function setupCamera(client: FramehostClient, inputs: Readonly<Record<string, In
   let on = false;
   let stream: MediaStream | null = null;
   let timer: number | undefined;
+  /** The preview as a video track, while the camera goes over WebRTC. */
+  let rtcTrack: MediaStreamTrack | null = null;
   /** Bumped by every start and stop: a getUserMedia that resolves after a stop is released. */
   let generation = 0;
 
@@ -221,6 +227,13 @@ function setupCamera(client: FramehostClient, inputs: Readonly<Record<string, In
     const w = video.videoWidth * scale;
     const h = video.videoHeight * scale;
     pctx.drawImage(video, (width - w) / 2, (height - h) / 2, w, h);
+    if (rtcTrack) {
+      // The canvas track captures what was drawn; the peer encodes and sends it.
+      (rtcTrack as CanvasCaptureMediaStreamTrack).requestFrame?.();
+      stats.inputsSent++;
+      $('camera-sent').textContent = String(stats.inputsSent);
+      return;
+    }
     const rgba = new Uint8Array(pctx.getImageData(0, 0, width, height).data.buffer);
     let data = rgba;
     if (format === 'rgb') {
@@ -243,6 +256,11 @@ function setupCamera(client: FramehostClient, inputs: Readonly<Record<string, In
     window.clearInterval(timer);
     timer = undefined;
     const had = stream !== null;
+    if (rtcTrack) {
+      void media.view()?.stopSending();
+      rtcTrack.stop();
+      rtcTrack = null;
+    }
     stream?.getTracks().forEach((t) => t.stop());
     stream = null;
     video.srcObject = null;
@@ -284,10 +302,27 @@ function setupCamera(client: FramehostClient, inputs: Readonly<Record<string, In
       return;
     }
     if (stream !== media) return;
-    log(`camera on: sending ${track()} at ${fpsSelect.value} fps`);
+    if ($<HTMLSelectElement>('camera-via').value === 'webrtc') {
+      const view = await pageMedia.peer();
+      if (stream !== media) return;
+      if (view) {
+        // captureStream(0): a frame only when requestFrame() is called, i.e. once per send.
+        const t = preview.captureStream(0).getVideoTracks()[0]!;
+        try {
+          await view.send(t, track());
+          rtcTrack = t;
+        } catch (err) {
+          t.stop();
+          log(`camera: WebRTC refused (${err instanceof Error ? err.message : String(err)}); sending over Socket.IO`);
+        }
+      } else log('camera: WebRTC unavailable; sending over Socket.IO');
+      if (stream !== media) return;
+    }
+    log(`camera on: sending ${track()} at ${fpsSelect.value} fps${rtcTrack ? ' over WebRTC' : ''}`);
     schedule();
   }
 
+  const pageMedia = media;
   const setState = (state: Phase): void => {
     toggle.disabled = !takesInput(state);
     toggle.title = toggle.disabled ? 'Start a session first' : 'Send your camera to the model (the session owner only)';
@@ -317,7 +352,6 @@ async function main(): Promise<void> {
   $('model').textContent = `${caps.model.name} ${caps.model.version}`;
   $('state').textContent = caps.state;
   buildControls(client, caps.commands as Record<string, { description?: string; args: JsonSchema }>);
-  setupCamera(client, caps.inputs ?? {}, caps.state);
 
   client.onFrame((f) => void draw(f));
   client.on('state', ({ state }) => ($('state').textContent = state));
@@ -343,6 +377,7 @@ async function main(): Promise<void> {
       if (stats.role !== 'none') client.attach({ encoding: enc }).catch((err: Error) => showError(err.message));
     },
   });
+  setupCamera(client, caps.inputs ?? {}, caps.state, media);
   const encoding = (): Promise<Encoding> => {
     const chosen = $<HTMLSelectElement>('encoding').value;
     return media.encodingFor(chosen === 'raw' || chosen === 'jpeg' ? chosen : 'webrtc');

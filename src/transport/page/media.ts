@@ -14,6 +14,8 @@ export interface PageMedia {
   encodingFor(choice: Encoding): Promise<Encoding>;
   /** The peer, once negotiated (the camera sends on it). */
   view(): WebRtcView | null;
+  /** The peer, negotiated now if need be; null when WebRTC cannot connect (then said why). */
+  peer(): Promise<WebRtcView | null>;
   stats(): Promise<ReceiverStats | null>;
 }
 
@@ -65,15 +67,20 @@ export function createPageMedia(client: FramehostClient, hooks: MediaHooks): Pag
     }
   }
 
+  async function peer(): Promise<WebRtcView | null> {
+    opening ??= open();
+    view = await opening;
+    if (!view) opening = null; // try again next time
+    return view;
+  }
+
   return {
     async encodingFor(choice) {
       if (choice !== 'webrtc') return (using = choice);
-      opening ??= open();
-      view = await opening;
-      if (!view) opening = null; // try again on the next Start or Watch
-      return (using = view ? 'webrtc' : FALLBACK);
+      return (using = (await peer()) ? 'webrtc' : FALLBACK);
     },
     view: () => view,
+    peer,
     stats: () => (view && using === 'webrtc' ? view.stats() : Promise.resolve(null)),
   };
 }

@@ -187,6 +187,10 @@ describe('peers of viewers that leave are closed', { timeout: 300_000 }, () => {
       c.close();
       await until(`round ${i}: connection gone`, () => h.server.io.sockets.sockets.size === 1, 10_000);
       await poll(`round ${i}: no peer left`, async () => (await peersOpen(h)) === 0);
+      if (i % 100 === 0) {
+        const m = process.memoryUsage();
+        console.log(`soak round ${i}: RSS ${(m.rss / 2 ** 20).toFixed(1)} MB, heap ${(m.heapUsed / 2 ** 20).toFixed(1)} MB, handles ${process.getActiveResourcesInfo().length}`);
+      }
       if (i === warm) {
         handlesAtWarm = process.getActiveResourcesInfo().length;
         rssAtWarm = process.memoryUsage().rss;

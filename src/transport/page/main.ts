@@ -18,7 +18,14 @@ import { createPageMedia, type PageMedia } from './media.ts';
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const canvas = $<HTMLCanvasElement>('view');
 const ctx2d = canvas.getContext('2d')!;
-const stats = { frames: 0, fps: 0, dropped: 0, seq: -1, lastFrameAt: 0, role: 'none' as 'none' | 'owner' | 'viewer', inputsSent: 0, transport: 'socket.io' as 'socket.io' | 'webrtc' };
+const stats = { frames: 0, fps: 0, dropped: 0, seq: -1, lastFrameAt: 0, role: 'none' as 'none' | 'owner' | 'viewer', inputsSent: 0, transport: 'socket.io' as 'socket.io' | 'webrtc', startedAt: 0, firstFrameAt: 0 };
+
+/** Start → first frame drawn after it (performance.now() ms), for the curious and the bench. */
+function countFrame(): void {
+  stats.frames++;
+  stats.lastFrameAt = performance.now();
+  if (stats.startedAt > stats.firstFrameAt) stats.firstFrameAt = stats.lastFrameAt;
+}
 let lastFrame = { width: canvas.width, height: canvas.height };
 
 function showError(text: string): void {
@@ -52,10 +59,9 @@ async function draw({ meta, data }: ClientFrame): Promise<void> {
     else for (let i = 0; i < pixels; i++) rgba.set([data[i * 3]!, data[i * 3 + 1]!, data[i * 3 + 2]!, 255], i * 4);
     ctx2d.putImageData(new ImageData(rgba, meta.width, meta.height), 0, 0);
   }
-  stats.frames++;
+  countFrame();
   stats.seq = meta.seq;
   stats.dropped = meta.dropped;
-  stats.lastFrameAt = performance.now();
 }
 
 /** A frame the WebRTC <video> presented, drawn on the same canvas. */
@@ -67,8 +73,7 @@ function drawVideo(video: HTMLVideoElement): void {
   }
   lastFrame = { width: video.videoWidth, height: video.videoHeight };
   ctx2d.drawImage(video, 0, 0);
-  stats.frames++;
-  stats.lastFrameAt = performance.now();
+  countFrame();
 }
 
 type Props = Record<string, JsonSchema>;
@@ -388,6 +393,7 @@ async function main(): Promise<void> {
   };
   $('start').addEventListener('click', () => {
     showError('');
+    stats.startedAt = performance.now();
     encoding()
       .then((enc) => client.start({ encoding: useTransport(enc) }))
       .then(

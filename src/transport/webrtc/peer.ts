@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { fail, type ErrorValue, type Result } from '../../errors.ts';
 import type { RuntimeFrame } from '../../runtime.ts';
 import type { WebRtcOptions } from './options.ts';
-import { checkOffer, preferCodec, sendingCodec, type MediaSection } from './sdp.ts';
+import { boundBitrate, checkOffer, preferCodec, sendingCodec, type MediaSection } from './sdp.ts';
 import { toI420, toRgba } from './i420.ts';
 import type { I420Frame, IceCandidateInit, Wrtc, WrtcPeerConnection, WrtcSender, WrtcTrack, WrtcVideoSink, WrtcVideoSource } from './wrtc.ts';
 
@@ -101,7 +101,7 @@ export class MediaPeer {
 
   private async negotiate(sdp: string, sections: readonly MediaSection[]): Promise<Result<{ sdp: string }>> {
     try {
-      await this.pc.setRemoteDescription({ type: 'offer', sdp });
+      await this.pc.setRemoteDescription({ type: 'offer', sdp: boundBitrate(sdp, this.options.minBitrateKbps, this.options.maxBitrateKbps) });
     } catch (err) {
       return fail('bad_sdp', err instanceof Error ? err.message.slice(0, 200) : 'setRemoteDescription failed');
     }
@@ -130,7 +130,6 @@ export class MediaPeer {
     // signalling thread adds gathered candidates to it (a data race; it crashed the soak test
     // after a few hundred peers). Candidates trickle separately, so the answer as set is enough.
     this.codec = sendingCodec(local);
-    await this.applyBitrate();
     if (this.pc.connectionState !== 'connected') {
       clearTimeout(this.connectTimer);
       this.connectTimer = setTimeout(() => this.pc.connectionState !== 'connected' && this.close('timeout'), this.options.connectTimeoutMs);
@@ -145,21 +144,6 @@ export class MediaPeer {
       await this.pc.setLocalDescription({ type: 'rollback', sdp: '' });
     } catch (err) {
       this.log.debug({ err }, 'rollback failed');
-    }
-  }
-
-  private async applyBitrate(): Promise<void> {
-    if (!this.sender) return;
-    try {
-      const params = this.sender.getParameters();
-      if (params.encodings.length === 0) return;
-      for (const e of params.encodings) {
-        e.maxBitrate = this.options.maxBitrateKbps * 1000;
-        e.minBitrate = this.options.minBitrateKbps * 1000;
-      }
-      await this.sender.setParameters(params);
-    } catch (err) {
-      this.log.warn({ err }, 'cannot set the bitrate bounds');
     }
   }
 

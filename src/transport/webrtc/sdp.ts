@@ -75,3 +75,54 @@ export function sendingCodec(sdp: string): string | null {
   const r = new RegExp(`^a=rtpmap:${m[1]} ([^/]+)/`, 'm').exec(sdp);
   return r ? r[1]! : null;
 }
+
+/**
+ * Bound the bitrate the server sends at, in the browser's offer before it is applied: libwebrtc
+ * takes a sender's limits from the remote description (`b=AS` on the video section, and the
+ * `x-google-min-bitrate`/`x-google-max-bitrate` codec parameters, kbit/s). Setting them on the
+ * sender (`setParameters`) fails in wrtc 0.10 with InvalidStateError.
+ */
+export function boundBitrate(sdp: string, minKbps: number, maxKbps: number): string {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const lines = sdp.split(eol);
+  const out: string[] = [];
+  let inVideo = false;
+  let videoTypes = new Set<string>();
+  const withFmtp = new Set<string>();
+  const bounds = `x-google-min-bitrate=${minKbps};x-google-max-bitrate=${maxKbps}`;
+  const flush = (): void => {
+    // Codecs of the section that had no fmtp line get one.
+    for (const pt of videoTypes) if (!withFmtp.has(pt)) out.push(`a=fmtp:${pt} ${bounds}`);
+    videoTypes = new Set();
+    withFmtp.clear();
+  };
+  for (const line of lines) {
+    if (line.startsWith('m=')) {
+      if (inVideo) flush();
+      inVideo = line.startsWith('m=video ');
+      out.push(line);
+      if (inVideo) out.push(`b=AS:${maxKbps}`);
+      continue;
+    }
+    if (inVideo) {
+      if (line.startsWith('b=AS:')) continue; // ours replaces the browser's
+      const rtpmap = /^a=rtpmap:(\d+) (VP8|VP9|AV1|H264)\//i.exec(line);
+      if (rtpmap) videoTypes.add(rtpmap[1]!);
+      const fmtp = /^a=fmtp:(\d+) (.*)$/.exec(line);
+      if (fmtp && videoTypes.has(fmtp[1]!)) {
+        withFmtp.add(fmtp[1]!);
+        out.push(`a=fmtp:${fmtp[1]} ${fmtp[2]!.replace(/;?x-google-(min|max)-bitrate=\d+/g, '')};${bounds}`.replace(' ;', ' '));
+        continue;
+      }
+      if (line === '' && videoTypes.size > 0) flush();
+    }
+    out.push(line);
+  }
+  if (inVideo) {
+    // The last section: its new fmtp lines go before the trailing empty line.
+    const trailing = out.length > 0 && out[out.length - 1] === '' ? out.pop() : undefined;
+    flush();
+    if (trailing !== undefined) out.push(trailing);
+  }
+  return out.join(eol);
+}

@@ -50,6 +50,16 @@ describe('server → viewer video track', { timeout: 60_000 }, () => {
     await until('more frames', () => v.frames >= seen + 20, 20_000);
     expect(lumaDiff(first.data, v.last!.data, 64 * 64), 'pixels that changed').toBeGreaterThan(10);
     expect(h.server.io.sockets.sockets.size).toBe(1);
+    // The sender's figures reach /metrics, per peer (read every 2 s).
+    const gauge = (text: string, name: string): number => Number(new RegExp(`^${name}\\{peer="${v.peerId}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    await poll('per-peer stats in /metrics', async () => {
+      const text = await (await fetch(`${h.url}/metrics`)).text();
+      return gauge(text, 'framehost_webrtc_fps') > 0 && gauge(text, 'framehost_webrtc_bitrate_bps') > 0 && gauge(text, 'framehost_webrtc_packets_lost') >= 0;
+    });
+    viewers.splice(viewers.indexOf(v), 1);
+    v.close();
+    owner.close();
+    await poll('the peer gone from /metrics', async () => !(await (await fetch(`${h.url}/metrics`)).text()).includes(v.peerId));
   });
 });
 

@@ -67,6 +67,22 @@ export function createPageMedia(client: FramehostClient, hooks: MediaHooks): Pag
     }
   }
 
+  // A reconnected socket is a new connection: the server closed the old one's peer. Negotiate
+  // again and take the stream back (the client's own re-attach may fail with unknown_peer first).
+  client.socket.io.on('reconnect', () => {
+    const wasWebRtc = using === 'webrtc';
+    view?.close();
+    view = null;
+    opening = null;
+    if (wasWebRtc) {
+      void peer().then((v) => {
+        using = v ? 'webrtc' : FALLBACK;
+        if (!v) hooks.fallBack(FALLBACK);
+        else void client.attach({ encoding: 'webrtc' }).catch(() => hooks.fallBack(FALLBACK));
+      });
+    }
+  });
+
   async function peer(): Promise<WebRtcView | null> {
     opening ??= open();
     view = await opening;

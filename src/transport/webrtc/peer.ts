@@ -9,6 +9,8 @@
  * `input:frame` does. Closing stops the tracks and the connection, and is final.
  */
 import { randomUUID } from 'node:crypto';
+import { createActor, type Actor } from 'xstate';
+import { peerMachine } from '../../machines/peer.machine.ts';
 import type { Logger } from 'pino';
 import { fail, type ErrorValue, type Result } from '../../errors.ts';
 import type { RuntimeFrame } from '../../runtime.ts';
@@ -38,9 +40,8 @@ export class MediaPeer {
   private readonly track: WrtcTrack;
   private sender: WrtcSender | null = null;
   private inbound: WrtcVideoSink | null = null;
-  private connectTimer: NodeJS.Timeout | undefined;
-  private closed = false;
-  private answering = false;
+  /** The lifecycle (src/machines/peer.machine.ts); its final state runs the teardown. */
+  private readonly actor: Actor<typeof peerMachine>;
   /** Remote candidates accepted so far (bounded per peer). */
   candidates = 0;
   /** Frames handed to the track. */
@@ -60,43 +61,48 @@ export class MediaPeer {
     this.source = new w.nonstandard.RTCVideoSource({ isScreencast: false });
     this.track = this.source.createTrack();
     this.pc.onicecandidate = ({ candidate }) => {
-      if (this.closed) return;
+      if (this.isClosed) return;
       this.events.candidate(candidate ? { candidate: candidate.candidate, sdpMid: candidate.sdpMid, sdpMLineIndex: candidate.sdpMLineIndex } : null);
     };
     this.pc.onconnectionstatechange = () => {
       const state = this.pc.connectionState;
-      if (state === 'connected') clearTimeout(this.connectTimer);
-      if (state === 'failed') this.close('failed');
+      if (state === 'connected') this.send({ type: 'peer.connected' });
+      if (state === 'failed') this.send({ type: 'peer.failed' });
     };
+    this.actor = createActor(peerMachine, { input: { connectTimeoutMs: options.connectTimeoutMs } });
+    this.actor.subscribe({
+      next: (snapshot) => snapshot.status === 'done' && this.teardown(snapshot.context.closeReason ?? 'closed'),
+      error: (err) => this.log.error({ err }, 'peer chart failed'),
+    });
+    this.actor.start();
     this.pc.ontrack = ({ track }) => {
-      if (this.closed || track.kind !== 'video' || this.inbound) return;
+      if (this.isClosed || track.kind !== 'video' || this.inbound) return;
       this.inbound = new w.nonstandard.RTCVideoSink(track);
       this.inbound.onframe = ({ frame }) => this.takeInput(frame);
     };
   }
 
-  get connectionState(): string {
-    return this.closed ? 'closed' : this.pc.connectionState;
+  private send(event: Parameters<Actor<typeof peerMachine>['send']>[0]): void {
+    if (!this.isClosed) this.actor.send(event);
   }
 
   get isClosed(): boolean {
-    return this.closed;
+    return this.actor.getSnapshot().status !== 'active';
   }
 
   /** Apply an offer (the first or a renegotiation) and return the answer's SDP. */
   async answer(sdp: unknown): Promise<Result<{ sdp: string }>> {
-    if (this.closed) return fail('unknown_peer', 'the peer is closed');
-    if (this.answering) return fail('rate_limited', 'an offer for this peer is still being answered');
+    if (this.isClosed) return fail('unknown_peer', 'the peer is closed');
+    if (!this.actor.getSnapshot().can({ type: 'peer.offer' })) return fail('rate_limited', 'an offer for this peer is still being answered');
     const checked = checkOffer(sdp, this.options.maxSdpBytes);
     if (!checked.ok) return fail('bad_sdp', checked.problem);
-    this.answering = true;
-    try {
-      const outcome = await Promise.race([this.negotiate(sdp as string, checked.sections), answerTimeout(this.options.answerTimeoutMs)]);
-      if ('code' in outcome) return { ok: false, error: outcome };
-      return outcome;
-    } finally {
-      this.answering = false;
-    }
+    this.send({ type: 'peer.offer' });
+    const outcome = await Promise.race([this.negotiate(sdp as string, checked.sections), answerTimeout(this.options.answerTimeoutMs)]);
+    const result: Result<{ sdp: string }> = 'code' in outcome ? { ok: false, error: outcome } : outcome;
+    // A first offer that fails closes the peer (as if it had not come); a renegotiation that
+    // fails leaves it as it was (the chart decides).
+    this.send(result.ok ? { type: 'peer.answered' } : { type: 'peer.answer_failed' });
+    return result;
   }
 
   private async negotiate(sdp: string, sections: readonly MediaSection[]): Promise<Result<{ sdp: string }>> {
@@ -105,7 +111,7 @@ export class MediaPeer {
     } catch (err) {
       return fail('bad_sdp', err instanceof Error ? err.message.slice(0, 200) : 'setRemoteDescription failed');
     }
-    if (this.closed) return fail('unknown_peer', 'the peer closed while answering');
+    if (this.isClosed) return fail('unknown_peer', 'the peer closed while answering');
     if (!this.sender) {
       // The browser's receive section (recvonly in its offer) is where the server sends.
       const wanted = sections.find((s) => s.kind === 'video' && (s.direction === 'recvonly' || s.direction === 'sendrecv'));
@@ -130,11 +136,6 @@ export class MediaPeer {
     // signalling thread adds gathered candidates to it (a data race; it crashed the soak test
     // after a few hundred peers). Candidates trickle separately, so the answer as set is enough.
     this.codec = sendingCodec(local);
-    if (this.pc.connectionState !== 'connected') {
-      clearTimeout(this.connectTimer);
-      this.connectTimer = setTimeout(() => this.pc.connectionState !== 'connected' && this.close('timeout'), this.options.connectTimeoutMs);
-      this.connectTimer.unref();
-    }
     return { ok: true, sdp: local };
   }
 
@@ -148,7 +149,7 @@ export class MediaPeer {
   }
 
   async addCandidate(candidate: IceCandidateInit | null): Promise<Result> {
-    if (this.closed) return fail('unknown_peer', 'the peer is closed');
+    if (this.isClosed) return fail('unknown_peer', 'the peer is closed');
     if (candidate === null) return { ok: true }; // end of candidates: nothing to do
     if (this.candidates >= this.options.maxCandidatesPerPeer) return fail('rate_limited', `more than ${this.options.maxCandidatesPerPeer} candidates for one peer`);
     this.candidates++;
@@ -162,14 +163,14 @@ export class MediaPeer {
 
   /** A frame of the session, while this peer is a sink of the stream. */
   feed(frame: RuntimeFrame): void {
-    if (this.closed) return;
+    if (this.isClosed) return;
     this.source.onFrame(toI420(this.w, frame));
     this.fed++;
   }
 
   private lastInputProblem = 0;
   private takeInput(frame: I420Frame): void {
-    if (this.closed) return;
+    if (this.isClosed) return;
     try {
       this.events.input({ data: toRgba(this.w, frame), width: frame.width, height: frame.height });
     } catch (err) {
@@ -181,7 +182,7 @@ export class MediaPeer {
 
   /** Read the sender's stats: bitrate and fps since the last read, loss and rtt as reported. */
   async readStats(): Promise<PeerStats | null> {
-    if (this.closed) return null;
+    if (this.isClosed) return null;
     let report;
     try {
       report = await this.pc.getStats();
@@ -220,9 +221,11 @@ export class MediaPeer {
   }
 
   close(reason: PeerCloseReason): void {
-    if (this.closed) return;
-    this.closed = true;
-    clearTimeout(this.connectTimer);
+    this.send({ type: 'peer.close', reason });
+  }
+
+  /** The chart reached `closed`: stop everything, once. */
+  private teardown(reason: PeerCloseReason): void {
     this.pc.onicecandidate = null;
     this.pc.onconnectionstatechange = null;
     this.pc.ontrack = null;

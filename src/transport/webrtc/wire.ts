@@ -36,7 +36,7 @@ export interface WebRtcOfferRequest {
   readonly inputTrack?: string;
 }
 
-export type PeerCloseReason = 'closed' | 'failed' | 'timeout' | 'disconnected' | 'shutdown';
+export type { PeerCloseReason } from '../../machines/peer.machine.ts';
 
 /** Per-peer figures, as the server reads them from its sender (also in /metrics). */
 export interface WebRtcPeerStats {

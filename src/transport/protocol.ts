@@ -140,8 +140,8 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
         const admitted = options.admit({ ticket });
         if (!admitted.ok) return admitted;
       }
-      const admitted = stream.admit(socket, s.value);
-      if (!admitted.ok) return admitted;
+      const viewable = stream.admit(socket, s.value); // checked before the session exists
+      if (!viewable.ok) return viewable;
       const { ownerId, token } = SessionControl.newOwner();
       const r = runtime.start({ owner: ownerId });
       if (!r.ok) return r;

@@ -1,7 +1,8 @@
 /**
- * The media stream: exactly one viewer at a time receives the session's frames and messages.
- * A new viewer attaching supersedes the old one (told `stream:detached`); the session is not
- * touched (the seed's media switch).
+ * The media stream: by default exactly one viewer at a time receives the session's frames and
+ * messages. A new viewer attaching supersedes the old one (told `stream:detached`); the session
+ * is not touched (the seed's media switch). In broadcast mode up to `maxViewers` watch at once.
+ * A viewer is a Socket.IO sink (below) or a WebRTC peer's track (src/transport/webrtc).
  *
  * Slow viewers never slow the model: each viewer has one pending slot. A frame is written only
  * when the viewer can take it (flow `socket`: the socket's transport flushed the previous one;

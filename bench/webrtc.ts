@@ -23,6 +23,7 @@ import { listen, type FramehostHttpServer } from '../src/transport/server.ts';
 import type { TransportOptions } from '../src/transport/options.ts';
 import { CHROMIUM } from '../test/setup/system.ts';
 import type { RtcClientRequest, RtcWindow } from './webrtc-client.ts';
+import { paletteBytes, type PaletteName } from '../src/models/gray-scott/palettes.ts';
 
 export interface RtcBenchOptions {
   readonly quick: boolean;
@@ -237,13 +238,24 @@ async function armPage(page: Page, every: number): Promise<void> {
   const script = `(() => {
     const bits = ${STAMP_BITS}, rows = ${STAMP_ROWS}, every = ${every};
     const w = globalThis;
-    w.__rtc = { phase: 'off', samples: [], pictures: [], raw: [] };
+    w.__rtc = { phase: 'off', samples: [], pictures: [], raw: [], click: null };
     const video = w.framehost.media.view().video;
     const canvas = document.createElement('canvas');
     const ctx = canvas.getContext('2d', { willReadFrequently: true });
     let n = 0;
     const onFrame = (now, meta) => {
       video.requestVideoFrameCallback(onFrame);
+      const click = w.__rtc.click;
+      if (click && click.t1 === null) {
+        // Command → first presented frame that shows it: the middle pixel turns the palette's background.
+        canvas.width = video.videoWidth;
+        canvas.height = video.videoHeight;
+        ctx.drawImage(video, 0, 0);
+        const p = ctx.getImageData(canvas.width >> 1, canvas.height >> 1, 1, 1).data;
+        const d = Math.abs(p[0] - click.rgb[0]) + Math.abs(p[1] - click.rgb[1]) + Math.abs(p[2] - click.rgb[2]);
+        if (d < 40) click.t1 = performance.timeOrigin + meta.presentationTime;
+        return;
+      }
       if (w.__rtc.phase !== 'webrtc') return;
       const at = performance.timeOrigin + meta.presentationTime;
       canvas.width = video.videoWidth;
@@ -382,12 +394,38 @@ async function chromiumSection(o: RtcBenchOptions) {
         process.stderr.write(`  chromium ${phase} round ${round + 1}: ${samples.length} frames presented, ${matched} matched, p50 ${pct(lat[phase], 50).toFixed(1)} ms\n`);
       }
     }
+    // Command → first presented frame that shows it (an empty field shows the palette's
+    // background everywhere, so a palette switch is visible in its first frame).
+    await page.evaluate((enc) => (globalThis as unknown as { framehost: { client: { attach(o: { encoding: string }): Promise<unknown> } } }).framehost.client.attach({ encoding: enc }), 'webrtc');
+    await page.evaluate(() => (globalThis as unknown as { framehost: { client: { command(n: string, a: object): Promise<unknown> } } }).framehost.client.command('clear', {}));
+    await sleep(500);
+    const clicks: number[] = [];
+    for (let i = 0; i < (o.quick ? 8 : 20); i++) {
+      const name: PaletteName = i % 2 === 0 ? 'ember' : 'ocean';
+      const rgb = [...paletteBytes(name).subarray(255 * 4, 255 * 4 + 3)];
+      const ms = await page.evaluate(
+        async ({ name, rgb }) => {
+          const w = globalThis as unknown as { framehost: { client: { command(n: string, a: object): Promise<unknown> } }; __rtc: { click: { rgb: number[]; t1: number | null } | null } };
+          const click = { rgb, t1: null as number | null };
+          w.__rtc.click = click;
+          const t0 = performance.timeOrigin + performance.now();
+          await w.framehost.client.command('palette', { name });
+          for (let k = 0; k < 200 && click.t1 === null; k++) await new Promise((r) => setTimeout(r, 10));
+          w.__rtc.click = null;
+          return click.t1 === null ? -1 : click.t1 - t0;
+        },
+        { name, rgb },
+      );
+      if (ms >= 0) clicks.push(ms);
+      await sleep(50);
+    }
     await context.close();
     const row = (k: 'webrtc' | 'raw' | 'jpeg') => ({ p50_ms: r2(pct(lat[k], 50)), p99_ms: r2(pct(lat[k], 99)), presented_fps: r2(median(fpsBy[k])), samples: lat[k].length });
     return {
       size: 256,
       model_fps: 60,
       glass_to_glass: { webrtc: row('webrtc'), raw: row('raw'), jpeg: row('jpeg') },
+      command_to_frame_ms: { p50: r2(pct(clicks, 50)), p99: r2(pct(clicks, 99)), trials: clicks.length },
       psnr_db: { median: r2(median(psnrs)), min: r2(Math.min(...psnrs)), frames: psnrs.length },
       start_to_first_frame_ms: { fresh_page_p50: r2(median(firstFresh)), fresh_page_max: r2(Math.max(...firstFresh)), peer_up_p50: r2(median(firstWarm)), peer_up_max: r2(Math.max(...firstWarm)) },
     };
@@ -431,6 +469,7 @@ ${Object.entries(spect).map(([k, v]) => `| ${k.replace('_', ', ×')} | ${v.model
 | Socket.IO JPEG: emit → next animation frame | ${g.jpeg.p50_ms} | ${g.jpeg.p99_ms} | ${g.jpeg.presented_fps} |
 
 PSNR of ${browser.psnr_db.frames} frames read back from the <video>: median ${browser.psnr_db.median} dB, min ${browser.psnr_db.min} dB.
+Command (palette switch) → first presented frame that shows it, WebRTC: p50 ${browser.command_to_frame_ms.p50} ms, p99 ${browser.command_to_frame_ms.p99} ms (${browser.command_to_frame_ms.trials} trials).
 Start → first presented frame: fresh page (negotiation included) p50 ${browser.start_to_first_frame_ms.fresh_page_p50} ms (max ${browser.start_to_first_frame_ms.fresh_page_max}); peer already up p50 ${browser.start_to_first_frame_ms.peer_up_p50} ms (max ${browser.start_to_first_frame_ms.peer_up_max}).`;
   return { result, markdown };
 }

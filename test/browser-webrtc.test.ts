@@ -179,6 +179,35 @@ describe('WebRTC stream in Chromium', { timeout: 90_000 }, () => {
     await rig.expectNoPageErrors(page);
   });
 
+  it('after a reconnect the page negotiates again; when the server closes its peer it falls back to Socket.IO frames', async () => {
+    const h = await server();
+    const page = await rig.openPage(`${h.url}/`, 'idle');
+    await page.click('#start');
+    await expect.poll(() => page.textContent('#role'), { timeout: 15_000 }).toBe('owner');
+    await framesAtLeast(page, 10, 20_000);
+    const peerIdOf = (): Promise<string> =>
+      page.evaluate(() => (globalThis as unknown as { framehost: { media: { view(): { peerId: string } | null } } }).framehost.media.view()?.peerId ?? '');
+    const first = await peerIdOf();
+    // Drop the transport under the page: socket.io-client reconnects by itself.
+    await page.evaluate(() => (globalThis as unknown as { framehost: { client: { socket: { io: { engine: { close(): void } } } } } }).framehost.client.socket.io.engine.close());
+    await expect.poll(peerIdOf, { timeout: 20_000 }).not.toBe(first);
+    await expect.poll(peerIdOf, { timeout: 20_000 }).not.toBe('');
+    await framesAtLeast(page, (await stats(page)).frames + 20, 20_000);
+    expect(await transport(page)).toBe('webrtc');
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    expect(metrics, 'the old peer was closed with its connection').toMatch(/^framehost_webrtc_peers 1$/m);
+    expect(h.rt.phase()).toBe('running'); // the owner resumed with its token
+
+    // The server closes the peer (here: asked to): the page says so and takes Socket.IO frames.
+    const peerId = await peerIdOf();
+    await page.evaluate((id) => (globalThis as unknown as { framehost: { client: { request(e: string, p: object): Promise<unknown> } } }).framehost.client.request('webrtc:close', { peerId: id }), peerId);
+    await expect.poll(() => page.textContent('#media'), { timeout: 10_000 }).toMatch(/WebRTC lost .*using Socket\.IO frames/);
+    await expect.poll(() => transport(page)).toBe('socket.io');
+    await framesAtLeast(page, (await stats(page)).frames + 20, 20_000);
+    expect((await stats(page)).seq, 'Socket.IO frames carry their number').toBeGreaterThan(0);
+    await rig.expectNoPageErrors(page);
+  });
+
   it('falls back to Socket.IO frames, and says so, when the server cannot do WebRTC', async () => {
     const h = await server({ webrtc: { enabled: false } });
     const page = await rig.openPage(`${h.url}/`, 'idle');

@@ -297,3 +297,40 @@ describe('viewers: switch and broadcast', { timeout: 90_000 }, () => {
     await ended;
   });
 });
+
+describe('browser → server video track', { timeout: 60_000 }, () => {
+  it("feeds the model's input track from the owner's peer; a watcher's track is refused with not_owner", async () => {
+    const h = await startServer({ model: 'video-filter', modelOptions: {} });
+    harnesses.push(h);
+    await h.rt.ready();
+    const w = (await import('./helpers/webrtc.ts')).wrtc();
+    const inputs = (): number => h.rt.status().session?.inputs ?? 0;
+    // A 256×256 source pushing frames, as a camera would.
+    const camera = (): { track: ReturnType<InstanceType<typeof w.nonstandard.RTCVideoSource>['createTrack']>; stop(): void } => {
+      const source = new w.nonstandard.RTCVideoSource();
+      const track = source.createTrack();
+      const i420 = { width: 256, height: 256, data: new Uint8Array(256 * 256 * 1.5).fill(128) };
+      let n = 0;
+      const timer = setInterval(() => {
+        i420.data.fill(n++ % 200, 0, 256 * 256);
+        source.onFrame(i420);
+      }, 50);
+      return { track, stop: () => (clearInterval(timer), track.stop()) };
+    };
+    const owner = await h.client();
+    await owner.start({ encoding: 'raw' });
+    const watcher = await h.client();
+    const rejected = new Promise<{ track: string; error: { code: string } }>((resolve) => watcher.on('input:rejected', resolve));
+    const cams = [camera(), camera()];
+    try {
+      viewers.push(await connectViewer(watcher, { send: cams[0]!.track, inputTrack: 'camera' }));
+      expect(await rejected).toMatchObject({ track: 'camera', error: { code: 'not_owner' } });
+      expect(inputs()).toBe(0);
+      viewers.push(await connectViewer(owner, { send: cams[1]!.track, inputTrack: 'camera' }));
+      await until('input frames taken', () => inputs() >= 10, 20_000);
+      expect(h.rt.phase()).toBe('running');
+    } finally {
+      for (const c of cams) c.stop();
+    }
+  });
+});

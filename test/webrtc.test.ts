@@ -165,6 +165,8 @@ describe('bad input: each refusal is coded and changes nothing else', { timeout:
     const flooder = await h.client();
     const flood = await Promise.all(Array.from({ length: 20 }, () => flooder.request('webrtc:offer', { sdp: 'v=0' }) as Promise<Answer>));
     expect(flood.map(code).filter((c) => c === 'rate_limited').length).toBeGreaterThanOrEqual(10);
+    const configs = await Promise.all(Array.from({ length: 40 }, () => flooder.request('webrtc:config', {}) as Promise<Answer>));
+    expect(configs.map(code).filter((c) => c === 'rate_limited').length).toBeGreaterThanOrEqual(10);
     const before = v.frames;
     await until('frames after the storm', () => v.frames >= before + 10, 20_000);
     expect(await peersOpen(h)).toBe(1);

@@ -52,6 +52,7 @@ export interface Media {
 }
 
 const bad = (detail: string): Result => fail('bad_request', detail);
+const OTHER_REQUESTS_PER_SECOND = 10;
 
 function checkCandidate(c: unknown): WebRtcCandidate | null | string {
   if (c === null) return null;
@@ -129,6 +130,9 @@ export function createMedia(deps: MediaDeps): Media {
       const clog = log.child({ socket: socket.id, component: 'webrtc' });
       const offers = new TokenBucket(options.offersPerSecond, options.offerBurst);
       const candidates = new TokenBucket(options.candidatesPerSecond, options.candidatesPerSecond * 4);
+      /** webrtc:config and webrtc:close: cheap, but not unbounded. */
+      const others = new TokenBucket(OTHER_REQUESTS_PER_SECOND, OTHER_REQUESTS_PER_SECOND * 2);
+      const limited = (): Result => fail('rate_limited', `more than ${OTHER_REQUESTS_PER_SECOND} webrtc:config/close requests/s`);
 
       function handle<E extends 'webrtc:config' | 'webrtc:offer' | 'webrtc:candidate' | 'webrtc:close'>(event: E, fn: (req: unknown) => Result | Promise<Result>): void {
         socket.on(event, ((req: unknown, ack: unknown) => {
@@ -164,7 +168,7 @@ export function createMedia(deps: MediaDeps): Media {
         return entry.peer;
       };
 
-      handle('webrtc:config', (req) => (req === undefined || req === null || isPlainObject(req) ? { ok: true, ...config() } : bad('the request must be an object')));
+      handle('webrtc:config', (req) => (!others.take() ? limited() : req === undefined || req === null || isPlainObject(req) ? { ok: true, ...config() } : bad('the request must be an object')));
 
       handle('webrtc:offer', async (req) => {
         if (!isPlainObject(req)) return bad('an offer is { sdp, peerId?, inputTrack? }');
@@ -246,6 +250,7 @@ export function createMedia(deps: MediaDeps): Media {
       });
 
       handle('webrtc:close', (req) => {
+        if (!others.take()) return limited();
         if (!isPlainObject(req)) return bad('close is { peerId }');
         const peer = own(req.peerId);
         if (!(peer instanceof MediaPeer)) return peer;

@@ -14,13 +14,14 @@ export const MEDIA_OPTIONS = {
   'ice-server': { type: 'string', multiple: true, valueName: 'URL', description: 'STUN/TURN server for WebRTC, e.g. turn:turn.example.com:3478 (repeatable) [env FRAMEHOST_ICE_SERVERS: comma-separated, or a JSON array of { urls, username, credential }]' },
   'ice-username': { type: 'string', valueName: 'NAME', description: 'TURN username for the --ice-server URLs [env FRAMEHOST_ICE_USERNAME]' },
   'ice-credential': { type: 'string', valueName: 'SECRET', description: 'TURN credential for the --ice-server URLs [env FRAMEHOST_ICE_CREDENTIAL]' },
-  'webrtc-codec': { type: 'string', valueName: 'NAME', description: 'codec to send with: VP8 (default), VP9, AV1, H264 when the browser offers it [env FRAMEHOST_WEBRTC_CODEC]' },
+  'webrtc-codec': { type: 'string', valueName: 'NAME', description: 'codec to send with: VP8 (default), VP9 or AV1 (what this libwebrtc build encodes; the browser must offer it too) [env FRAMEHOST_WEBRTC_CODEC]' },
   'webrtc-min-kbps': { type: 'string', valueName: 'N', description: 'lowest video bitrate per viewer (default 100) [env FRAMEHOST_WEBRTC_MIN_KBPS]' },
   'webrtc-max-kbps': { type: 'string', valueName: 'N', description: 'highest video bitrate per viewer (default 4000) [env FRAMEHOST_WEBRTC_MAX_KBPS]' },
   'max-peers': { type: 'string', valueName: 'N', description: 'WebRTC peer connections on the server (default 32)' },
 } as const satisfies OptionTable;
 
-const CODECS = ['VP8', 'VP9', 'AV1', 'H264'];
+/** What @roamhq/wrtc 0.10's libwebrtc encodes (RTCRtpSender.getCapabilities: no H264). */
+const CODECS = ['VP8', 'VP9', 'AV1'];
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
 

@@ -10,7 +10,7 @@ export interface WebRtcOptions {
   readonly enabled: boolean;
   /** STUN/TURN servers for both ends; loopback and LAN need none. */
   readonly iceServers: readonly IceServer[];
-  /** Codec the server sends with when the browser offers it (VP8, VP9, AV1, H264). */
+  /** Codec the server sends with when the browser offers it (VP8, VP9 or AV1 in this build). */
   readonly codec: string;
   /** Bounds on each sender's bitrate; libwebrtc's bandwidth estimate moves between them. */
   readonly minBitrateKbps: number;

@@ -213,11 +213,6 @@ export class StreamRouter {
     return true;
   }
 
-  /** The viewer (switch), or the first spectator (broadcast). */
-  current(): StreamSink | null {
-    return this.sinks.values().next().value ?? null;
-  }
-
   /** Every viewer: one in switch mode, the spectators in broadcast mode. */
   viewers(): StreamSink[] {
     return [...this.sinks.values()];

@@ -57,7 +57,8 @@ export class MediaPeer {
     private readonly log: Logger,
   ) {
     this.pc = new w.RTCPeerConnection({ iceServers: options.iceServers.map((s) => ({ ...s, urls: typeof s.urls === 'string' ? s.urls : [...s.urls] })) });
-    // Not a screencast: libwebrtc may then lower the frame rate before the resolution under load.
+    // A camera-like source: libwebrtc's default ("balanced") degradation may lower frame rate
+    // and resolution under CPU load. `isScreencast: true` aborts the process in wrtc 0.10.
     this.source = new w.nonstandard.RTCVideoSource({ isScreencast: false });
     this.track = this.source.createTrack();
     this.pc.onicecandidate = ({ candidate }) => {
@@ -130,6 +131,7 @@ export class MediaPeer {
       local = preferCodec(answer.sdp, this.options.codec);
       await this.pc.setLocalDescription({ type: 'answer', sdp: local });
     } catch (err) {
+      await this.rollback(); // the offer was applied: back to the stable state before it
       return fail('bad_sdp', err instanceof Error ? err.message.slice(0, 200) : 'cannot answer this offer');
     }
     // Never read pc.localDescription: wrtc serializes it on the JS thread while libwebrtc's

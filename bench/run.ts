@@ -20,6 +20,7 @@ import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { listen, type FramehostHttpServer } from '../src/transport/server.ts';
 import { startWorker } from '../src/util/worker.ts';
 import type { ClientRequest } from './client-process.ts';
+import { runWebRtcBench } from './webrtc.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -299,6 +300,8 @@ const view = await viewers(client);
 process.stderr.write(`  memory over ${SESSIONS} sessions…\n`);
 const mem = await memory();
 await client.close();
+// `--no-webrtc`: skip the WebRTC section (bench/webrtc.ts).
+const rtc = args.includes('--no-webrtc') ? null : await runWebRtcBench({ quick, phaseMs: PHASE_MS, rounds: ROUNDS, sizes: SIZES, threads: THREADS, bare: (size) => new Bare(size) });
 
 const s256 = sizes.find((s) => s.size === 256)!;
 const results = {
@@ -318,6 +321,7 @@ const results = {
   latency: lat,
   viewers: view,
   memory: mem,
+  ...(rtc ? { webrtc: rtc.result } : {}),
   seconds: Math.round((Date.now() - started) / 1000),
 };
 writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
@@ -347,5 +351,7 @@ ${rows.join('\n')}
 | RSS MB | ${mem.rss_mb_after_10} | ${mem.rss_mb_after_100} | ${mem.rss_mb_after_n} | ${mem.rss_growth_mb_1000_sessions} | ${mem.rss_growth_mb_per_1000_after_warmup} |
 | heap MB | ${mem.heap_mb_after_10} | | ${mem.heap_mb_after_n} | ${mem.heap_growth_mb_1000_sessions} | |
 
-machine: ${results.machine.cores} cores (${results.machine.cpu}), Node ${results.machine.node}, onnxruntime ${results.machine.onnxruntime}, CPU provider; ${results.seconds} s; JSON: ${jsonPath}`);
+${rtc ? `${rtc.markdown}
+
+` : ''}machine: ${results.machine.cores} cores (${results.machine.cpu}), Node ${results.machine.node}, onnxruntime ${results.machine.onnxruntime}, CPU provider; ${results.seconds} s; JSON: ${jsonPath}`);
 process.exit(0);

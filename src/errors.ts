@@ -40,6 +40,12 @@ export const ERRORS = {
   queue_full: 'the queue is full; try again later',
   queue_unavailable: 'the queue (Redis) cannot be reached; try again later',
   node_lost: 'the nodes serving this request were lost too many times; the request failed',
+  // WebRTC media (src/transport/webrtc)
+  webrtc_unavailable: 'WebRTC is not available on this server; use Socket.IO frames',
+  bad_sdp: 'the session description is malformed or cannot be applied',
+  unknown_peer: 'this connection has no peer connection with that id',
+  too_many_peers: 'the server has reached its peer connection limit',
+  too_many_viewers: 'the broadcast has reached its viewer limit',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

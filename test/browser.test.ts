@@ -121,7 +121,8 @@ describe('demo page in Chromium', { timeout: 60_000 }, () => {
     // Controls generated from the command schema, the model's name in the header.
     expect(await page.locator('#controls legend').allTextContents()).toEqual(['stamp', 'preset', 'rates', 'palette', 'clear']);
     expect(await page.textContent('#model')).toContain('gray-scott');
-    expect(await page.inputValue('#encoding')).toBe('raw');
+    expect(await page.inputValue('#encoding')).toBe('webrtc'); // the default (test/browser-webrtc.test.ts); this test is about raw frames
+    await page.selectOption('#encoding', 'raw');
 
     await startSession(page);
 

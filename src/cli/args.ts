@@ -9,6 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { RECORD_OPTIONS } from '../journal/flags.ts';
+import { MEDIA_OPTIONS } from './media-options.ts';
 
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
@@ -89,6 +90,7 @@ export const SUBCOMMANDS = {
       'no-show': { type: 'string', valueName: 'MS', description: 'fleet: release the node if the assigned user has not started by then (default 15000)' },
       'drain-deadline': { type: 'string', valueName: 'MS', description: 'fleet: at SIGTERM, stop the running session after this long (default 300000)' },
       ...RECORD_OPTIONS,
+      ...MEDIA_OPTIONS,
     },
     defaultLogLevel: 'info',
   },

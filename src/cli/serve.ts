@@ -17,6 +17,7 @@ import { leaseSettings } from '../fleet/options.ts';
 import { recordOptions } from '../journal/cli-options.ts';
 import { onLauncherGone } from './launcher.ts';
 import { checkModelArgument, checkWebSocketUrl, listenProblem } from './problems.ts';
+import { parseMediaOptions } from './media-options.ts';
 
 const PROVIDERS: readonly ProviderChoice[] = ['auto', 'cpu', 'cuda', 'tensorrt'];
 
@@ -51,6 +52,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   const inspectUrl = stringOption(v, 'inspect-url');
   if (inspectUrl !== undefined) checkWebSocketUrl('inspect-url', inspectUrl);
   const host = stringOption(v, 'host') ?? DEFAULT_TRANSPORT.host;
+  const media = parseMediaOptions(v, env);
 
   // Synchronous writes: pino's default stream is asynchronous and its flush() does not wait (sonic-boom,
   // minLength 0), so at exit lines still in a retry on a full pipe came out late, or after the last one.
@@ -81,6 +83,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
       corsOrigins: origins,
       ...(stringOption(v, 'auth-token') ? { authToken: stringOption(v, 'auth-token') } : {}),
       ...(fleet ? { admit: fleet.admit } : {}),
+      ...media,
     });
   } catch (err) {
     inspection?.stop();

@@ -8,9 +8,13 @@ import type { EndReason } from '../machines/types.ts';
 import type { Phase } from '../machines/phase.ts';
 import type { Capabilities } from '../model/capabilities.ts';
 import type { JsonValue } from '../model/api.ts';
+import type { PeerCloseReason, WebRtcCandidate, WebRtcConfig, WebRtcOfferRequest } from './webrtc/wire.ts';
 
-/** How frames travel to a viewer: raw pixels (loopback, LAN) or JPEG (remote viewers). */
-export type Encoding = 'raw' | 'jpeg';
+/**
+ * How frames travel to a viewer: raw pixels (loopback, LAN) or JPEG (remote viewers) as
+ * `frame` events, or `webrtc`: a video track on the connection's peer (negotiate it first).
+ */
+export type Encoding = 'raw' | 'jpeg' | 'webrtc';
 
 /**
  * Flow control of the stream. `socket`: a frame is written when the socket has flushed the
@@ -82,6 +86,11 @@ export interface ClientToServerEvents {
   capabilities: (request: object, ack: Ack<Capabilities & { state: Phase }>) => void;
   /** The owner publishes a frame on an input track; the ack is optional (see input:rejected). */
   'input:frame': (meta: InputMeta, data: Uint8Array, ack?: Ack) => void;
+  // WebRTC signalling (src/transport/webrtc): the page offers, the server answers in the ack.
+  'webrtc:config': (request: object, ack: Ack<WebRtcConfig>) => void;
+  'webrtc:offer': (request: WebRtcOfferRequest, ack: Ack<{ peerId: string; sdp: string }>) => void;
+  'webrtc:candidate': (request: { peerId: string; candidate: WebRtcCandidate | null }, ack: Ack) => void;
+  'webrtc:close': (request: { peerId: string }, ack: Ack) => void;
 }
 
 export interface ServerToClientEvents {
@@ -94,6 +103,10 @@ export interface ServerToClientEvents {
   'command:failed': (payload: { requestId: string; error: ErrorValue }) => void;
   /** An input frame sent without an ack was refused (at most one notice a second). */
   'input:rejected': (payload: { track: string; error: ErrorValue }) => void;
+  /** The server's ICE candidates for the page's peer (null: gathering complete). */
+  'webrtc:candidate': (payload: { peerId: string; candidate: WebRtcCandidate | null }) => void;
+  /** The server closed the peer (it failed, did not connect in time, or the server is closing). */
+  'webrtc:closed': (payload: { peerId: string; reason: PeerCloseReason }) => void;
 }
 
 /** The client-to-server event names, for the unknown-event check. */
@@ -106,6 +119,10 @@ export const CLIENT_EVENTS: readonly (keyof ClientToServerEvents)[] = [
   'stream:detach',
   'capabilities',
   'input:frame',
+  'webrtc:config',
+  'webrtc:offer',
+  'webrtc:candidate',
+  'webrtc:close',
 ];
 
 /** What the server keeps per socket (socket.data). */

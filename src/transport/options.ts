@@ -1,4 +1,5 @@
 import type { Result } from '../errors.ts';
+import type { WebRtcOptions } from './webrtc/options.ts';
 
 /**
  * Transport settings and their limits. Every limit has a coded error (README, "Limits").
@@ -31,6 +32,12 @@ export interface TransportOptions {
    * ticket). Called before the runtime is asked; a refusal is returned to the client as is.
    */
   readonly admit?: (request: { readonly ticket?: string }) => Result;
+  /** `switch`: one viewer at a time, a new one takes the stream. `broadcast`: spectators. */
+  readonly viewers: 'switch' | 'broadcast';
+  /** Spectators at once in broadcast mode; more get `too_many_viewers`. */
+  readonly maxViewers: number;
+  /** WebRTC media (src/transport/webrtc/options.ts has the defaults). */
+  readonly webrtc?: Partial<WebRtcOptions>;
 }
 
 export const DEFAULT_TRANSPORT: TransportOptions = {
@@ -44,4 +51,6 @@ export const DEFAULT_TRANSPORT: TransportOptions = {
   inputFramesPerSecond: 120,
   maxConnections: 256,
   jpegQuality: 80,
+  viewers: 'switch',
+  maxViewers: 16,
 };

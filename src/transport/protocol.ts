@@ -13,6 +13,8 @@ import { CLIENT_EVENTS, type ClientToServerEvents, type ServerToClientEvents, ty
 import { SessionControl } from './control.ts';
 import { handshakeError, presentsSecret } from './handshake.ts';
 import { StreamRouter } from './stream.ts';
+import { createMedia } from './webrtc/signalling.ts';
+import { DEFAULT_WEBRTC } from './webrtc/options.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { checkCommandRequest, checkEmpty, checkResume, checkStream, isPlainObject } from './validate.ts';
 import { ConnectionSlots } from './connection-slots.ts';
@@ -39,7 +41,12 @@ const viewerIdentity = (socket: FramehostSocket): string => socket.data.ownerId 
 export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { stream: StreamRouter; control: SessionControl; detach(): void } {
   const { runtime, options, log, metrics } = deps;
   const control = new SessionControl();
-  const stream = new StreamRouter({ sent: metrics.frameSent, dropped: metrics.frameDropped }, log);
+  const media = createMedia({ runtime, options: { ...DEFAULT_WEBRTC, ...options.webrtc }, log, registry: metrics.registry, refused: metrics.commandError });
+  const stream = new StreamRouter({ sent: metrics.frameSent, dropped: metrics.frameDropped }, log, {
+    mode: options.viewers,
+    maxViewers: options.maxViewers,
+    mediaSink: media.sinkFor,
+  });
   /** Runtime subscriptions, undone when the server closes (the runtime outlives it). */
   const subscriptions: (() => void)[] = [];
 
@@ -48,7 +55,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
 
   subscriptions.push(
     runtime.on('frame', (frame) => stream.frame(frame)),
-    runtime.on('message', (m) => stream.current()?.socket.emit('message', m)),
+    runtime.on('message', (m) => stream.viewers().forEach((v) => v.socket.emit('message', m))),
     // Only the owner sends commands, so a handler's failure goes to the owner's connections.
     runtime.on('command.failed', (e) => {
       for (const s of socketsOf(control.ownerOf(e.sessionId))) s.emit('command:failed', { requestId: e.requestId, error: e.error });
@@ -56,8 +63,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     runtime.on('phase', ({ phase }) => io.emit('state', { state: phase })),
     runtime.on('session.finished', (e) => {
       const recipients = new Set(socketsOf(control.ownerOf(e.sessionId)));
-      const viewer = stream.current()?.socket;
-      if (viewer) recipients.add(viewer);
+      for (const v of stream.viewers()) recipients.add(v.socket);
       for (const s of recipients) s.emit('session:ended', { sessionId: e.sessionId, reason: e.reason, ...(e.error ? { error: e.error } : {}) });
       for (const s of socketsOf(control.ownerOf(e.sessionId))) s.data.ownerId = null;
       control.revoke(e.sessionId);
@@ -86,6 +92,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     const clog = log.child({ socket: socket.id });
     const bucket = new TokenBucket(options.requestsPerSecond, options.requestBurst);
     let limited = false;
+    media.attach(socket, () => viewerIdentity(socket));
 
     socket.onAny((event: string, ...args: unknown[]) => {
       if ((CLIENT_EVENTS as readonly string[]).includes(event)) return;
@@ -142,6 +149,8 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
         const admitted = options.admit({ ticket });
         if (!admitted.ok) return admitted;
       }
+      const viewable = stream.admit(socket, s.value); // checked before the session exists
+      if (!viewable.ok) return viewable;
       const { ownerId, token } = SessionControl.newOwner();
       const r = runtime.start({ owner: ownerId });
       if (!r.ok) return r;
@@ -176,7 +185,8 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     handle('stream:attach', (req) => {
       const s = checkStream(req, options.jpegQuality);
       if (!s.ok) return s;
-      stream.attach(socket, s.value);
+      const attached = stream.attach(socket, s.value);
+      if (!attached.ok) return attached;
       return { ok: true, sessionId: runtime.status().session?.id ?? null };
     });
 
@@ -242,5 +252,12 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     });
   });
 
-  return { stream, control, detach: () => subscriptions.forEach((off) => off()) };
+  return {
+    stream,
+    control,
+    detach: () => {
+      subscriptions.forEach((off) => off());
+      media.close();
+    },
+  };
 }

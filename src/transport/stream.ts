@@ -1,7 +1,8 @@
 /**
- * The media stream: exactly one viewer at a time receives the session's frames and messages.
- * A new viewer attaching supersedes the old one (told `stream:detached`); the session is not
- * touched (the seed's media switch).
+ * The media stream: by default exactly one viewer at a time receives the session's frames and
+ * messages. A new viewer attaching supersedes the old one (told `stream:detached`); the session
+ * is not touched (the seed's media switch). In broadcast mode up to `maxViewers` watch at once.
+ * A viewer is a Socket.IO sink (below) or a WebRTC peer's track (src/transport/webrtc).
  *
  * Slow viewers never slow the model: each viewer has one pending slot. A frame is written only
  * when the viewer can take it (flow `socket`: the socket's transport flushed the previous one;
@@ -14,6 +15,7 @@ import type { Logger } from 'pino';
 import type { RuntimeFrame } from '../runtime.ts';
 import { FRAME_ACK_WINDOW, type ClientToServerEvents, type Encoding, type FrameMeta, type ServerToClientEvents, type SocketData } from './events.ts';
 import type { StreamSettings } from './validate.ts';
+import { fail, type ErrorValue, type Result } from '../errors.ts';
 
 /** An acknowledgement that never comes frees its place in the window after this long. */
 const ACK_TIMEOUT_MS = 5000;
@@ -139,39 +141,84 @@ export class Viewer {
   }
 }
 
-/** Routes frames and model messages to the one current viewer. */
+/** Anything the router feeds: a Socket.IO viewer, or a WebRTC peer's track (src/transport/webrtc). */
+export interface StreamSink {
+  readonly socket: FramehostSocket;
+  offer(frame: RuntimeFrame): void;
+  close(): void;
+}
+
+export interface StreamRouting {
+  /** `switch` (default): one viewer, a new one supersedes it. `broadcast`: up to `maxViewers` at once. */
+  readonly mode: 'switch' | 'broadcast';
+  readonly maxViewers: number;
+  /** The sink for `encoding: 'webrtc'` (the connection's negotiated peer), or why there is none. */
+  readonly mediaSink?: (socket: FramehostSocket) => StreamSink | ErrorValue;
+}
+
+const SWITCH: StreamRouting = { mode: 'switch', maxViewers: 1 };
+
+/**
+ * Routes frames and model messages to the viewers: the one current viewer (switch), or every
+ * spectator (broadcast). Each sink takes the newest frame on its own, so one slow spectator
+ * costs the others nothing.
+ */
 export class StreamRouter {
-  private viewer: Viewer | null = null;
+  private readonly sinks = new Map<string, StreamSink>();
 
   constructor(
     private readonly counters: StreamCounters,
     private readonly log: Logger,
+    private readonly routing: StreamRouting = SWITCH,
   ) {}
 
-  attach(socket: FramehostSocket, settings: StreamSettings): void {
-    const previous = this.viewer;
-    if (previous?.socket.id === socket.id) previous.close();
-    else if (previous) {
-      previous.close();
-      previous.socket.emit('stream:detached', { reason: 'superseded' });
-      this.log.info({ viewer: socket.id, previous: previous.socket.id }, 'stream switched to a new viewer');
+  /** Whether `socket` may attach with `settings` (checked before a session starts for it). */
+  admit(socket: FramehostSocket, settings: StreamSettings): Result {
+    if (settings.encoding === 'webrtc') {
+      if (!this.routing.mediaSink) return fail('webrtc_unavailable');
+      const peer = this.routing.mediaSink(socket);
+      if ('code' in peer) return { ok: false, error: peer };
+      peer.close(); // only asked; attach makes the real one
     }
-    this.viewer = new Viewer(socket, settings, this.counters, this.log);
+    if (this.routing.mode === 'broadcast' && !this.sinks.has(socket.id) && this.sinks.size >= this.routing.maxViewers) {
+      return fail('too_many_viewers', `limit ${this.routing.maxViewers}`);
+    }
+    return { ok: true };
+  }
+
+  attach(socket: FramehostSocket, settings: StreamSettings): Result {
+    const admitted = this.admit(socket, settings);
+    if (!admitted.ok) return admitted;
+    const sink = settings.encoding === 'webrtc' ? (this.routing.mediaSink!(socket) as StreamSink) : new Viewer(socket, settings, this.counters, this.log);
+    this.sinks.get(socket.id)?.close();
+    if (this.routing.mode === 'switch') {
+      for (const previous of this.sinks.values()) {
+        if (previous.socket.id === socket.id) continue;
+        previous.close();
+        previous.socket.emit('stream:detached', { reason: 'superseded' });
+        this.log.info({ viewer: socket.id, previous: previous.socket.id }, 'stream switched to a new viewer');
+      }
+      this.sinks.clear();
+    }
+    this.sinks.set(socket.id, sink);
+    return { ok: true };
   }
 
   detach(socketId: string, tell: boolean): boolean {
-    if (this.viewer?.socket.id !== socketId) return false;
-    this.viewer.close();
-    if (tell) this.viewer.socket.emit('stream:detached', { reason: 'detached' });
-    this.viewer = null;
+    const sink = this.sinks.get(socketId);
+    if (!sink) return false;
+    sink.close();
+    if (tell) sink.socket.emit('stream:detached', { reason: 'detached' });
+    this.sinks.delete(socketId);
     return true;
   }
 
-  current(): Viewer | null {
-    return this.viewer;
+  /** Every viewer: one in switch mode, the spectators in broadcast mode. */
+  viewers(): StreamSink[] {
+    return [...this.sinks.values()];
   }
 
   frame(frame: RuntimeFrame): void {
-    this.viewer?.offer(frame);
+    for (const sink of this.sinks.values()) sink.offer(frame);
   }
 }

@@ -31,7 +31,7 @@ export function checkStream(req: unknown, defaultQuality: number): Checked<Strea
   if (req !== undefined && req !== null && !isPlainObject(req)) return bad('the request must be an object');
   const r = (req ?? {}) as AttachRequest;
   const encoding = r.encoding ?? 'raw';
-  if (encoding !== 'raw' && encoding !== 'jpeg') return bad('encoding must be "raw" or "jpeg"');
+  if (encoding !== 'raw' && encoding !== 'jpeg' && encoding !== 'webrtc') return bad('encoding must be "raw", "jpeg" or "webrtc"');
   const quality = r.quality ?? defaultQuality;
   if (typeof quality !== 'number' || !Number.isInteger(quality) || quality < 1 || quality > 100) return bad('quality must be an integer in 1..100');
   const flow = r.flow ?? 'socket';

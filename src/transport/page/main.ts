@@ -12,11 +12,20 @@ import { FramehostClient, type ClientFrame } from '../client.ts';
 import type { JsonSchema } from '../../model/schema.ts';
 import type { InputTrackSpec } from '../../model/api.ts';
 import type { Phase } from '../../machines/phase.ts';
+import type { Encoding } from '../events.ts';
+import { createPageMedia, type PageMedia } from './media.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const canvas = $<HTMLCanvasElement>('view');
 const ctx2d = canvas.getContext('2d')!;
-const stats = { frames: 0, fps: 0, dropped: 0, seq: -1, lastFrameAt: 0, role: 'none' as 'none' | 'owner' | 'viewer', inputsSent: 0 };
+const stats = { frames: 0, fps: 0, dropped: 0, seq: -1, lastFrameAt: 0, role: 'none' as 'none' | 'owner' | 'viewer', inputsSent: 0, transport: 'socket.io' as 'socket.io' | 'webrtc', startedAt: 0, firstFrameAt: 0 };
+
+/** Start → first frame drawn after it (performance.now() ms), for the curious and the bench. */
+function countFrame(): void {
+  stats.frames++;
+  stats.lastFrameAt = performance.now();
+  if (stats.startedAt > stats.firstFrameAt) stats.firstFrameAt = stats.lastFrameAt;
+}
 let lastFrame = { width: canvas.width, height: canvas.height };
 
 /** Errors show under the buttons, where the eye is, and go at the next request that succeeds. */
@@ -78,10 +87,21 @@ async function draw({ meta, data }: ClientFrame): Promise<void> {
     else for (let i = 0; i < pixels; i++) rgba.set([data[i * 3]!, data[i * 3 + 1]!, data[i * 3 + 2]!, 255], i * 4);
     ctx2d.putImageData(new ImageData(rgba, meta.width, meta.height), 0, 0);
   }
-  stats.frames++;
+  countFrame();
   stats.seq = meta.seq;
   stats.dropped = meta.dropped;
-  stats.lastFrameAt = performance.now();
+}
+
+/** A frame the WebRTC <video> presented, drawn on the same canvas. */
+function drawVideo(video: HTMLVideoElement): void {
+  if (video.videoWidth === 0) return;
+  if (canvas.width !== video.videoWidth || canvas.height !== video.videoHeight) {
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+  }
+  lastFrame = { width: video.videoWidth, height: video.videoHeight };
+  ctx2d.drawImage(video, 0, 0);
+  countFrame();
 }
 
 type Props = Record<string, JsonSchema>;
@@ -200,8 +220,12 @@ const FATAL_INPUT_ERRORS = new Set(['not_owner', 'no_session', 'unknown_track', 
 /** Phases in which the runtime takes input frames. */
 const takesInput = (state: Phase): boolean => state === 'starting' || state === 'running';
 
-/** The Camera section: getUserMedia → preview canvas (the track's size) → client.publish. */
-function setupCamera(client: FramehostClient, inputs: Readonly<Record<string, InputTrackSpec>>, initialState: Phase): void {
+/**
+ * The Camera section: getUserMedia → preview canvas (the track's size) → client.publish, or, with
+ * "via WebRTC", the preview canvas as a video track on the page's peer (server: decoded frames →
+ * the same input track, newest wins).
+ */
+function setupCamera(client: FramehostClient, inputs: Readonly<Record<string, InputTrackSpec>>, initialState: Phase, media: PageMedia): void {
   const names = Object.keys(inputs);
   if (names.length === 0) return;
   $('camera').hidden = false;
@@ -220,6 +244,8 @@ function setupCamera(client: FramehostClient, inputs: Readonly<Record<string, In
   let on = false;
   let stream: MediaStream | null = null;
   let timer: number | undefined;
+  /** The preview as a video track, while the camera goes over WebRTC. */
+  let rtcTrack: MediaStreamTrack | null = null;
   /** Bumped by every start and stop: a getUserMedia that resolves after a stop is released. */
   let generation = 0;
 
@@ -241,6 +267,13 @@ function setupCamera(client: FramehostClient, inputs: Readonly<Record<string, In
     const w = video.videoWidth * scale;
     const h = video.videoHeight * scale;
     pctx.drawImage(video, (width - w) / 2, (height - h) / 2, w, h);
+    if (rtcTrack) {
+      // The canvas track captures what was drawn; the peer encodes and sends it.
+      (rtcTrack as CanvasCaptureMediaStreamTrack).requestFrame?.();
+      stats.inputsSent++;
+      $('camera-sent').textContent = String(stats.inputsSent);
+      return;
+    }
     const rgba = new Uint8Array(pctx.getImageData(0, 0, width, height).data.buffer);
     let data = rgba;
     if (format === 'rgb') {
@@ -263,6 +296,11 @@ function setupCamera(client: FramehostClient, inputs: Readonly<Record<string, In
     window.clearInterval(timer);
     timer = undefined;
     const had = stream !== null;
+    if (rtcTrack) {
+      void media.view()?.stopSending();
+      rtcTrack.stop();
+      rtcTrack = null;
+    }
     stream?.getTracks().forEach((t) => t.stop());
     stream = null;
     video.srcObject = null;
@@ -304,10 +342,27 @@ function setupCamera(client: FramehostClient, inputs: Readonly<Record<string, In
       return;
     }
     if (stream !== media) return;
-    log(`camera on: sending ${track()} at ${fpsSelect.value} fps`);
+    if ($<HTMLSelectElement>('camera-via').value === 'webrtc') {
+      const view = await pageMedia.peer();
+      if (stream !== media) return;
+      if (view) {
+        // captureStream(0): a frame only when requestFrame() is called, i.e. once per send.
+        const t = preview.captureStream(0).getVideoTracks()[0]!;
+        try {
+          await view.send(t, track());
+          rtcTrack = t;
+        } catch (err) {
+          t.stop();
+          log(`camera: WebRTC refused (${err instanceof Error ? err.message : String(err)}); sending over Socket.IO`);
+        }
+      } else log('camera: WebRTC unavailable; sending over Socket.IO');
+      if (stream !== media) return;
+    }
+    log(`camera on: sending ${track()} at ${fpsSelect.value} fps${rtcTrack ? ' over WebRTC' : ''}`);
     schedule();
   }
 
+  const pageMedia = media;
   const setState = (state: Phase): void => {
     toggle.disabled = !takesInput(state);
     toggle.title = toggle.disabled ? 'Start a session first' : 'Send your camera to the model (the session owner only)';
@@ -337,7 +392,6 @@ async function main(): Promise<void> {
   $('model').textContent = `${caps.model.name} ${caps.model.version}`;
   $('state').textContent = caps.state;
   buildControls(client, caps.commands as Record<string, { description?: string; args: JsonSchema }>);
-  setupCamera(client, caps.inputs ?? {}, caps.state);
 
   client.onFrame((f) => void draw(f));
   client.on('state', ({ state }) => ($('state').textContent = state));
@@ -356,11 +410,33 @@ async function main(): Promise<void> {
   });
   client.on('command:failed', ({ error }) => showError(`${error.code}: ${error.message}`));
 
-  const encoding = (): 'raw' | 'jpeg' => ($<HTMLSelectElement>('encoding').value === 'jpeg' ? 'jpeg' : 'raw');
-  $('start').addEventListener('click', () => act('start', client.start({ encoding: encoding() }), () => setRole('owner')));
+  const media: PageMedia = createPageMedia(client, {
+    draw: (video) => drawVideo(video),
+    say: (text) => {
+      $('media').textContent = text;
+      log(text);
+    },
+    fallBack: (enc) => {
+      stats.transport = 'socket.io';
+      if (stats.role !== 'none') act('watch', client.attach({ encoding: enc }));
+    },
+  });
+  setupCamera(client, caps.inputs ?? {}, caps.state, media);
+  const encoding = (): Promise<Encoding> => {
+    const chosen = $<HTMLSelectElement>('encoding').value;
+    return media.encodingFor(chosen === 'raw' || chosen === 'jpeg' ? chosen : 'webrtc');
+  };
+  const useTransport = (enc: Encoding): Encoding => {
+    stats.transport = enc === 'webrtc' ? 'webrtc' : 'socket.io';
+    return enc;
+  };
+  $('start').addEventListener('click', () => {
+    stats.startedAt = performance.now();
+    act('start', encoding().then((enc) => client.start({ encoding: useTransport(enc) })), () => setRole('owner'));
+  });
   $('stop').addEventListener('click', () => act('stop', client.stop()));
   const watch = (): void =>
-    act('watch', client.attach({ encoding: encoding() }), () => {
+    act('watch', encoding().then((enc) => client.attach({ encoding: useTransport(enc) })), () => {
       showBanner(null);
       if (stats.role !== 'owner') setRole('viewer');
     });
@@ -374,10 +450,19 @@ async function main(): Promise<void> {
     $('fps').textContent = String(stats.fps);
     $('dropped').textContent = String(stats.dropped);
     $('seq').textContent = String(stats.seq);
+    void media.stats().then((w) => {
+      if (!w) return;
+      stats.dropped = w.framesDropped;
+      $('dropped').textContent = String(w.framesDropped);
+      $('media').textContent =
+        `WebRTC ${w.codec ?? ''} · ${(w.bitrateKbps / 1000).toFixed(2)} Mbit/s · ${w.fps} fps · rtt ${w.rttMs === null ? '-' : w.rttMs.toFixed(1)} ms · ` +
+        `lost ${w.packetsLost} · dropped ${w.framesDropped}${w.jitterBufferMs === null ? '' : ` · buffer ${w.jitterBufferMs.toFixed(0)} ms`}`;
+      Object.assign(stats, { webrtc: w });
+    });
   }, 1000);
 
   // For tests and the curious: window.framehost.stats
-  Object.assign(window, { framehost: { client, stats } });
+  Object.assign(window, { framehost: { client, stats, media } });
 }
 
 main().catch((err: Error) => showError(`cannot connect: ${err.message}`));

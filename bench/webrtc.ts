@@ -1,0 +1,475 @@
+/**
+ * The WebRTC section of `npm run bench` (called by bench/run.ts; `--no-webrtc` skips it).
+ *
+ *   throughput   paired phases: the bare loop, then the runtime with one WebRTC viewer (its
+ *                own process, libwebrtc through @roamhq/wrtc): the model's rate ÷ bare, and
+ *                the frames the viewer decodes (libwebrtc caps a sender at 60 fps by default)
+ *   cost at 60   the model paced at 60 fps: paired phases without a viewer and with one; the
+ *                process CPU difference per frame is the WebRTC cost (I420 conversion, VP8
+ *                encoding, packetization, pacing), and the received bitrate
+ *   spectators   broadcast at 60 fps and at saturation with 1, 4 and 8 spectators
+ *   Chromium     the demo page in headless Chromium: glass-to-glass latency (the frame's
+ *                sequence number painted into the picture, read back at requestVideoFrameCallback;
+ *                emit time from the worker, same clock), Socket.IO raw and JPEG beside it in
+ *                alternating phases (their time: the next animation frame after the frame event),
+ *                PSNR of frames read back from the <video> against the model's, and Start →
+ *                first presented frame
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { pino } from 'pino';
+import { chromium, type Page } from 'playwright-core';
+import { createRuntime, type Runtime } from '../src/runtime.ts';
+import { listen, type FramehostHttpServer } from '../src/transport/server.ts';
+import type { TransportOptions } from '../src/transport/options.ts';
+import { CHROMIUM } from '../test/setup/system.ts';
+import type { RtcClientRequest, RtcWindow } from './webrtc-client.ts';
+import { paletteBytes, type PaletteName } from '../src/models/gray-scott/palettes.ts';
+
+export interface RtcBenchOptions {
+  readonly quick: boolean;
+  readonly phaseMs: number;
+  readonly rounds: number;
+  readonly sizes: readonly number[];
+  readonly threads: number | undefined;
+  /** The bare loop of bench/run.ts. */
+  readonly bare: (size: number) => { fps(ms: number): Promise<number>; close(): Promise<number> };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+const r2 = (x: number): number => Math.round(x * 100) / 100;
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+class Viewers {
+  private readonly child: ChildProcess;
+  private readonly ready: Promise<void>;
+  private next = 0;
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  constructor() {
+    this.child = fork(new URL('./webrtc-client.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'] });
+    this.ready = new Promise((r) => this.child.once('message', () => r()));
+    this.child.on('message', (m: { id?: number; result?: unknown; error?: string }) => {
+      if (m.id === undefined) return;
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.error) p?.reject(new Error(m.error));
+      else p?.resolve(m.result);
+    });
+  }
+  async ask<T>(request: RtcClientRequest): Promise<T> {
+    await this.ready;
+    const id = this.next++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.child.send({ ...request, id });
+    });
+  }
+  async close(): Promise<void> {
+    await this.ask({ type: 'close' }).catch(() => undefined);
+  }
+}
+
+interface World {
+  rt: Runtime;
+  server: FramehostHttpServer;
+  close(): Promise<void>;
+}
+
+async function world(size: number, fps: number, threads: number | undefined, transport: Partial<TransportOptions> = {}, beforeListen?: (rt: Runtime) => void): Promise<World> {
+  const rt = await createRuntime({ modelOptions: { size, fps }, ort: threads ? { threads } : {}, logger: pino({ level: 'warn' }) });
+  await rt.ready();
+  beforeListen?.(rt);
+  const server = await listen(rt, { host: '127.0.0.1', port: 0, requestsPerSecond: 10_000, requestBurst: 10_000, ...transport });
+  return {
+    rt,
+    server,
+    async close() {
+      await server.close();
+      await rt.shutdown();
+    },
+  };
+}
+
+async function untilIdle(rt: Runtime): Promise<void> {
+  while (rt.phase() !== 'idle') await sleep(1);
+}
+
+/** Frames generated and process CPU (all threads) during `ms`. */
+async function measure(rt: Runtime, ms: number, alongside?: Promise<RtcWindow>): Promise<{ fps: number; cpuMsPerFrame: number; frames: number; window?: RtcWindow }> {
+  let frames = 0;
+  const off = rt.on('frame', (f) => (frames += f.count));
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const [window] = await Promise.all([alongside, sleep(ms)]);
+  const cpu = process.cpuUsage(cpu0);
+  const took = performance.now() - t0;
+  off();
+  return { fps: (frames * 1000) / took, cpuMsPerFrame: (cpu.user + cpu.system) / 1000 / Math.max(1, frames), frames, ...(window ? { window } : {}) };
+}
+
+const windowFps = (w: RtcWindow): number[] => w.frames.map((f) => (f * 1000) / w.ms);
+const windowKbps = (w: RtcWindow): number[] => w.bytes.map((b) => (b * 8) / w.ms);
+
+async function throughput(o: RtcBenchOptions, size: number, viewers: Viewers) {
+  const bare = o.bare(size);
+  const w = await world(size, 0, o.threads);
+  await viewers.ask({ type: 'open', url: w.server.url, viewers: 1 });
+  const b: number[] = [];
+  const gen: number[] = [];
+  const recv: number[] = [];
+  for (let round = 0; round < o.rounds; round++) {
+    b.push(await bare.fps(o.phaseMs));
+    await viewers.ask({ type: 'start' });
+    await sleep(300);
+    const m = await measure(w.rt, o.phaseMs, viewers.ask<RtcWindow>({ type: 'window', ms: o.phaseMs }));
+    gen.push(m.fps);
+    recv.push(windowFps(m.window!)[0]!);
+    await viewers.ask({ type: 'stop' });
+    await untilIdle(w.rt);
+    process.stderr.write(`  webrtc ${size}² round ${round + 1}/${o.rounds}: bare ${b.at(-1)!.toFixed(0)} model with a WebRTC viewer ${gen.at(-1)!.toFixed(0)} received ${recv.at(-1)!.toFixed(0)} fps\n`);
+  }
+  await w.close();
+  await bare.close();
+  const ratio = (xs: number[]) => r3(median(xs.map((x, i) => x / b[i]!)));
+  return { size, bare_fps: r2(median(b)), model_fps: r2(median(gen)), received_fps: r2(median(recv)), model_ratio: ratio(gen), received_ratio: ratio(recv), rounds: o.rounds };
+}
+
+async function pacedCost(o: RtcBenchOptions, size: number, viewers: Viewers) {
+  const w = await world(size, 60, o.threads);
+  await viewers.ask({ type: 'open', url: w.server.url, viewers: 1 });
+  const alone: number[] = [];
+  const withViewer: number[] = [];
+  const fps: number[] = [];
+  const kbps: number[] = [];
+  for (let round = 0; round < o.rounds; round++) {
+    w.rt.start();
+    await sleep(200);
+    alone.push((await measure(w.rt, o.phaseMs)).cpuMsPerFrame);
+    w.rt.stop();
+    await untilIdle(w.rt);
+    await viewers.ask({ type: 'start' });
+    await sleep(500); // the encoder's ramp-up
+    const m = await measure(w.rt, o.phaseMs, viewers.ask<RtcWindow>({ type: 'window', ms: o.phaseMs }));
+    withViewer.push(m.cpuMsPerFrame);
+    fps.push(windowFps(m.window!)[0]!);
+    kbps.push(windowKbps(m.window!)[0]!);
+    await viewers.ask({ type: 'stop' });
+    await untilIdle(w.rt);
+  }
+  await w.close();
+  return {
+    size,
+    cpu_ms_per_frame_alone: r3(median(alone)),
+    cpu_ms_per_frame_webrtc: r3(median(withViewer)),
+    webrtc_ms_per_frame: r3(median(withViewer.map((x, i) => x - alone[i]!))),
+    received_fps: r2(median(fps)),
+    mbit_s: r3(median(kbps) / 1000),
+  };
+}
+
+async function spectators(o: RtcBenchOptions, viewers: Viewers) {
+  const out: Record<string, { model_fps: number; min_received_fps: number; median_received_fps: number; cpu_ms_per_frame: number }> = {};
+  for (const fps of [60, 0]) {
+    const w = await world(256, fps, o.threads, { viewers: 'broadcast', maxViewers: 16, webrtc: { maxPeers: 16 } });
+    for (const n of [1, 4, 8]) {
+      await viewers.ask({ type: 'open', url: w.server.url, viewers: n });
+      const model: number[] = [];
+      const mins: number[] = [];
+      const meds: number[] = [];
+      const cpu: number[] = [];
+      for (let round = 0; round < (o.quick ? 1 : 2); round++) {
+        await viewers.ask({ type: 'start' });
+        await sleep(500);
+        const m = await measure(w.rt, o.phaseMs, viewers.ask<RtcWindow>({ type: 'window', ms: o.phaseMs }));
+        const got = windowFps(m.window!);
+        model.push(m.fps);
+        mins.push(Math.min(...got));
+        meds.push(median(got));
+        cpu.push(m.cpuMsPerFrame);
+        await viewers.ask({ type: 'stop' });
+        await untilIdle(w.rt);
+      }
+      out[`${fps === 0 ? 'saturated' : 'paced60'}_${n}`] = { model_fps: r2(median(model)), min_received_fps: r2(median(mins)), median_received_fps: r2(median(meds)), cpu_ms_per_frame: r3(median(cpu)) };
+      process.stderr.write(`  spectators ${fps === 0 ? 'saturated' : '60 fps'} ×${n}: model ${median(model).toFixed(0)} fps, slowest spectator ${median(mins).toFixed(0)} fps\n`);
+    }
+    await w.close();
+  }
+  return out;
+}
+
+// ---------- Chromium ----------
+
+const STAMP_BITS = 16;
+const STAMP_ROWS = 8;
+
+/** Paint `seq` into the top rows as 16 black/white blocks (survives VP8), in place. */
+function stamp(data: Uint8Array, width: number, format: string, seq: number): void {
+  const bpp = format === 'rgb' ? 3 : 4;
+  const block = Math.floor(width / STAMP_BITS);
+  for (let y = 0; y < STAMP_ROWS; y++) {
+    for (let x = 0; x < block * STAMP_BITS; x++) {
+      const v = (seq >> Math.floor(x / block)) & 1 ? 255 : 0;
+      const i = (y * width + x) * bpp;
+      data[i] = v;
+      data[i + 1] = v;
+      data[i + 2] = v;
+    }
+  }
+}
+
+// The page's globals as page.evaluate callbacks see them (the bench's tsconfig has no DOM lib).
+interface Dom {
+  document: { getElementById(id: string): { textContent: string | null } | null };
+}
+
+/**
+ * In the page: read the stamp of every presented WebRTC frame; every `every`-th, the whole
+ * picture; and the Socket.IO frames' next animation frame. A string, not a function: tsx names
+ * functions with a helper (`__name`) that does not exist in the page.
+ */
+async function armPage(page: Page, every: number): Promise<void> {
+  const script = `(() => {
+    const bits = ${STAMP_BITS}, rows = ${STAMP_ROWS}, every = ${every};
+    const w = globalThis;
+    w.__rtc = { phase: 'off', samples: [], pictures: [], raw: [], click: null };
+    const video = w.framehost.media.view().video;
+    const canvas = document.createElement('canvas');
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    let n = 0;
+    const onFrame = (now, meta) => {
+      video.requestVideoFrameCallback(onFrame);
+      const click = w.__rtc.click;
+      if (click && click.t1 === null) {
+        // Command → first presented frame that shows it: the middle pixel turns the palette's background.
+        canvas.width = video.videoWidth;
+        canvas.height = video.videoHeight;
+        ctx.drawImage(video, 0, 0);
+        const p = ctx.getImageData(canvas.width >> 1, canvas.height >> 1, 1, 1).data;
+        const d = Math.abs(p[0] - click.rgb[0]) + Math.abs(p[1] - click.rgb[1]) + Math.abs(p[2] - click.rgb[2]);
+        if (d < 40) click.t1 = performance.timeOrigin + meta.presentationTime;
+        return;
+      }
+      if (w.__rtc.phase !== 'webrtc') return;
+      const at = performance.timeOrigin + meta.presentationTime;
+      canvas.width = video.videoWidth;
+      canvas.height = video.videoHeight;
+      ctx.drawImage(video, 0, 0);
+      const block = Math.floor(canvas.width / bits);
+      const row = ctx.getImageData(0, rows / 2, canvas.width, 1).data;
+      let seq = 0;
+      for (let b = 0; b < bits; b++) if (row[(b * block + Math.floor(block / 2)) * 4] > 128) seq |= 1 << b;
+      w.__rtc.samples.push([seq, at]);
+      if (n++ % every === 0 && w.__rtc.pictures.length < 40) {
+        const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+        let s = '';
+        for (let i = 0; i < data.length; i += 0x8000) s += String.fromCharCode(...data.subarray(i, i + 0x8000));
+        w.__rtc.pictures.push([seq, btoa(s)]);
+      }
+    };
+    video.requestVideoFrameCallback(onFrame);
+    w.framehost.client.onFrame((f) => {
+      if (w.__rtc.phase !== 'raw' && w.__rtc.phase !== 'jpeg') return;
+      const seq = f.meta.seq & 0xffff;
+      requestAnimationFrame(() => w.__rtc.raw.push([seq, performance.timeOrigin + performance.now()]));
+    });
+  })()`;
+  await page.evaluate(script);
+}
+
+function psnr(a: Uint8Array, b: Uint8Array, width: number, height: number, bppA: number): number {
+  let se = 0;
+  let n = 0;
+  for (let y = STAMP_ROWS + 2; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * bppA;
+      const j = (y * width + x) * 4;
+      for (let c = 0; c < 3; c++) {
+        const d = a[i + c]! - b[j + c]!;
+        se += d * d;
+        n++;
+      }
+    }
+  }
+  const mse = se / n;
+  return mse === 0 ? 99 : 10 * Math.log10((255 * 255) / mse);
+}
+
+async function chromiumSection(o: RtcBenchOptions) {
+  const emitted = new Map<number, { t: number; copy: Uint8Array | null }>();
+  const w = await world(256, 60, o.threads, {}, (rt) => {
+    // Before listen(): this listener runs before the stream's, so every transport sends the stamp.
+    rt.on('frame', (f) => {
+      stamp(f.data, f.width, f.format, f.seq & 0xffff);
+      // The last 300 frames kept whole (~80 MB at 256²) for PSNR; older ones keep their time only.
+      emitted.set(f.seq & 0xffff, { t: f.t, copy: f.data.slice() });
+      const old = emitted.get((f.seq - 300) & 0xffff);
+      if (old) old.copy = null;
+      if (emitted.size > 4000) emitted.delete(emitted.keys().next().value!);
+    });
+  });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking'] });
+  try {
+    // Start → first presented frame: a fresh page (negotiation included), then Starts on a page whose peer is up.
+    const firstFresh: number[] = [];
+    const firstWarm: number[] = [];
+    const startAndWait = async (page: Page): Promise<number> => {
+      await page.click('#start');
+      await page.waitForFunction(() => {
+        const s = (globalThis as unknown as { framehost: { stats: { startedAt: number; firstFrameAt: number } } }).framehost.stats;
+        return s.firstFrameAt > s.startedAt;
+      }, undefined, { timeout: 20_000, polling: 50 });
+      return page.evaluate(() => {
+        const s = (globalThis as unknown as { framehost: { stats: { startedAt: number; firstFrameAt: number } } }).framehost.stats;
+        return s.firstFrameAt - s.startedAt;
+      });
+    };
+    const stopAndWait = async (page: Page): Promise<void> => {
+      await page.click('#stop');
+      await page.waitForFunction(() => (globalThis as unknown as Dom).document.getElementById('state')?.textContent === 'idle', undefined, { timeout: 20_000 });
+      await sleep(300);
+    };
+    const trials = o.quick ? 3 : 5;
+    for (let i = 0; i < trials; i++) {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(`${w.server.url}/`);
+      await page.waitForFunction(() => (globalThis as unknown as Dom).document.getElementById('state')?.textContent === 'idle');
+      firstFresh.push(await startAndWait(page));
+      await stopAndWait(page);
+      if (i === 0) {
+        for (let j = 0; j < trials; j++) {
+          firstWarm.push(await startAndWait(page));
+          await stopAndWait(page);
+        }
+      }
+      await context.close();
+    }
+
+    // Glass-to-glass, alternating transports on one page.
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${w.server.url}/`);
+    await page.waitForFunction(() => (globalThis as unknown as Dom).document.getElementById('state')?.textContent === 'idle');
+    await startAndWait(page);
+    await armPage(page, 5);
+    const lat: Record<'webrtc' | 'raw' | 'jpeg', number[]> = { webrtc: [], raw: [], jpeg: [] };
+    const fpsBy: Record<'webrtc' | 'raw' | 'jpeg', number[]> = { webrtc: [], raw: [], jpeg: [] };
+    const psnrs: number[] = [];
+    for (let round = 0; round < (o.quick ? 2 : 3); round++) {
+      for (const phase of ['webrtc', 'raw', 'jpeg'] as const) {
+        await page.evaluate((enc) => (globalThis as unknown as { framehost: { client: { attach(o: { encoding: string }): Promise<unknown> } } }).framehost.client.attach({ encoding: enc }), phase);
+        await sleep(500);
+        await page.evaluate((p) => Object.assign((globalThis as unknown as { __rtc: { phase: string; samples: unknown[]; raw: unknown[] } }).__rtc, { phase: p, samples: [], raw: [] }), phase);
+        await sleep(o.phaseMs);
+        const got = await page.evaluate(() => {
+          const r = (globalThis as unknown as { __rtc: { phase: string; samples: [number, number][]; raw: [number, number][]; pictures: [number, string][] } }).__rtc;
+          r.phase = 'off';
+          const out = { samples: r.samples, raw: r.raw, pictures: r.pictures };
+          r.pictures = [];
+          return out;
+        });
+        const samples = phase === 'webrtc' ? got.samples : got.raw;
+        let matched = 0;
+        for (const [seq, at] of samples) {
+          const e = emitted.get(seq);
+          if (!e) continue;
+          const ms = at - e.t;
+          if (ms >= 0 && ms < 2000) {
+            lat[phase].push(ms);
+            matched++;
+          }
+        }
+        fpsBy[phase].push((samples.length * 1000) / o.phaseMs);
+        for (const [seq, b64] of got.pictures) {
+          const e = emitted.get(seq);
+          if (e?.copy) psnrs.push(psnr(e.copy, new Uint8Array(Buffer.from(b64, 'base64')), 256, 256, 4));
+        }
+        process.stderr.write(`  chromium ${phase} round ${round + 1}: ${samples.length} frames presented, ${matched} matched, p50 ${pct(lat[phase], 50).toFixed(1)} ms\n`);
+      }
+    }
+    // Command → first presented frame that shows it (an empty field shows the palette's
+    // background everywhere, so a palette switch is visible in its first frame).
+    await page.evaluate((enc) => (globalThis as unknown as { framehost: { client: { attach(o: { encoding: string }): Promise<unknown> } } }).framehost.client.attach({ encoding: enc }), 'webrtc');
+    await page.evaluate(() => (globalThis as unknown as { framehost: { client: { command(n: string, a: object): Promise<unknown> } } }).framehost.client.command('clear', {}));
+    await sleep(500);
+    const clicks: number[] = [];
+    for (let i = 0; i < (o.quick ? 8 : 20); i++) {
+      const name: PaletteName = i % 2 === 0 ? 'ember' : 'ocean';
+      const rgb = [...paletteBytes(name).subarray(255 * 4, 255 * 4 + 3)];
+      const ms = await page.evaluate(
+        async ({ name, rgb }) => {
+          const w = globalThis as unknown as { framehost: { client: { command(n: string, a: object): Promise<unknown> } }; __rtc: { click: { rgb: number[]; t1: number | null } | null } };
+          const click = { rgb, t1: null as number | null };
+          w.__rtc.click = click;
+          const t0 = performance.timeOrigin + performance.now();
+          await w.framehost.client.command('palette', { name });
+          for (let k = 0; k < 200 && click.t1 === null; k++) await new Promise((r) => setTimeout(r, 10));
+          w.__rtc.click = null;
+          return click.t1 === null ? -1 : click.t1 - t0;
+        },
+        { name, rgb },
+      );
+      if (ms >= 0) clicks.push(ms);
+      await sleep(50);
+    }
+    await context.close();
+    const row = (k: 'webrtc' | 'raw' | 'jpeg') => ({ p50_ms: r2(pct(lat[k], 50)), p99_ms: r2(pct(lat[k], 99)), presented_fps: r2(median(fpsBy[k])), samples: lat[k].length });
+    return {
+      size: 256,
+      model_fps: 60,
+      glass_to_glass: { webrtc: row('webrtc'), raw: row('raw'), jpeg: row('jpeg') },
+      command_to_frame_ms: { p50: r2(pct(clicks, 50)), p99: r2(pct(clicks, 99)), trials: clicks.length },
+      psnr_db: { median: r2(median(psnrs)), min: r2(Math.min(...psnrs)), frames: psnrs.length },
+      start_to_first_frame_ms: { fresh_page_p50: r2(median(firstFresh)), fresh_page_max: r2(Math.max(...firstFresh)), peer_up_p50: r2(median(firstWarm)), peer_up_max: r2(Math.max(...firstWarm)) },
+    };
+  } finally {
+    await browser.close();
+    await w.close();
+  }
+}
+
+export async function runWebRtcBench(o: RtcBenchOptions) {
+  const viewers = new Viewers();
+  const throughputs = [];
+  for (const size of o.sizes) throughputs.push(await throughput(o, size, viewers));
+  process.stderr.write('  webrtc cost at 60 fps…\n');
+  const paced = [];
+  for (const size of o.sizes) paced.push(await pacedCost(o, size, viewers));
+  process.stderr.write('  webrtc spectators…\n');
+  const spect = await spectators(o, viewers);
+  await viewers.close();
+  process.stderr.write('  webrtc in Chromium…\n');
+  const browser = await chromiumSection(o);
+  const result = { throughput: throughputs, paced60: paced, spectators: spect, chromium: browser };
+  const g = browser.glass_to_glass;
+  const markdown = `
+| WebRTC, one viewer (own process) | bare fps | model fps with the viewer (÷ bare) | frames received (÷ bare) |
+|---|---|---|---|
+${throughputs.map((t) => `| ${t.size}² | ${t.bare_fps} | ${t.model_fps} (${t.model_ratio}) | ${t.received_fps} (${t.received_ratio}) |`).join('\n')}
+
+| WebRTC at 60 fps | process CPU ms/frame, no viewer | with one viewer | WebRTC ms/frame | received fps | Mbit/s |
+|---|---|---|---|---|---|
+${paced.map((p) => `| ${p.size}² | ${p.cpu_ms_per_frame_alone} | ${p.cpu_ms_per_frame_webrtc} | ${p.webrtc_ms_per_frame} | ${p.received_fps} | ${p.mbit_s} |`).join('\n')}
+
+| spectators (256², broadcast) | model fps | slowest spectator fps | median spectator fps | process CPU ms/frame |
+|---|---|---|---|---|
+${Object.entries(spect).map(([k, v]) => `| ${k.replace('_', ', ×')} | ${v.model_fps} | ${v.min_received_fps} | ${v.median_received_fps} | ${v.cpu_ms_per_frame} |`).join('\n')}
+
+| Chromium, 256², model at 60 fps | p50 ms | p99 ms | presented fps |
+|---|---|---|---|
+| WebRTC: emit → requestVideoFrameCallback | ${g.webrtc.p50_ms} | ${g.webrtc.p99_ms} | ${g.webrtc.presented_fps} |
+| Socket.IO raw: emit → next animation frame | ${g.raw.p50_ms} | ${g.raw.p99_ms} | ${g.raw.presented_fps} |
+| Socket.IO JPEG: emit → next animation frame | ${g.jpeg.p50_ms} | ${g.jpeg.p99_ms} | ${g.jpeg.presented_fps} |
+
+PSNR of ${browser.psnr_db.frames} frames read back from the <video>: median ${browser.psnr_db.median} dB, min ${browser.psnr_db.min} dB.
+Command (palette switch) → first presented frame that shows it, WebRTC: p50 ${browser.command_to_frame_ms.p50} ms, p99 ${browser.command_to_frame_ms.p99} ms (${browser.command_to_frame_ms.trials} trials).
+Start → first presented frame: fresh page (negotiation included) p50 ${browser.start_to_first_frame_ms.fresh_page_p50} ms (max ${browser.start_to_first_frame_ms.fresh_page_max}); peer already up p50 ${browser.start_to_first_frame_ms.peer_up_p50} ms (max ${browser.start_to_first_frame_ms.peer_up_max}).`;
+  return { result, markdown };
+}

@@ -1,0 +1,61 @@
+/**
+ * `serve`'s media options: who watches (switch or broadcast) and how WebRTC connects (ICE
+ * servers, codec, bitrate bounds). Flags win over the environment, then the defaults of
+ * src/transport/options.ts and src/transport/webrtc/options.ts.
+ */
+import type { TransportOptions } from '../transport/options.ts';
+import { DEFAULT_WEBRTC, parseIceServers, type WebRtcOptions } from '../transport/webrtc/options.ts';
+import { intOption, stringOption, UsageError, type OptionTable, type ParsedCommandLine } from './args.ts';
+
+export const MEDIA_OPTIONS = {
+  viewers: { type: 'string', valueName: 'MODE', description: 'switch (default: one viewer, a new one takes the stream) or broadcast (spectators) [env FRAMEHOST_VIEWERS]' },
+  'max-viewers': { type: 'string', valueName: 'N', description: 'broadcast: spectators at once (default 16) [env FRAMEHOST_MAX_VIEWERS]' },
+  'no-webrtc': { type: 'boolean', description: 'no WebRTC: pages use Socket.IO frames [env FRAMEHOST_WEBRTC=0]' },
+  'ice-server': { type: 'string', multiple: true, valueName: 'URL', description: 'STUN/TURN server for WebRTC, e.g. turn:turn.example.com:3478 (repeatable) [env FRAMEHOST_ICE_SERVERS: comma-separated, or a JSON array of { urls, username, credential }]' },
+  'ice-username': { type: 'string', valueName: 'NAME', description: 'TURN username for the --ice-server URLs [env FRAMEHOST_ICE_USERNAME]' },
+  'ice-credential': { type: 'string', valueName: 'SECRET', description: 'TURN credential for the --ice-server URLs [env FRAMEHOST_ICE_CREDENTIAL]' },
+  'webrtc-codec': { type: 'string', valueName: 'NAME', description: 'codec to send with: VP8 (default), VP9 or AV1 (what this libwebrtc build encodes; the browser must offer it too) [env FRAMEHOST_WEBRTC_CODEC]' },
+  'webrtc-min-kbps': { type: 'string', valueName: 'N', description: 'lowest video bitrate per viewer (default 100) [env FRAMEHOST_WEBRTC_MIN_KBPS]' },
+  'webrtc-max-kbps': { type: 'string', valueName: 'N', description: 'highest video bitrate per viewer (default 4000) [env FRAMEHOST_WEBRTC_MAX_KBPS]' },
+  'max-peers': { type: 'string', valueName: 'N', description: 'WebRTC peer connections on the server (default 32)' },
+} as const satisfies OptionTable;
+
+/** What @roamhq/wrtc 0.10's libwebrtc encodes (RTCRtpSender.getCapabilities: no H264). */
+const CODECS = ['VP8', 'VP9', 'AV1'];
+
+const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
+
+export function parseMediaOptions(values: ParsedCommandLine['values'], env: NodeJS.ProcessEnv): Pick<TransportOptions, 'viewers' | 'maxViewers' | 'webrtc'> {
+  const v = { ...values };
+  v.viewers ??= nonEmpty(env.FRAMEHOST_VIEWERS);
+  v['max-viewers'] ??= nonEmpty(env.FRAMEHOST_MAX_VIEWERS);
+  v['ice-username'] ??= nonEmpty(env.FRAMEHOST_ICE_USERNAME);
+  v['ice-credential'] ??= nonEmpty(env.FRAMEHOST_ICE_CREDENTIAL);
+  v['webrtc-codec'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_CODEC);
+  v['webrtc-min-kbps'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_MIN_KBPS);
+  v['webrtc-max-kbps'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_MAX_KBPS);
+
+  const viewers = stringOption(v, 'viewers') ?? 'switch';
+  if (viewers !== 'switch' && viewers !== 'broadcast') throw new UsageError(`--viewers must be switch or broadcast, got ${JSON.stringify(viewers)}`);
+  const maxViewers = intOption(v, 'max-viewers', 1, 1000) ?? 16;
+  if (v['max-viewers'] !== undefined && viewers !== 'broadcast') throw new UsageError('--max-viewers needs --viewers broadcast');
+
+  const flags = Array.isArray(v['ice-server']) ? (v['ice-server'] as string[]).join(',') : undefined;
+  const ice = parseIceServers(flags ?? env.FRAMEHOST_ICE_SERVERS ?? '', stringOption(v, 'ice-username'), stringOption(v, 'ice-credential'));
+  if (typeof ice === 'string') throw new UsageError(ice);
+  const codec = (stringOption(v, 'webrtc-codec') ?? DEFAULT_WEBRTC.codec).toUpperCase();
+  if (!CODECS.includes(codec)) throw new UsageError(`--webrtc-codec must be one of ${CODECS.join(', ')}`);
+  const minKbps = intOption(v, 'webrtc-min-kbps', 30, 100_000) ?? DEFAULT_WEBRTC.minBitrateKbps;
+  const maxKbps = intOption(v, 'webrtc-max-kbps', 30, 100_000) ?? DEFAULT_WEBRTC.maxBitrateKbps;
+  if (minKbps > maxKbps) throw new UsageError('--webrtc-min-kbps must not exceed --webrtc-max-kbps');
+  const maxPeers = intOption(v, 'max-peers', 1, 10_000);
+  const webrtc: Partial<WebRtcOptions> = {
+    enabled: v['no-webrtc'] !== true && env.FRAMEHOST_WEBRTC !== '0',
+    iceServers: ice,
+    codec,
+    minBitrateKbps: minKbps,
+    maxBitrateKbps: maxKbps,
+    ...(maxPeers ? { maxPeers } : {}),
+  };
+  return { viewers, maxViewers, webrtc };
+}

@@ -1,0 +1,41 @@
+/**
+ * WebRTC figures in /metrics: the number of peers, and per peer (label `peer`, its id) the
+ * sender's round trip, bitrate, fps, loss and dropped frames. A closed peer's series are removed,
+ * so the exposition does not grow with joins and leaves.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { PeerStats } from './peer.ts';
+
+export interface WebRtcMetrics {
+  peers(n: number): void;
+  opened(): void;
+  peerStats(peerId: string, stats: PeerStats): void;
+  forget(peerId: string): void;
+}
+
+export function createWebRtcMetrics(registry: Registry): WebRtcMetrics {
+  const registers = [registry];
+  const peers = new Gauge({ name: 'framehost_webrtc_peers', help: 'Open WebRTC peer connections', registers });
+  const opened = new Counter({ name: 'framehost_webrtc_peers_opened_total', help: 'WebRTC peer connections opened', registers });
+  const labelNames = ['peer'] as const;
+  const rtt = new Gauge({ name: 'framehost_webrtc_rtt_seconds', help: 'Round trip to the viewer (RTCP), per peer', labelNames, registers });
+  const bitrate = new Gauge({ name: 'framehost_webrtc_bitrate_bps', help: 'Video bitrate sent, per peer', labelNames, registers });
+  const fps = new Gauge({ name: 'framehost_webrtc_fps', help: 'Video frames encoded per second, per peer', labelNames, registers });
+  const lost = new Gauge({ name: 'framehost_webrtc_packets_lost', help: 'Packets the viewer reported lost, per peer', labelNames, registers });
+  const dropped = new Gauge({ name: 'framehost_webrtc_frames_dropped', help: 'Frames given to the track but not encoded (newest wins), per peer', labelNames, registers });
+  const all = [rtt, bitrate, fps, lost, dropped];
+  return {
+    peers: (n) => peers.set(n),
+    opened: () => opened.inc(),
+    peerStats(peer, s) {
+      if (s.rttMs !== null) rtt.set({ peer }, s.rttMs / 1000);
+      bitrate.set({ peer }, s.bitrateKbps * 1000);
+      fps.set({ peer }, s.fps);
+      lost.set({ peer }, s.packetsLost);
+      dropped.set({ peer }, s.framesDropped);
+    },
+    forget(peer) {
+      for (const g of all) g.remove({ peer });
+    },
+  };
+}

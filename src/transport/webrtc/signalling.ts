@@ -1,0 +1,267 @@
+/**
+ * WebRTC signalling over the connection's Socket.IO socket, and the server's peers.
+ *
+ * The page asks `webrtc:config` (ICE servers, codecs), offers with `webrtc:offer` and gets the
+ * answer in the ack; candidates trickle both ways as `webrtc:candidate`. A connection holds at
+ * most one peer; the server at most `maxPeers`. Every refusal is a coded error to the sender,
+ * logged, and leaves every peer as it was: a bad offer for a new peer creates none, a bad
+ * renegotiation keeps the peer's current session. A connection that goes away closes its peer.
+ */
+import type { Socket } from 'socket.io';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { errorValue, fail, type ErrorCode, type ErrorValue, type Result } from '../../errors.ts';
+import type { Runtime, RuntimeFrame } from '../../runtime.ts';
+import type { ClientToServerEvents, ServerToClientEvents, SocketData } from '../events.ts';
+import { TokenBucket } from '../rate-limit.ts';
+import { isPlainObject } from '../validate.ts';
+import { MediaPeer } from './peer.ts';
+import { createWebRtcMetrics } from './metrics.ts';
+import type { WebRtcOptions } from './options.ts';
+import { checkOffer } from './sdp.ts';
+import type { WebRtcCandidate, WebRtcConfig } from './wire.ts';
+import { isWrtc, loadWrtc, videoCodecs, type Wrtc } from './wrtc.ts';
+
+type FramehostSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+/** What the stream router feeds: frames go to the peer of `socket` while the sink is open. */
+export interface MediaSink {
+  readonly socket: FramehostSocket;
+  readonly peerId: string;
+  offer(frame: RuntimeFrame): void;
+  close(): void;
+}
+
+export interface MediaDeps {
+  readonly runtime: Runtime;
+  readonly options: WebRtcOptions;
+  readonly log: Logger;
+  readonly registry: Registry;
+  /** Count a refusal in /metrics (framehost_command_errors_total). */
+  readonly refused: (code: ErrorCode) => void;
+}
+
+export interface Media {
+  /** Signalling handlers for one connection; its peer is closed when it disconnects. */
+  attach(socket: FramehostSocket, identity: () => string): void;
+  /** A sink on the connection's peer, for `encoding: 'webrtc'`. */
+  sinkFor(socket: FramehostSocket): MediaSink | ErrorValue;
+  /** Open peers (for tests and the soak). */
+  count(): number;
+  close(): void;
+}
+
+const bad = (detail: string): Result => fail('bad_request', detail);
+const OTHER_REQUESTS_PER_SECOND = 10;
+
+function checkCandidate(c: unknown): WebRtcCandidate | null | string {
+  if (c === null) return null;
+  if (!isPlainObject(c)) return 'candidate must be { candidate, sdpMid?, sdpMLineIndex? } or null';
+  const { candidate, sdpMid, sdpMLineIndex } = c;
+  if (typeof candidate !== 'string' || candidate.length > 1024) return 'candidate.candidate must be a string of at most 1024 characters';
+  if (sdpMid !== undefined && sdpMid !== null && (typeof sdpMid !== 'string' || sdpMid.length > 64)) return 'candidate.sdpMid must be a short string';
+  if (sdpMLineIndex !== undefined && sdpMLineIndex !== null && (!Number.isInteger(sdpMLineIndex) || (sdpMLineIndex as number) < 0 || (sdpMLineIndex as number) > 16)) {
+    return 'candidate.sdpMLineIndex must be an integer 0..16';
+  }
+  return { candidate, sdpMid: (sdpMid as string | null | undefined) ?? null, sdpMLineIndex: (sdpMLineIndex as number | null | undefined) ?? null };
+}
+
+export function createMedia(deps: MediaDeps): Media {
+  const { runtime, options, log, refused } = deps;
+  const metrics = createWebRtcMetrics(deps.registry);
+  /** Peers by id, with the connection that owns each. */
+  const peers = new Map<string, { peer: MediaPeer; socketId: string }>();
+  const bySocket = new Map<string, MediaPeer>();
+  let statsTimer: NodeJS.Timeout | undefined;
+  let closing = false;
+
+  const wrtc = (): Wrtc | ErrorValue => (options.enabled ? loadWrtc() : errorValue('webrtc_unavailable', 'disabled by configuration'));
+
+  function startStats(): void {
+    if (statsTimer || peers.size === 0) return;
+    statsTimer = setInterval(() => {
+      if (peers.size === 0) {
+        clearInterval(statsTimer);
+        statsTimer = undefined;
+        return;
+      }
+      for (const [id, { peer }] of peers) {
+        void peer.readStats().then((s) => s && peers.has(id) && metrics.peerStats(id, s));
+      }
+    }, options.statsIntervalMs);
+    statsTimer.unref();
+  }
+
+  function forget(peer: MediaPeer, socketId: string): void {
+    peers.delete(peer.id);
+    if (bySocket.get(socketId) === peer) bySocket.delete(socketId);
+    metrics.forget(peer.id);
+    metrics.peers(peers.size);
+  }
+
+  function config(): WebRtcConfig {
+    const w = wrtc();
+    const base = { iceServers: options.iceServers, codec: options.codec, minBitrateKbps: options.minBitrateKbps, maxBitrateKbps: options.maxBitrateKbps };
+    return isWrtc(w) ? { available: true, codecs: videoCodecs(w), ...base } : { available: false, reason: `${w.code}: ${w.message}`, codecs: [], ...base };
+  }
+
+  return {
+    count: () => peers.size,
+
+    sinkFor(socket) {
+      const peer = bySocket.get(socket.id);
+      if (!peer || peer.isClosed) return errorValue('unknown_peer', 'negotiate a peer (webrtc:offer) before attaching with encoding webrtc');
+      let open = true;
+      return {
+        socket,
+        peerId: peer.id,
+        offer: (frame) => open && peer.feed(frame),
+        close: () => (open = false),
+      };
+    },
+
+    close() {
+      closing = true;
+      clearInterval(statsTimer);
+      for (const { peer } of [...peers.values()]) peer.close('shutdown');
+    },
+
+    attach(socket, identity) {
+      const clog = log.child({ socket: socket.id, component: 'webrtc' });
+      const offers = new TokenBucket(options.offersPerSecond, options.offerBurst);
+      const candidates = new TokenBucket(options.candidatesPerSecond, options.candidatesPerSecond * 4);
+      /** webrtc:config and webrtc:close: cheap, but not unbounded. */
+      const others = new TokenBucket(OTHER_REQUESTS_PER_SECOND, OTHER_REQUESTS_PER_SECOND * 2);
+      const limited = (): Result => fail('rate_limited', `more than ${OTHER_REQUESTS_PER_SECOND} webrtc:config/close requests/s`);
+
+      function handle<E extends 'webrtc:config' | 'webrtc:offer' | 'webrtc:candidate' | 'webrtc:close'>(event: E, fn: (req: unknown) => Result | Promise<Result>): void {
+        socket.on(event, ((req: unknown, ack: unknown) => {
+          if (typeof req === 'function' && ack === undefined) [req, ack] = [undefined, req];
+          if (typeof ack !== 'function') {
+            clog.warn({ event }, 'request without acknowledgement ignored');
+            return;
+          }
+          Promise.resolve()
+            .then(() => fn(req))
+            .catch((err: unknown) => {
+              clog.error({ err, event }, 'webrtc handler threw');
+              return fail('internal');
+            })
+            .then((result) => {
+              if (!result.ok) {
+                refused(result.error.code);
+                clog.info({ event, code: result.error.code, message: result.error.message }, 'request refused');
+              }
+              try {
+                (ack as (r: Result) => void)(result);
+              } catch (err) {
+                clog.warn({ err, event }, 'acknowledgement failed');
+              }
+            });
+        }) as never);
+      }
+
+      const own = (peerId: unknown): MediaPeer | Result => {
+        if (typeof peerId !== 'string' || peerId.length > 64) return bad('peerId must be a string');
+        const entry = peers.get(peerId);
+        if (!entry || entry.socketId !== socket.id) return fail('unknown_peer', `no peer ${JSON.stringify(peerId.slice(0, 40))} on this connection`);
+        return entry.peer;
+      };
+
+      handle('webrtc:config', (req) => (!others.take() ? limited() : req === undefined || req === null || isPlainObject(req) ? { ok: true, ...config() } : bad('the request must be an object')));
+
+      handle('webrtc:offer', async (req) => {
+        if (!isPlainObject(req)) return bad('an offer is { sdp, peerId?, inputTrack? }');
+        if (!offers.take()) return fail('rate_limited', `more than ${options.offersPerSecond} offers/s (bursts of ${options.offerBurst})`);
+        const w = wrtc();
+        if (!isWrtc(w)) return { ok: false, error: w };
+        const { sdp, peerId, inputTrack } = req;
+        if (inputTrack !== undefined && (typeof inputTrack !== 'string' || !Object.hasOwn(runtime.capabilities.inputs, inputTrack))) {
+          return fail('unknown_track', typeof inputTrack === 'string' ? JSON.stringify(inputTrack.slice(0, 64)) : 'inputTrack must be a string');
+        }
+        if (peerId !== undefined) {
+          const peer = own(peerId);
+          if (!(peer instanceof MediaPeer)) return peer;
+          if (typeof inputTrack === 'string') inputOf.set(peer, inputTrack);
+          const r = await peer.answer(sdp);
+          return r.ok ? { ok: true, peerId: peer.id, sdp: r.sdp } : r;
+        }
+        // A new peer: check what is cheap to check before creating one.
+        const checked = checkOffer(sdp, options.maxSdpBytes);
+        if (!checked.ok) return fail('bad_sdp', checked.problem);
+        if (bySocket.has(socket.id)) return fail('too_many_peers', 'one peer per connection; renegotiate it with its peerId, or close it first');
+        if (closing || peers.size >= options.maxPeers) return fail('too_many_peers', `limit ${options.maxPeers}`);
+        let lastNotice = 0;
+        let answered = false;
+        const peer: MediaPeer = new MediaPeer(
+          w,
+          options,
+          {
+            candidate: (candidate) => socket.emit('webrtc:candidate', { peerId: peer.id, candidate }),
+            closed: (reason) => {
+              forget(peer, socket.id);
+              clog.info({ peer: peer.id, reason }, 'peer closed');
+              if (answered && socket.connected && reason !== 'disconnected') socket.emit('webrtc:closed', { peerId: peer.id, reason });
+            },
+            input: (frame) => {
+              const track = inputOf.get(peer);
+              if (!track) return;
+              const spec = runtime.capabilities.inputs[track]!;
+              let data = frame.data;
+              if (spec.format === 'rgb') {
+                data = new Uint8Array(frame.width * frame.height * 3);
+                for (let p = 0; p < frame.width * frame.height; p++) data.set(frame.data.subarray(p * 4, p * 4 + 3), p * 3);
+              }
+              const r = runtime.publish(track, { data, width: frame.width, height: frame.height, format: spec.format }, { owner: identity() });
+              if (!r.ok && Date.now() - lastNotice > 1000) {
+                lastNotice = Date.now();
+                refused(r.error.code);
+                clog.info({ code: r.error.code }, 'webrtc input frame refused');
+                socket.emit('input:rejected', { track, error: r.error });
+              }
+            },
+          },
+          clog,
+        );
+        if (typeof inputTrack === 'string') inputOf.set(peer, inputTrack);
+        peers.set(peer.id, { peer, socketId: socket.id });
+        bySocket.set(socket.id, peer);
+        metrics.opened();
+        metrics.peers(peers.size);
+        const r = await peer.answer(sdp);
+        if (!r.ok) {
+          peer.close('closed'); // a peer that never answered: as if the offer had not come
+          return r;
+        }
+        answered = true;
+        clog.info({ peer: peer.id, codec: peer.codec }, 'peer answered');
+        startStats();
+        return { ok: true, peerId: peer.id, sdp: r.sdp };
+      });
+
+      handle('webrtc:candidate', async (req) => {
+        if (!isPlainObject(req)) return bad('a candidate is { peerId, candidate }');
+        if (!candidates.take()) return fail('rate_limited', `more than ${options.candidatesPerSecond} candidates/s`);
+        const peer = own(req.peerId);
+        if (!(peer instanceof MediaPeer)) return peer;
+        const c = checkCandidate(req.candidate);
+        if (typeof c === 'string') return bad(c);
+        return peer.addCandidate(c);
+      });
+
+      handle('webrtc:close', (req) => {
+        if (!others.take()) return limited();
+        if (!isPlainObject(req)) return bad('close is { peerId }');
+        const peer = own(req.peerId);
+        if (!(peer instanceof MediaPeer)) return peer;
+        peer.close('closed');
+        return { ok: true };
+      });
+
+      socket.on('disconnect', () => bySocket.get(socket.id)?.close('disconnected'));
+    },
+  };
+}
+
+/** The input track each peer's browser track feeds (set by its offer). */
+const inputOf = new WeakMap<MediaPeer, string>();

@@ -1,0 +1,51 @@
+/** `serve`'s media flags and environment: viewers mode, ICE servers, codec, bitrate bounds. */
+import { describe, expect, it } from 'vitest';
+import { parseCommandLine, UsageError } from '../src/cli/args.ts';
+import { parseMediaOptions } from '../src/cli/media-options.ts';
+import { parseIceServers } from '../src/transport/webrtc/options.ts';
+
+const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseMediaOptions(parseCommandLine('serve', argv, env).values, env);
+
+describe('serve media options', () => {
+  it('defaults: switch, WebRTC on, VP8, no ICE servers', () => {
+    expect(parse([])).toEqual({ viewers: 'switch', maxViewers: 16, webrtc: { enabled: true, iceServers: [], codec: 'VP8', minBitrateKbps: 100, maxBitrateKbps: 4000 } });
+  });
+
+  it('flags: broadcast with a limit, TURN with credentials, codec, bitrate bounds, no WebRTC', () => {
+    const o = parse(['--viewers', 'broadcast', '--max-viewers', '8', '--ice-server', 'stun:a.example:3478', '--ice-server', 'turn:b.example:3478', '--ice-username', 'u', '--ice-credential', 'p', '--webrtc-codec', 'vp9', '--webrtc-min-kbps', '200', '--webrtc-max-kbps', '900', '--max-peers', '4', '--no-webrtc']);
+    expect(o).toEqual({
+      viewers: 'broadcast',
+      maxViewers: 8,
+      webrtc: {
+        enabled: false,
+        iceServers: [
+          { urls: 'stun:a.example:3478', username: 'u', credential: 'p' },
+          { urls: 'turn:b.example:3478', username: 'u', credential: 'p' },
+        ],
+        codec: 'VP9',
+        minBitrateKbps: 200,
+        maxBitrateKbps: 900,
+        maxPeers: 4,
+      },
+    });
+  });
+
+  it('environment, flags winning', () => {
+    const env = { FRAMEHOST_VIEWERS: 'broadcast', FRAMEHOST_ICE_SERVERS: '[{"urls":["turn:t.example:3478"],"username":"x","credential":"y"}]', FRAMEHOST_WEBRTC: '0' };
+    const o = parse([], env);
+    expect(o.viewers).toBe('broadcast');
+    expect(o.webrtc?.enabled).toBe(false);
+    expect(o.webrtc?.iceServers).toEqual([{ urls: ['turn:t.example:3478'], username: 'x', credential: 'y' }]);
+    expect(parse(['--viewers', 'switch'], env).viewers).toBe('switch');
+  });
+
+  it('mistakes are usage errors', () => {
+    expect(() => parse(['--viewers', 'many'])).toThrow(UsageError);
+    expect(() => parse(['--max-viewers', '3'])).toThrow(/needs --viewers broadcast/);
+    expect(() => parse(['--ice-server', 'http://x'])).toThrow(/not a stun: or turn: URL/);
+    expect(() => parse(['--webrtc-codec', 'theora'])).toThrow(UsageError);
+    expect(() => parse(['--webrtc-min-kbps', '900', '--webrtc-max-kbps', '100'])).toThrow(UsageError);
+    expect(parseIceServers('[1]')).toMatch(/each entry/);
+    expect(parseIceServers('[{')).toMatch(/invalid JSON/);
+  });
+});

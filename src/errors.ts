@@ -40,6 +40,7 @@ export const ERRORS = {
   queue_full: 'the queue is full; try again later',
   queue_unavailable: 'the queue (Redis) cannot be reached; try again later',
   node_lost: 'the nodes serving this request were lost too many times; the request failed',
+  lease_lost: 'this fleet node no longer holds the ride (its lease lapsed); the gateway assigns it again',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

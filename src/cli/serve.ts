@@ -67,7 +67,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
     port,
     corsOrigins: origins,
     ...(stringOption(v, 'auth-token') ? { authToken: stringOption(v, 'auth-token') } : {}),
-    ...(fleet ? { admit: fleet.admit } : {}),
+    ...(fleet ? { admit: fleet.admit, gate: fleet.gate } : {}),
   });
   process.stderr.write(`framehost: open ${server.url} in a browser\n`);
   runtime.ready().then(

@@ -31,6 +31,7 @@ import type { AssignmentProgress, RideEndReason, RideJobData, RideResult } from 
 import { connectionOf, DEFAULT_NODE, registryKey, type NodeSettings } from './options.ts';
 import { NodeRegistry, openRedis, type NodeState } from './registry.ts';
 import { mintTicket, verifyTicket } from './ticket.ts';
+import { leaseHeld as proofHolds } from '../machines/lease.ts';
 
 type RideJob = Job<RideJobData, RideResult, string>;
 
@@ -49,6 +50,8 @@ interface Hold {
   fenced: boolean;
   /** Set once: the job is being completed (or the completion was refused). */
   ending: boolean;
+  /** Frames, messages and requests the gate refused for this hold (logged once, counted). */
+  withheld: number;
   readonly timers: NodeJS.Timeout[];
   readonly over: Promise<void>;
   release(): void;
@@ -64,6 +67,7 @@ export type NodeLogEvent =
   | 'job.completed'
   | 'completion.rejected'
   | 'fenced'
+  | 'lease.withheld'
   | 'no_show'
   | 'drain.began'
   | 'drain.deadline'
@@ -72,6 +76,12 @@ export type NodeLogEvent =
 export interface FleetNode {
   /** Admission for `session:start` (TransportOptions.admit): only the armed ticket passes. */
   readonly admit: (request: { readonly ticket?: string }) => Result;
+  /**
+   * The lease on the frame path (TransportOptions.gate), asked synchronously for every frame and
+   * model message that leaves and every command and input frame that enters: refused
+   * (`lease_lost`) once this node cannot prove it still holds its user.
+   */
+  readonly gate: () => Result;
   /** Begin taking jobs once the model is ready; `publicUrl` is what clients are sent to. */
   start(publicUrl: string): Promise<void>;
   /** Take no new job; let the running session finish (or stop it at the drain deadline); then close. */
@@ -114,7 +124,17 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
   let drainTimer: NodeJS.Timeout | null = null;
   let drained: Promise<void> | null = null;
 
-  const leaseHeld = (h: Hold): boolean => !h.fenced && performance.now() - h.proofAt <= s.leaseMs - s.fenceMarginMs;
+  const leaseHeld = (h: Hold): boolean => proofHolds(h, performance.now(), s);
+
+  const gate = (): Result => {
+    const h = hold;
+    if (h && leaseHeld(h)) return { ok: true };
+    if (!h) return fail('lease_lost', 'this node holds no ride');
+    if (h.withheld++ === 0) say('lease.withheld', { jobId: h.jobId, attempt: h.attempt, sinceProofMs: Math.round(performance.now() - h.proofAt), sessionId: h.sessionId }, 'warn');
+    // Fence after the caller's turn: the gate is asked from inside runtime events and socket handlers.
+    if (!h.fenced && !h.ending) queueMicrotask(() => fence(h, 'lease not proven on the frame path'));
+    return fail('lease_lost');
+  };
 
   function state(): NodeState {
     if (draining) return 'draining';
@@ -209,9 +229,9 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
     const result: RideResult = { reason, node: nodeId, attempt: h.attempt, ...(h.sessionId ? { sessionId: h.sessionId, frames: h.frames } : {}), ...(error ? { error } : {}) };
     try {
       await withTimeout(h.job.moveToCompleted(result, h.token, false), s.redisTimeoutMs, 'complete the job');
-      say('job.completed', { jobId: h.jobId, attempt: h.attempt, reason, fenced: h.fenced });
+      say('job.completed', { jobId: h.jobId, attempt: h.attempt, reason, fenced: h.fenced, withheld: h.withheld });
     } catch (err) {
-      say('completion.rejected', { jobId: h.jobId, attempt: h.attempt, reason, fenced: h.fenced, err: messageOf(err) }, 'warn');
+      say('completion.rejected', { jobId: h.jobId, attempt: h.attempt, reason, fenced: h.fenced, withheld: h.withheld, err: messageOf(err) }, 'warn');
     } finally {
       if (hold === h) hold = null;
       h.release();
@@ -226,7 +246,7 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
     const ticket = mintTicket({ jobId, node: nodeId, attempt, exp: Date.now() + s.noShowMs }, s.secret);
     let release!: () => void;
     const over = new Promise<void>((r) => (release = r));
-    const h: Hold = { job, jobId, token, attempt, ticket, proofAt: takenAt, sessionId: null, frames: 0, fenced: false, ending: false, timers: [], over, release };
+    const h: Hold = { job, jobId, token, attempt, ticket, proofAt: takenAt, sessionId: null, frames: 0, fenced: false, ending: false, withheld: 0, timers: [], over, release };
     hold = h;
     // `take` numbers this node's take requests, `issuedAt` says when it was sent: a drain is judged
     // by them (drain.began logs how many takes had been issued), not by when the answer came.
@@ -305,6 +325,7 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
 
   return {
     admit,
+    gate,
     nodeId,
     state,
     async start(url) {

@@ -31,6 +31,12 @@ export interface TransportOptions {
    * ticket). Called before the runtime is asked; a refusal is returned to the client as is.
    */
   readonly admit?: (request: { readonly ticket?: string }) => Result;
+  /**
+   * Asked synchronously where frames and model messages leave and where commands and input
+   * frames enter (fleet nodes: "does this node still hold its user?"). A refusal withholds the
+   * frame or message and refuses the request with the gate's error (`lease_lost`).
+   */
+  readonly gate?: () => Result;
 }
 
 export const DEFAULT_TRANSPORT: TransportOptions = {

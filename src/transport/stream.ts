@@ -35,6 +35,10 @@ export interface StreamCounters {
   dropped(n: number): void;
 }
 
+/** Asked right before a frame is written: false withholds it (see TransportOptions.gate). */
+export type MayLeave = () => boolean;
+const always: MayLeave = () => true;
+
 export class Viewer {
   private pending: RuntimeFrame | null = null;
   private encoding = false;
@@ -54,6 +58,7 @@ export class Viewer {
     private readonly settings: StreamSettings,
     private readonly counters: StreamCounters,
     private readonly log: Logger,
+    private readonly mayLeave: MayLeave = always,
   ) {
     this.encodingName = settings.encoding;
     this.conn = socket.conn as unknown as EngineConn;
@@ -105,7 +110,8 @@ export class Viewer {
   }
 
   private write(frame: RuntimeFrame, format: FrameMeta['format'], data: Uint8Array): void {
-    if (this.closed) return;
+    // The last synchronous point before the wire (after any JPEG encoding): the gate decides here.
+    if (this.closed || !this.mayLeave()) return;
     const meta: FrameMeta = {
       sessionId: frame.sessionId,
       seq: frame.seq,
@@ -146,6 +152,7 @@ export class StreamRouter {
   constructor(
     private readonly counters: StreamCounters,
     private readonly log: Logger,
+    private readonly mayLeave: MayLeave = always,
   ) {}
 
   attach(socket: FramehostSocket, settings: StreamSettings): void {
@@ -156,7 +163,7 @@ export class StreamRouter {
       previous.socket.emit('stream:detached', { reason: 'superseded' });
       this.log.info({ viewer: socket.id, previous: previous.socket.id }, 'stream switched to a new viewer');
     }
-    this.viewer = new Viewer(socket, settings, this.counters, this.log);
+    this.viewer = new Viewer(socket, settings, this.counters, this.log, this.mayLeave);
   }
 
   detach(socketId: string, tell: boolean): boolean {

@@ -2,7 +2,7 @@
  * The fleet gateway: one endpoint in front of many nodes. Stateless (any number of replicas
  * behind a load balancer): everything that must survive it is in Redis.
  *
- * A client connects (Socket.IO, websocket only) and asks for a ride; the gateway adds a BullMQ
+ * A client connects (Socket.IO: polling upgraded to websocket, or websocket at once) and asks for a ride; the gateway adds a BullMQ
  * job and from then on pushes the client its place in line whenever it changes, then the
  * assignment `{ url, ticket }` that the node published as the job's progress. The client goes
  * to the node itself (a redirect, not a proxy): no frame ever passes through here. When the
@@ -13,6 +13,10 @@
  * (QueueEvents), and ignores the jobs it has no client for. A client that reconnects to another
  * replica takes its ride along with `resume: { jobId, secret }`; a claim key in Redis says which
  * connection speaks for a waiting job, so the old replica's reconnect grace does not remove it.
+ *
+ * Redis may be away at start or later: the gateway listens at once, answers `/ready` 503 with
+ * the reason and refuses ride requests with `queue_unavailable` while it is, and carries on by
+ * itself once ioredis has reconnected (RedisLink).
  */
 import { handshakeError, originCheck, presentsSecret } from '../transport/handshake.ts';
 import { listenOn } from '../util/listen.ts';
@@ -42,6 +46,7 @@ import { createGatewayMetrics, type FleetSnapshot, type GatewayMetrics } from '.
 import { claimKey, connectionOf, DEFAULT_GATEWAY, registryKey, type GatewaySettings } from './options.ts';
 import { PositionTracker } from './positions.ts';
 import { NodeRegistry, openRedis } from './registry.ts';
+import { RedisLink, type LinkStatus } from './redis-link.ts';
 import { verifyTicket } from './ticket.ts';
 
 interface GatewaySocketData {
@@ -79,6 +84,8 @@ export type GatewayRecord =
 
 export interface GatewayHealth {
   readonly status: 'ok' | 'degraded';
+  /** The gateway's connection to Redis: `up`, or `connecting`/`down` with the reason. */
+  readonly redis: LinkStatus;
   readonly queue: { readonly name: string; readonly waiting: number; readonly active: number } | null;
   readonly nodes: { readonly total: number; readonly free: number; readonly assigned: number; readonly busy: number; readonly draining: number; readonly gone: number; readonly list: readonly { id: string; url: string; state: string; ageMs: number; sessions: number }[] } | null;
   readonly clients: { readonly waiting: number; readonly assigned: number };
@@ -95,8 +102,17 @@ export interface Gateway {
   readonly io: GatewayIo;
   readonly metrics: GatewayMetrics;
   health(): Promise<GatewayHealth>;
+  /** What `/ready` answers: ready while Redis answers (and, with `minNodes`, enough nodes are live), else why not. */
+  readiness(): Promise<Readiness>;
+  /** Resolves once Redis has been reached (the gateway serves HTTP before that). */
+  readonly connected: Promise<void>;
   on(event: 'record', fn: (record: GatewayRecord) => void): () => void;
   close(): Promise<void>;
+}
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly reason?: string;
 }
 
 export type GatewayOptions = Partial<GatewaySettings> & Pick<GatewaySettings, 'redisUrl'> & { readonly logger?: Logger };
@@ -106,6 +122,8 @@ const KEEP_FINISHED = { age: 3600, count: 1000 };
 /** A claim outlives any reconnect grace by far; it only has to expire eventually. */
 const CLAIM_TTL_MS = 6 * 3600_000;
 const MAX_ID_LENGTH = 128;
+/** How long close() waits for Redis to take the QUITs before cutting the connections. */
+const CLOSE_TIMEOUT_MS = 2_000;
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 const sameHex = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
@@ -113,14 +131,42 @@ const sameHex = (a: string, b: string): boolean => a.length === b.length && timi
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const s: GatewaySettings = { ...DEFAULT_GATEWAY, ...options };
   const log = (options.logger ?? pino({ level: process.env.FRAMEHOST_LOG_LEVEL ?? 'info' })).child({ component: 'gateway' });
-  const connection = connectionOf(s.redisUrl);
+  // BullMQ's own reconnect backoff grows to 20 s between tries; a gateway back from a Redis
+  // outage should notice within a couple of seconds, like the ioredis default.
+  const connection = { ...connectionOf(s.redisUrl), retryStrategy: (times: number) => Math.min(times * 100, 2000) };
   const queue = new Queue<RideJobData, RideResult, string>(s.queue, { connection, prefix: s.prefix });
   queue.on('error', (err) => log.warn({ err: messageOf(err) }, 'gateway: queue connection error'));
-  const events = new QueueEvents(s.queue, { connection, prefix: s.prefix });
-  events.on('error', (err) => log.warn({ err: messageOf(err) }, 'gateway: queue events error'));
+  // QueueEvents is made once Redis has answered: BullMQ cannot close one that never connected
+  // (its close awaits the connection first), and a gateway must stop at any moment.
+  let events: QueueEvents | null = null;
+  let closing = false;
   const redis = openRedis(s.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: s.redisTimeoutMs });
   redis.on('error', (err) => log.debug({ err: messageOf(err) }, 'gateway: redis connection error'));
   const registry = new NodeRegistry(redis, registryKey(s));
+  const link = new RedisLink();
+  link.watch(redis);
+  link.await(queue.waitUntilReady());
+  link.await(
+    new Promise<void>((resolve, reject) => {
+      redis.once('ready', () => {
+        if (closing) return;
+        events = openEvents();
+        events.waitUntilReady().then(resolve, reject);
+      });
+    }),
+  );
+  const connected = new Promise<void>((resolve) => {
+    if (link.up) resolve();
+    link.onChange((l) => {
+      if (l.state === 'up') resolve();
+    });
+  });
+  link.onChange((l) => {
+    if (l.state === 'up') log.info({ redis: 'up' }, 'gateway: connected to Redis');
+    else log.warn({ redis: l.state, reason: l.reason }, 'gateway: Redis unreachable; /ready answers 503 until it is back');
+  });
+  /** Refuse at once while Redis is away, rather than after a Redis timeout. */
+  const unreachable = (): ReturnType<typeof fail> | null => (link.up ? null : fail('queue_unavailable', link.status().reason));
   const records = new Emitter<{ record: GatewayRecord }>((err) => log.error({ err }, 'gateway: record listener threw'));
   const record = (r: GatewayRecord): void => records.emit('record', r);
   const riders = new Map<string, Rider>();
@@ -176,41 +222,46 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   // ---- queue events: every replica sees every job's; each acts for its own riders ----
-  events.on('progress', ({ jobId, data }) => void onProgress(jobId, data));
-  events.on('stalled', ({ jobId }) => {
-    positions.poke(); // the stalled job went back to the head: everyone behind it moves down one
-    const rider = riders.get(jobId);
-    if (!rider) return;
-    rider.state = 'waiting';
-    rider.requeued = true;
-    totals.requeues++;
-    metrics.requeued();
-    countRiders();
-    rider.socket?.emit('requeued', { jobId, reason: 'node_lost' });
-    record({ kind: 'requeued', t: Date.now(), jobId });
-    positions.watch(jobId);
-  });
-  events.on('completed', ({ jobId, returnvalue }) => {
-    const rider = riders.get(jobId);
-    if (!rider) return;
-    const r: unknown = returnvalue;
-    if (isRideResult(r)) end(rider, { reason: r.reason, ...(r.error ? { error: r.error } : {}) });
-    else end(rider, { reason: 'returned' });
-  });
-  events.on('failed', ({ jobId, failedReason }) => {
-    const rider = riders.get(jobId);
-    if (!rider) return;
-    // BullMQ fails a job that stalled more than maxStalledCount times: its nodes kept dying.
-    const code = /stalled/i.test(failedReason) ? 'node_lost' : 'internal';
-    end(rider, { reason: 'failed', error: errorValue(code, failedReason) });
-  });
-  events.on('removed', ({ jobId }) => {
-    positions.poke();
-    const rider = riders.get(jobId);
-    if (rider) end(rider, { reason: 'cancelled' });
-  });
-  events.on('waiting', () => positions.poke());
-  events.on('active', () => positions.poke());
+  function openEvents(): QueueEvents {
+    const events = new QueueEvents(s.queue, { connection, prefix: s.prefix });
+    events.on('error', (err) => log.warn({ err: messageOf(err) }, 'gateway: queue events error'));
+    events.on('progress', ({ jobId, data }) => void onProgress(jobId, data));
+    events.on('stalled', ({ jobId }) => {
+      positions.poke(); // the stalled job went back to the head: everyone behind it moves down one
+      const rider = riders.get(jobId);
+      if (!rider) return;
+      rider.state = 'waiting';
+      rider.requeued = true;
+      totals.requeues++;
+      metrics.requeued();
+      countRiders();
+      rider.socket?.emit('requeued', { jobId, reason: 'node_lost' });
+      record({ kind: 'requeued', t: Date.now(), jobId });
+      positions.watch(jobId);
+    });
+    events.on('completed', ({ jobId, returnvalue }) => {
+      const rider = riders.get(jobId);
+      if (!rider) return;
+      const r: unknown = returnvalue;
+      if (isRideResult(r)) end(rider, { reason: r.reason, ...(r.error ? { error: r.error } : {}) });
+      else end(rider, { reason: 'returned' });
+    });
+    events.on('failed', ({ jobId, failedReason }) => {
+      const rider = riders.get(jobId);
+      if (!rider) return;
+      // BullMQ fails a job that stalled more than maxStalledCount times: its nodes kept dying.
+      const code = /stalled/i.test(failedReason) ? 'node_lost' : 'internal';
+      end(rider, { reason: 'failed', error: errorValue(code, failedReason) });
+    });
+    events.on('removed', ({ jobId }) => {
+      positions.poke();
+      const rider = riders.get(jobId);
+      if (rider) end(rider, { reason: 'cancelled' });
+    });
+    events.on('waiting', () => positions.poke());
+    events.on('active', () => positions.poke());
+    return events;
+  }
 
   async function onProgress(jobId: string, data: unknown): Promise<void> {
     const rider = riders.get(jobId);
@@ -253,6 +304,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   async function requestRide(socket: GatewaySocket, req: unknown): Promise<Result<RideGrant>> {
     if (!isPlainObject(req)) return fail('bad_request', 'ride:request takes an object');
     if (socket.data.jobId && riders.has(socket.data.jobId)) return fail('bad_request', 'this connection already has a ride');
+    const away = unreachable();
+    if (away) return away;
     if (req.resume !== undefined) return resumeRide(socket, req.resume);
     let waiting: number;
     try {
@@ -331,6 +384,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const rider = socket.data.jobId ? riders.get(socket.data.jobId) : undefined;
     if (!rider || rider.socket !== socket) return fail('no_session', 'this connection has no ride');
     if (rider.state !== 'waiting') return fail('bad_request', 'the ride is assigned: stop the session on the node instead');
+    const away = unreachable();
+    if (away) return away;
     let removed: number;
     try {
       removed = await timed(queue.remove(rider.jobId), 'remove the job');
@@ -368,9 +423,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   // ---- HTTP and Socket.IO ----
+  async function readiness(): Promise<Readiness> {
+    const h = await health();
+    if (h.status !== 'ok' || !h.nodes) return { ready: false, reason: h.error ?? 'Redis unreachable' };
+    const live = h.nodes.total - h.nodes.draining;
+    if (live < s.minNodes) return { ready: false, reason: `${live} live node(s) (draining ones not counted); min-nodes is ${s.minNodes}` };
+    return { ready: true };
+  }
+
   async function health(): Promise<GatewayHealth> {
     const w = [...riders.values()].filter((r) => r.state === 'waiting').length;
-    const base = { clients: { waiting: w, assigned: riders.size - w }, ...totals };
+    const base = { redis: link.status(), clients: { waiting: w, assigned: riders.size - w }, ...totals };
+    if (!link.up) return { status: 'degraded', queue: null, nodes: null, ...base, error: link.status().reason ?? 'Redis unreachable' };
     try {
       const snap = await snapshot();
       const count = (state: string): number => snap.nodes.filter((n) => n.state === state).length;
@@ -408,7 +472,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       });
     };
     if (path === '/health') return done(health().then((h) => json(res, 200, h)));
-    if (path === '/ready') return done(health().then((h) => json(res, h.status === 'ok' ? 200 : 503, { ready: h.status === 'ok' })));
+    if (path === '/ready') return done(readiness().then((r) => json(res, r.ready ? 200 : 503, r)));
     if (path === '/metrics') return done(metrics.registry.metrics().then((body) => {
       res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
       res.end(body);
@@ -417,7 +481,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   const io: GatewayIo = new Server(http, {
-    transports: ['websocket'], // the issue's rule; a waiting client costs one idle websocket
+    // Polling first and then upgraded (socket.io-client's and python-socketio's default), or
+    // websocket at once (FleetClient): a waiting client costs one idle connection either way.
+    transports: ['polling', 'websocket'],
     perMessageDeflate: false,
     httpCompression: false,
     serveClient: false,
@@ -466,9 +532,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   });
 
-  await withTimeout(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), 30_000, 'connect to Redis');
+  // Listen at once, Redis or not: /ready tells a load balancer whether to send clients here.
   const { url, port } = await listenOn(http, s.host, s.port);
-  log.info({ url, queue: s.queue }, `gateway listening on ${url}`);
+  log.info({ url, queue: s.queue, redis: link.status().state }, `gateway listening on ${url}`);
 
   return {
     url,
@@ -477,13 +543,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     io,
     metrics,
     health,
+    readiness,
+    connected,
     on: (event, fn) => records.on(event, fn),
     async close() {
+      closing = true;
       positions.close();
       for (const r of riders.values()) if (r.grace) clearTimeout(r.grace);
       riders.clear();
       await new Promise<void>((resolve) => io.close(() => resolve()));
-      await Promise.allSettled([events.close(), queue.close()]);
+      // A graceful QUIT waits for a Redis that may be away: bounded, then the connections are cut.
+      const ev: QueueEvents | null = events;
+      const graceful = Promise.allSettled([ev?.close(), queue.close()]);
+      await withTimeout(graceful, CLOSE_TIMEOUT_MS, 'close the queue connections').catch(async () => {
+        log.warn('gateway: Redis did not answer the close; disconnecting');
+        await withTimeout(Promise.allSettled([ev?.disconnect(), queue.disconnect()]), CLOSE_TIMEOUT_MS, 'disconnect').catch(() => undefined);
+      });
       redis.disconnect();
     },
   };

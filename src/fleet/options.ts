@@ -121,6 +121,8 @@ export interface GatewaySettings extends QueueSettings {
   readonly authToken?: string;
   /** Browser origins allowed besides the gateway's own. */
   readonly corsOrigins: readonly string[];
+  /** `/ready` answers 503 while fewer nodes than this are live (not draining, not gone). */
+  readonly minNodes: number;
 }
 
 export const DEFAULT_GATEWAY: Omit<GatewaySettings, 'redisUrl'> = {
@@ -136,6 +138,7 @@ export const DEFAULT_GATEWAY: Omit<GatewaySettings, 'redisUrl'> = {
   redisTimeoutMs: 3_000,
   nodeStaleMs: 5_000, // five missed heartbeats
   corsOrigins: [],
+  minNodes: 0, // an empty fleet still queues its users: ready unless the operator says otherwise
 };
 
 /** ioredis options of a Sentinel URL, the production setup (README "Fleet"). */

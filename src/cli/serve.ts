@@ -61,7 +61,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   });
   // Fleet node: admission only for the ticket it armed; it takes jobs once the model is ready.
   // Imported only for --fleet: BullMQ alone takes ~0.6 s to load.
-  const fleet = fleetOptions ? (await import('../fleet/node.ts')).createFleetNode(runtime, fleetOptions, log) : undefined;
+  const fleet = fleetOptions ? (await import('../fleet/node.ts')).createFleetNode(runtime, { ...fleetOptions, ...(inspection ? { inspect: inspection.inspect } : {}) }, log) : undefined;
   const server = await listen(runtime, {
     host: stringOption(v, 'host') ?? DEFAULT_TRANSPORT.host,
     port,

@@ -282,6 +282,7 @@ export const nodeMachine = nodeSetup.createMachine({
       states: {
         registering: {
           invoke: {
+            id: 'connect',
             src: 'connect',
             onDone: {
               target: 'free',
@@ -305,6 +306,7 @@ export const nodeMachine = nodeSetup.createMachine({
               entry: 'countTake',
               // A take issued before a drain began is served: its answer decides, not the drain.
               invoke: {
+                id: 'take',
                 src: 'take',
                 input: ({ context }) => ({ take: context.takes }),
                 onDone: [
@@ -329,7 +331,7 @@ export const nodeMachine = nodeSetup.createMachine({
         },
         reserved: {
           // The ticket is armed (admission asks for this state); the user is told only now.
-          invoke: [{ src: 'heartbeat' }, { src: 'publish', input: ({ context }) => context.hold! }],
+          invoke: [{ src: 'heartbeat' }, { id: 'publish', src: 'publish', input: ({ context }) => context.hold! }],
           on: {
             'session.began': { target: 'serving', actions: ['storeSession', 'lineSessionBegan'] },
             'lease.fenced': { target: 'completing', actions: { type: 'storeEnd', params: { reason: 'fenced' } } },
@@ -348,6 +350,7 @@ export const nodeMachine = nodeSetup.createMachine({
         completing: {
           // Redis refuses the completion if the lock is no longer this node's: the last defence.
           invoke: [{ src: 'heartbeat' }, {
+            id: 'complete',
             src: 'complete',
             input: ({ context }) => ({ hold: context.hold!, result: context.result!, fenced: context.proof.fenced }),
             onDone: [
@@ -385,6 +388,7 @@ export const nodeMachine = nodeSetup.createMachine({
                 resting: { after: { renewEvery: 'renewing' } },
                 renewing: {
                   invoke: {
+                    id: 'renew',
                     src: 'renew',
                     input: ({ context }) => context.hold!,
                     onDone: [

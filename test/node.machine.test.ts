@@ -40,7 +40,7 @@ function controlled<I, O>() {
 }
 
 class Rig {
-  readonly connect = controlled<void, void>();
+  readonly connect = controlled<unknown, void>();
   readonly take = controlled<{ take: number }, TakeOutput>();
   readonly publish = controlled<NodeHold, void>();
   readonly renew = controlled<NodeHold, RenewOutput>();
@@ -400,7 +400,7 @@ const GRAPH_EVENTS: NodeEvent[] = [
 
 describe('node chart: path coverage', () => {
   it('reaches every leaf state of the chart', () => {
-    const machine = nodeMachine.provide({ actors: { connect: fromPromise(async () => undefined), heartbeat: fromCallback(() => undefined) } });
+    const machine = nodeMachine.provide({ actors: { connect: fromPromise<void>(async () => {}), heartbeat: fromCallback(() => undefined) } });
     const paths = getShortestPaths(machine, {
       input: { nodeId: 'n1', times: TIMES, now: () => 0 },
       events: GRAPH_EVENTS,

@@ -25,6 +25,8 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import { Queue, QueueEvents } from 'bullmq';
 import { pino, type Logger } from 'pino';
 import { Server, type Socket } from 'socket.io';
+import { createActor, fromPromise, type Actor } from 'xstate';
+import { rideMachine, ridePhaseOf, type RideMachine, type RidePhase } from '../machines/ride.machine.ts';
 import { errorValue, fail, type Result } from '../errors.ts';
 import { TokenBucket } from '../transport/rate-limit.ts';
 import { isPlainObject } from '../transport/validate.ts';
@@ -34,6 +36,7 @@ import {
   GATEWAY_CLIENT_EVENTS,
   isAssignmentProgress,
   isRideResult,
+  isRidingProgress,
   type Assignment,
   type GatewayClientToServer,
   type GatewayServerToClient,
@@ -57,20 +60,13 @@ interface GatewaySocketData {
 export type GatewayIo = Server<GatewayClientToServer, GatewayServerToClient, Record<string, never>, GatewaySocketData>;
 type GatewaySocket = Socket<GatewayClientToServer, GatewayServerToClient, Record<string, never>, GatewaySocketData>;
 
-/** A ride this replica speaks for. */
+/** A ride this replica speaks for: its chart (src/machines/ride.machine.ts) and the edge's part. */
 interface Rider {
   readonly jobId: string;
-  /** When the ride was requested, ms since the epoch. */
-  readonly requestedAt: number;
+  readonly actor: Actor<RideMachine>;
   socket: GatewaySocket | null;
   /** This replica's claim on the job (see claimKey). */
   claim: string;
-  state: 'waiting' | 'assigned';
-  /** The attempt of the last assignment forwarded. */
-  attempt: number;
-  /** Requeued since its last assignment: the next one is a reassignment. */
-  requeued: boolean;
-  grace: NodeJS.Timeout | null;
 }
 
 /** One line of the gateway's record of what happened, for tests' invariant checks and debugging. */
@@ -189,9 +185,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return value;
   };
   const metrics = createGatewayMetrics(snapshot);
+  const phaseOf = (r: Rider): RidePhase => ridePhaseOf(r.actor.getSnapshot());
+  const inLine = (r: Rider): boolean => {
+    const p = phaseOf(r);
+    return p === 'waiting' || p === 'requeued';
+  };
   const countRiders = (): void => {
     let w = 0;
-    for (const r of riders.values()) if (r.state === 'waiting') w++;
+    for (const r of riders.values()) if (inLine(r)) w++;
     metrics.riders(w, riders.size - w);
   };
 
@@ -205,20 +206,79 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     observe: (seconds) => metrics.positionRead(seconds),
   });
 
-  function end(rider: Rider, e: Omit<RideEnd, 'jobId'>): void {
+  // ---- one ride chart per ride; its emitted effects are carried out here ----
+  const rideLogic = rideMachine.provide({
+    actors: {
+      // The client did not come back within the grace: a waiting ride leaves the queue.
+      abandon: fromPromise<{ removed: boolean }, { jobId: string }>(async ({ input }) => {
+        const rider = riders.get(input.jobId);
+        if (!rider || rider.socket) return { removed: false };
+        try {
+          const claim = await timed(redis.get(claimKey(s, input.jobId)), 'read the claim');
+          // Not removed: another replica's connection took the ride over, or a node has just
+          // taken it (its no-show timeout releases it).
+          if (claim === rider.claim) return { removed: (await timed(queue.remove(input.jobId), 'remove the job')) === 1 };
+        } catch (err) {
+          log.warn({ jobId: input.jobId, err: messageOf(err) }, 'gateway: removing an abandoned ride failed');
+        }
+        return { removed: false };
+      }),
+    },
+  });
+
+  function openRide(jobId: string, requestedAt: number, socket: GatewaySocket, claim: string, held?: { attempt: number }): Rider {
+    const actor = createActor(rideLogic, {
+      input: { jobId, requestedAt, now: Date.now, times: { reconnectGraceMs: s.reconnectGraceMs, noShowMs: s.noShowMs }, ...(held ? { held } : {}) },
+    });
+    const rider: Rider = { jobId, actor, socket, claim };
+    actor.on('positions.watch', () => positions.watch(jobId));
+    actor.on('positions.unwatch', () => positions.unwatch(jobId));
+    actor.on('tell.assigned', ({ assignment, reassignment }) => {
+      totals.assignments++;
+      if (reassignment) totals.reassignments++;
+      rider.socket?.emit('assigned', assignment);
+      record({ kind: 'assigned', t: Date.now(), jobId, node: assignment.node, attempt: assignment.attempt, reassignment });
+    });
+    actor.on('waited', ({ seconds, reassignment }) => metrics.assigned(seconds, reassignment));
+    actor.on('tell.requeued', () => {
+      totals.requeues++;
+      metrics.requeued();
+      rider.socket?.emit('requeued', { jobId, reason: 'node_lost' });
+      record({ kind: 'requeued', t: Date.now(), jobId });
+    });
+    actor.on('tell.ended', (e) => {
+      const payload: RideEnd = { jobId, reason: e.reason as RideEnd['reason'], ...(e.error ? { error: e.error } : {}) };
+      if (rider.socket) {
+        rider.socket.emit('ended', payload);
+        rider.socket.data.jobId = null;
+      }
+      metrics.ended(e.reason);
+      record({ kind: 'ended', t: Date.now(), jobId, reason: e.reason, ...(e.error ? { error: e.error.code } : {}) });
+      redis.del(claimKey(s, jobId)).catch(() => undefined);
+      forget(rider);
+    });
+    actor.on('abandoned', ({ removed }) => {
+      if (removed) {
+        metrics.ended('cancelled');
+        redis.del(claimKey(s, jobId)).catch(() => undefined);
+        positions.poke();
+      }
+      record({ kind: 'abandoned', t: Date.now(), jobId, removed });
+      forget(rider);
+    });
+    actor.subscribe({ next: () => countRiders(), error: (err) => log.error({ err, jobId }, 'gateway: a ride chart failed') });
+    riders.set(jobId, rider);
+    actor.start();
+    return rider;
+  }
+
+  /** This replica stops speaking for the ride (it ended, or its client is gone for good). */
+  function forget(rider: Rider): void {
     if (riders.get(rider.jobId) !== rider) return;
     riders.delete(rider.jobId);
     positions.unwatch(rider.jobId);
-    if (rider.grace) clearTimeout(rider.grace);
-    const payload: RideEnd = { jobId: rider.jobId, ...e };
-    if (rider.socket) {
-      rider.socket.emit('ended', payload);
-      rider.socket.data.jobId = null;
-    }
-    metrics.ended(e.reason);
+    queueMicrotask(() => rider.actor.stop()); // not from inside its own emitted event
     countRiders();
-    record({ kind: 'ended', t: Date.now(), jobId: rider.jobId, reason: e.reason, ...(e.error ? { error: e.error.code } : {}) });
-    redis.del(claimKey(s, rider.jobId)).catch(() => undefined);
   }
 
   // ---- queue events: every replica sees every job's; each acts for its own riders ----
@@ -228,35 +288,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     events.on('progress', ({ jobId, data }) => void onProgress(jobId, data));
     events.on('stalled', ({ jobId }) => {
       positions.poke(); // the stalled job went back to the head: everyone behind it moves down one
-      const rider = riders.get(jobId);
-      if (!rider) return;
-      rider.state = 'waiting';
-      rider.requeued = true;
-      totals.requeues++;
-      metrics.requeued();
-      countRiders();
-      rider.socket?.emit('requeued', { jobId, reason: 'node_lost' });
-      record({ kind: 'requeued', t: Date.now(), jobId });
-      positions.watch(jobId);
+      riders.get(jobId)?.actor.send({ type: 'ride.requeued' });
     });
     events.on('completed', ({ jobId, returnvalue }) => {
       const rider = riders.get(jobId);
       if (!rider) return;
       const r: unknown = returnvalue;
-      if (isRideResult(r)) end(rider, { reason: r.reason, ...(r.error ? { error: r.error } : {}) });
-      else end(rider, { reason: 'returned' });
+      if (isRideResult(r)) rider.actor.send({ type: 'ride.ended', reason: r.reason, ...(r.error ? { error: r.error } : {}) });
+      else rider.actor.send({ type: 'ride.ended', reason: 'returned' });
     });
     events.on('failed', ({ jobId, failedReason }) => {
-      const rider = riders.get(jobId);
-      if (!rider) return;
       // BullMQ fails a job that stalled more than maxStalledCount times: its nodes kept dying.
       const code = /stalled/i.test(failedReason) ? 'node_lost' : 'internal';
-      end(rider, { reason: 'failed', error: errorValue(code, failedReason) });
+      riders.get(jobId)?.actor.send({ type: 'ride.ended', reason: 'failed', error: errorValue(code, failedReason) });
     });
     events.on('removed', ({ jobId }) => {
       positions.poke();
-      const rider = riders.get(jobId);
-      if (rider) end(rider, { reason: 'cancelled' });
+      riders.get(jobId)?.actor.send({ type: 'ride.ended', reason: 'cancelled' });
     });
     events.on('waiting', () => positions.poke());
     events.on('active', () => positions.poke());
@@ -265,8 +313,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   async function onProgress(jobId: string, data: unknown): Promise<void> {
     const rider = riders.get(jobId);
-    if (!rider || !isAssignmentProgress(data)) return;
-    const fresh = (): boolean => riders.get(jobId) === rider && (data.attempt > rider.attempt || rider.state === 'waiting');
+    if (!rider) return;
+    if (isRidingProgress(data)) {
+      rider.actor.send({ type: 'ride.riding', attempt: data.attempt, sessionId: data.sessionId });
+      return;
+    }
+    if (!isAssignmentProgress(data)) return;
+    const fresh = (): boolean => riders.get(jobId) === rider && (inLine(rider) || data.attempt > rider.actor.getSnapshot().context.attempt);
     if (!fresh()) return;
     const stale = (why: string): void => {
       log.warn({ jobId, node: data.node, attempt: data.attempt, why }, 'gateway: stale or bad assignment ignored');
@@ -286,18 +339,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       log.warn({ jobId, err: messageOf(err) }, 'gateway: checking an assignment failed; forwarding it');
     }
     if (!fresh()) return;
-    rider.state = 'assigned';
-    rider.attempt = data.attempt;
-    const reassignment = rider.requeued;
-    rider.requeued = false;
-    positions.unwatch(jobId);
-    totals.assignments++;
-    if (reassignment) totals.reassignments++;
-    metrics.assigned((Date.now() - rider.requestedAt) / 1000, reassignment);
-    countRiders();
     const assignment: Assignment = { jobId, url: data.url, ticket: data.ticket, node: data.node, attempt: data.attempt };
-    rider.socket?.emit('assigned', assignment);
-    record({ kind: 'assigned', t: Date.now(), jobId, node: data.node, attempt: data.attempt, reassignment });
+    rider.actor.send({ type: 'ride.assigned', assignment });
   }
 
   // ---- client requests ----
@@ -316,23 +359,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (waiting >= s.maxQueue) return fail('queue_full', `${waiting} requests are waiting`);
     const jobId = randomUUID();
     const secret = randomBytes(24).toString('base64url');
-    const rider: Rider = { jobId, requestedAt: Date.now(), socket, claim: randomUUID(), state: 'waiting', attempt: 0, requeued: false, grace: null };
+    const requestedAt = Date.now();
     // Registered before the job exists: a free node may take it and announce before add() returns.
-    riders.set(jobId, rider);
+    const rider = openRide(jobId, requestedAt, socket, randomUUID());
     socket.data.jobId = jobId;
     try {
       await timed(redis.set(claimKey(s, jobId), rider.claim, 'PX', CLAIM_TTL_MS), 'claim the ride');
-      await timed(queue.add('ride', { secretHash: sha256(secret), requestedAt: rider.requestedAt }, { jobId, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED }), 'add the job');
+      await timed(queue.add('ride', { secretHash: sha256(secret), requestedAt }, { jobId, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED }), 'add the job');
     } catch (err) {
-      riders.delete(jobId);
+      forget(rider);
       socket.data.jobId = null;
       queue.remove(jobId).catch(() => undefined); // in case the add went through after the timeout
       return fail('queue_unavailable', messageOf(err));
     }
     metrics.requested();
-    countRiders();
     record({ kind: 'requested', t: Date.now(), jobId });
-    if (rider.state === 'waiting') positions.watch(jobId);
     return { ok: true, jobId, secret };
   }
 
@@ -363,27 +404,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     let rider = riders.get(jobId);
     if (rider) {
-      if (rider.grace) clearTimeout(rider.grace);
-      rider.grace = null;
       if (rider.socket && rider.socket !== socket) rider.socket.data.jobId = null;
       rider.socket = socket;
       rider.claim = claim;
+      rider.actor.send({ type: 'client.back' });
     } else {
-      const active = state === 'active';
-      rider = { jobId, requestedAt, socket, claim, state: active ? 'assigned' : 'waiting', attempt: active ? attempt : 0, requeued: false, grace: null };
-      riders.set(jobId, rider);
+      rider = openRide(jobId, requestedAt, socket, claim, state === 'active' ? { attempt } : undefined);
     }
     socket.data.jobId = jobId;
     countRiders();
-    if (rider.state === 'waiting') positions.watch(jobId);
-    log.info({ jobId, state: rider.state }, 'gateway: ride resumed');
+    log.info({ jobId, state: phaseOf(rider) }, 'gateway: ride resumed');
     return { ok: true, jobId, secret };
   }
 
   async function cancelRide(socket: GatewaySocket): Promise<Result> {
     const rider = socket.data.jobId ? riders.get(socket.data.jobId) : undefined;
     if (!rider || rider.socket !== socket) return fail('no_session', 'this connection has no ride');
-    if (rider.state !== 'waiting') return fail('bad_request', 'the ride is assigned: stop the session on the node instead');
+    if (!inLine(rider)) return fail('bad_request', 'the ride is assigned: stop the session on the node instead');
     const away = unreachable();
     if (away) return away;
     let removed: number;
@@ -393,34 +430,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return fail('queue_unavailable', messageOf(err));
     }
     if (removed !== 1) return fail('bad_request', 'a node has just taken the ride');
-    end(rider, { reason: 'cancelled' });
+    rider.actor.send({ type: 'ride.ended', reason: 'cancelled' });
     return { ok: true };
   }
 
-  /** The client did not come back within the grace: a waiting ride leaves the queue. */
-  async function abandon(rider: Rider): Promise<void> {
-    rider.grace = null;
-    if (rider.socket || riders.get(rider.jobId) !== rider) return;
-    riders.delete(rider.jobId);
-    positions.unwatch(rider.jobId);
-    countRiders();
-    if (rider.state !== 'waiting') return; // the ride lives on the node; its session's end completes the job
-    let removed = false;
-    try {
-      const claim = await timed(redis.get(claimKey(s, rider.jobId)), 'read the claim');
-      if (claim === rider.claim) removed = (await timed(queue.remove(rider.jobId), 'remove the job')) === 1;
-      // Not removed: another replica's connection took the ride over, or a node has just taken
-      // it (its no-show timeout releases it).
-    } catch (err) {
-      log.warn({ jobId: rider.jobId, err: messageOf(err) }, 'gateway: removing an abandoned ride failed');
-    }
-    if (removed) {
-      metrics.ended('cancelled');
-      redis.del(claimKey(s, rider.jobId)).catch(() => undefined);
-      positions.poke();
-    }
-    record({ kind: 'abandoned', t: Date.now(), jobId: rider.jobId, removed });
-  }
 
   // ---- HTTP and Socket.IO ----
   async function readiness(): Promise<Readiness> {
@@ -432,7 +445,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   async function health(): Promise<GatewayHealth> {
-    const w = [...riders.values()].filter((r) => r.state === 'waiting').length;
+    const w = [...riders.values()].filter(inLine).length;
     const base = { redis: link.status(), clients: { waiting: w, assigned: riders.size - w }, ...totals };
     if (!link.up) return { status: 'degraded', queue: null, nodes: null, ...base, error: link.status().reason ?? 'Redis unreachable' };
     try {
@@ -528,7 +541,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const rider = socket.data.jobId ? riders.get(socket.data.jobId) : undefined;
       if (!rider || rider.socket !== socket) return;
       rider.socket = null;
-      rider.grace = setTimeout(() => void abandon(rider), s.reconnectGraceMs);
+      rider.actor.send({ type: 'client.left' });
     });
   });
 
@@ -549,7 +562,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     async close() {
       closing = true;
       positions.close();
-      for (const r of riders.values()) if (r.grace) clearTimeout(r.grace);
+      for (const r of riders.values()) r.actor.stop();
       riders.clear();
       await new Promise<void>((resolve) => io.close(() => resolve()));
       // A graceful QUIT waits for a Redis that may be away: bounded, then the connections are cut.

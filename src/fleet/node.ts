@@ -27,7 +27,7 @@ import { createActor, fromCallback, fromPromise, type Actor, type InspectionEven
 import { fail, type Result } from '../errors.ts';
 import type { Runtime } from '../runtime.ts';
 import { messageOf, withTimeout } from './deadline.ts';
-import type { AssignmentProgress, RideJobData, RideResult } from './events.ts';
+import type { AssignmentProgress, RideJobData, RideResult, RidingProgress } from './events.ts';
 import { connectionOf, DEFAULT_NODE, registryKey, type NodeSettings } from './options.ts';
 import { NodeRegistry, openRedis, type NodeState } from './registry.ts';
 import { mintTicket, verifyTicket } from './ticket.ts';
@@ -161,6 +161,11 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
       ended && h ? { withheld: h.withheld } : {};
     say(e.line, { ...e.fields, ...extra }, e.level);
     if (ended && jobId) held.delete(jobId); // the hold is over: the edge forgets the job object
+  });
+  actor.on('ride.riding', ({ hold, sessionId }) => {
+    const h = held.get(hold.jobId);
+    const progress: RidingProgress = { type: 'riding', node: nodeId, attempt: hold.attempt, sessionId };
+    h?.job.updateProgress(progress).catch((err: unknown) => log.debug({ jobId: hold.jobId, err: messageOf(err) }, 'fleet: publishing the ride\'s start failed'));
   });
   actor.on('session.stop', (e) => {
     const r = runtime.stop({ reason: e.reason });

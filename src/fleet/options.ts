@@ -123,6 +123,8 @@ export interface GatewaySettings extends QueueSettings {
   readonly corsOrigins: readonly string[];
   /** `/ready` answers 503 while fewer nodes than this are live (not draining, not gone). */
   readonly minNodes: number;
+  /** An assignment whose session has not begun by then is shown overdue (the nodes' `--no-show`). */
+  readonly noShowMs: number;
 }
 
 export const DEFAULT_GATEWAY: Omit<GatewaySettings, 'redisUrl'> = {
@@ -139,6 +141,7 @@ export const DEFAULT_GATEWAY: Omit<GatewaySettings, 'redisUrl'> = {
   nodeStaleMs: 5_000, // five missed heartbeats
   corsOrigins: [],
   minNodes: 0, // an empty fleet still queues its users: ready unless the operator says otherwise
+  noShowMs: 15_000, // the nodes' default
 };
 
 /** ioredis options of a Sentinel URL, the production setup (README "Fleet"). */

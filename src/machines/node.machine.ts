@@ -123,7 +123,9 @@ export type NodeLine =
 export type NodeEmitted =
   | { type: 'line'; line: NodeLine; level: 'info' | 'warn'; fields: Record<string, unknown> }
   /** Stop the running session with this reason (the runtime's `session.finished` follows). */
-  | { type: 'session.stop'; reason: EndReason };
+  | { type: 'session.stop'; reason: EndReason }
+  /** The ticket holder began the session: tell the gateway (the job's progress), for the operator. */
+  | { type: 'ride.riding'; hold: NodeHold; sessionId: string };
 
 export interface NodeMachineInput {
   readonly nodeId: string;
@@ -204,6 +206,7 @@ const nodeSetup = setup({
     announceFenced: raise({ type: 'lease.fenced' }),
     announceReleased: raise({ type: 'hold.released' }),
     announceDrainDeadline: raise({ type: 'drain.deadline' }),
+    announceRiding: emit(({ context }) => ({ type: 'ride.riding' as const, hold: context.hold!, sessionId: context.sessionId! })),
     stopSession: emit((_, params: { reason: EndReason }) => ({ type: 'session.stop' as const, reason: params.reason })),
     // The node's log lines, with the fields the chaos test's checker reads.
     lineTaken: emit(({ context }) => ({
@@ -333,7 +336,7 @@ export const nodeMachine = nodeSetup.createMachine({
           // The ticket is armed (admission asks for this state); the user is told only now.
           invoke: [{ src: 'heartbeat' }, { id: 'publish', src: 'publish', input: ({ context }) => context.hold! }],
           on: {
-            'session.began': { target: 'serving', actions: ['storeSession', 'lineSessionBegan'] },
+            'session.began': { target: 'serving', actions: ['storeSession', 'lineSessionBegan', 'announceRiding'] },
             'lease.fenced': { target: 'completing', actions: { type: 'storeEnd', params: { reason: 'fenced' } } },
             'drain.deadline': { target: 'completing', actions: [{ type: 'storeEnd', params: { reason: 'shutdown' } }] },
           },

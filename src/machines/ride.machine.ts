@@ -204,6 +204,7 @@ export const rideMachine = rideSetup.createMachine({
         },
         removing: {
           invoke: {
+            id: 'abandon',
             src: 'abandon',
             input: ({ context }) => ({ jobId: context.jobId }),
             onDone: [

@@ -48,7 +48,8 @@ import {
 import { createGatewayMetrics, type FleetSnapshot, type GatewayMetrics } from './metrics.ts';
 import { claimKey, connectionOf, DEFAULT_GATEWAY, registryKey, type GatewaySettings } from './options.ts';
 import { PositionTracker } from './positions.ts';
-import { NodeRegistry, openRedis } from './registry.ts';
+import { FLEET_PAGE_HTML, type FleetView } from './page.ts';
+import { NodeRegistry, openRedis, type GoneNode } from './registry.ts';
 import { RedisLink, type LinkStatus } from './redis-link.ts';
 import { verifyTicket } from './ticket.ts';
 
@@ -83,7 +84,20 @@ export interface GatewayHealth {
   /** The gateway's connection to Redis: `up`, or `connecting`/`down` with the reason. */
   readonly redis: LinkStatus;
   readonly queue: { readonly name: string; readonly waiting: number; readonly active: number } | null;
-  readonly nodes: { readonly total: number; readonly free: number; readonly assigned: number; readonly busy: number; readonly draining: number; readonly gone: number; readonly list: readonly { id: string; url: string; state: string; ageMs: number; sessions: number }[] } | null;
+  readonly nodes: {
+    readonly total: number;
+    readonly free: number;
+    readonly assigned: number;
+    readonly busy: number;
+    readonly draining: number;
+    readonly gone: number;
+    readonly list: readonly { id: string; url: string; state: string; ageMs: number; sessions: number; ride: string | null; leaseAgeMs: number | null; fences: number; refusedCompletions: number }[];
+    /** Gone nodes, newest first, with when and why (kept for `nodeGoneKeepMs`). */
+    readonly goneList: readonly GoneNode[];
+  } | null;
+  /** Summed over the nodes in the registry (live and gone): their own counts. */
+  readonly fences?: number;
+  readonly refusedCompletions?: number;
   readonly clients: { readonly waiting: number; readonly assigned: number };
   readonly assignments: number;
   readonly reassignments: number;
@@ -120,6 +134,27 @@ const CLAIM_TTL_MS = 6 * 3600_000;
 const MAX_ID_LENGTH = 128;
 /** How long close() waits for Redis to take the QUITs before cutting the connections. */
 const CLOSE_TIMEOUT_MS = 2_000;
+/** Events the fleet page lists; live viewers of it at once; how often it is refreshed without an event. */
+const HISTORY = 30;
+const MAX_PAGE_VIEWERS = 32;
+const PAGE_REFRESH_MS = 500;
+
+function describeRecord(r: GatewayRecord): string {
+  switch (r.kind) {
+    case 'requested':
+      return 'in line';
+    case 'assigned':
+      return `to ${r.node} (attempt ${r.attempt})${r.reassignment ? ', after a requeue' : ''}`;
+    case 'stale_assignment':
+      return `ignored ${r.node}'s stale assignment: ${r.why}`;
+    case 'requeued':
+      return 'its node was lost: back at the head of the line';
+    case 'ended':
+      return r.reason + (r.error ? ` (${r.error})` : '');
+    case 'abandoned':
+      return r.removed ? 'client gone: left the line' : 'client gone: the ride lives on at its node';
+  }
+}
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 const sameHex = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
@@ -164,7 +199,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   /** Refuse at once while Redis is away, rather than after a Redis timeout. */
   const unreachable = (): ReturnType<typeof fail> | null => (link.up ? null : fail('queue_unavailable', link.status().reason));
   const records = new Emitter<{ record: GatewayRecord }>((err) => log.error({ err }, 'gateway: record listener threw'));
-  const record = (r: GatewayRecord): void => records.emit('record', r);
+  /** The last records, for the fleet page's history. */
+  const history: GatewayRecord[] = [];
+  const record = (r: GatewayRecord): void => {
+    history.push(r);
+    if (history.length > HISTORY) history.shift();
+    records.emit('record', r);
+  };
   const riders = new Map<string, Rider>();
   const totals = { assignments: 0, reassignments: 0, requeues: 0 };
   const timed = <T>(p: Promise<T>, what: string): Promise<T> => withTimeout(p, s.redisTimeoutMs, what);
@@ -175,7 +216,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const now = performance.now();
     if (cached && now - cached.at < 1000) return cached.value;
     const value = (async () => {
-      const [counts, nodes] = await Promise.all([timed(queue.getJobCounts('wait', 'active'), 'count jobs'), timed(registry.list(s.nodeStaleMs), 'read the node registry')]);
+      const [counts, nodes] = await Promise.all([timed(queue.getJobCounts('wait', 'active'), 'count jobs'), timed(registry.list(s.nodeStaleMs, s.nodeGoneKeepMs), 'read the node registry')]);
       return { waiting: counts.wait ?? 0, active: counts.active ?? 0, nodes: nodes.live, gone: nodes.gone };
     })();
     value.catch(() => {
@@ -288,7 +329,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     events.on('progress', ({ jobId, data }) => void onProgress(jobId, data));
     events.on('stalled', ({ jobId }) => {
       positions.poke(); // the stalled job went back to the head: everyone behind it moves down one
-      riders.get(jobId)?.actor.send({ type: 'ride.requeued' });
+      const rider = riders.get(jobId);
+      if (!rider) return;
+      // Its node is gone now, not when its heartbeats have been missed long enough: say so.
+      const node = rider.actor.getSnapshot().context.assignment?.node;
+      if (node) {
+        registry.markGone(node, `its ride ${jobId} was requeued: it stopped renewing its lease (it died, froze or lost Redis)`).catch((err: unknown) => log.debug({ err: messageOf(err) }, 'gateway: marking a node gone failed'));
+        cached = null;
+      }
+      rider.actor.send({ type: 'ride.requeued' });
     });
     events.on('completed', ({ jobId, returnvalue }) => {
       const rider = riders.get(jobId);
@@ -461,15 +510,87 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           assigned: count('assigned'),
           busy: count('busy'),
           draining: count('draining'),
-          gone: snap.gone,
-          list: snap.nodes.map((n) => ({ id: n.id, url: n.url, state: n.state, ageMs: now - n.at, sessions: n.sessions })),
+          gone: snap.gone.length,
+          list: snap.nodes.map((n) => ({
+            id: n.id,
+            url: n.url,
+            state: n.state,
+            ageMs: now - n.at,
+            sessions: n.sessions,
+            ride: n.ride ?? null,
+            leaseAgeMs: n.leaseAgeMs ?? null,
+            fences: n.fences ?? 0,
+            refusedCompletions: n.refusedCompletions ?? 0,
+          })),
+          goneList: snap.gone,
         },
+        fences: [...snap.nodes, ...snap.gone].reduce((sum, n) => sum + (n.fences ?? 0), 0),
+        refusedCompletions: [...snap.nodes, ...snap.gone].reduce((sum, n) => sum + (n.refusedCompletions ?? 0), 0),
         ...base,
       };
     } catch (err) {
       return { status: 'degraded', queue: null, nodes: null, ...base, error: messageOf(err) };
     }
   }
+
+  async function fleetView(): Promise<FleetView> {
+    const h = await health();
+    const now = Date.now();
+    const rides = [...riders.values()].map((r) => {
+      const snap = r.actor.getSnapshot();
+      const c = snap.context;
+      const line = inLine(r);
+      return {
+        jobId: r.jobId,
+        phase: ridePhaseOf(snap),
+        node: c.assignment?.node ?? null,
+        attempt: c.attempt,
+        position: line ? positions.positionOf(r.jobId) : null,
+        waitingMs: line ? now - (c.requeuedAt ?? c.requestedAt) : 0,
+        requeues: c.requeues,
+      };
+    });
+    return {
+      t: now,
+      redis: h.redis,
+      queue: h.queue ? { waiting: h.queue.waiting, active: h.queue.active } : null,
+      nodes: h.nodes?.list ?? [],
+      gone: h.nodes?.goneList ?? [],
+      rides,
+      counts: { assignments: h.assignments, reassignments: h.reassignments, requeues: h.requeues, fences: h.fences ?? 0, refusedCompletions: h.refusedCompletions ?? 0 },
+      history: [...history].reverse().map((r) => ({ t: r.t, kind: r.kind, jobId: r.jobId, text: describeRecord(r) })),
+    };
+  }
+
+  // The fleet page's live feed: server-sent events, one fleet view per change (coalesced).
+  const viewers = new Set<ServerResponse>();
+  let pushing = false;
+  let pushAgain = false;
+  const pushView = (): void => {
+    if (viewers.size === 0) return;
+    if (pushing) {
+      pushAgain = true;
+      return;
+    }
+    pushing = true;
+    fleetView()
+      .then((v) => {
+        const data = `data: ${JSON.stringify(v)}\n\n`;
+        for (const res of viewers) res.write(data);
+      })
+      .catch((err: unknown) => log.warn({ err: messageOf(err) }, 'gateway: building the fleet view failed'))
+      .finally(() => {
+        pushing = false;
+        if (pushAgain) {
+          pushAgain = false;
+          pushView();
+        }
+      });
+  };
+  const pageTimer = setInterval(pushView, PAGE_REFRESH_MS);
+  pageTimer.unref();
+  records.on('record', () => pushView());
+  link.onChange(() => pushView());
 
   const json = (res: ServerResponse, status: number, value: unknown): void => {
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
@@ -484,6 +605,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         if (!res.headersSent) json(res, 500, { error: errorValue('internal') });
       });
     };
+    if (path === '/') {
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+      });
+      return void res.end(req.method === 'HEAD' ? undefined : FLEET_PAGE_HTML);
+    }
+    if (path === '/favicon.ico') return void res.writeHead(204).end(); // browsers ask; the page has none
+    if (path === '/fleet/events') {
+      if (viewers.size >= MAX_PAGE_VIEWERS) return json(res, 503, { error: errorValue('too_many_connections', `${MAX_PAGE_VIEWERS} fleet page viewers`) });
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+      viewers.add(res);
+      req.on('close', () => viewers.delete(res));
+      return pushView();
+    }
     if (path === '/health') return done(health().then((h) => json(res, 200, h)));
     if (path === '/ready') return done(readiness().then((r) => json(res, r.ready ? 200 : 503, r)));
     if (path === '/metrics') return done(metrics.registry.metrics().then((body) => {
@@ -562,6 +700,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     async close() {
       closing = true;
       positions.close();
+      clearInterval(pageTimer);
+      for (const res of viewers) res.end(); // an open event stream would hold the HTTP server open
+      viewers.clear();
       for (const r of riders.values()) r.actor.stop();
       riders.clear();
       await new Promise<void>((resolve) => io.close(() => resolve()));

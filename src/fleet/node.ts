@@ -102,8 +102,19 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
   function heartbeat(): void {
     if (!registry || closed || !publicUrl) return;
     const snap = actor.getSnapshot();
+    const c = snap.context;
     registry
-      .write({ id: nodeId, url: publicUrl, state: registryStateOf(snap), at: Date.now(), sessions: snap.context.sessions })
+      .write({
+        id: nodeId,
+        url: publicUrl,
+        state: registryStateOf(snap),
+        at: Date.now(),
+        sessions: c.sessions,
+        ride: c.hold?.jobId ?? null,
+        leaseAgeMs: c.hold ? Math.round(now() - c.proof.proofAt) : null,
+        fences: c.fences,
+        refusedCompletions: c.refusedCompletions,
+      })
       .catch((err: unknown) => log.debug({ err: messageOf(err) }, 'fleet: heartbeat failed'));
   }
 
@@ -317,7 +328,7 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
     actor.send({ type: 'node.close' });
     closed = true;
     actor.stop(); // a held job is left: its lock lapses and the stall check requeues it
-    await registry?.remove(nodeId).catch(() => undefined);
+    await registry?.markGone(nodeId, drained ? 'shut down (drained)' : 'closed').catch(() => undefined);
     await Promise.allSettled([worker?.close(true), events?.close()]);
     redis?.disconnect();
   }

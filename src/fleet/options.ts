@@ -115,6 +115,8 @@ export interface GatewaySettings extends QueueSettings {
   readonly redisTimeoutMs: number;
   /** A node whose registry entry is older than this counts as gone. */
   readonly nodeStaleMs: number;
+  /** A gone node is listed (with when and why) this long, then pruned from the registry. */
+  readonly nodeGoneKeepMs: number;
   /** Optional: the fleet's ticket secret; when set, the gateway forwards only tickets that verify. */
   readonly secret?: string;
   /** Shared secret clients present at the handshake (`auth.token`); off when unset. */
@@ -139,6 +141,7 @@ export const DEFAULT_GATEWAY: Omit<GatewaySettings, 'redisUrl'> = {
   requestsPerSecond: 5, // a person requests a ride, not a stream of them
   redisTimeoutMs: 3_000,
   nodeStaleMs: 5_000, // five missed heartbeats
+  nodeGoneKeepMs: 600_000, // ten minutes: long enough to see what happened, short enough not to pile up
   corsOrigins: [],
   minNodes: 0, // an empty fleet still queues its users: ready unless the operator says otherwise
   noShowMs: 15_000, // the nodes' default

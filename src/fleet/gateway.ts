@@ -2,8 +2,9 @@
  * The fleet gateway: one endpoint in front of many nodes. Stateless (any number of replicas
  * behind a load balancer): everything that must survive it is in Redis.
  *
- * A client connects (Socket.IO: polling upgraded to websocket, or websocket at once) and asks for a ride; the gateway adds a BullMQ
- * job and from then on pushes the client its place in line whenever it changes, then the
+ * A client connects (Socket.IO: polling upgraded to a websocket, or a websocket at once) and
+ * asks for a ride; the gateway adds a BullMQ job and from then on pushes the client its place
+ * in line whenever it changes, then the
  * assignment `{ url, ticket }` that the node published as the job's progress. The client goes
  * to the node itself (a redirect, not a proxy): no frame ever passes through here. When the
  * node is lost the client is told (`requeued`) and gets a new assignment; when the ride ends
@@ -17,67 +18,33 @@
  * Redis may be away at start or later: the gateway listens at once, answers `/ready` 503 with
  * the reason and refuses ride requests with `queue_unavailable` while it is, and carries on by
  * itself once ioredis has reconnected (RedisLink).
+ *
+ * This file wires the parts: the rides and their charts (rides.ts), the HTTP side and the fleet
+ * page (gateway-http.ts, page.ts), the record (records.ts), the Redis link (redis-link.ts).
  */
-import { handshakeError, originCheck, presentsSecret } from '../transport/handshake.ts';
-import { listenOn } from '../util/listen.ts';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import { Queue, QueueEvents } from 'bullmq';
 import { pino, type Logger } from 'pino';
-import { Server, type Socket } from 'socket.io';
-import { createActor, fromPromise, type Actor } from 'xstate';
-import { rideMachine, ridePhaseOf, type RideMachine, type RidePhase } from '../machines/ride.machine.ts';
-import { errorValue, fail, type Result } from '../errors.ts';
+import { Server } from 'socket.io';
+import { fail, type Result } from '../errors.ts';
+import { handshakeError, originCheck, presentsSecret } from '../transport/handshake.ts';
 import { TokenBucket } from '../transport/rate-limit.ts';
 import { isPlainObject } from '../transport/validate.ts';
-import { Emitter } from '../util/emitter.ts';
+import { listenOn } from '../util/listen.ts';
 import { messageOf, withTimeout } from './deadline.ts';
-import {
-  GATEWAY_CLIENT_EVENTS,
-  isAssignmentProgress,
-  isRideResult,
-  isRidingProgress,
-  type Assignment,
-  type GatewayClientToServer,
-  type GatewayServerToClient,
-  type RideEnd,
-  type RideGrant,
-  type RideJobData,
-  type RideResult,
-} from './events.ts';
+import { GATEWAY_CLIENT_EVENTS, type GatewayClientToServer, type RideGrant, type RideJobData, type RideResult } from './events.ts';
+import { createGatewayHttp } from './gateway-http.ts';
 import { createGatewayMetrics, type FleetSnapshot, type GatewayMetrics } from './metrics.ts';
 import { claimKey, connectionOf, DEFAULT_GATEWAY, registryKey, type GatewaySettings } from './options.ts';
-import { PositionTracker } from './positions.ts';
-import { FLEET_PAGE_HTML, type FleetView } from './page.ts';
-import { NodeRegistry, openRedis, type GoneNode } from './registry.ts';
+import type { FleetView } from './page.ts';
+import { describeRecord, GatewayRecords, type GatewayRecord } from './records.ts';
 import { RedisLink, type LinkStatus } from './redis-link.ts';
-import { verifyTicket } from './ticket.ts';
+import { NodeRegistry, openRedis, type GoneNode } from './registry.ts';
 
-interface GatewaySocketData {
-  /** The ride this connection speaks for, if any. */
-  jobId: string | null;
-}
-
-export type GatewayIo = Server<GatewayClientToServer, GatewayServerToClient, Record<string, never>, GatewaySocketData>;
-type GatewaySocket = Socket<GatewayClientToServer, GatewayServerToClient, Record<string, never>, GatewaySocketData>;
-
-/** A ride this replica speaks for: its chart (src/machines/ride.machine.ts) and the edge's part. */
-interface Rider {
-  readonly jobId: string;
-  readonly actor: Actor<RideMachine>;
-  socket: GatewaySocket | null;
-  /** This replica's claim on the job (see claimKey). */
-  claim: string;
-}
-
-/** One line of the gateway's record of what happened, for tests' invariant checks and debugging. */
-export type GatewayRecord =
-  | { kind: 'requested'; t: number; jobId: string }
-  | { kind: 'assigned'; t: number; jobId: string; node: string; attempt: number; reassignment: boolean }
-  | { kind: 'stale_assignment'; t: number; jobId: string; node: string; attempt: number; why: string }
-  | { kind: 'requeued'; t: number; jobId: string }
-  | { kind: 'ended'; t: number; jobId: string; reason: string; error?: string }
-  | { kind: 'abandoned'; t: number; jobId: string; removed: boolean };
+import { Rides, type GatewayIo, type GatewaySocket } from './rides.ts';
+export type { GatewayIo } from './rides.ts';
+export type { GatewayRecord } from './records.ts';
 
 export interface GatewayHealth {
   readonly status: 'ok' | 'degraded';
@@ -134,27 +101,8 @@ const CLAIM_TTL_MS = 6 * 3600_000;
 const MAX_ID_LENGTH = 128;
 /** How long close() waits for Redis to take the QUITs before cutting the connections. */
 const CLOSE_TIMEOUT_MS = 2_000;
-/** Events the fleet page lists; live viewers of it at once; how often it is refreshed without an event. */
+/** Events the fleet page lists. */
 const HISTORY = 30;
-const MAX_PAGE_VIEWERS = 32;
-const PAGE_REFRESH_MS = 500;
-
-function describeRecord(r: GatewayRecord): string {
-  switch (r.kind) {
-    case 'requested':
-      return 'in line';
-    case 'assigned':
-      return `to ${r.node} (attempt ${r.attempt})${r.reassignment ? ', after a requeue' : ''}`;
-    case 'stale_assignment':
-      return `ignored ${r.node}'s stale assignment: ${r.why}`;
-    case 'requeued':
-      return 'its node was lost: back at the head of the line';
-    case 'ended':
-      return r.reason + (r.error ? ` (${r.error})` : '');
-    case 'abandoned':
-      return r.removed ? 'client gone: left the line' : 'client gone: the ride lives on at its node';
-  }
-}
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 const sameHex = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
@@ -198,16 +146,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   /** Refuse at once while Redis is away, rather than after a Redis timeout. */
   const unreachable = (): ReturnType<typeof fail> | null => (link.up ? null : fail('queue_unavailable', link.status().reason));
-  const records = new Emitter<{ record: GatewayRecord }>((err) => log.error({ err }, 'gateway: record listener threw'));
-  /** The last records, for the fleet page's history. */
-  const history: GatewayRecord[] = [];
-  const record = (r: GatewayRecord): void => {
-    history.push(r);
-    if (history.length > HISTORY) history.shift();
-    records.emit('record', r);
-  };
-  const riders = new Map<string, Rider>();
-  const totals = { assignments: 0, reassignments: 0, requeues: 0 };
+  const records = new GatewayRecords(HISTORY, (err) => log.error({ err }, 'gateway: record listener threw'));
+  const record = (r: GatewayRecord): void => records.add(r);
   const timed = <T>(p: Promise<T>, what: string): Promise<T> => withTimeout(p, s.redisTimeoutMs, what);
 
   // One Redis read of the fleet per second at most, however many scrapes and health probes come.
@@ -226,176 +166,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return value;
   };
   const metrics = createGatewayMetrics(snapshot);
-  const phaseOf = (r: Rider): RidePhase => ridePhaseOf(r.actor.getSnapshot());
-  const inLine = (r: Rider): boolean => {
-    const p = phaseOf(r);
-    return p === 'waiting' || p === 'requeued';
-  };
-  const countRiders = (): void => {
-    let w = 0;
-    for (const r of riders.values()) if (inLine(r)) w++;
-    metrics.riders(w, riders.size - w);
-  };
+  const rides = new Rides({ settings: s, queue, redis, registry, metrics, log, record, timed, nodesChanged: () => (cached = null) });
+  const { totals } = rides;
 
-  const positions = new PositionTracker({
-    read: () => queue.getRanges(['wait'], 0, -1, true),
-    deliver: (notice) => riders.get(notice.jobId)?.socket?.emit('queue', notice),
-    debounceMs: s.positionDebounceMs,
-    refreshMs: s.positionRefreshMs,
-    timeoutMs: s.redisTimeoutMs,
-    log,
-    observe: (seconds) => metrics.positionRead(seconds),
-  });
-
-  // ---- one ride chart per ride; its emitted effects are carried out here ----
-  const rideLogic = rideMachine.provide({
-    actors: {
-      // The client did not come back within the grace: a waiting ride leaves the queue.
-      abandon: fromPromise<{ removed: boolean }, { jobId: string }>(async ({ input }) => {
-        const rider = riders.get(input.jobId);
-        if (!rider || rider.socket) return { removed: false };
-        try {
-          const claim = await timed(redis.get(claimKey(s, input.jobId)), 'read the claim');
-          // Not removed: another replica's connection took the ride over, or a node has just
-          // taken it (its no-show timeout releases it).
-          if (claim === rider.claim) return { removed: (await timed(queue.remove(input.jobId), 'remove the job')) === 1 };
-        } catch (err) {
-          log.warn({ jobId: input.jobId, err: messageOf(err) }, 'gateway: removing an abandoned ride failed');
-        }
-        return { removed: false };
-      }),
-    },
-  });
-
-  function openRide(jobId: string, requestedAt: number, socket: GatewaySocket, claim: string, held?: { attempt: number }): Rider {
-    const actor = createActor(rideLogic, {
-      input: { jobId, requestedAt, now: Date.now, times: { reconnectGraceMs: s.reconnectGraceMs, noShowMs: s.noShowMs }, ...(held ? { held } : {}) },
-    });
-    const rider: Rider = { jobId, actor, socket, claim };
-    actor.on('positions.watch', () => positions.watch(jobId));
-    actor.on('positions.unwatch', () => positions.unwatch(jobId));
-    actor.on('tell.assigned', ({ assignment, reassignment }) => {
-      totals.assignments++;
-      if (reassignment) totals.reassignments++;
-      rider.socket?.emit('assigned', assignment);
-      record({ kind: 'assigned', t: Date.now(), jobId, node: assignment.node, attempt: assignment.attempt, reassignment });
-    });
-    actor.on('waited', ({ seconds, reassignment }) => metrics.assigned(seconds, reassignment));
-    actor.on('tell.requeued', () => {
-      totals.requeues++;
-      metrics.requeued();
-      rider.socket?.emit('requeued', { jobId, reason: 'node_lost' });
-      record({ kind: 'requeued', t: Date.now(), jobId });
-    });
-    actor.on('tell.ended', (e) => {
-      const payload: RideEnd = { jobId, reason: e.reason as RideEnd['reason'], ...(e.error ? { error: e.error } : {}) };
-      if (rider.socket) {
-        rider.socket.emit('ended', payload);
-        rider.socket.data.jobId = null;
-      }
-      metrics.ended(e.reason);
-      record({ kind: 'ended', t: Date.now(), jobId, reason: e.reason, ...(e.error ? { error: e.error.code } : {}) });
-      redis.del(claimKey(s, jobId)).catch(() => undefined);
-      forget(rider);
-    });
-    actor.on('abandoned', ({ removed }) => {
-      if (removed) {
-        metrics.ended('cancelled');
-        redis.del(claimKey(s, jobId)).catch(() => undefined);
-        positions.poke();
-      }
-      record({ kind: 'abandoned', t: Date.now(), jobId, removed });
-      forget(rider);
-    });
-    actor.subscribe({ next: () => countRiders(), error: (err) => log.error({ err, jobId }, 'gateway: a ride chart failed') });
-    riders.set(jobId, rider);
-    actor.start();
-    return rider;
-  }
-
-  /** This replica stops speaking for the ride (it ended, or its client is gone for good). */
-  function forget(rider: Rider): void {
-    if (riders.get(rider.jobId) !== rider) return;
-    riders.delete(rider.jobId);
-    positions.unwatch(rider.jobId);
-    queueMicrotask(() => rider.actor.stop()); // not from inside its own emitted event
-    countRiders();
-  }
-
-  // ---- queue events: every replica sees every job's; each acts for its own riders ----
   function openEvents(): QueueEvents {
     const events = new QueueEvents(s.queue, { connection, prefix: s.prefix });
     events.on('error', (err) => log.warn({ err: messageOf(err) }, 'gateway: queue events error'));
-    events.on('progress', ({ jobId, data }) => void onProgress(jobId, data));
-    events.on('stalled', ({ jobId }) => {
-      positions.poke(); // the stalled job went back to the head: everyone behind it moves down one
-      const rider = riders.get(jobId);
-      if (!rider) return;
-      // Its node is gone now, not when its heartbeats have been missed long enough: say so.
-      const node = rider.actor.getSnapshot().context.assignment?.node;
-      if (node) {
-        registry.markGone(node, `its ride ${jobId} was requeued: it stopped renewing its lease (it died, froze or lost Redis)`).catch((err: unknown) => log.debug({ err: messageOf(err) }, 'gateway: marking a node gone failed'));
-        cached = null;
-      }
-      rider.actor.send({ type: 'ride.requeued' });
-    });
-    events.on('completed', ({ jobId, returnvalue }) => {
-      const rider = riders.get(jobId);
-      if (!rider) return;
-      const r: unknown = returnvalue;
-      if (isRideResult(r)) rider.actor.send({ type: 'ride.ended', reason: r.reason, ...(r.error ? { error: r.error } : {}) });
-      else rider.actor.send({ type: 'ride.ended', reason: 'returned' });
-    });
-    events.on('failed', ({ jobId, failedReason }) => {
-      // BullMQ fails a job that stalled more than maxStalledCount times: its nodes kept dying.
-      const code = /stalled/i.test(failedReason) ? 'node_lost' : 'internal';
-      riders.get(jobId)?.actor.send({ type: 'ride.ended', reason: 'failed', error: errorValue(code, failedReason) });
-    });
-    events.on('removed', ({ jobId }) => {
-      positions.poke();
-      riders.get(jobId)?.actor.send({ type: 'ride.ended', reason: 'cancelled' });
-    });
-    events.on('waiting', () => positions.poke());
-    events.on('active', () => positions.poke());
+    rides.listen(events);
     return events;
-  }
-
-  async function onProgress(jobId: string, data: unknown): Promise<void> {
-    const rider = riders.get(jobId);
-    if (!rider) return;
-    if (isRidingProgress(data)) {
-      rider.actor.send({ type: 'ride.riding', attempt: data.attempt, sessionId: data.sessionId });
-      return;
-    }
-    if (!isAssignmentProgress(data)) return;
-    const fresh = (): boolean => riders.get(jobId) === rider && (inLine(rider) || data.attempt > rider.actor.getSnapshot().context.attempt);
-    if (!fresh()) return;
-    const stale = (why: string): void => {
-      log.warn({ jobId, node: data.node, attempt: data.attempt, why }, 'gateway: stale or bad assignment ignored');
-      record({ kind: 'stale_assignment', t: Date.now(), jobId, node: data.node, attempt: data.attempt, why });
-    };
-    if (s.secret) {
-      const v = verifyTicket(data.ticket, s.secret);
-      if (!v.ok || v.claims.jobId !== jobId || v.claims.node !== data.node || v.claims.attempt !== data.attempt) return stale('the ticket does not verify');
-    }
-    // A node that froze between taking the job and publishing may announce after the job was
-    // requeued: forward only the job's current try, while a node holds it.
-    try {
-      const job = await timed(queue.getJob(jobId), 'read the job');
-      if (!job || job.attemptsStarted !== data.attempt) return stale(`the job's current attempt is ${job?.attemptsStarted ?? 'gone'}`);
-      if (!(await timed(job.isActive(), 'read the job state'))) return stale('the job is not held by a node');
-    } catch (err) {
-      log.warn({ jobId, err: messageOf(err) }, 'gateway: checking an assignment failed; forwarding it');
-    }
-    if (!fresh()) return;
-    const assignment: Assignment = { jobId, url: data.url, ticket: data.ticket, node: data.node, attempt: data.attempt };
-    rider.actor.send({ type: 'ride.assigned', assignment });
   }
 
   // ---- client requests ----
   async function requestRide(socket: GatewaySocket, req: unknown): Promise<Result<RideGrant>> {
     if (!isPlainObject(req)) return fail('bad_request', 'ride:request takes an object');
-    if (socket.data.jobId && riders.has(socket.data.jobId)) return fail('bad_request', 'this connection already has a ride');
+    if (socket.data.jobId && rides.has(socket.data.jobId)) return fail('bad_request', 'this connection already has a ride');
     const away = unreachable();
     if (away) return away;
     if (req.resume !== undefined) return resumeRide(socket, req.resume);
@@ -410,13 +194,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const secret = randomBytes(24).toString('base64url');
     const requestedAt = Date.now();
     // Registered before the job exists: a free node may take it and announce before add() returns.
-    const rider = openRide(jobId, requestedAt, socket, randomUUID());
+    const rider = rides.open(jobId, requestedAt, socket, randomUUID());
     socket.data.jobId = jobId;
     try {
       await timed(redis.set(claimKey(s, jobId), rider.claim, 'PX', CLAIM_TTL_MS), 'claim the ride');
       await timed(queue.add('ride', { secretHash: sha256(secret), requestedAt }, { jobId, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED }), 'add the job');
     } catch (err) {
-      forget(rider);
+      rides.forget(rider);
       socket.data.jobId = null;
       queue.remove(jobId).catch(() => undefined); // in case the add went through after the timeout
       return fail('queue_unavailable', messageOf(err));
@@ -451,25 +235,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     } catch (err) {
       return fail('queue_unavailable', messageOf(err));
     }
-    let rider = riders.get(jobId);
+    let rider = rides.get(jobId);
     if (rider) {
       if (rider.socket && rider.socket !== socket) rider.socket.data.jobId = null;
       rider.socket = socket;
       rider.claim = claim;
       rider.actor.send({ type: 'client.back' });
     } else {
-      rider = openRide(jobId, requestedAt, socket, claim, state === 'active' ? { attempt } : undefined);
+      rider = rides.open(jobId, requestedAt, socket, claim, state === 'active' ? { attempt } : undefined);
     }
     socket.data.jobId = jobId;
-    countRiders();
-    log.info({ jobId, state: phaseOf(rider) }, 'gateway: ride resumed');
+    log.info({ jobId, state: rides.phaseOf(rider) }, 'gateway: ride resumed');
     return { ok: true, jobId, secret };
   }
 
   async function cancelRide(socket: GatewaySocket): Promise<Result> {
-    const rider = socket.data.jobId ? riders.get(socket.data.jobId) : undefined;
+    const rider = socket.data.jobId ? rides.get(socket.data.jobId) : undefined;
     if (!rider || rider.socket !== socket) return fail('no_session', 'this connection has no ride');
-    if (!inLine(rider)) return fail('bad_request', 'the ride is assigned: stop the session on the node instead');
+    if (!rides.inLine(rider)) return fail('bad_request', 'the ride is assigned: stop the session on the node instead');
     const away = unreachable();
     if (away) return away;
     let removed: number;
@@ -494,8 +277,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   async function health(): Promise<GatewayHealth> {
-    const w = [...riders.values()].filter(inLine).length;
-    const base = { redis: link.status(), clients: { waiting: w, assigned: riders.size - w }, ...totals };
+    const base = { redis: link.status(), clients: rides.counts(), ...totals };
     if (!link.up) return { status: 'degraded', queue: null, nodes: null, ...base, error: link.status().reason ?? 'Redis unreachable' };
     try {
       const snap = await snapshot();
@@ -536,100 +318,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   async function fleetView(): Promise<FleetView> {
     const h = await health();
     const now = Date.now();
-    const rides = [...riders.values()].map((r) => {
-      const snap = r.actor.getSnapshot();
-      const c = snap.context;
-      const line = inLine(r);
-      return {
-        jobId: r.jobId,
-        phase: ridePhaseOf(snap),
-        node: c.assignment?.node ?? null,
-        attempt: c.attempt,
-        position: line ? positions.positionOf(r.jobId) : null,
-        waitingMs: line ? now - (c.requeuedAt ?? c.requestedAt) : 0,
-        requeues: c.requeues,
-      };
-    });
     return {
       t: now,
       redis: h.redis,
       queue: h.queue ? { waiting: h.queue.waiting, active: h.queue.active } : null,
       nodes: h.nodes?.list ?? [],
       gone: h.nodes?.goneList ?? [],
-      rides,
+      rides: rides.views(now),
       counts: { assignments: h.assignments, reassignments: h.reassignments, requeues: h.requeues, fences: h.fences ?? 0, refusedCompletions: h.refusedCompletions ?? 0 },
-      history: [...history].reverse().map((r) => ({ t: r.t, kind: r.kind, jobId: r.jobId, text: describeRecord(r) })),
+      history: records.history().map((r) => ({ t: r.t, kind: r.kind, jobId: r.jobId, text: describeRecord(r) })),
     };
   }
 
-  // The fleet page's live feed: server-sent events, one fleet view per change (coalesced).
-  const viewers = new Set<ServerResponse>();
-  let pushing = false;
-  let pushAgain = false;
-  const pushView = (): void => {
-    if (viewers.size === 0) return;
-    if (pushing) {
-      pushAgain = true;
-      return;
-    }
-    pushing = true;
-    fleetView()
-      .then((v) => {
-        const data = `data: ${JSON.stringify(v)}\n\n`;
-        for (const res of viewers) res.write(data);
-      })
-      .catch((err: unknown) => log.warn({ err: messageOf(err) }, 'gateway: building the fleet view failed'))
-      .finally(() => {
-        pushing = false;
-        if (pushAgain) {
-          pushAgain = false;
-          pushView();
-        }
-      });
-  };
-  const pageTimer = setInterval(pushView, PAGE_REFRESH_MS);
-  pageTimer.unref();
-  records.on('record', () => pushView());
-  link.onChange(() => pushView());
-
-  const json = (res: ServerResponse, status: number, value: unknown): void => {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-    res.end(JSON.stringify(value));
-  };
-  const http = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: errorValue('bad_request', 'only GET') });
-    const done = (p: Promise<void>): void => {
-      p.catch((err: unknown) => {
-        log.error({ err, path }, 'gateway: http handler failed');
-        if (!res.headersSent) json(res, 500, { error: errorValue('internal') });
-      });
-    };
-    if (path === '/') {
-      res.writeHead(200, {
-        'content-type': 'text/html; charset=utf-8',
-        'cache-control': 'no-store',
-        'x-content-type-options': 'nosniff',
-        'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
-      });
-      return void res.end(req.method === 'HEAD' ? undefined : FLEET_PAGE_HTML);
-    }
-    if (path === '/favicon.ico') return void res.writeHead(204).end(); // browsers ask; the page has none
-    if (path === '/fleet/events') {
-      if (viewers.size >= MAX_PAGE_VIEWERS) return json(res, 503, { error: errorValue('too_many_connections', `${MAX_PAGE_VIEWERS} fleet page viewers`) });
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-      viewers.add(res);
-      req.on('close', () => viewers.delete(res));
-      return pushView();
-    }
-    if (path === '/health') return done(health().then((h) => json(res, 200, h)));
-    if (path === '/ready') return done(readiness().then((r) => json(res, r.ready ? 200 : 503, r)));
-    if (path === '/metrics') return done(metrics.registry.metrics().then((body) => {
-      res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
-      res.end(body);
-    }));
-    json(res, 404, { error: errorValue('bad_request', `no route ${String(path).slice(0, 64)}`) });
-  });
+  const web = createGatewayHttp({ health, readiness, metrics: metrics.registry, fleetView, log });
+  const http = web.server;
+  records.on(() => web.changed());
+  link.onChange(() => web.changed());
 
   const io: GatewayIo = new Server(http, {
     // Polling first and then upgraded (socket.io-client's and python-socketio's default), or
@@ -676,7 +380,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     handle('ride:request', (req) => requestRide(socket, req));
     handle('ride:cancel', () => cancelRide(socket));
     socket.on('disconnect', () => {
-      const rider = socket.data.jobId ? riders.get(socket.data.jobId) : undefined;
+      const rider = socket.data.jobId ? rides.get(socket.data.jobId) : undefined;
       if (!rider || rider.socket !== socket) return;
       rider.socket = null;
       rider.actor.send({ type: 'client.left' });
@@ -696,15 +400,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     health,
     readiness,
     connected,
-    on: (event, fn) => records.on(event, fn),
+    on: (_event, fn) => records.on(fn),
     async close() {
       closing = true;
-      positions.close();
-      clearInterval(pageTimer);
-      for (const res of viewers) res.end(); // an open event stream would hold the HTTP server open
-      viewers.clear();
-      for (const r of riders.values()) r.actor.stop();
-      riders.clear();
+      rides.close();
+      web.close();
       await new Promise<void>((resolve) => io.close(() => resolve()));
       // A graceful QUIT waits for a Redis that may be away: bounded, then the connections are cut.
       const ev: QueueEvents | null = events;

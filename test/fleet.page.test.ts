@@ -5,7 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './helpers/browser.ts';
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { launchChromium, SCREENSHOTS } from './helpers/browser.ts';
+import { chartGraph } from '../src/machines/chart-graph.ts';
+import { nodeMachine } from '../src/machines/node.machine.ts';
+import { rideMachine } from '../src/machines/ride.machine.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { startFleet, until, type Fleet, type FleetNodeProcess } from './helpers/fleet.ts';
 import type { FleetView } from '../src/fleet/page.ts';
@@ -116,4 +121,42 @@ describe('fleet: what the operator sees', () => {
     expect(errors).toEqual([]);
     await page.close();
   }, 90_000);
+});
+
+describe('fleet: the charts, drawn offline', () => {
+  it('GET /charts draws the node and ride charts from their definitions (ELK layout) and highlights a live node and ride', async () => {
+    const errors: string[] = [];
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1400 } });
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    expect((await page.goto(`${fleet.gateway.url}/charts`))?.status()).toBe(200);
+    // Every state of each chart is drawn, each as a laid-out box of its own.
+    const drawn = (chart: string): Promise<{ id: string; w: number; h: number }[]> =>
+      page.evaluate((c) => {
+        const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<{ dataset: Record<string, string>; querySelector(s: string): { getAttribute(a: string): string | null } | null }> } }).document;
+        return Array.from(doc.querySelectorAll(`svg[data-chart="${c}"] [data-state]`)).map((g) => ({ id: g.dataset.state!, w: Number(g.querySelector('rect')?.getAttribute('width')), h: Number(g.querySelector('rect')?.getAttribute('height')) }));
+      }, chart);
+    for (const [name, machine] of [['node', nodeMachine], ['ride', rideMachine]] as const) {
+      const boxes = await drawn(name);
+      expect(boxes.map((b) => b.id).sort()).toEqual(chartGraph(machine).states.map((st) => st.id).sort());
+      expect(boxes.every((b) => b.w > 0 && b.h > 0)).toBe(true);
+    }
+    const live = fleet.nodes.filter((n) => n.child.running);
+    const ride = fleet.client();
+    const session = await ride.session(10_000);
+    expect(live.map((n) => n.id)).toContain(session.node);
+    await until('the node listed', async () => (await page.locator(`#node-pick option[value="${session.node}"]`).count()) === 1);
+    await page.selectOption('#node-pick', session.node);
+    await page.selectOption('#ride-pick', session.jobId);
+    const active = (chart: string, state: string): Promise<boolean> => page.locator(`svg[data-chart="${chart}"] [data-state="${state}"]`).evaluate((g) => (g as unknown as { classList: { contains(c: string): boolean } }).classList.contains('active'));
+    await until('serving and riding highlighted', async () => (await active('node', 'node.ride.serving')) && (await active('ride', 'ride.ride.riding')) && (await active('node', 'node.lease.active.standing.held')), 5000);
+    expect(await active('node', 'node.ride.free')).toBe(false);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: join(SCREENSHOTS, 'fleet-charts.png'), fullPage: true });
+    await ride.stop();
+    expect((await ride.ended()).reason).toBe('stopped');
+    await until('the node free again on its chart', async () => await active('node', 'node.ride.free'), 5000);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 60_000);
 });

@@ -8,7 +8,11 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { errorValue } from '../errors.ts';
 import { messageOf } from './deadline.ts';
-import { FLEET_PAGE_HTML, type FleetView } from './page.ts';
+import { chartGraph } from '../machines/chart-graph.ts';
+import { nodeMachine } from '../machines/node.machine.ts';
+import { rideMachine } from '../machines/ride.machine.ts';
+import { drawChart } from './chart-drawing.ts';
+import { chartsPageHtml, FLEET_PAGE_HTML, type FleetView } from './page.ts';
 
 /** Live viewers of the fleet page at once; how often the page is refreshed when nothing happens. */
 export const MAX_PAGE_VIEWERS = 32;
@@ -60,6 +64,19 @@ export function createGatewayHttp(deps: GatewayHttpDeps): GatewayHttp {
   const timer = setInterval(changed, PAGE_REFRESH_MS);
   timer.unref();
 
+  // Drawn once, on the first request: ELK's layout of both charts takes a few tens of ms.
+  let chartsPage: Promise<string> | null = null;
+  const charts = (): Promise<string> => (chartsPage ??= Promise.all([drawChart(chartGraph(nodeMachine)), drawChart(chartGraph(rideMachine))]).then(([n, r]) => chartsPageHtml(n, r)));
+
+  const html = (res: ServerResponse, body: string | undefined): void => {
+    res.writeHead(200, {
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+    });
+    res.end(body);
+  };
   const json = (res: ServerResponse, status: number, value: unknown): void => {
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
     res.end(JSON.stringify(value));
@@ -73,15 +90,8 @@ export function createGatewayHttp(deps: GatewayHttpDeps): GatewayHttp {
         if (!res.headersSent) json(res, 500, { error: errorValue('internal') });
       });
     };
-    if (path === '/') {
-      res.writeHead(200, {
-        'content-type': 'text/html; charset=utf-8',
-        'cache-control': 'no-store',
-        'x-content-type-options': 'nosniff',
-        'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
-      });
-      return void res.end(req.method === 'HEAD' ? undefined : FLEET_PAGE_HTML);
-    }
+    if (path === '/') return html(res, req.method === 'HEAD' ? undefined : FLEET_PAGE_HTML);
+    if (path === '/charts') return done(charts().then((page) => html(res, req.method === 'HEAD' ? undefined : page)));
     if (path === '/favicon.ico') return void res.writeHead(204).end(); // browsers ask; the page has none
     if (path === '/fleet/events') {
       if (viewers.size >= MAX_PAGE_VIEWERS) return json(res, 503, { error: errorValue('too_many_connections', `${MAX_PAGE_VIEWERS} fleet page viewers`) });

@@ -58,7 +58,7 @@ export interface GatewayHealth {
     readonly busy: number;
     readonly draining: number;
     readonly gone: number;
-    readonly list: readonly { id: string; url: string; state: string; ageMs: number; sessions: number; ride: string | null; leaseAgeMs: number | null; fences: number; refusedCompletions: number }[];
+    readonly list: readonly { id: string; url: string; state: string; ageMs: number; sessions: number; ride: string | null; leaseAgeMs: number | null; fences: number; refusedCompletions: number; chart: readonly string[] }[];
     /** Gone nodes, newest first, with when and why (kept for `nodeGoneKeepMs`). */
     readonly goneList: readonly GoneNode[];
   } | null;
@@ -303,6 +303,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             leaseAgeMs: n.leaseAgeMs ?? null,
             fences: n.fences ?? 0,
             refusedCompletions: n.refusedCompletions ?? 0,
+            chart: n.chart ?? [],
           })),
           goneList: snap.gone,
         },

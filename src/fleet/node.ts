@@ -30,6 +30,7 @@ import { messageOf, withTimeout } from './deadline.ts';
 import type { AssignmentProgress, RideJobData, RideResult, RidingProgress } from './events.ts';
 import { connectionOf, DEFAULT_NODE, registryKey, type NodeSettings } from './options.ts';
 import { NodeRegistry, openRedis, type NodeState } from './registry.ts';
+import { activeStateIds } from '../machines/chart-graph.ts';
 import { mintTicket, verifyTicket } from './ticket.ts';
 import { mayAct, nodeMachine, registryStateOf, type CompleteOutput, type NodeHold, type NodeLine, type NodeMachine, type NodeRideResult, type NodeSnapshot, type TakeOutput } from '../machines/node.machine.ts';
 
@@ -114,6 +115,7 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
         leaseAgeMs: c.hold ? Math.round(now() - c.proof.proofAt) : null,
         fences: c.fences,
         refusedCompletions: c.refusedCompletions,
+        chart: activeStateIds('node', snap.value),
       })
       .catch((err: unknown) => log.debug({ err: messageOf(err) }, 'fleet: heartbeat failed'));
   }
@@ -182,12 +184,13 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
     const r = runtime.stop({ reason: e.reason });
     if (!r.ok) log.warn({ code: r.error.code, reason: e.reason }, 'fleet: stopping the session was refused (it is ending already)');
   });
-  let lastState: NodeState | null = null;
+  // Every change of the chart's active states is written at once (the gateway's page draws them).
+  let lastStates = '';
   actor.subscribe({
     next: (snap) => {
-      const st = registryStateOf(snap);
-      if (st !== lastState) {
-        lastState = st;
+      const states = activeStateIds('node', snap.value).join(' ');
+      if (states !== lastStates) {
+        lastStates = states;
         heartbeat();
       }
     },

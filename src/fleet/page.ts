@@ -16,13 +16,15 @@ export interface FleetViewRide {
   /** Since the request, or since the requeue while in line again. */
   readonly waitingMs: number;
   readonly requeues: number;
+  /** The ride chart's active state ids. */
+  readonly states: readonly string[];
 }
 
 export interface FleetView {
   readonly t: number;
   readonly redis: { readonly state: string; readonly reason?: string };
   readonly queue: { readonly waiting: number; readonly active: number } | null;
-  readonly nodes: readonly { id: string; url: string; state: string; ride: string | null; leaseAgeMs: number | null; ageMs: number; sessions: number; fences: number; refusedCompletions: number }[];
+  readonly nodes: readonly { id: string; url: string; state: string; ride: string | null; leaseAgeMs: number | null; ageMs: number; sessions: number; fences: number; refusedCompletions: number; chart: readonly string[] }[];
   readonly gone: readonly { id: string; url: string; lastState: string; lastSeen: number; goneAt: number; why: string }[];
   readonly rides: readonly FleetViewRide[];
   readonly counts: { readonly assignments: number; readonly reassignments: number; readonly requeues: number; readonly fences: number; readonly refusedCompletions: number };
@@ -47,6 +49,7 @@ export const FLEET_PAGE_HTML = `<!doctype html>
 </head>
 <body>
 <h1>framehost fleet</h1>
+<p><a href="charts">charts</a></p>
 <p id="status" class="muted">connecting…</p>
 <p id="counts"></p>
 <h2>Nodes</h2>
@@ -93,3 +96,70 @@ export const FLEET_PAGE_HTML = `<!doctype html>
 </body>
 </html>
 `;
+
+/**
+ * The charts page (`GET /charts`): the node's and a ride's statecharts drawn from the machines'
+ * own definitions (laid out by ELK at the gateway), with the active states of the node and the
+ * ride chosen in the lists highlighted live from the same event feed, and the last events.
+ */
+export function chartsPageHtml(nodeSvg: string, rideSvg: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>framehost fleet: charts</title>
+<style>
+  body { font: 13px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #222; }
+  h1 { font-size: 1.3rem; margin: 0 0 .5rem; } h2 { font-size: 1rem; margin: 1.2rem 0 .3rem; }
+  svg.chart { display: block; max-width: 100%; height: auto; }
+  .state rect { fill: #fff; stroke: #999; stroke-width: 1; }
+  .state.compound > rect { fill: #f6f7f9; }
+  .state.active > rect { fill: #dcebff; stroke: #1f4e9c; stroke-width: 2.5; }
+  .state.compound.active > rect { fill: #eef5ff; }
+  .state text { font: 12px system-ui, sans-serif; fill: #222; }
+  .edge { fill: none; stroke: #888; stroke-width: 1; }
+  .edge-label { font: 10px system-ui, sans-serif; fill: #666; }
+  #events td { padding: .1rem .6rem; }
+</style>
+</head>
+<body>
+<h1>framehost fleet: charts</h1>
+<p><a href="./">fleet</a> · node <select id="node-pick"></select> · ride <select id="ride-pick"></select> <span id="status"></span></p>
+<h2>Node chart</h2>
+${nodeSvg}
+<h2>Ride chart</h2>
+${rideSvg}
+<h2>Last events</h2>
+<table id="events"></table>
+<script>
+  const $ = (id) => document.getElementById(id);
+  function pick(select, items, label) {
+    const keep = select.value;
+    select.replaceChildren(...items.map((it) => { const o = document.createElement('option'); o.value = it.id; o.textContent = label(it); return o; }));
+    if (items.some((it) => it.id === keep)) select.value = keep;
+  }
+  function light(chart, active) {
+    for (const g of document.querySelectorAll('svg[data-chart="' + chart + '"] [data-state]')) g.classList.toggle('active', active.has(g.dataset.state));
+  }
+  function render(v) {
+    window.fleetView = v;
+    pick($('node-pick'), v.nodes.map((n) => ({ id: n.id, n })), (x) => x.id + ' (' + x.n.state + ')');
+    pick($('ride-pick'), v.rides.map((r) => ({ id: r.jobId, r })), (x) => x.id.slice(0, 8) + ' (' + x.r.phase + ')');
+    const node = v.nodes.find((n) => n.id === $('node-pick').value);
+    const ride = v.rides.find((r) => r.jobId === $('ride-pick').value);
+    light('node', new Set(node ? node.chart : []));
+    light('ride', new Set(ride ? ride.states : []));
+    $('status').textContent = 'updated ' + new Date(v.t).toISOString().slice(11, 23);
+    $('events').replaceChildren(...v.history.slice(0, 15).map((h) => {
+      const tr = document.createElement('tr');
+      for (const t of [new Date(h.t).toISOString().slice(11, 23), h.kind, h.jobId.slice(0, 8), h.text]) { const td = document.createElement('td'); td.textContent = t; tr.append(td); }
+      return tr;
+    }));
+  }
+  for (const id of ['node-pick', 'ride-pick']) $(id).addEventListener('change', () => window.fleetView && render(window.fleetView));
+  new EventSource('fleet/events').onmessage = (e) => render(JSON.parse(e.data));
+</script>
+</body>
+</html>
+`;
+}

@@ -40,6 +40,8 @@ export interface NodeEntry {
   /** Times it fenced itself, and completions Redis refused it, since it started. */
   readonly fences?: number;
   readonly refusedCompletions?: number;
+  /** The node chart's active state ids (for the drawn chart on the gateway's /charts page). */
+  readonly chart?: readonly string[];
 }
 
 /** A node no longer live, as the operator sees it. */
@@ -84,6 +86,7 @@ function parseEntry(raw: string): NodeEntry | null {
     leaseAgeMs: num(v.leaseAgeMs) ?? null,
     fences: num(v.fences) ?? 0,
     refusedCompletions: num(v.refusedCompletions) ?? 0,
+    chart: Array.isArray(v.chart) ? v.chart.filter((x): x is string => typeof x === 'string' && x.length <= 128).slice(0, 64) : [],
   };
 }
 

@@ -12,6 +12,7 @@ import type { Server, Socket } from 'socket.io';
 import { createActor, fromPromise, type Actor } from 'xstate';
 import { errorValue } from '../errors.ts';
 import { rideMachine, ridePhaseOf, type RideMachine, type RidePhase } from '../machines/ride.machine.ts';
+import { activeStateIds } from '../machines/chart-graph.ts';
 import { messageOf } from './deadline.ts';
 import {
   isAssignmentProgress,
@@ -267,6 +268,7 @@ export class Rides {
         position: line ? this.positions.positionOf(r.jobId) : null,
         waitingMs: line ? now - (c.requeuedAt ?? c.requestedAt) : 0,
         requeues: c.requeues,
+        states: activeStateIds('ride', snap.value),
       };
     });
   }

@@ -11,6 +11,7 @@ import { launchChromium, SCREENSHOTS } from './helpers/browser.ts';
 import { chartGraph } from '../src/machines/chart-graph.ts';
 import { nodeMachine } from '../src/machines/node.machine.ts';
 import { rideMachine } from '../src/machines/ride.machine.ts';
+import { runtimeMachine } from '../src/machines/runtime.machine.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { startFleet, until, type Fleet, type FleetNodeProcess } from './helpers/fleet.ts';
 import type { FleetView } from '../src/fleet/page.ts';
@@ -124,7 +125,7 @@ describe('fleet: what the operator sees', () => {
 });
 
 describe('fleet: the charts, drawn offline', () => {
-  it('GET /charts draws the node and ride charts from their definitions (ELK layout) and highlights a live node and ride', async () => {
+  it('GET /charts draws the runtime, node and ride charts from their definitions (ELK layout) and highlights a live node and ride', async () => {
     const errors: string[] = [];
     const page = await browser.newPage({ viewport: { width: 1600, height: 1400 } });
     page.on('pageerror', (e) => errors.push(e.message));
@@ -136,7 +137,7 @@ describe('fleet: the charts, drawn offline', () => {
         const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<{ dataset: Record<string, string>; querySelector(s: string): { getAttribute(a: string): string | null } | null }> } }).document;
         return Array.from(doc.querySelectorAll(`svg[data-chart="${c}"] [data-state]`)).map((g) => ({ id: g.dataset.state!, w: Number(g.querySelector('rect')?.getAttribute('width')), h: Number(g.querySelector('rect')?.getAttribute('height')) }));
       }, chart);
-    for (const [name, machine] of [['node', nodeMachine], ['ride', rideMachine]] as const) {
+    for (const [name, machine] of [['framehost', runtimeMachine], ['node', nodeMachine], ['ride', rideMachine]] as const) {
       const boxes = await drawn(name);
       expect(boxes.map((b) => b.id).sort()).toEqual(chartGraph(machine).states.map((st) => st.id).sort());
       expect(boxes.every((b) => b.w > 0 && b.h > 0)).toBe(true);
@@ -149,7 +150,7 @@ describe('fleet: the charts, drawn offline', () => {
     await page.selectOption('#node-pick', session.node);
     await page.selectOption('#ride-pick', session.jobId);
     const active = (chart: string, state: string): Promise<boolean> => page.locator(`svg[data-chart="${chart}"] [data-state="${state}"]`).evaluate((g) => (g as unknown as { classList: { contains(c: string): boolean } }).classList.contains('active'));
-    await until('serving and riding highlighted', async () => (await active('node', 'node.ride.serving')) && (await active('ride', 'ride.ride.riding')) && (await active('node', 'node.lease.active.standing.held')), 5000);
+    await until('serving and riding highlighted', async () => (await active('node', 'node.ride.serving')) && (await active('ride', 'ride.ride.riding')) && (await active('node', 'node.lease.active.standing.held')) && (await active('framehost', 'framehost.alive.lifecycle.session.running')), 5000);
     expect(await active('node', 'node.ride.free')).toBe(false);
     mkdirSync(SCREENSHOTS, { recursive: true });
     await page.screenshot({ path: join(SCREENSHOTS, 'fleet-charts.png'), fullPage: true });

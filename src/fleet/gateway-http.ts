@@ -10,6 +10,7 @@ import { errorValue } from '../errors.ts';
 import { messageOf } from './deadline.ts';
 import { chartGraph } from '../machines/chart-graph.ts';
 import { nodeMachine } from '../machines/node.machine.ts';
+import { runtimeMachine } from '../machines/runtime.machine.ts';
 import { rideMachine } from '../machines/ride.machine.ts';
 import { drawChart } from './chart-drawing.ts';
 import { chartsPageHtml, FLEET_PAGE_HTML, type FleetView } from './page.ts';
@@ -66,7 +67,7 @@ export function createGatewayHttp(deps: GatewayHttpDeps): GatewayHttp {
 
   // Drawn once, on the first request: ELK's layout of both charts takes a few tens of ms.
   let chartsPage: Promise<string> | null = null;
-  const charts = (): Promise<string> => (chartsPage ??= Promise.all([drawChart(chartGraph(nodeMachine)), drawChart(chartGraph(rideMachine))]).then(([n, r]) => chartsPageHtml(n, r)));
+  const charts = (): Promise<string> => (chartsPage ??= Promise.all([drawChart(chartGraph(runtimeMachine)), drawChart(chartGraph(nodeMachine)), drawChart(chartGraph(rideMachine))]).then(([rt, n, r]) => chartsPageHtml(rt, n, r)));
 
   const html = (res: ServerResponse, body: string | undefined): void => {
     res.writeHead(200, {

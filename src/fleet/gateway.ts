@@ -41,6 +41,10 @@ import type { FleetView } from './page.ts';
 import { describeRecord, GatewayRecords, type GatewayRecord } from './records.ts';
 import { RedisLink, type LinkStatus } from './redis-link.ts';
 import { NodeRegistry, openRedis, type GoneNode } from './registry.ts';
+import { runtimeStateIdsOfPhase } from '../machines/chart-graph.ts';
+import { PHASES, type Phase } from '../machines/phase.ts';
+
+const isPhase = (p: unknown): p is Phase => typeof p === 'string' && (PHASES as readonly string[]).includes(p);
 
 import { Rides, type GatewayIo, type GatewaySocket } from './rides.ts';
 export type { GatewayIo } from './rides.ts';
@@ -58,7 +62,7 @@ export interface GatewayHealth {
     readonly busy: number;
     readonly draining: number;
     readonly gone: number;
-    readonly list: readonly { id: string; url: string; state: string; ageMs: number; sessions: number; ride: string | null; leaseAgeMs: number | null; fences: number; refusedCompletions: number; chart: readonly string[] }[];
+    readonly list: readonly { id: string; url: string; state: string; ageMs: number; sessions: number; ride: string | null; leaseAgeMs: number | null; fences: number; refusedCompletions: number; chart: readonly string[]; runtimeChart: readonly string[] }[];
     /** Gone nodes, newest first, with when and why (kept for `nodeGoneKeepMs`). */
     readonly goneList: readonly GoneNode[];
   } | null;
@@ -304,6 +308,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             fences: n.fences ?? 0,
             refusedCompletions: n.refusedCompletions ?? 0,
             chart: n.chart ?? [],
+            runtimeChart: isPhase(n.phase) ? runtimeStateIdsOfPhase(n.phase) : [],
           })),
           goneList: snap.gone,
         },

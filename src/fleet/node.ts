@@ -116,6 +116,7 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
         fences: c.fences,
         refusedCompletions: c.refusedCompletions,
         chart: activeStateIds('node', snap.value),
+        phase: runtime.phase(),
       })
       .catch((err: unknown) => log.debug({ err: messageOf(err) }, 'fleet: heartbeat failed'));
   }
@@ -209,7 +210,10 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
     actor.send({ type: 'session.began', sessionId: session.id });
   });
   runtime.on('session.finished', (e) => actor.send({ type: 'session.finished', sessionId: e.sessionId, reason: e.reason, frames: e.frames, ...(e.error ? { error: e.error } : {}) }));
-  runtime.on('phase', ({ phase }) => actor.send({ type: 'runtime.phase', idle: phase === 'idle' }));
+  runtime.on('phase', ({ phase }) => {
+    actor.send({ type: 'runtime.phase', idle: phase === 'idle' });
+    heartbeat(); // the gateway's charts page shows the runtime's phase too
+  });
 
   const admit = (request: { readonly ticket?: string }): Result => {
     const ticket = request.ticket;

@@ -24,7 +24,7 @@ export interface FleetView {
   readonly t: number;
   readonly redis: { readonly state: string; readonly reason?: string };
   readonly queue: { readonly waiting: number; readonly active: number } | null;
-  readonly nodes: readonly { id: string; url: string; state: string; ride: string | null; leaseAgeMs: number | null; ageMs: number; sessions: number; fences: number; refusedCompletions: number; chart: readonly string[] }[];
+  readonly nodes: readonly { id: string; url: string; state: string; ride: string | null; leaseAgeMs: number | null; ageMs: number; sessions: number; fences: number; refusedCompletions: number; chart: readonly string[]; runtimeChart: readonly string[] }[];
   readonly gone: readonly { id: string; url: string; lastState: string; lastSeen: number; goneAt: number; why: string }[];
   readonly rides: readonly FleetViewRide[];
   readonly counts: { readonly assignments: number; readonly reassignments: number; readonly requeues: number; readonly fences: number; readonly refusedCompletions: number };
@@ -102,7 +102,7 @@ export const FLEET_PAGE_HTML = `<!doctype html>
  * own definitions (laid out by ELK at the gateway), with the active states of the node and the
  * ride chosen in the lists highlighted live from the same event feed, and the last events.
  */
-export function chartsPageHtml(nodeSvg: string, rideSvg: string): string {
+export function chartsPageHtml(runtimeSvg: string, nodeSvg: string, rideSvg: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -125,6 +125,8 @@ export function chartsPageHtml(nodeSvg: string, rideSvg: string): string {
 <body>
 <h1>framehost fleet: charts</h1>
 <p><a href="./">fleet</a> · node <select id="node-pick"></select> · ride <select id="ride-pick"></select> <span id="status"></span></p>
+<h2>Runtime chart (the chosen node's runtime: the lifecycle state its phase stands for)</h2>
+${runtimeSvg}
 <h2>Node chart</h2>
 ${nodeSvg}
 <h2>Ride chart</h2>
@@ -148,6 +150,7 @@ ${rideSvg}
     const node = v.nodes.find((n) => n.id === $('node-pick').value);
     const ride = v.rides.find((r) => r.jobId === $('ride-pick').value);
     light('node', new Set(node ? node.chart : []));
+    light('framehost', new Set(node ? node.runtimeChart : []));
     light('ride', new Set(ride ? ride.states : []));
     $('status').textContent = 'updated ' + new Date(v.t).toISOString().slice(11, 23);
     $('events').replaceChildren(...v.history.slice(0, 15).map((h) => {

@@ -42,6 +42,8 @@ export interface NodeEntry {
   readonly refusedCompletions?: number;
   /** The node chart's active state ids (for the drawn chart on the gateway's /charts page). */
   readonly chart?: readonly string[];
+  /** Its runtime's phase (`running`, `idle`…). */
+  readonly phase?: string;
 }
 
 /** A node no longer live, as the operator sees it. */
@@ -86,6 +88,7 @@ function parseEntry(raw: string): NodeEntry | null {
     leaseAgeMs: num(v.leaseAgeMs) ?? null,
     fences: num(v.fences) ?? 0,
     refusedCompletions: num(v.refusedCompletions) ?? 0,
+    ...(typeof v.phase === 'string' && v.phase.length <= 32 ? { phase: v.phase } : {}),
     chart: Array.isArray(v.chart) ? v.chart.filter((x): x is string => typeof x === 'string' && x.length <= 128).slice(0, 64) : [],
   };
 }

@@ -4,6 +4,7 @@
  * chart. Also which states a snapshot's value makes active. Pure: no layout, no DOM.
  */
 import type { AnyStateMachine, StateValue } from 'xstate';
+import type { Phase } from './phase.ts';
 
 export interface ChartState {
   /** The state node's id, as XState names it (`node.ride.free.taking`). */
@@ -81,6 +82,17 @@ export function chartGraph(machine: AnyStateMachine): ChartGraph {
   walk(machine.root as unknown as StateNodeLike, null);
   // Transitions into the root region's own states only: the root itself is the drawing's frame.
   return { id: machine.root.id, states, transitions: transitions.filter((t) => t.source !== machine.root.id && t.target !== machine.root.id) };
+}
+
+/**
+ * The runtime chart's lifecycle states that a phase stands for (what a fleet node reports of
+ * its runtime; the watchdog region and a running session's orphan substate are not in a phase).
+ */
+export function runtimeStateIdsOfPhase(phase: Phase): string[] {
+  const root = 'framehost';
+  if (phase === 'starting' || phase === 'running' || phase === 'stopping') return [`${root}.alive`, `${root}.alive.lifecycle`, `${root}.alive.lifecycle.session`, `${root}.alive.lifecycle.session.${phase}`];
+  if (phase === 'loading' || phase === 'idle' || phase === 'cleanup' || phase === 'closing') return [`${root}.alive`, `${root}.alive.lifecycle`, `${root}.alive.lifecycle.${phase}`];
+  return [`${root}.${phase}`];
 }
 
 /** The ids of every state a snapshot's value makes active (the regions and their ancestors included). */

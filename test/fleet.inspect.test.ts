@@ -53,7 +53,7 @@ describe('inspection of a fleet node', () => {
     const chart = await until('the node chart announced', () => messages.find((m) => m.type === '@xstate.actor' && m.name === 'node'));
     expect(messages.some((m) => m.type === '@xstate.actor' && m.name === 'framehost')).toBe(true); // the runtime's, as before
     const mine = (): InspectMessage[] => messages.filter((m) => m.sessionId === chart.sessionId);
-    await until('the ride through the node chart', () => mine().some((m) => m.type === '@xstate.event' && m.event?.type === 'session.finished'));
+    await until('the ride through the node chart, to its completion', () => mine().some((m) => m.type === '@xstate.event' && m.event?.type === 'xstate.done.actor.complete'));
     const events = mine().filter((m) => m.type === '@xstate.event').map((m) => m.event?.type ?? '');
     expect(events).toEqual(expect.arrayContaining(['xstate.done.actor.connect', 'xstate.done.actor.take', 'session.began', 'session.finished', 'xstate.done.actor.complete']));
     const values = mine().filter((m) => m.type === '@xstate.snapshot').map((m) => JSON.stringify(m.snapshot?.value));

@@ -46,6 +46,7 @@ export const ERRORS = {
   unknown_peer: 'this connection has no peer connection with that id',
   too_many_peers: 'the server has reached its peer connection limit',
   too_many_viewers: 'the broadcast has reached its viewer limit',
+  lease_lost: 'this fleet node no longer holds the ride (its lease lapsed); the gateway assigns it again',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

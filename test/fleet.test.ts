@@ -363,6 +363,8 @@ describe('fleet: command line', () => {
     const gw = new Child([BIN, 'gateway', '--redis', redis.url, '--port', '0', '--queue', 'cli-check', '--log-level', 'warn'], { env: cleanEnv() });
     extraChildren.push(gw);
     const m = await gw.waitFor('stderr', /^framehost: gateway on (http:\/\/127\.0\.0\.1:\d+)$/m);
+    // It listens at once and connects to Redis behind that (test/fleet.gateway.test.ts): ready first.
+    await until('the gateway ready', async () => (await fetch(`${m[1]}/ready`)).status === 200, 10_000);
     const health = (await (await fetch(`${m[1]}/health`)).json()) as { status: string; queue: { name: string; waiting: number } };
     expect(health).toMatchObject({ status: 'ok', queue: { name: 'cli-check', waiting: 0 } });
     expect(await metricsText(m[1]!)).toContain('framehost_fleet_queue_length 0');

@@ -125,6 +125,7 @@ export const SUBCOMMANDS = {
       secret: { type: 'string', valueName: 'SECRET', description: 'optional: forward only assignments whose ticket verifies [env FRAMEHOST_FLEET_SECRET]' },
       'reconnect-grace': { type: 'string', valueName: 'MS', description: 'a waiting client gone this long leaves the queue (default 5000)' },
       'max-queue': { type: 'string', valueName: 'N', description: 'refuse requests with queue_full past this many waiting (default 100000)' },
+      'min-nodes': { type: 'string', valueName: 'N', description: '/ready answers 503 while fewer nodes than this are live (default 0)' },
     },
     defaultLogLevel: 'info',
   },

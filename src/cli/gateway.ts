@@ -2,11 +2,14 @@
  * `framehost gateway`: the fleet's front door (src/fleet/gateway.ts), until SIGTERM or SIGINT.
  * It holds no state of its own: stop it and start another, or run several behind one name.
  *
- * Shutdown: close client connections (a waiting client reconnects to another replica and
- * resumes its ride) and the Redis connections, exit 0. A second signal exits at once with 1.
+ * It listens at once, Redis or not (`/ready` answers 503 with the reason until Redis answers),
+ * and the signal handlers are in place before anything else, so a signal at any moment (while
+ * starting, while Redis is away, while serving) ends it cleanly: close client connections (a
+ * waiting client reconnects to another replica and resumes its ride) and the Redis connections,
+ * exit 0. A second signal exits at once with 1.
  */
 import { pino } from 'pino';
-import { startGateway } from '../fleet/gateway.ts';
+import type { Gateway } from '../fleet/gateway.ts';
 import { DEFAULT_GATEWAY } from '../fleet/options.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
 import { onLauncherGone } from './launcher.ts';
@@ -22,6 +25,7 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
   const port = intOption(v, 'port', 0, 65535) ?? (nonEmpty(env.FRAMEHOST_PORT) ? Number(env.FRAMEHOST_PORT) : DEFAULT_GATEWAY.port);
   const grace = intOption(v, 'reconnect-grace', 0, 3_600_000);
   const maxQueue = intOption(v, 'max-queue', 1, 100_000_000);
+  const minNodes = intOption(v, 'min-nodes', 0, 1_000_000);
   const origins = Array.isArray(v['cors-origin'])
     ? (v['cors-origin'] as string[])
     : (env.FRAMEHOST_CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
@@ -32,25 +36,10 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
   // minLength 0), so at exit lines still in a retry on a full pipe came out late, or after the last one.
   const log = pino({ level: cli.logLevel }, pino.destination({ dest: 1, sync: true }));
   const host = stringOption(v, 'host') ?? nonEmpty(env.FRAMEHOST_HOST) ?? DEFAULT_GATEWAY.host;
-  const gateway = await startGateway({
-    redisUrl,
-    host,
-    port,
-    corsOrigins: origins,
-    logger: log,
-    ...(stringOption(v, 'queue') ? { queue: stringOption(v, 'queue') } : {}),
-    ...(grace !== undefined ? { reconnectGraceMs: grace } : {}),
-    ...(maxQueue ? { maxQueue } : {}),
-    ...(authToken ? { authToken } : {}),
-    ...(secret ? { secret } : {}),
-  }).catch(async (err: unknown) => {
-    // main exits once this is reported, whatever the queue's connections still hold.
-    throw (await listenProblem(err, host, port)) ?? err;
-  });
-  process.stderr.write(`framehost: gateway on ${gateway.url}\n`);
-
   return new Promise<number>((resolve) => {
+    let gateway: Gateway | null = null;
     let stopping = false;
+    const finish = (code: number): void => log.flush(() => resolve(code)); // the log is synchronous; flush() keeps that true if it changes
     /** A signal, or the launching shell gone (src/cli/launcher.ts): the same shutdown. */
     const stop = (signal: NodeJS.Signals | 'launcher-gone'): void => {
       if (stopping) {
@@ -58,18 +47,52 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
         process.exit(1);
       }
       stopping = true;
-      log.info({ signal }, 'gateway shutting down');
-      gateway.close().then(
-        // The log is synchronous (above): the last line is out; flush() keeps that true if it changes.
-        () => log.flush(() => resolve(0)),
+      log.info({ signal, started: gateway !== null }, 'gateway shutting down');
+      // Not listening yet: the start below closes what it made as soon as it returns.
+      if (gateway) close(gateway);
+    };
+    const close = (g: Gateway): void => {
+      g.close().then(
+        () => finish(0),
         (err: unknown) => {
           log.error({ err }, 'gateway shutdown failed');
-          log.flush(() => resolve(1));
+          finish(1);
         },
       );
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     onLauncherGone(() => stop('launcher-gone'));
+
+    import('../fleet/gateway.ts')
+      .then(({ startGateway }) =>
+        startGateway({
+          redisUrl,
+          host,
+          port,
+          corsOrigins: origins,
+          logger: log,
+          ...(stringOption(v, 'queue') ? { queue: stringOption(v, 'queue') } : {}),
+          ...(grace !== undefined ? { reconnectGraceMs: grace } : {}),
+          ...(maxQueue ? { maxQueue } : {}),
+          ...(minNodes !== undefined ? { minNodes } : {}),
+          ...(authToken ? { authToken } : {}),
+          ...(secret ? { secret } : {}),
+        }),
+      )
+      .then(
+        (g) => {
+          gateway = g;
+          process.stderr.write(`framehost: gateway on ${g.url}\n`);
+          if (stopping) close(g); // a signal came while it was starting
+        },
+        async (err: unknown) => {
+          // A port in use is one line with a hint (as serve); anything else is logged whole.
+          const problem = await listenProblem(err, host, port);
+          if (problem) process.stderr.write(`framehost: gateway: ${problem.message}\n`);
+          else log.error({ err }, 'the gateway could not start');
+          finish(1);
+        },
+      );
   });
 }

@@ -74,7 +74,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   });
   // Fleet node: admission only for the ticket it armed; it takes jobs once the model is ready.
   // Imported only for --fleet: BullMQ alone takes ~0.6 s to load.
-  const fleet = fleetOptions ? (await import('../fleet/node.ts')).createFleetNode(runtime, fleetOptions, log) : undefined;
+  const fleet = fleetOptions ? (await import('../fleet/node.ts')).createFleetNode(runtime, { ...fleetOptions, ...(inspection ? { inspect: inspection.inspect } : {}) }, log) : undefined;
   let server: Awaited<ReturnType<typeof listen>>;
   try {
     server = await listen(runtime, {
@@ -82,7 +82,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
       port,
       corsOrigins: origins,
       ...(stringOption(v, 'auth-token') ? { authToken: stringOption(v, 'auth-token') } : {}),
-      ...(fleet ? { admit: fleet.admit } : {}),
+      ...(fleet ? { admit: fleet.admit, gate: fleet.gate } : {}),
       ...media,
     });
   } catch (err) {

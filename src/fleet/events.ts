@@ -90,6 +90,14 @@ export interface AssignmentProgress {
   readonly attempt: number;
 }
 
+/** The job's progress once the ticket holder began the session on the node (after `AssignmentProgress`). */
+export interface RidingProgress {
+  readonly type: 'riding';
+  readonly node: string;
+  readonly attempt: number;
+  readonly sessionId: string;
+}
+
 /** The job's return value: how the ride ended on the node. */
 export interface RideResult {
   readonly reason: RideEndReason;
@@ -110,4 +118,10 @@ export function isRideResult(value: unknown): value is RideResult {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   return typeof v.reason === 'string' && typeof v.node === 'string';
+}
+
+export function isRidingProgress(value: unknown): value is RidingProgress {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return v.type === 'riding' && typeof v.node === 'string' && typeof v.attempt === 'number' && typeof v.sessionId === 'string';
 }

@@ -2,8 +2,9 @@
  * The fleet gateway: one endpoint in front of many nodes. Stateless (any number of replicas
  * behind a load balancer): everything that must survive it is in Redis.
  *
- * A client connects (Socket.IO, websocket only) and asks for a ride; the gateway adds a BullMQ
- * job and from then on pushes the client its place in line whenever it changes, then the
+ * A client connects (Socket.IO: polling upgraded to a websocket, or a websocket at once) and
+ * asks for a ride; the gateway adds a BullMQ job and from then on pushes the client its place
+ * in line whenever it changes, then the
  * assignment `{ url, ticket }` that the node published as the job's progress. The client goes
  * to the node itself (a redirect, not a proxy): no frame ever passes through here. When the
  * node is lost the client is told (`requeued`) and gets a new assignment; when the ride ends
@@ -13,76 +14,63 @@
  * (QueueEvents), and ignores the jobs it has no client for. A client that reconnects to another
  * replica takes its ride along with `resume: { jobId, secret }`; a claim key in Redis says which
  * connection speaks for a waiting job, so the old replica's reconnect grace does not remove it.
+ *
+ * Redis may be away at start or later: the gateway listens at once, answers `/ready` 503 with
+ * the reason and refuses ride requests with `queue_unavailable` while it is, and carries on by
+ * itself once ioredis has reconnected (RedisLink).
+ *
+ * This file wires the parts: the rides and their charts (rides.ts), the HTTP side and the fleet
+ * page (gateway-http.ts, page.ts), the record (records.ts), the Redis link (redis-link.ts).
  */
-import { handshakeError, originCheck, presentsSecret } from '../transport/handshake.ts';
-import { listenOn } from '../util/listen.ts';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import { Queue, QueueEvents } from 'bullmq';
 import { pino, type Logger } from 'pino';
-import { Server, type Socket } from 'socket.io';
-import { errorValue, fail, type Result } from '../errors.ts';
+import { Server } from 'socket.io';
+import { fail, type Result } from '../errors.ts';
+import { handshakeError, originCheck, presentsSecret } from '../transport/handshake.ts';
 import { TokenBucket } from '../transport/rate-limit.ts';
 import { isPlainObject } from '../transport/validate.ts';
 import { ConnectionSlots } from '../transport/connection-slots.ts';
 import { extraArgumentsMessage, splitAck } from '../transport/request-args.ts';
-import { Emitter } from '../util/emitter.ts';
+import { listenOn } from '../util/listen.ts';
 import { messageOf, withTimeout } from './deadline.ts';
-import {
-  GATEWAY_CLIENT_EVENTS,
-  isAssignmentProgress,
-  isRideResult,
-  type Assignment,
-  type GatewayClientToServer,
-  type GatewayServerToClient,
-  type RideEnd,
-  type RideGrant,
-  type RideJobData,
-  type RideResult,
-} from './events.ts';
+import { GATEWAY_CLIENT_EVENTS, type GatewayClientToServer, type RideGrant, type RideJobData, type RideResult } from './events.ts';
+import { createGatewayHttp } from './gateway-http.ts';
 import { createGatewayMetrics, type FleetSnapshot, type GatewayMetrics } from './metrics.ts';
 import { claimKey, connectionOf, DEFAULT_GATEWAY, registryKey, type GatewaySettings } from './options.ts';
-import { PositionTracker } from './positions.ts';
-import { NodeRegistry, openRedis } from './registry.ts';
-import { verifyTicket } from './ticket.ts';
+import type { FleetView } from './page.ts';
+import { describeRecord, GatewayRecords, type GatewayRecord } from './records.ts';
+import { RedisLink, type LinkStatus } from './redis-link.ts';
+import { NodeRegistry, openRedis, type GoneNode } from './registry.ts';
+import { runtimeStateIdsOfPhase } from '../machines/chart-graph.ts';
+import { PHASES, type Phase } from '../machines/phase.ts';
 
-interface GatewaySocketData {
-  /** The ride this connection speaks for, if any. */
-  jobId: string | null;
-}
+const isPhase = (p: unknown): p is Phase => typeof p === 'string' && (PHASES as readonly string[]).includes(p);
 
-export type GatewayIo = Server<GatewayClientToServer, GatewayServerToClient, Record<string, never>, GatewaySocketData>;
-type GatewaySocket = Socket<GatewayClientToServer, GatewayServerToClient, Record<string, never>, GatewaySocketData>;
-
-/** A ride this replica speaks for. */
-interface Rider {
-  readonly jobId: string;
-  /** When the ride was requested, ms since the epoch. */
-  readonly requestedAt: number;
-  socket: GatewaySocket | null;
-  /** This replica's claim on the job (see claimKey). */
-  claim: string;
-  state: 'waiting' | 'assigned';
-  /** The attempt of the last assignment forwarded. */
-  attempt: number;
-  /** Requeued since its last assignment: the next one is a reassignment. */
-  requeued: boolean;
-  grace: NodeJS.Timeout | null;
-}
-
-/** One line of the gateway's record of what happened, for tests' invariant checks and debugging. */
-export type GatewayRecord =
-  | { kind: 'requested'; t: number; jobId: string }
-  | { kind: 'assigned'; t: number; jobId: string; node: string; attempt: number; reassignment: boolean }
-  | { kind: 'stale_assignment'; t: number; jobId: string; node: string; attempt: number; why: string }
-  | { kind: 'requeued'; t: number; jobId: string }
-  | { kind: 'ended'; t: number; jobId: string; reason: string; error?: string }
-  | { kind: 'abandoned'; t: number; jobId: string; removed: boolean };
+import { Rides, type GatewayIo, type GatewaySocket } from './rides.ts';
+export type { GatewayIo } from './rides.ts';
+export type { GatewayRecord } from './records.ts';
 
 export interface GatewayHealth {
   readonly status: 'ok' | 'degraded';
+  /** The gateway's connection to Redis: `up`, or `connecting`/`down` with the reason. */
+  readonly redis: LinkStatus;
   readonly queue: { readonly name: string; readonly waiting: number; readonly active: number } | null;
-  readonly nodes: { readonly total: number; readonly free: number; readonly assigned: number; readonly busy: number; readonly draining: number; readonly gone: number; readonly list: readonly { id: string; url: string; state: string; ageMs: number; sessions: number }[] } | null;
+  readonly nodes: {
+    readonly total: number;
+    readonly free: number;
+    readonly assigned: number;
+    readonly busy: number;
+    readonly draining: number;
+    readonly gone: number;
+    readonly list: readonly { id: string; url: string; state: string; ageMs: number; sessions: number; ride: string | null; leaseAgeMs: number | null; fences: number; refusedCompletions: number; chart: readonly string[]; runtimeChart: readonly string[] }[];
+    /** Gone nodes, newest first, with when and why (kept for `nodeGoneKeepMs`). */
+    readonly goneList: readonly GoneNode[];
+  } | null;
+  /** Summed over the nodes in the registry (live and gone): their own counts. */
+  readonly fences?: number;
+  readonly refusedCompletions?: number;
   readonly clients: { readonly waiting: number; readonly assigned: number };
   readonly assignments: number;
   readonly reassignments: number;
@@ -97,8 +85,17 @@ export interface Gateway {
   readonly io: GatewayIo;
   readonly metrics: GatewayMetrics;
   health(): Promise<GatewayHealth>;
+  /** What `/ready` answers: ready while Redis answers (and, with `minNodes`, enough nodes are live), else why not. */
+  readiness(): Promise<Readiness>;
+  /** Resolves once Redis has been reached (the gateway serves HTTP before that). */
+  readonly connected: Promise<void>;
   on(event: 'record', fn: (record: GatewayRecord) => void): () => void;
   close(): Promise<void>;
+}
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly reason?: string;
 }
 
 export type GatewayOptions = Partial<GatewaySettings> & Pick<GatewaySettings, 'redisUrl'> & { readonly logger?: Logger };
@@ -108,6 +105,10 @@ const KEEP_FINISHED = { age: 3600, count: 1000 };
 /** A claim outlives any reconnect grace by far; it only has to expire eventually. */
 const CLAIM_TTL_MS = 6 * 3600_000;
 const MAX_ID_LENGTH = 128;
+/** How long close() waits for Redis to take the QUITs before cutting the connections. */
+const CLOSE_TIMEOUT_MS = 2_000;
+/** Events the fleet page lists. */
+const HISTORY = 30;
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 const sameHex = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
@@ -115,18 +116,44 @@ const sameHex = (a: string, b: string): boolean => a.length === b.length && timi
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const s: GatewaySettings = { ...DEFAULT_GATEWAY, ...options };
   const log = (options.logger ?? pino({ level: process.env.FRAMEHOST_LOG_LEVEL ?? 'info' })).child({ component: 'gateway' });
-  const connection = connectionOf(s.redisUrl);
+  // BullMQ's own reconnect backoff grows to 20 s between tries; a gateway back from a Redis
+  // outage should notice within a couple of seconds, like the ioredis default.
+  const connection = { ...connectionOf(s.redisUrl), retryStrategy: (times: number) => Math.min(times * 100, 2000) };
   const queue = new Queue<RideJobData, RideResult, string>(s.queue, { connection, prefix: s.prefix });
   queue.on('error', (err) => log.warn({ err: messageOf(err) }, 'gateway: queue connection error'));
-  const events = new QueueEvents(s.queue, { connection, prefix: s.prefix });
-  events.on('error', (err) => log.warn({ err: messageOf(err) }, 'gateway: queue events error'));
+  // QueueEvents is made once Redis has answered: BullMQ cannot close one that never connected
+  // (its close awaits the connection first), and a gateway must stop at any moment.
+  let events: QueueEvents | null = null;
+  let closing = false;
   const redis = openRedis(s.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: s.redisTimeoutMs });
   redis.on('error', (err) => log.debug({ err: messageOf(err) }, 'gateway: redis connection error'));
   const registry = new NodeRegistry(redis, registryKey(s));
-  const records = new Emitter<{ record: GatewayRecord }>((err) => log.error({ err }, 'gateway: record listener threw'));
-  const record = (r: GatewayRecord): void => records.emit('record', r);
-  const riders = new Map<string, Rider>();
-  const totals = { assignments: 0, reassignments: 0, requeues: 0 };
+  const link = new RedisLink();
+  link.watch(redis);
+  link.await(queue.waitUntilReady());
+  link.await(
+    new Promise<void>((resolve, reject) => {
+      redis.once('ready', () => {
+        if (closing) return;
+        events = openEvents();
+        events.waitUntilReady().then(resolve, reject);
+      });
+    }),
+  );
+  const connected = new Promise<void>((resolve) => {
+    if (link.up) resolve();
+    link.onChange((l) => {
+      if (l.state === 'up') resolve();
+    });
+  });
+  link.onChange((l) => {
+    if (l.state === 'up') log.info({ redis: 'up' }, 'gateway: connected to Redis');
+    else log.warn({ redis: l.state, reason: l.reason }, 'gateway: Redis unreachable; /ready answers 503 until it is back');
+  });
+  /** Refuse at once while Redis is away, rather than after a Redis timeout. */
+  const unreachable = (): ReturnType<typeof fail> | null => (link.up ? null : fail('queue_unavailable', link.status().reason));
+  const records = new GatewayRecords(HISTORY, (err) => log.error({ err }, 'gateway: record listener threw'));
+  const record = (r: GatewayRecord): void => records.add(r);
   const timed = <T>(p: Promise<T>, what: string): Promise<T> => withTimeout(p, s.redisTimeoutMs, what);
 
   // One Redis read of the fleet per second at most, however many scrapes and health probes come.
@@ -135,7 +162,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const now = performance.now();
     if (cached && now - cached.at < 1000) return cached.value;
     const value = (async () => {
-      const [counts, nodes] = await Promise.all([timed(queue.getJobCounts('wait', 'active'), 'count jobs'), timed(registry.list(s.nodeStaleMs), 'read the node registry')]);
+      const [counts, nodes] = await Promise.all([timed(queue.getJobCounts('wait', 'active'), 'count jobs'), timed(registry.list(s.nodeStaleMs, s.nodeGoneKeepMs), 'read the node registry')]);
       return { waiting: counts.wait ?? 0, active: counts.active ?? 0, nodes: nodes.live, gone: nodes.gone };
     })();
     value.catch(() => {
@@ -145,116 +172,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return value;
   };
   const metrics = createGatewayMetrics(snapshot);
-  const countRiders = (): void => {
-    let w = 0;
-    for (const r of riders.values()) if (r.state === 'waiting') w++;
-    metrics.riders(w, riders.size - w);
-  };
+  const rides = new Rides({ settings: s, queue, redis, registry, metrics, log, record, timed, nodesChanged: () => (cached = null) });
+  const { totals } = rides;
 
-  const positions = new PositionTracker({
-    read: () => queue.getRanges(['wait'], 0, -1, true),
-    deliver: (notice) => riders.get(notice.jobId)?.socket?.emit('queue', notice),
-    debounceMs: s.positionDebounceMs,
-    refreshMs: s.positionRefreshMs,
-    timeoutMs: s.redisTimeoutMs,
-    log,
-    observe: (seconds) => metrics.positionRead(seconds),
-  });
-
-  function end(rider: Rider, e: Omit<RideEnd, 'jobId'>): void {
-    if (riders.get(rider.jobId) !== rider) return;
-    riders.delete(rider.jobId);
-    positions.unwatch(rider.jobId);
-    if (rider.grace) clearTimeout(rider.grace);
-    const payload: RideEnd = { jobId: rider.jobId, ...e };
-    if (rider.socket) {
-      rider.socket.emit('ended', payload);
-      rider.socket.data.jobId = null;
-    }
-    metrics.ended(e.reason);
-    countRiders();
-    record({ kind: 'ended', t: Date.now(), jobId: rider.jobId, reason: e.reason, ...(e.error ? { error: e.error.code } : {}) });
-    redis.del(claimKey(s, rider.jobId)).catch(() => undefined);
-  }
-
-  // ---- queue events: every replica sees every job's; each acts for its own riders ----
-  events.on('progress', ({ jobId, data }) => void onProgress(jobId, data));
-  events.on('stalled', ({ jobId }) => {
-    positions.poke(); // the stalled job went back to the head: everyone behind it moves down one
-    const rider = riders.get(jobId);
-    if (!rider) return;
-    rider.state = 'waiting';
-    rider.requeued = true;
-    totals.requeues++;
-    metrics.requeued();
-    countRiders();
-    rider.socket?.emit('requeued', { jobId, reason: 'node_lost' });
-    record({ kind: 'requeued', t: Date.now(), jobId });
-    positions.watch(jobId);
-  });
-  events.on('completed', ({ jobId, returnvalue }) => {
-    const rider = riders.get(jobId);
-    if (!rider) return;
-    const r: unknown = returnvalue;
-    if (isRideResult(r)) end(rider, { reason: r.reason, ...(r.error ? { error: r.error } : {}) });
-    else end(rider, { reason: 'returned' });
-  });
-  events.on('failed', ({ jobId, failedReason }) => {
-    const rider = riders.get(jobId);
-    if (!rider) return;
-    // BullMQ fails a job that stalled more than maxStalledCount times: its nodes kept dying.
-    const code = /stalled/i.test(failedReason) ? 'node_lost' : 'internal';
-    end(rider, { reason: 'failed', error: errorValue(code, failedReason) });
-  });
-  events.on('removed', ({ jobId }) => {
-    positions.poke();
-    const rider = riders.get(jobId);
-    if (rider) end(rider, { reason: 'cancelled' });
-  });
-  events.on('waiting', () => positions.poke());
-  events.on('active', () => positions.poke());
-
-  async function onProgress(jobId: string, data: unknown): Promise<void> {
-    const rider = riders.get(jobId);
-    if (!rider || !isAssignmentProgress(data)) return;
-    const fresh = (): boolean => riders.get(jobId) === rider && (data.attempt > rider.attempt || rider.state === 'waiting');
-    if (!fresh()) return;
-    const stale = (why: string): void => {
-      log.warn({ jobId, node: data.node, attempt: data.attempt, why }, 'gateway: stale or bad assignment ignored');
-      record({ kind: 'stale_assignment', t: Date.now(), jobId, node: data.node, attempt: data.attempt, why });
-    };
-    if (s.secret) {
-      const v = verifyTicket(data.ticket, s.secret);
-      if (!v.ok || v.claims.jobId !== jobId || v.claims.node !== data.node || v.claims.attempt !== data.attempt) return stale('the ticket does not verify');
-    }
-    // A node that froze between taking the job and publishing may announce after the job was
-    // requeued: forward only the job's current try, while a node holds it.
-    try {
-      const job = await timed(queue.getJob(jobId), 'read the job');
-      if (!job || job.attemptsStarted !== data.attempt) return stale(`the job's current attempt is ${job?.attemptsStarted ?? 'gone'}`);
-      if (!(await timed(job.isActive(), 'read the job state'))) return stale('the job is not held by a node');
-    } catch (err) {
-      log.warn({ jobId, err: messageOf(err) }, 'gateway: checking an assignment failed; forwarding it');
-    }
-    if (!fresh()) return;
-    rider.state = 'assigned';
-    rider.attempt = data.attempt;
-    const reassignment = rider.requeued;
-    rider.requeued = false;
-    positions.unwatch(jobId);
-    totals.assignments++;
-    if (reassignment) totals.reassignments++;
-    metrics.assigned((Date.now() - rider.requestedAt) / 1000, reassignment);
-    countRiders();
-    const assignment: Assignment = { jobId, url: data.url, ticket: data.ticket, node: data.node, attempt: data.attempt };
-    rider.socket?.emit('assigned', assignment);
-    record({ kind: 'assigned', t: Date.now(), jobId, node: data.node, attempt: data.attempt, reassignment });
+  function openEvents(): QueueEvents {
+    const events = new QueueEvents(s.queue, { connection, prefix: s.prefix });
+    events.on('error', (err) => log.warn({ err: messageOf(err) }, 'gateway: queue events error'));
+    rides.listen(events);
+    return events;
   }
 
   // ---- client requests ----
   async function requestRide(socket: GatewaySocket, req: unknown): Promise<Result<RideGrant>> {
     if (!isPlainObject(req)) return fail('bad_request', 'ride:request takes an object');
-    if (socket.data.jobId && riders.has(socket.data.jobId)) return fail('bad_request', 'this connection already has a ride');
+    if (socket.data.jobId && rides.has(socket.data.jobId)) return fail('bad_request', 'this connection already has a ride');
+    const away = unreachable();
+    if (away) return away;
     if (req.resume !== undefined) return resumeRide(socket, req.resume);
     let waiting: number;
     try {
@@ -265,23 +198,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (waiting >= s.maxQueue) return fail('queue_full', `${waiting} requests are waiting`);
     const jobId = randomUUID();
     const secret = randomBytes(24).toString('base64url');
-    const rider: Rider = { jobId, requestedAt: Date.now(), socket, claim: randomUUID(), state: 'waiting', attempt: 0, requeued: false, grace: null };
+    const requestedAt = Date.now();
     // Registered before the job exists: a free node may take it and announce before add() returns.
-    riders.set(jobId, rider);
+    const rider = rides.open(jobId, requestedAt, socket, randomUUID());
     socket.data.jobId = jobId;
     try {
       await timed(redis.set(claimKey(s, jobId), rider.claim, 'PX', CLAIM_TTL_MS), 'claim the ride');
-      await timed(queue.add('ride', { secretHash: sha256(secret), requestedAt: rider.requestedAt }, { jobId, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED }), 'add the job');
+      await timed(queue.add('ride', { secretHash: sha256(secret), requestedAt }, { jobId, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED }), 'add the job');
     } catch (err) {
-      riders.delete(jobId);
+      rides.forget(rider);
       socket.data.jobId = null;
       queue.remove(jobId).catch(() => undefined); // in case the add went through after the timeout
       return fail('queue_unavailable', messageOf(err));
     }
     metrics.requested();
-    countRiders();
     record({ kind: 'requested', t: Date.now(), jobId });
-    if (rider.state === 'waiting') positions.watch(jobId);
     return { ok: true, jobId, secret };
   }
 
@@ -310,29 +241,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     } catch (err) {
       return fail('queue_unavailable', messageOf(err));
     }
-    let rider = riders.get(jobId);
+    let rider = rides.get(jobId);
     if (rider) {
-      if (rider.grace) clearTimeout(rider.grace);
-      rider.grace = null;
       if (rider.socket && rider.socket !== socket) rider.socket.data.jobId = null;
       rider.socket = socket;
       rider.claim = claim;
+      rider.actor.send({ type: 'client.back' });
     } else {
-      const active = state === 'active';
-      rider = { jobId, requestedAt, socket, claim, state: active ? 'assigned' : 'waiting', attempt: active ? attempt : 0, requeued: false, grace: null };
-      riders.set(jobId, rider);
+      rider = rides.open(jobId, requestedAt, socket, claim, state === 'active' ? { attempt } : undefined);
     }
     socket.data.jobId = jobId;
-    countRiders();
-    if (rider.state === 'waiting') positions.watch(jobId);
-    log.info({ jobId, state: rider.state }, 'gateway: ride resumed');
+    log.info({ jobId, state: rides.phaseOf(rider) }, 'gateway: ride resumed');
     return { ok: true, jobId, secret };
   }
 
   async function cancelRide(socket: GatewaySocket): Promise<Result> {
-    const rider = socket.data.jobId ? riders.get(socket.data.jobId) : undefined;
+    const rider = socket.data.jobId ? rides.get(socket.data.jobId) : undefined;
     if (!rider || rider.socket !== socket) return fail('no_session', 'this connection has no ride');
-    if (rider.state !== 'waiting') return fail('bad_request', 'the ride is assigned: stop the session on the node instead');
+    if (!rides.inLine(rider)) return fail('bad_request', 'the ride is assigned: stop the session on the node instead');
+    const away = unreachable();
+    if (away) return away;
     let removed: number;
     try {
       removed = await timed(queue.remove(rider.jobId), 'remove the job');
@@ -340,39 +268,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return fail('queue_unavailable', messageOf(err));
     }
     if (removed !== 1) return fail('bad_request', 'a node has just taken the ride');
-    end(rider, { reason: 'cancelled' });
+    rider.actor.send({ type: 'ride.ended', reason: 'cancelled' });
     return { ok: true };
   }
 
-  /** The client did not come back within the grace: a waiting ride leaves the queue. */
-  async function abandon(rider: Rider): Promise<void> {
-    rider.grace = null;
-    if (rider.socket || riders.get(rider.jobId) !== rider) return;
-    riders.delete(rider.jobId);
-    positions.unwatch(rider.jobId);
-    countRiders();
-    if (rider.state !== 'waiting') return; // the ride lives on the node; its session's end completes the job
-    let removed = false;
-    try {
-      const claim = await timed(redis.get(claimKey(s, rider.jobId)), 'read the claim');
-      if (claim === rider.claim) removed = (await timed(queue.remove(rider.jobId), 'remove the job')) === 1;
-      // Not removed: another replica's connection took the ride over, or a node has just taken
-      // it (its no-show timeout releases it).
-    } catch (err) {
-      log.warn({ jobId: rider.jobId, err: messageOf(err) }, 'gateway: removing an abandoned ride failed');
-    }
-    if (removed) {
-      metrics.ended('cancelled');
-      redis.del(claimKey(s, rider.jobId)).catch(() => undefined);
-      positions.poke();
-    }
-    record({ kind: 'abandoned', t: Date.now(), jobId: rider.jobId, removed });
-  }
 
   // ---- HTTP and Socket.IO ----
+  async function readiness(): Promise<Readiness> {
+    const h = await health();
+    if (h.status !== 'ok' || !h.nodes) return { ready: false, reason: h.error ?? 'Redis unreachable' };
+    const live = h.nodes.total - h.nodes.draining;
+    if (live < s.minNodes) return { ready: false, reason: `${live} live node(s) (draining ones not counted); min-nodes is ${s.minNodes}` };
+    return { ready: true };
+  }
+
   async function health(): Promise<GatewayHealth> {
-    const w = [...riders.values()].filter((r) => r.state === 'waiting').length;
-    const base = { clients: { waiting: w, assigned: riders.size - w }, ...totals };
+    const base = { redis: link.status(), clients: rides.counts(), ...totals };
+    if (!link.up) return { status: 'degraded', queue: null, nodes: null, ...base, error: link.status().reason ?? 'Redis unreachable' };
     try {
       const snap = await snapshot();
       const count = (state: string): number => snap.nodes.filter((n) => n.state === state).length;
@@ -386,9 +298,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           assigned: count('assigned'),
           busy: count('busy'),
           draining: count('draining'),
-          gone: snap.gone,
-          list: snap.nodes.map((n) => ({ id: n.id, url: n.url, state: n.state, ageMs: now - n.at, sessions: n.sessions })),
+          gone: snap.gone.length,
+          list: snap.nodes.map((n) => ({
+            id: n.id,
+            url: n.url,
+            state: n.state,
+            ageMs: now - n.at,
+            sessions: n.sessions,
+            ride: n.ride ?? null,
+            leaseAgeMs: n.leaseAgeMs ?? null,
+            fences: n.fences ?? 0,
+            refusedCompletions: n.refusedCompletions ?? 0,
+            chart: n.chart ?? [],
+            runtimeChart: isPhase(n.phase) ? runtimeStateIdsOfPhase(n.phase) : [],
+          })),
+          goneList: snap.gone,
         },
+        fences: [...snap.nodes, ...snap.gone].reduce((sum, n) => sum + (n.fences ?? 0), 0),
+        refusedCompletions: [...snap.nodes, ...snap.gone].reduce((sum, n) => sum + (n.refusedCompletions ?? 0), 0),
         ...base,
       };
     } catch (err) {
@@ -396,30 +323,30 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
 
-  const json = (res: ServerResponse, status: number, value: unknown): void => {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-    res.end(JSON.stringify(value));
-  };
-  const http = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: errorValue('bad_request', 'only GET') });
-    const done = (p: Promise<void>): void => {
-      p.catch((err: unknown) => {
-        log.error({ err, path }, 'gateway: http handler failed');
-        if (!res.headersSent) json(res, 500, { error: errorValue('internal') });
-      });
+  async function fleetView(): Promise<FleetView> {
+    const h = await health();
+    const now = Date.now();
+    return {
+      t: now,
+      redis: h.redis,
+      queue: h.queue ? { waiting: h.queue.waiting, active: h.queue.active } : null,
+      nodes: h.nodes?.list ?? [],
+      gone: h.nodes?.goneList ?? [],
+      rides: rides.views(now),
+      counts: { assignments: h.assignments, reassignments: h.reassignments, requeues: h.requeues, fences: h.fences ?? 0, refusedCompletions: h.refusedCompletions ?? 0 },
+      history: records.history().map((r) => ({ t: r.t, kind: r.kind, jobId: r.jobId, text: describeRecord(r) })),
     };
-    if (path === '/health') return done(health().then((h) => json(res, 200, h)));
-    if (path === '/ready') return done(health().then((h) => json(res, h.status === 'ok' ? 200 : 503, { ready: h.status === 'ok' })));
-    if (path === '/metrics') return done(metrics.registry.metrics().then((body) => {
-      res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
-      res.end(body);
-    }));
-    json(res, 404, { error: errorValue('bad_request', `no route ${String(path).slice(0, 64)}`) });
-  });
+  }
+
+  const web = createGatewayHttp({ health, readiness, metrics: metrics.registry, fleetView, log });
+  const http = web.server;
+  records.on(() => web.changed());
+  link.onChange(() => web.changed());
 
   const io: GatewayIo = new Server(http, {
-    transports: ['websocket'], // the issue's rule; a waiting client costs one idle websocket
+    // Polling first and then upgraded (socket.io-client's and python-socketio's default), or
+    // websocket at once (FleetClient): a waiting client costs one idle connection either way.
+    transports: ['polling', 'websocket'],
     perMessageDeflate: false,
     httpCompression: false,
     serveClient: false,
@@ -463,16 +390,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     handle('ride:request', (req) => requestRide(socket, req));
     handle('ride:cancel', () => cancelRide(socket));
     socket.on('disconnect', () => {
-      const rider = socket.data.jobId ? riders.get(socket.data.jobId) : undefined;
+      const rider = socket.data.jobId ? rides.get(socket.data.jobId) : undefined;
       if (!rider || rider.socket !== socket) return;
       rider.socket = null;
-      rider.grace = setTimeout(() => void abandon(rider), s.reconnectGraceMs);
+      rider.actor.send({ type: 'client.left' });
     });
   });
 
-  await withTimeout(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), 30_000, 'connect to Redis');
+  // Listen at once, Redis or not: /ready tells a load balancer whether to send clients here.
   const { url, port } = await listenOn(http, s.host, s.port);
-  log.info({ url, queue: s.queue }, `gateway listening on ${url}`);
+  log.info({ url, queue: s.queue, redis: link.status().state }, `gateway listening on ${url}`);
 
   return {
     url,
@@ -481,13 +408,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     io,
     metrics,
     health,
-    on: (event, fn) => records.on(event, fn),
+    readiness,
+    connected,
+    on: (_event, fn) => records.on(fn),
     async close() {
-      positions.close();
-      for (const r of riders.values()) if (r.grace) clearTimeout(r.grace);
-      riders.clear();
+      closing = true;
+      rides.close();
+      web.close();
       await new Promise<void>((resolve) => io.close(() => resolve()));
-      await Promise.allSettled([events.close(), queue.close()]);
+      // A graceful QUIT waits for a Redis that may be away: bounded, then the connections are cut.
+      const ev: QueueEvents | null = events;
+      const graceful = Promise.allSettled([ev?.close(), queue.close()]);
+      await withTimeout(graceful, CLOSE_TIMEOUT_MS, 'close the queue connections').catch(async () => {
+        log.warn('gateway: Redis did not answer the close; disconnecting');
+        await withTimeout(Promise.allSettled([ev?.disconnect(), queue.disconnect()]), CLOSE_TIMEOUT_MS, 'disconnect').catch(() => undefined);
+      });
       redis.disconnect();
     },
   };

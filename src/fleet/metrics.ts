@@ -4,14 +4,14 @@
  * time, so every replica reports the same fleet.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { NODE_STATES, type NodeEntry } from './registry.ts';
+import { NODE_STATES, type GoneNode, type NodeEntry } from './registry.ts';
 
 export interface FleetSnapshot {
   readonly nodes: readonly NodeEntry[];
   readonly waiting: number;
   readonly active: number;
-  /** Registry entries that stopped heartbeating (dead nodes not yet pruned). */
-  readonly gone: number;
+  /** Nodes found gone (no heartbeat, their ride requeued, or shut down), until pruned. */
+  readonly gone: readonly GoneNode[];
 }
 
 export interface GatewayMetrics {
@@ -29,14 +29,32 @@ export function createGatewayMetrics(snapshot: () => Promise<FleetSnapshot>): Ga
   collectDefaultMetrics({ register: registry, prefix: 'framehost_gateway_process_' });
   new Gauge({
     name: 'framehost_fleet_nodes',
-    help: 'Live fleet nodes by state (free, assigned, busy, draining), from the node registry',
+    help: 'Fleet nodes by state (free, assigned, busy, draining; gone: found gone and not yet pruned), from the node registry',
     labelNames: ['state'],
     registers: [registry],
     async collect() {
       const s = await snapshot();
       for (const state of NODE_STATES) this.set({ state }, s.nodes.filter((n) => n.state === state).length);
+      this.set({ state: 'gone' }, s.gone.length);
     },
   });
+  // The nodes' own counters, re-exported per node (a node that restarts starts a new series at 0,
+  // which Prometheus' rate() takes as a counter reset).
+  const perNode = (name: string, help: string, value: (n: NodeEntry | GoneNode) => number): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['node'],
+      registers: [registry],
+      async collect() {
+        const s = await snapshot();
+        this.reset();
+        for (const n of [...s.nodes, ...s.gone]) this.inc({ node: n.id }, value(n));
+      },
+    });
+  };
+  perNode('framehost_fleet_node_fences_total', 'Times a node fenced itself (it could not prove its lease), as the node reports it', (n) => n.fences ?? 0);
+  perNode('framehost_fleet_node_refused_completions_total', "A node's job completions that Redis refused (the lock was no longer its own)", (n) => n.refusedCompletions ?? 0);
   new Gauge({
     name: 'framehost_fleet_queue_length',
     help: 'Ride requests waiting for a node (the whole queue)',
@@ -60,6 +78,12 @@ export function createGatewayMetrics(snapshot: () => Promise<FleetSnapshot>): Ga
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
     registers: [registry],
   });
+  const secondWait = new Histogram({
+    name: 'framehost_fleet_requeue_wait_seconds',
+    help: 'Time from a requeue (the node was lost) to the ride\'s next assignment: a requeued user\'s second wait',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+    registers: [registry],
+  });
   const assignments = new Counter({ name: 'framehost_fleet_assignments_total', help: 'Assignments forwarded to clients', registers: [registry] });
   const reassignments = new Counter({
     name: 'framehost_fleet_reassignments_total',
@@ -80,8 +104,10 @@ export function createGatewayMetrics(snapshot: () => Promise<FleetSnapshot>): Ga
     requested: () => requests.inc(),
     assigned(waitSeconds, reassignment) {
       assignments.inc();
-      if (reassignment) reassignments.inc();
-      else wait.observe(waitSeconds);
+      if (reassignment) {
+        reassignments.inc();
+        secondWait.observe(waitSeconds);
+      } else wait.observe(waitSeconds);
     },
     requeued: () => requeues.inc(),
     ended: (reason) => ended.inc({ reason }),

@@ -2,76 +2,52 @@
  * A fleet node: one framehost runtime that takes ride requests from the BullMQ queue, one at a
  * time, and serves each to the client holding its ticket.
  *
- * The job is the ride. The node takes it only while its chart is idle (manual fetching, so the
- * node, not BullMQ's loop, decides when), arms admission for exactly one ticket, and only then
- * publishes the assignment (the job's progress: announcing first lost users to a race,
- * MEASURED.md). The job stays active for the whole session and is completed when the session
- * ends, with the reason in its return value; a user who never arrives releases the node
- * (`no_show`).
+ * The node's lifecycle is a chart (src/machines/node.machine.ts: take, reserve, serve, complete;
+ * the lease held → late → fenced; the drain); this file is its edge: it provides the chart's
+ * actors (BullMQ's take, publish, renew, complete; the registry heartbeat), carries out what the
+ * chart emits (log lines, stopping the session), and feeds it the runtime's events.
  *
- * The job lock is the node's lease on its user. BullMQ is at-least-once, and a lost lock does
- * not stop anything by itself: a node that froze or lost Redis would go on serving a user whom
- * the stalled-job check has already handed to another node. So the node renews the lock itself
- * and fences itself: when it cannot prove it still holds the lease (the last renewal that Redis
- * confirmed was issued more than `leaseMs - fenceMarginMs` ago, or a renewal was refused), it
- * ends the session at once (reason `fenced`) and admits nobody. Its completion is then refused
- * by Redis (the lock is gone or someone else's), which is the last line of defence.
+ * The job is the ride. The node takes one only while the runtime is idle (manual fetching, so
+ * the node, not BullMQ's loop, decides when), arms admission for exactly one ticket, and only
+ * then publishes the assignment (the job's progress: announcing first lost users to a race,
+ * MEASURED.md). The job stays active for the whole session and is completed when it ends, with
+ * the reason as its return value; a user who never arrives releases the node (`no_show`).
  *
- * Drain (SIGTERM): take no new job, let the running session finish, or stop it at the drain
- * deadline with reason `shutdown`.
+ * The job lock is the node's lease on its user. BullMQ is at-least-once and a lost lock stops
+ * nothing by itself, so the node renews the lock itself and fences itself (the chart's lease
+ * region), and the same rule guards the frame path synchronously (`gate`): once the proof is too
+ * old, no frame or message leaves and no command enters, whatever the timers are doing. Redis
+ * then refuses the fenced node's completion, the last line of defence.
  */
 import { randomUUID } from 'node:crypto';
 import { QueueEvents, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { createActor, fromCallback, fromPromise, type Actor, type InspectionEvent } from 'xstate';
 import { fail, type Result } from '../errors.ts';
 import type { Runtime } from '../runtime.ts';
-import { messageOf, sleep, Wakeup, withTimeout } from './deadline.ts';
-import type { AssignmentProgress, RideEndReason, RideJobData, RideResult } from './events.ts';
+import { messageOf, withTimeout } from './deadline.ts';
+import type { AssignmentProgress, RideJobData, RideResult, RidingProgress } from './events.ts';
 import { connectionOf, DEFAULT_NODE, registryKey, type NodeSettings } from './options.ts';
 import { NodeRegistry, openRedis, type NodeState } from './registry.ts';
+import { activeStateIds } from '../machines/chart-graph.ts';
 import { mintTicket, verifyTicket } from './ticket.ts';
+import { mayAct, nodeMachine, registryStateOf, type CompleteOutput, type NodeHold, type NodeLine, type NodeMachine, type NodeRideResult, type NodeSnapshot, type TakeOutput } from '../machines/node.machine.ts';
 
 type RideJob = Job<RideJobData, RideResult, string>;
 
-/** The job this node holds right now. */
-interface Hold {
-  readonly job: RideJob;
-  readonly jobId: string;
-  /** The lock token: only this node knows it, so only this node can renew or complete. */
-  readonly token: string;
-  readonly attempt: number;
-  readonly ticket: string;
-  /** performance.now() when the last call that Redis confirmed as holding the lock was issued. */
-  proofAt: number;
-  sessionId: string | null;
-  frames: number;
-  fenced: boolean;
-  /** Set once: the job is being completed (or the completion was refused). */
-  ending: boolean;
-  readonly timers: NodeJS.Timeout[];
-  readonly over: Promise<void>;
-  release(): void;
-}
-
 /** Log lines tests and operators key on: `fleet` names the event. */
-export type NodeLogEvent =
-  | 'ready'
-  | 'job.taken'
-  | 'job.assigned'
-  | 'job.failed_stalled'
-  | 'session.began'
-  | 'job.completed'
-  | 'completion.rejected'
-  | 'fenced'
-  | 'no_show'
-  | 'drain.began'
-  | 'drain.deadline'
-  | 'drained';
+export type NodeLogEvent = NodeLine | 'job.failed_stalled' | 'lease.withheld';
 
 export interface FleetNode {
   /** Admission for `session:start` (TransportOptions.admit): only the armed ticket passes. */
   readonly admit: (request: { readonly ticket?: string }) => Result;
+  /**
+   * The lease on the frame path (TransportOptions.gate), asked synchronously for every frame and
+   * model message that leaves and every command and input frame that enters: refused
+   * (`lease_lost`) once this node cannot prove it still holds its user.
+   */
+  readonly gate: () => Result;
   /** Begin taking jobs once the model is ready; `publicUrl` is what clients are sent to. */
   start(publicUrl: string): Promise<void>;
   /** Take no new job; let the running session finish (or stop it at the drain deadline); then close. */
@@ -79,76 +55,164 @@ export interface FleetNode {
   /** Close the queue connections at once (tests, errors); a held job is left to the stall check. */
   close(): Promise<void>;
   state(): NodeState;
+  /** The node chart's current snapshot (for /health, the inspector and tests). */
+  snapshot(): NodeSnapshot;
   readonly nodeId: string;
 }
 
-export type NodeOptions = Partial<NodeSettings> & Pick<NodeSettings, 'redisUrl' | 'secret'>;
+export type NodeOptions = Partial<NodeSettings> &
+  Pick<NodeSettings, 'redisUrl' | 'secret'> & {
+    /** XState inspection of the node's chart (`--inspect`, as for the runtime's). */
+    readonly inspect?: (event: InspectionEvent) => void;
+  };
+
+/** What the edge keeps of a held job: the BullMQ object and the lock token only this node knows. */
+interface Held {
+  readonly job: RideJob;
+  readonly token: string;
+  /** Frames, messages and requests the gate refused for this hold. */
+  withheld: number;
+  /** For the `job.taken` line: when the take was sent (ms since the epoch), and how long the ride had waited. */
+  readonly issuedAt: number;
+  readonly waitedMs: number;
+}
 
 export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLog: Logger): FleetNode {
   const nodeId = options.nodeId ?? `node-${randomUUID().slice(0, 8)}`;
-  const s: Omit<NodeSettings, 'publicUrl'> = { ...DEFAULT_NODE, ...options, nodeId };
+  const { inspect, ...settings } = options;
+  const s: Omit<NodeSettings, 'publicUrl'> = { ...DEFAULT_NODE, ...settings, nodeId };
   const log = parentLog.child({ component: 'fleet', node: nodeId });
   const say = (event: NodeLogEvent, fields: Record<string, unknown> = {}, level: 'info' | 'warn' = 'info'): void => {
     log[level]({ fleet: event, ...fields }, `fleet: ${event}`);
   };
+  const now = (): number => performance.now();
 
   let publicUrl = options.publicUrl ?? '';
   let worker: Worker<RideJobData, RideResult, string> | null = null;
   let events: QueueEvents | null = null;
   let redis: Redis | null = null;
   let registry: NodeRegistry | null = null;
-  let hold: Hold | null = null;
-  /** The ticket admission accepts; null when nobody is expected. */
-  let armed: { ticket: string; hold: Hold } | null = null;
+  const held = new Map<string, Held>();
   /** Set by `admit` for the `session:start` being handled right now (the runtime starts it synchronously). */
-  let admitting: Hold | null = null;
+  let admitting: string | null = null;
   /** Tickets already used, newest last; bounded: a ticket expires within `noShowMs` anyway. */
   const used: string[] = [];
-  let draining = false;
   let closed = false;
-  let sessions = 0;
-  let takes = 0;
-  const wake = new Wakeup();
-  let loop: Promise<void> = Promise.resolve();
-  let heartbeatTimer: NodeJS.Timeout | null = null;
-  let drainTimer: NodeJS.Timeout | null = null;
-  let drained: Promise<void> | null = null;
-
-  const leaseHeld = (h: Hold): boolean => !h.fenced && performance.now() - h.proofAt <= s.leaseMs - s.fenceMarginMs;
-
-  function state(): NodeState {
-    if (draining) return 'draining';
-    if (hold) return hold.sessionId ? 'busy' : 'assigned';
-    return runtime.phase() === 'idle' ? 'free' : 'busy';
-  }
+  let startedUrl: Promise<void> | null = null;
 
   function heartbeat(): void {
     if (!registry || closed || !publicUrl) return;
-    registry.write({ id: nodeId, url: publicUrl, state: state(), at: Date.now(), sessions }).catch((err: unknown) => log.debug({ err: messageOf(err) }, 'fleet: heartbeat failed'));
+    const snap = actor.getSnapshot();
+    const c = snap.context;
+    registry
+      .write({
+        id: nodeId,
+        url: publicUrl,
+        state: registryStateOf(snap),
+        at: Date.now(),
+        sessions: c.sessions,
+        ride: c.hold?.jobId ?? null,
+        leaseAgeMs: c.hold ? Math.round(now() - c.proof.proofAt) : null,
+        fences: c.fences,
+        refusedCompletions: c.refusedCompletions,
+        chart: activeStateIds('node', snap.value),
+        phase: runtime.phase(),
+      })
+      .catch((err: unknown) => log.debug({ err: messageOf(err) }, 'fleet: heartbeat failed'));
   }
+
+  const machine = nodeMachine.provide({
+    actors: {
+      connect: fromPromise(async () => {
+        await runtime.ready();
+        await connect();
+      }),
+      take: fromPromise<TakeOutput, { take: number }>(async ({ input }) => take(input.take)),
+      publish: fromPromise<void, NodeHold>(async ({ input }) => publish(input)),
+      renew: fromPromise(async ({ input }: { input: NodeHold }) => {
+        const h = held.get(input.jobId);
+        const issuedAt = now();
+        if (!h) return { confirmed: false, issuedAt };
+        try {
+          const r = await withTimeout(h.job.extendLock(h.token, s.leaseMs), s.leaseMs, 'renew the lease');
+          return { confirmed: r === 1, issuedAt };
+        } catch (err) {
+          // Redis is slow or away: the chart's lease delays decide when that becomes fatal.
+          log.warn({ jobId: input.jobId, err: messageOf(err) }, 'fleet: lease renewal failed');
+          throw err;
+        }
+      }),
+      complete: fromPromise<CompleteOutput, { hold: NodeHold; result: NodeRideResult; fenced: boolean }>(async ({ input }) => {
+        const h = held.get(input.hold.jobId);
+        if (!h) return { completed: false, why: 'the job is not held' };
+        const result: RideResult = { node: nodeId, attempt: input.hold.attempt, ...input.result };
+        try {
+          await withTimeout(h.job.moveToCompleted(result, h.token, false), s.redisTimeoutMs, 'complete the job');
+          return { completed: true };
+        } catch (err) {
+          return { completed: false, why: messageOf(err) };
+        }
+      }),
+      heartbeat: fromCallback(() => {
+        heartbeat(); // at once: every state change the gateway should see restarts this
+        const timer = setInterval(heartbeat, s.heartbeatMs);
+        return () => clearInterval(timer);
+      }),
+    },
+  });
+
+  const actor: Actor<NodeMachine> = createActor(machine, {
+    input: { nodeId, now, times: { leaseMs: s.leaseMs, fenceMarginMs: s.fenceMarginMs, renewEveryMs: s.renewEveryMs, noShowMs: s.noShowMs, drainDeadlineMs: s.drainDeadlineMs, pollMs: s.pollMs } },
+    ...(inspect ? { inspect } : {}),
+  });
+  actor.on('line', (e) => {
+    const jobId = typeof e.fields.jobId === 'string' ? e.fields.jobId : null;
+    const h = jobId ? held.get(jobId) : undefined;
+    const ended = e.line === 'job.completed' || e.line === 'completion.rejected';
+    const extra =
+      e.line === 'ready' ? { url: publicUrl, stalledIntervalMs: s.stalledIntervalMs } :
+      e.line === 'job.taken' && h ? { issuedAt: h.issuedAt, waitedMs: h.waitedMs } :
+      ended && h ? { withheld: h.withheld } : {};
+    say(e.line, { ...e.fields, ...extra }, e.level);
+    if (ended && jobId) held.delete(jobId); // the hold is over: the edge forgets the job object
+  });
+  actor.on('ride.riding', ({ hold, sessionId }) => {
+    const h = held.get(hold.jobId);
+    const progress: RidingProgress = { type: 'riding', node: nodeId, attempt: hold.attempt, sessionId };
+    h?.job.updateProgress(progress).catch((err: unknown) => log.debug({ jobId: hold.jobId, err: messageOf(err) }, 'fleet: publishing the ride\'s start failed'));
+  });
+  actor.on('session.stop', (e) => {
+    const r = runtime.stop({ reason: e.reason });
+    if (!r.ok) log.warn({ code: r.error.code, reason: e.reason }, 'fleet: stopping the session was refused (it is ending already)');
+  });
+  // Every change of the chart's active states is written at once (the gateway's page draws them).
+  let lastStates = '';
+  actor.subscribe({
+    next: (snap) => {
+      const states = activeStateIds('node', snap.value).join(' ');
+      if (states !== lastStates) {
+        lastStates = states;
+        heartbeat();
+      }
+    },
+    error: (err) => log.error({ err }, 'fleet: the node chart failed'),
+  });
 
   // The session that the armed ticket admitted begins synchronously inside runtime.start().
   runtime.on('session.began', (session) => {
-    const h = admitting;
-    if (!h || hold !== h) return;
+    const jobId = admitting;
+    if (!jobId) return;
     admitting = null;
-    h.sessionId = session.id;
-    armed = null;
-    used.push(h.ticket);
+    const hold = actor.getSnapshot().context.hold;
+    if (hold?.jobId !== jobId) return;
+    used.push(hold.ticket);
     if (used.length > 256) used.shift();
-    sessions++;
-    say('session.began', { jobId: h.jobId, attempt: h.attempt, sessionId: session.id });
-    heartbeat();
+    actor.send({ type: 'session.began', sessionId: session.id });
   });
-  runtime.on('session.finished', (e) => {
-    const h = hold;
-    if (!h || h.sessionId !== e.sessionId) return;
-    h.frames = e.frames;
-    void finish(h, h.fenced ? 'fenced' : e.reason, e.error);
-  });
-  runtime.on('phase', () => {
-    wake.fire();
-    heartbeat();
+  runtime.on('session.finished', (e) => actor.send({ type: 'session.finished', sessionId: e.sessionId, reason: e.reason, frames: e.frames, ...(e.error ? { error: e.error } : {}) }));
+  runtime.on('phase', ({ phase }) => {
+    actor.send({ type: 'runtime.phase', idle: phase === 'idle' });
+    heartbeat(); // the gateway's charts page shows the runtime's phase too
   });
 
   const admit = (request: { readonly ticket?: string }): Result => {
@@ -158,230 +222,158 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
     const v = verifyTicket(ticket, s.secret);
     if (!v.ok) return v;
     if (v.claims.node !== nodeId) return fail('ticket_invalid', 'the ticket is for another node');
-    const a = armed;
-    if (!a || a.ticket !== ticket) return fail('ticket_invalid', 'this node is not waiting for this ticket');
-    if (!leaseHeld(a.hold)) {
-      fence(a.hold, 'lease not proven at admission');
+    const snap = actor.getSnapshot();
+    const hold = snap.context.hold;
+    if (!snap.matches({ ride: 'reserved' }) || hold?.ticket !== ticket) return fail('ticket_invalid', 'this node is not waiting for this ticket');
+    if (!mayAct(snap.context, now())) {
+      actor.send({ type: 'lease.check', why: 'lease not proven at admission' });
       return fail('ticket_invalid', 'this node no longer holds the ride');
     }
-    admitting = a.hold;
+    admitting = hold.jobId;
     queueMicrotask(() => {
-      if (admitting === a.hold) admitting = null; // the start was refused after admission (not_ready…): the ticket stays armed
+      if (admitting === hold.jobId) admitting = null; // the start was refused after admission (not_ready…): the ticket stays armed
     });
     return { ok: true };
   };
 
-  /** End the session now: this node cannot prove it still holds the user. */
-  function fence(h: Hold, why: string): void {
-    if (h.fenced || h.ending) return;
-    h.fenced = true;
-    if (armed?.hold === h) armed = null;
-    say('fenced', { jobId: h.jobId, attempt: h.attempt, why, sinceProofMs: Math.round(performance.now() - h.proofAt), sessionId: h.sessionId }, 'warn');
-    if (h.sessionId && runtime.status().session?.id === h.sessionId) {
-      const r = runtime.stop({ reason: 'fenced' });
-      if (!r.ok) log.warn({ code: r.error.code }, 'fleet: stopping the fenced session was refused (it is ending already)');
-      // session.finished completes the hold.
-    } else {
-      void finish(h, 'fenced');
-    }
-  }
+  const gate = (): Result => {
+    const context = actor.getSnapshot().context;
+    const t = now();
+    if (mayAct(context, t)) return { ok: true };
+    const hold = context.hold;
+    if (!hold) return fail('lease_lost', 'this node holds no ride');
+    const h = held.get(hold.jobId);
+    if (h && h.withheld++ === 0) say('lease.withheld', { jobId: hold.jobId, attempt: hold.attempt, sinceProofMs: Math.round(t - context.proof.proofAt), sessionId: context.sessionId }, 'warn');
+    // Fence after the caller's turn: the gate is asked from inside runtime events and socket handlers.
+    if (!context.proof.fenced) queueMicrotask(() => actor.send({ type: 'lease.check', why: 'lease not proven on the frame path' }));
+    return fail('lease_lost');
+  };
 
-  async function renew(h: Hold): Promise<void> {
-    if (h.fenced || h.ending) return;
-    const issuedAt = performance.now();
+  async function take(n: number): Promise<TakeOutput> {
+    const w = worker!;
+    const token = `${nodeId}:${n}`;
+    const issuedAt = now();
+    const issuedWall = Date.now();
+    let job: RideJob | undefined;
     try {
-      const r = await withTimeout(h.job.extendLock(h.token, s.leaseMs), s.leaseMs, 'renew the lease');
-      if (h.fenced || h.ending) return;
-      if (r === 1) h.proofAt = Math.max(h.proofAt, issuedAt);
-      else fence(h, 'renewal refused: the lock is gone or someone else holds it');
+      // Non-blocking: the chart decided to take, synchronously after its drain check.
+      job = await withTimeout(w.getNextJob(token, { block: false }), s.redisTimeoutMs, 'take a job');
     } catch (err) {
-      // Redis is slow or away: the fence check decides when that becomes fatal.
-      log.warn({ jobId: h.jobId, err: messageOf(err) }, 'fleet: lease renewal failed');
+      // If the take went through after all, the job's lock lapses and the stall check requeues it.
+      log.warn({ err: messageOf(err) }, 'fleet: taking a job failed');
+      return { kind: 'none' };
     }
-  }
-
-  /** Complete the job with how the ride ended. Redis refuses it if the lock is no longer ours. */
-  async function finish(h: Hold, reason: RideEndReason, error?: RideResult['error']): Promise<void> {
-    if (h.ending) return;
-    h.ending = true;
-    if (armed?.hold === h) armed = null;
-    for (const t of h.timers) clearTimeout(t);
-    const result: RideResult = { reason, node: nodeId, attempt: h.attempt, ...(h.sessionId ? { sessionId: h.sessionId, frames: h.frames } : {}), ...(error ? { error } : {}) };
-    try {
-      await withTimeout(h.job.moveToCompleted(result, h.token, false), s.redisTimeoutMs, 'complete the job');
-      say('job.completed', { jobId: h.jobId, attempt: h.attempt, reason, fenced: h.fenced });
-    } catch (err) {
-      say('completion.rejected', { jobId: h.jobId, attempt: h.attempt, reason, fenced: h.fenced, err: messageOf(err) }, 'warn');
-    } finally {
-      if (hold === h) hold = null;
-      h.release();
-      heartbeat();
-      wake.fire();
+    if (!job) return { kind: 'none' };
+    if (job.deferredFailure) {
+      // BullMQ fails a job past its stall limit when a worker next takes it.
+      say('job.failed_stalled', { jobId: job.id, reason: job.deferredFailure }, 'warn');
+      await withTimeout(job.moveToFailed(new Error(job.deferredFailure), token, false), s.redisTimeoutMs, 'fail the job').catch((err: unknown) =>
+        log.warn({ err: messageOf(err) }, 'fleet: failing a stalled-out job failed'),
+      );
+      return { kind: 'retry' };
     }
-  }
-
-  async function serve(job: RideJob, token: string, take: number, takenAt: number, issuedWall: number): Promise<void> {
     const jobId = job.id!;
     const attempt = job.attemptsStarted;
     const ticket = mintTicket({ jobId, node: nodeId, attempt, exp: Date.now() + s.noShowMs }, s.secret);
-    let release!: () => void;
-    const over = new Promise<void>((r) => (release = r));
-    const h: Hold = { job, jobId, token, attempt, ticket, proofAt: takenAt, sessionId: null, frames: 0, fenced: false, ending: false, timers: [], over, release };
-    hold = h;
-    // `take` numbers this node's take requests, `issuedAt` says when it was sent: a drain is judged
-    // by them (drain.began logs how many takes had been issued), not by when the answer came.
-    say('job.taken', { jobId, attempt, take, issuedAt: issuedWall, waitedMs: Date.now() - (job.data.requestedAt ?? Date.now()) });
-
-    const renewal = setInterval(() => void renew(h), s.renewEveryMs);
-    // Checked often and on wake-up from a freeze: every due timer fires before new I/O is read.
-    const fenceCheck = setInterval(() => {
-      if (!h.fenced && !h.ending && !leaseHeld(h)) fence(h, 'lease not renewed in time');
-    }, Math.max(20, Math.min(100, Math.floor(s.fenceMarginMs / 2))));
-    const noShow = setTimeout(() => {
-      if (!h.sessionId && !h.fenced && !h.ending) {
-        say('no_show', { jobId, attempt });
-        void finish(h, 'no_show');
-      }
-    }, s.noShowMs);
-    h.timers.push(renewal, fenceCheck, noShow);
-
-    // Arm first, then announce: the client may connect the moment the gateway hears of it.
-    armed = { ticket, hold: h };
-    heartbeat();
-    if (!leaseHeld(h)) fence(h, 'lease not proven before publishing');
-    else {
-      const progress: AssignmentProgress = { type: 'assigned', url: publicUrl, ticket, node: nodeId, attempt };
-      try {
-        await withTimeout(job.updateProgress(progress), s.redisTimeoutMs, 'publish the assignment');
-        say('job.assigned', { jobId, attempt });
-      } catch (err) {
-        // Nobody will come: no_show releases the node (or the fence, if Redis is gone).
-        log.warn({ jobId, err: messageOf(err) }, 'fleet: publishing the assignment failed');
-      }
-    }
-    await over;
-    // Timers of a hold end with it (finish clears them; this covers a close() mid-hold).
-    for (const t of h.timers) clearTimeout(t);
+    held.set(jobId, { job, token, withheld: 0, issuedAt: issuedWall, waitedMs: Date.now() - (job.data.requestedAt ?? Date.now()) });
+    return { kind: 'job', hold: { jobId, attempt, ticket, take: n }, issuedAt };
   }
 
-  async function takeLoop(): Promise<void> {
-    while (!draining && !closed) {
-      const mark = wake.mark; // an event from here on ends the next sleep at once
-      if (runtime.phase() !== 'idle') {
-        await wake.wait(s.pollMs, mark);
-        continue;
-      }
-      const w = worker!;
-      const take = ++takes;
-      const token = `${nodeId}:${take}`;
-      const takenAt = performance.now();
-      const issuedWall = Date.now();
-      let job: RideJob | undefined;
-      try {
-        // Non-blocking: the decision to take is made here, synchronously after the drain check,
-        // so no job is taken once a drain has begun.
-        job = await withTimeout(w.getNextJob(token, { block: false }), s.redisTimeoutMs, 'take a job');
-      } catch (err) {
-        // If the take went through after all, the job's lock lapses and the stall check requeues it.
-        log.warn({ err: messageOf(err) }, 'fleet: taking a job failed');
-        await sleep(Math.min(s.pollMs, 1000));
-        continue;
-      }
-      if (!job) {
-        await wake.wait(s.pollMs, mark);
-        continue;
-      }
-      if (job.deferredFailure) {
-        // BullMQ fails a job past its stall limit when a worker next takes it.
-        say('job.failed_stalled', { jobId: job.id, reason: job.deferredFailure }, 'warn');
-        await withTimeout(job.moveToFailed(new Error(job.deferredFailure), token, false), s.redisTimeoutMs, 'fail the job').catch((err: unknown) =>
-          log.warn({ err: messageOf(err) }, 'fleet: failing a stalled-out job failed'),
-        );
-        continue;
-      }
-      await serve(job, token, take, takenAt, issuedWall);
+  /** Tell the gateway (the job's progress); the ticket is armed already (the chart is `reserved`). */
+  async function publish(hold: NodeHold): Promise<void> {
+    const h = held.get(hold.jobId);
+    if (!h) return;
+    if (!mayAct(actor.getSnapshot().context, now())) {
+      actor.send({ type: 'lease.check', why: 'lease not proven before publishing' });
+      return;
+    }
+    const progress: AssignmentProgress = { type: 'assigned', url: publicUrl, ticket: hold.ticket, node: nodeId, attempt: hold.attempt };
+    try {
+      await withTimeout(h.job.updateProgress(progress), s.redisTimeoutMs, 'publish the assignment');
+      say('job.assigned', { jobId: hold.jobId, attempt: hold.attempt });
+    } catch (err) {
+      // Nobody will come: no_show releases the node (or the fence, if Redis is gone).
+      log.warn({ jobId: hold.jobId, err: messageOf(err) }, 'fleet: publishing the assignment failed');
     }
   }
 
+  async function connect(): Promise<void> {
+    const connection = connectionOf(s.redisUrl);
+    worker = new Worker<RideJobData, RideResult, string>(s.queue, null, {
+      connection,
+      prefix: s.prefix,
+      autorun: false, // manual fetching: this node decides when it takes a job
+      concurrency: 1,
+      name: nodeId,
+      lockDuration: s.leaseMs,
+      stalledInterval: s.stalledIntervalMs,
+      maxStalledCount: s.maxStalledCount,
+      skipLockRenewal: true, // renewed by this node itself, which is what lets it fence
+    });
+    worker.on('error', (err) => log.warn({ err: messageOf(err) }, 'fleet: worker error'));
+    events = new QueueEvents(s.queue, { connection, prefix: s.prefix });
+    events.on('error', (err) => log.warn({ err: messageOf(err) }, 'fleet: queue events error'));
+    // A new or requeued job: wake a free node at once instead of at its next poll.
+    events.on('waiting', () => actor.send({ type: 'node.wake' }));
+    redis = openRedis(s.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: s.redisTimeoutMs });
+    redis.on('error', (err) => log.debug({ err: messageOf(err) }, 'fleet: registry connection error'));
+    registry = new NodeRegistry(redis, registryKey(s));
+    await withTimeout(Promise.all([worker.waitUntilReady(), events.waitUntilReady()]), 30_000, 'connect to Redis');
+    // Nodes run BullMQ's stalled-job check: a dead node's job goes back to the wait list.
+    await worker.startStalledCheckTimer();
+  }
+
+  /** Resolves when the chart's ride region is gone (drained, closed, or failed to connect). */
+  const gone = new Promise<void>((resolve) => {
+    actor.subscribe((snap) => {
+      if (snap.matches({ ride: 'gone' })) resolve();
+    });
+  });
+
+  async function close(): Promise<void> {
+    if (closed) return;
+    actor.send({ type: 'node.close' });
+    closed = true;
+    actor.stop(); // a held job is left: its lock lapses and the stall check requeues it
+    await registry?.markGone(nodeId, drained ? 'shut down (drained)' : 'closed').catch(() => undefined);
+    await Promise.allSettled([worker?.close(true), events?.close()]);
+    redis?.disconnect();
+  }
+
+  let drained: Promise<void> | null = null;
   return {
     admit,
+    gate,
     nodeId,
-    state,
-    async start(url) {
+    state: () => registryStateOf(actor.getSnapshot()),
+    snapshot: () => actor.getSnapshot(),
+    start(url) {
+      if (startedUrl) return startedUrl;
       publicUrl = options.publicUrl ?? url;
       if (!options.publicUrl && /\/\/(0\.0\.0\.0|\[::\])[:/]/.test(url)) {
         log.warn({ url }, 'fleet: listening on all interfaces without --public-url: clients will be sent to an address they cannot open');
       }
-      await runtime.ready();
-      const connection = connectionOf(s.redisUrl);
-      worker = new Worker<RideJobData, RideResult, string>(s.queue, null, {
-        connection,
-        prefix: s.prefix,
-        autorun: false, // manual fetching: this node decides when it takes a job
-        concurrency: 1,
-        name: nodeId,
-        lockDuration: s.leaseMs,
-        stalledInterval: s.stalledIntervalMs,
-        maxStalledCount: s.maxStalledCount,
-        skipLockRenewal: true, // renewed by this node itself, which is what lets it fence
+      actor.send({ type: 'runtime.phase', idle: runtime.phase() === 'idle' });
+      startedUrl = new Promise<void>((resolve, reject) => {
+        const sub = actor.subscribe((snap) => {
+          if (snap.matches({ ride: 'registering' })) return;
+          sub.unsubscribe();
+          if (snap.matches({ ride: 'gone' }) && !closed && !snap.context.draining) reject(new Error('the node could not connect to the fleet (see the log)'));
+          else resolve();
+        });
       });
-      worker.on('error', (err) => log.warn({ err: messageOf(err) }, 'fleet: worker error'));
-      // Only jobs run through BullMQ's own processor are renewed by its lock manager; the event is
-      // here in case that ever includes ours.
-      worker.on('lockRenewalFailed', (ids) => {
-        if (hold && ids.includes(hold.jobId)) fence(hold, 'lockRenewalFailed');
-      });
-      events = new QueueEvents(s.queue, { connection, prefix: s.prefix });
-      events.on('error', (err) => log.warn({ err: messageOf(err) }, 'fleet: queue events error'));
-      // A new or requeued job: wake a free node at once instead of at its next poll.
-      events.on('waiting', () => wake.fire());
-      redis = openRedis(s.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: s.redisTimeoutMs });
-      redis.on('error', (err) => log.debug({ err: messageOf(err) }, 'fleet: registry connection error'));
-      registry = new NodeRegistry(redis, registryKey(s));
-      await withTimeout(Promise.all([worker.waitUntilReady(), events.waitUntilReady()]), 30_000, 'connect to Redis');
-      // Nodes run BullMQ's stalled-job check: a dead node's job goes back to the wait list.
-      await worker.startStalledCheckTimer();
-      heartbeatTimer = setInterval(heartbeat, s.heartbeatMs);
-      heartbeat();
-      say('ready', { url: publicUrl, leaseMs: s.leaseMs, stalledIntervalMs: s.stalledIntervalMs });
-      loop = takeLoop().catch((err: unknown) => log.error({ err }, 'fleet: the take loop failed'));
+      actor.start();
+      return startedUrl;
     },
     drain() {
       if (drained) return drained;
-      draining = true;
-      say('drain.began', { takesIssued: takes, holding: hold?.jobId ?? null, sessionId: hold?.sessionId ?? null });
-      heartbeat();
-      wake.fire();
-      drainTimer = setTimeout(() => {
-        const h = hold;
-        if (!h) return;
-        say('drain.deadline', { jobId: h.jobId, sessionId: h.sessionId });
-        if (h.sessionId) runtime.stop({ reason: 'shutdown' });
-        else void finish(h, 'shutdown');
-      }, s.drainDeadlineMs);
+      actor.send({ type: 'node.drain' });
       drained = (async () => {
-        await loop;
-        if (drainTimer) clearTimeout(drainTimer);
-        say('drained', { sessions });
+        if (actor.getSnapshot().status === 'active') await gone;
         await close();
       })();
       return drained;
     },
     close,
   };
-
-  async function close(): Promise<void> {
-    if (closed) return;
-    closed = true;
-    wake.fire();
-    if (heartbeatTimer) clearInterval(heartbeatTimer);
-    if (drainTimer) clearTimeout(drainTimer);
-    if (hold) {
-      for (const t of hold.timers) clearTimeout(t);
-      hold.release(); // the loop stops; the job's lock lapses and the stall check requeues it
-    }
-    await registry?.remove(nodeId).catch(() => undefined);
-    await Promise.allSettled([worker?.close(true), events?.close()]);
-    redis?.disconnect();
-  }
 }

@@ -115,12 +115,18 @@ export interface GatewaySettings extends QueueSettings {
   readonly redisTimeoutMs: number;
   /** A node whose registry entry is older than this counts as gone. */
   readonly nodeStaleMs: number;
+  /** A gone node is listed (with when and why) this long, then pruned from the registry. */
+  readonly nodeGoneKeepMs: number;
   /** Optional: the fleet's ticket secret; when set, the gateway forwards only tickets that verify. */
   readonly secret?: string;
   /** Shared secret clients present at the handshake (`auth.token`); off when unset. */
   readonly authToken?: string;
   /** Browser origins allowed besides the gateway's own. */
   readonly corsOrigins: readonly string[];
+  /** `/ready` answers 503 while fewer nodes than this are live (not draining, not gone). */
+  readonly minNodes: number;
+  /** An assignment whose session has not begun by then is shown overdue (the nodes' `--no-show`). */
+  readonly noShowMs: number;
 }
 
 export const DEFAULT_GATEWAY: Omit<GatewaySettings, 'redisUrl'> = {
@@ -135,7 +141,10 @@ export const DEFAULT_GATEWAY: Omit<GatewaySettings, 'redisUrl'> = {
   requestsPerSecond: 5, // a person requests a ride, not a stream of them
   redisTimeoutMs: 3_000,
   nodeStaleMs: 5_000, // five missed heartbeats
+  nodeGoneKeepMs: 600_000, // ten minutes: long enough to see what happened, short enough not to pile up
   corsOrigins: [],
+  minNodes: 0, // an empty fleet still queues its users: ready unless the operator says otherwise
+  noShowMs: 15_000, // the nodes' default
 };
 
 /** ioredis options of a Sentinel URL, the production setup (README "Fleet"). */

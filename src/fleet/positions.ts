@@ -67,6 +67,11 @@ export class PositionTracker {
     this.last.delete(jobId);
   }
 
+  /** The last position told for this job, if it is watched. */
+  positionOf(jobId: string): number | null {
+    return this.last.get(jobId) ?? null;
+  }
+
   get size(): number {
     return this.watched.size;
   }

@@ -38,6 +38,12 @@ export interface TransportOptions {
   readonly maxViewers: number;
   /** WebRTC media (src/transport/webrtc/options.ts has the defaults). */
   readonly webrtc?: Partial<WebRtcOptions>;
+  /**
+   * Asked synchronously where frames and model messages leave and where commands and input
+   * frames enter (fleet nodes: "does this node still hold its user?"). A refusal withholds the
+   * frame or message and refuses the request with the gate's error (`lease_lost`).
+   */
+  readonly gate?: () => Result;
 }
 
 export const DEFAULT_TRANSPORT: TransportOptions = {

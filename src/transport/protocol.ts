@@ -41,11 +41,20 @@ const viewerIdentity = (socket: FramehostSocket): string => socket.data.ownerId 
 export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { stream: StreamRouter; control: SessionControl; detach(): void } {
   const { runtime, options, log, metrics } = deps;
   const control = new SessionControl();
+  /** The gate (fleet nodes: the lease), asked synchronously at every frame, message, command and input frame. */
+  const gate = options.gate;
+  const mayLeave = (): boolean => gate === undefined || gate().ok;
+  /** The gate's refusal of an incoming request, or null when it may enter. */
+  const gateRefusal = (): Result | null => {
+    const g = gate?.();
+    return g && !g.ok ? g : null;
+  };
   const media = createMedia({ runtime, options: { ...DEFAULT_WEBRTC, ...options.webrtc }, log, registry: metrics.registry, refused: metrics.commandError });
   const stream = new StreamRouter({ sent: metrics.frameSent, dropped: metrics.frameDropped }, log, {
     mode: options.viewers,
     maxViewers: options.maxViewers,
     mediaSink: media.sinkFor,
+    mayLeave,
   });
   /** Runtime subscriptions, undone when the server closes (the runtime outlives it). */
   const subscriptions: (() => void)[] = [];
@@ -55,7 +64,9 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
 
   subscriptions.push(
     runtime.on('frame', (frame) => stream.frame(frame)),
-    runtime.on('message', (m) => stream.viewers().forEach((v) => v.socket.emit('message', m))),
+    runtime.on('message', (m) => {
+      if (mayLeave()) stream.viewers().forEach((v) => v.socket.emit('message', m));
+    }),
     // Only the owner sends commands, so a handler's failure goes to the owner's connections.
     runtime.on('command.failed', (e) => {
       for (const s of socketsOf(control.ownerOf(e.sessionId))) s.emit('command:failed', { requestId: e.requestId, error: e.error });
@@ -179,7 +190,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     handle('session:command', (req) => {
       const c = checkCommandRequest(req, options.maxCommandBytes);
       if (!c.ok) return c;
-      return runtime.command(c.value.name, c.value.args, { owner: viewerIdentity(socket) });
+      return gateRefusal() ?? runtime.command(c.value.name, c.value.args, { owner: viewerIdentity(socket) });
     });
 
     handle('stream:attach', (req) => {
@@ -215,7 +226,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
         if (!inputBucket.take()) result = fail('rate_limited', `more than ${options.inputFramesPerSecond} input frames/s`);
         else if (payload.length > 2) result = fail('bad_request', extraArgumentsMessage('input:frame', 2, payload.length));
         else if (!isPlainObject(meta)) result = fail('bad_request', 'input:frame needs (meta { track, width, height, format }, bytes)');
-        else result = runtime.publish(meta.track, { data: toBytes(data), width: meta.width, height: meta.height, format: meta.format }, { owner: viewerIdentity(socket) });
+        else result = gateRefusal() ?? runtime.publish(meta.track, { data: toBytes(data), width: meta.width, height: meta.height, format: meta.format }, { owner: viewerIdentity(socket) });
       } catch (err) {
         clog.error({ err }, 'input handler threw');
         result = fail('internal');

@@ -37,6 +37,10 @@ export interface StreamCounters {
   dropped(n: number): void;
 }
 
+/** Asked right before a frame is written: false withholds it (see TransportOptions.gate). */
+export type MayLeave = () => boolean;
+const always: MayLeave = () => true;
+
 export class Viewer {
   private pending: RuntimeFrame | null = null;
   private encoding = false;
@@ -56,6 +60,7 @@ export class Viewer {
     private readonly settings: StreamSettings,
     private readonly counters: StreamCounters,
     private readonly log: Logger,
+    private readonly mayLeave: MayLeave = always,
   ) {
     this.encodingName = settings.encoding;
     this.conn = socket.conn as unknown as EngineConn;
@@ -107,7 +112,8 @@ export class Viewer {
   }
 
   private write(frame: RuntimeFrame, format: FrameMeta['format'], data: Uint8Array): void {
-    if (this.closed) return;
+    // The last synchronous point before the wire (after any JPEG encoding): the gate decides here.
+    if (this.closed || !this.mayLeave()) return;
     const meta: FrameMeta = {
       sessionId: frame.sessionId,
       seq: frame.seq,
@@ -154,6 +160,8 @@ export interface StreamRouting {
   readonly maxViewers: number;
   /** The sink for `encoding: 'webrtc'` (the connection's negotiated peer), or why there is none. */
   readonly mediaSink?: (socket: FramehostSocket) => StreamSink | ErrorValue;
+  /** The transport's gate (fleet nodes: the lease), asked synchronously before any frame leaves. */
+  readonly mayLeave?: MayLeave;
 }
 
 const SWITCH: StreamRouting = { mode: 'switch', maxViewers: 1 };
@@ -189,7 +197,7 @@ export class StreamRouter {
   attach(socket: FramehostSocket, settings: StreamSettings): Result {
     const admitted = this.admit(socket, settings);
     if (!admitted.ok) return admitted;
-    const sink = settings.encoding === 'webrtc' ? (this.routing.mediaSink!(socket) as StreamSink) : new Viewer(socket, settings, this.counters, this.log);
+    const sink = settings.encoding === 'webrtc' ? (this.routing.mediaSink!(socket) as StreamSink) : new Viewer(socket, settings, this.counters, this.log, this.routing.mayLeave);
     this.sinks.get(socket.id)?.close();
     if (this.routing.mode === 'switch') {
       for (const previous of this.sinks.values()) {
@@ -219,6 +227,9 @@ export class StreamRouter {
   }
 
   frame(frame: RuntimeFrame): void {
+    // Checked here for every sink (a WebRTC track has no later point before the encoder), and
+    // again by a Socket.IO viewer right before it writes (its JPEG encoding is asynchronous).
+    if (this.routing.mayLeave && !this.routing.mayLeave()) return;
     for (const sink of this.sinks.values()) sink.offer(frame);
   }
 }

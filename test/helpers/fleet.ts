@@ -99,6 +99,7 @@ export async function startFleet(redisUrl: string, spec: NodeSpec & { graceMs?: 
   const queue = `rides-${randomBytes(4).toString('hex')}`;
   const secret = randomBytes(24).toString('base64url');
   const gateway = await startGateway({ redisUrl, queue, host: '127.0.0.1', port: 0, reconnectGraceMs: spec.graceMs ?? 300, positionDebounceMs: 30, positionRefreshMs: 500, nodeStaleMs: 2000, secret, logger: quietLogger(), ...spec.gateway });
+  await gateway.connected; // it listens at once; the tests want it connected to Redis first
   const records: GatewayRecord[] = [];
   gateway.on('record', (r) => records.push(r));
   const nodes: FleetNodeProcess[] = [];

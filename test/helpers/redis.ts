@@ -20,6 +20,8 @@ const HOW_TO = 'install it with: sudo apt-get install -y redis-server (Debian/Ub
 export interface RedisServer {
   readonly url: string;
   readonly port: number;
+  /** The redis-server process; stop() ends exactly this one. */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -38,7 +40,7 @@ function ensureRedisServer(): void {
   if (!existsSync(REDIS_SERVER)) throw new Error(`apt-get installed redis-server but ${REDIS_SERVER} is still missing; ${HOW_TO}`);
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -69,12 +71,13 @@ async function waitForPing(url: string, proc: ChildProcess, output: () => string
   throw new Error(`redis-server did not answer within ${ms} ms: ${output().slice(-2000)}`);
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** `port`: a given one (a test that starts Redis after the code that will use it); else a free one. */
+export async function startRedis(options: { port?: number } = {}): Promise<RedisServer> {
   ensureRedisServer();
   let lastError: unknown;
-  // A port picked free may be taken before redis binds it: try a few.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
+  // A port picked free may be taken before redis binds it: try a few (a given port: once).
+  for (let attempt = 0; attempt < (options.port ? 1 : 3); attempt++) {
+    const port = options.port ?? (await freePort());
     const dir = mkdtempSync(join(tmpdir(), 'framehost-redis-'));
     let out = '';
     const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction', '--dir', dir, '--loglevel', 'warning'], {
@@ -97,6 +100,7 @@ export async function startRedis(): Promise<RedisServer> {
     return {
       url,
       port,
+      pid: proc.pid!,
       async stop() {
         if (proc.exitCode === null && proc.signalCode === null) {
           proc.kill('SIGTERM');

@@ -11,7 +11,14 @@
  * session 1, state survived from one session to the next (module-level state, the usual cause);
  * if not, the model is not deterministic and should say so (`deterministic: false`), and then
  * only frame shapes and formats are compared.
+ *
+ * The first load records its sessions with the journal (to a temp folder, removed unless a
+ * failure needs it): on a leak, narrow.ts replays session 2's journal to find the command the
+ * leak starts with, and the report names it and the file.
  */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createRuntime, type Runtime } from '../runtime.ts';
 import { loadModelModule, modelUrl } from '../model/load.ts';
@@ -20,6 +27,7 @@ import type { CreateSessionOptions } from '../gpu/session.ts';
 import type { Limits } from '../machines/types.ts';
 import { DEFAULT_LIMITS } from '../machines/types.ts';
 import { invalidArgs, randomArgs, seededRandom, validArgs } from './args.ts';
+import { describeNarrowed, narrowLeak } from './narrow.ts';
 import { noiseFrame, patternFrame, SessionProbe, shapeOf, type SeenFrame } from './probe.ts';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip';
@@ -28,6 +36,8 @@ export interface CheckResult {
   readonly step: string;
   readonly status: CheckStatus;
   readonly detail: string;
+  /** More lines under the result (what narrowing found, where the journal is). */
+  readonly notes?: readonly string[];
 }
 
 export interface CheckOptions {
@@ -48,6 +58,8 @@ export interface CheckOptions {
   readonly seed?: number;
   /** Frames compared between sessions (default 3). */
   readonly compareFrames?: number;
+  /** Time allowed for finding the command a leak starts with (default 20 s). */
+  readonly narrowBudgetMs?: number;
 }
 
 /** Frames from a model with input tracks are compared once its input has settled. */
@@ -68,8 +80,8 @@ const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n =
 
 export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => void = () => {}): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  const add = (step: string, status: CheckStatus, detail: string): void => {
-    const r = { step, status, detail };
+  const add = (step: string, status: CheckStatus, detail: string, notes?: readonly string[]): void => {
+    const r = { step, status, detail, ...(notes && notes.length > 0 ? { notes } : {}) };
     results.push(r);
     report(r);
   };
@@ -89,9 +101,27 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
   const tracked = Object.keys(inputs).length > 0;
   const deterministic = def.deterministic !== false;
 
-  const fresh = async (): Promise<{ runtime: Runtime; wallMs: number; error?: string }> => {
+  // Journals of the first load's sessions, by session id (kept only when a failure points at one).
+  const journalDir = mkdtempSync(join(tmpdir(), 'framehost-check-'));
+  let keepJournals = false;
+  const journals = new Map<string, string>();
+  const journalOf = async (sessionId: string): Promise<string | undefined> => {
+    for (let waited = 0; !journals.has(sessionId) && waited < 2000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    return journals.get(sessionId);
+  };
+
+  const fresh = async (record = false): Promise<{ runtime: Runtime; wallMs: number; error?: string }> => {
     const t0 = performance.now();
-    const runtime = await createRuntime({ model: url, modelOptions: opts.modelOptions ?? {}, logger: opts.log, limits, ...(opts.ort ? { ort: opts.ort } : {}) });
+    const runtime = await createRuntime({
+      model: url,
+      modelOptions: opts.modelOptions ?? {},
+      logger: opts.log,
+      limits,
+      ...(opts.ort ? { ort: opts.ort } : {}),
+      // Hashes only for input frames: the bytes of a noise track would fill the file in seconds.
+      ...(record ? { record: { dir: journalDir, recordInputs: false } } : {}),
+    });
+    if (record) runtime.on('journal.written', (w) => void (w.failed || journals.set(w.sessionId, w.path)));
     try {
       await runtime.ready();
       return { runtime, wallMs: performance.now() - t0 };
@@ -116,7 +146,13 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
     p.end ? `the session ended by itself (${p.end.reason}${p.end.error ? `, ${p.end.error.code}: ${p.end.error.message}` : ''})` : 'the session is running';
 
   // 1. Load.
-  const first = await fresh();
+  let first: Awaited<ReturnType<typeof fresh>>;
+  try {
+    first = await fresh(true);
+  } catch (err) {
+    rmSync(journalDir, { recursive: true, force: true });
+    throw err;
+  }
   let runtime = first.runtime;
   try {
     if (first.error) {
@@ -256,11 +292,31 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
         }
       }
       if (same(f1, again, true)) {
+        await runtime.shutdown();
+        const notes: string[] = [];
+        const journal = await journalOf(s2.sessionId);
+        if (journal) {
+          const narrowed = await narrowLeak(journal, {
+            model: url,
+            modelOptions: opts.modelOptions ?? {},
+            log: opts.log,
+            ...(opts.ort ? { ort: opts.ort } : {}),
+            ...(opts.narrowBudgetMs !== undefined ? { budgetMs: opts.narrowBudgetMs } : {}),
+          }).catch((err: unknown) => ({ kind: 'unfinished' as const, of: 0, reason: err instanceof Error ? err.message : String(err), probes: 0, ms: 0 }));
+          notes.push(describeNarrowed(narrowed));
+          notes.push(`session 2's journal: ${journal} (framehost replay FILE --out DIR plays it through a fresh load)`);
+          keepJournals = true;
+          // Only that file stays: sessions 1 and 3 would only be confusing beside it.
+          for (const f of readdirSync(journalDir)) if (join(journalDir, f) !== journal) rmSync(join(journalDir, f), { force: true });
+        } else {
+          notes.push('session 2 has no journal (its file could not be written), so the command the leak starts with is not known');
+        }
         add(
           'isolation',
           'fail',
           `session 3's ${what} differ from those of the first session after a fresh load, ${driven}: state survived from one session to the next. ` +
             'The likely cause is module-level state (a variable outside createSessionState, or something load() returned that a session changes): keep per-session values in createSessionState',
+          notes,
         );
       } else {
         add(
@@ -273,5 +329,6 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
     return results;
   } finally {
     await runtime.shutdown();
+    if (!keepJournals) rmSync(journalDir, { recursive: true, force: true });
   }
 }

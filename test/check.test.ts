@@ -2,14 +2,22 @@
  * `framehost check`, run as an author runs it (the bin, its own process, from the checkout's
  * sources): the built-in models and a well-behaved fixture pass; fixtures with a module-level
  * leak, a loop that ignores stop, a bad frame and undeclared randomness fail, each with the
- * message that names the cause. Exit 0 on a pass, 1 on a failure, 2 for a bad command line.
+ * message that names the cause; for a leak, the command it starts with (found by replay). Exit 0 on a pass, 1 on a failure, 2 for a bad command line.
  */
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { appliedCommands } from '../src/check/narrow.ts';
 import { childPool } from './helpers/child.ts';
 import { BIN } from './helpers/cli.ts';
 
 const children = childPool();
-afterEach(() => children.killAll());
+/** Journal folders check kept (in the temp folder) for a failure: removed after each test. */
+const journals: string[] = [];
+afterEach(() => {
+  children.killAll();
+  for (const d of journals.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 const FIXTURES = 'test/fixtures/check';
 
@@ -48,12 +56,38 @@ describe('framehost check', () => {
     expect(leak.lines.get('isolation'), leak.out).toMatch(/^FAIL session 3's first 3 frames differ .* state survived from one session to the next\. The likely cause is module-level state/);
     expect(leak.lines.get('frames')).toMatch(/^ok/);
     expect(leak.out).toMatch(/^FAILED: 4 passed, 1 failed/m);
+    // Its only command leaks: the first one of the random session is named.
+    expect(leak.out).toMatch(/^ {27}the leak starts with command "level" \{"value":\d+\} \(the 1st of session 2's \d+ commands, applied at frame \d+\): a session replayed with no command twice/m);
+    journals.push(...[...leak.out.matchAll(/session 2's journal: (\S+)\/session-/g)].map((m) => m[1]!));
 
     expect(slow.code, slow.out).toBe(1);
     expect(slow.lines.get('stop'), slow.out).toMatch(/^FAIL the loop ignored stop for 800 ms \(the stop deadline\) and its worker was killed: call ctx\.shouldStop\(\)/);
 
     expect(bad.code, bad.out).toBe(1);
     expect(bad.lines.get('frames'), bad.out).toMatch(/^FAIL 3 frames, then the session ended by itself \(error, bad_frame: frame\.data has 100 bytes; 1×16×16 rgba needs 1024\)/);
+  });
+
+  it('names the command a leak starts with, from a replayed journal of the random session, and keeps that journal', { timeout: 90_000 }, async () => {
+    const r = await check([`${FIXTURES}/leak-stamp.ts`]);
+    expect(r.code, r.out).toBe(1);
+    expect(r.lines.get('isolation'), r.out).toMatch(/^FAIL .*state survived from one session to the next/);
+    const named = /^ {27}the leak starts with command "(\w+)" (\{.*\}) \(the (\d+)(?:st|nd|rd|th) of session 2's (\d+) commands, applied at frame (\d+)\): .* \((\d+) probes, (\d+) ms\)$/m.exec(r.out);
+    expect(named, r.out).not.toBeNull();
+    const [, name, args, index, of, at, probes] = named!;
+    expect(name).toBe('stamp');
+    const file = /^ {27}session 2's journal: (\S+\.jsonl) \(framehost replay FILE --out DIR/m.exec(r.out)?.[1];
+    expect(file, r.out).toBeDefined();
+    journals.push(dirname(file!));
+    // The journal is the one check replayed: its first stamp is the command named, every command before it is a per-session one.
+    const applied = appliedCommands(readFileSync(file!, 'utf8'));
+    expect(applied.length).toBe(Number(of));
+    const first = applied.findIndex((c) => c.name === 'stamp');
+    expect(first + 1).toBe(Number(index));
+    expect(first, 'the seed should put other commands before the first stamp').toBeGreaterThan(0);
+    expect(JSON.parse(args!)).toEqual(applied[first]!.args);
+    expect(Number(at)).toBe(applied[first]!.at);
+    expect(Number(probes)).toBeLessThanOrEqual(Math.ceil(Math.log2(applied.length)) + 2);
+    expect(readdirSync(dirname(file!))).toEqual([basename(file!)]);
   });
 
   it('compares shapes only for a model that declares deterministic: false, and fails one that does not declare it', { timeout: 90_000 }, async () => {

@@ -68,7 +68,7 @@ describe('framehost check', () => {
   });
 
   it('names the command a leak starts with, from a replayed journal of the random session, and keeps that journal', { timeout: 90_000 }, async () => {
-    const r = await check([`${FIXTURES}/leak-stamp.ts`]);
+    const [r, loop] = await Promise.all([check([`${FIXTURES}/leak-stamp.ts`]), check([`${FIXTURES}/leak-loop.ts`])]);
     expect(r.code, r.out).toBe(1);
     expect(r.lines.get('isolation'), r.out).toMatch(/^FAIL .*state survived from one session to the next/);
     const named = /^ {27}the leak starts with command "(\w+)" (\{.*\}) \(the (\d+)(?:st|nd|rd|th) of session 2's (\d+) commands, applied at frame (\d+)\): .* \((\d+) probes, (\d+) ms\)$/m.exec(r.out);
@@ -88,6 +88,11 @@ describe('framehost check', () => {
     expect(Number(at)).toBe(applied[first]!.at);
     expect(Number(probes)).toBeLessThanOrEqual(Math.ceil(Math.log2(applied.length)) + 2);
     expect(readdirSync(dirname(file!))).toEqual([basename(file!)]);
+
+    // A loop that writes module-level state leaks without any command, and check says so.
+    expect(loop.code, loop.out).toBe(1);
+    journals.push(...[...loop.out.matchAll(/session 2's journal: (\S+)\/session-/g)].map((m) => m[1]!));
+    expect(loop.out).toMatch(/^ {27}the leak needs no command: a replayed session with no command already changes the next one/m);
   });
 
   it('compares shapes only for a model that declares deterministic: false, and fails one that does not declare it', { timeout: 90_000 }, async () => {
@@ -96,6 +101,11 @@ describe('framehost check', () => {
     expect(declared.lines.get('isolation')).toMatch(/^ok deterministic: false, so only shapes compared/);
     expect(undeclared.code, undeclared.out).toBe(1);
     expect(undeclared.lines.get('isolation')).toMatch(/^FAIL two fresh loads gave different first 3 frames: the model is not deterministic\. If that is by design, declare deterministic: false/);
+    // Session 1's journal, replayed through a fresh load, differs at once: the loop varies by itself.
+    expect(undeclared.out).toMatch(/^ {27}replaying session 1 through a fresh load, frame 0 is the first that differs from the recording, before any command was applied/m);
+    const kept = /^ {27}session 1's journal: (\S+)\/session-\S+\.jsonl \(framehost replay/m.exec(undeclared.out)?.[1];
+    expect(kept, undeclared.out).toBeDefined();
+    journals.push(kept!);
   });
 
   it('fails a model whose load throws, with its message, and stops there', { timeout: 60_000 }, async () => {

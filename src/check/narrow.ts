@@ -17,6 +17,7 @@ import type { CreateSessionOptions } from '../gpu/session.ts';
 import type { ReplayScript } from '../actors/loop-points.ts';
 import { hashBytes, type JournalLine } from '../journal/format.ts';
 import { parseJournal } from '../journal/replay-script.ts';
+import { replaySession } from '../journal/replay.ts';
 
 export interface AppliedCommand {
   /** Position among the session's applied commands, from 1. */
@@ -161,8 +162,8 @@ const ORDINAL = (n: number): string => {
   return `${n}${suffix}`;
 };
 
-export function describeCommand(c: AppliedCommand, of: number): string {
-  return `"${c.name}" ${JSON.stringify(c.args)} (the ${ORDINAL(c.index)} of session 2's ${of} commands, applied at frame ${c.at})`;
+export function describeCommand(c: AppliedCommand, of: number, session = 2): string {
+  return `"${c.name}" ${JSON.stringify(c.args)} (the ${ORDINAL(c.index)} of session ${session}'s ${of} commands, applied at frame ${c.at})`;
 }
 
 /** The report line for a narrowing result. */
@@ -178,4 +179,37 @@ export function describeNarrowed(n: Narrowed): string {
     case 'unfinished':
       return `narrowing stopped: ${n.reason}${n.between ? `; the leak starts after ${n.between[0] ? `command ${describeCommand(n.between[0], n.of)}` : 'the start'} and by command ${describeCommand(n.between[1], n.of)}` : ''} (${took})`;
   }
+}
+
+export interface Divergence {
+  /** The first recorded frame the replay made differently (null: every recorded hash matched). */
+  readonly frame: number | null;
+  readonly hashesChecked: number;
+  /** The last command applied at or before that frame; null: none was. */
+  readonly after: AppliedCommand | null;
+  readonly of: number;
+  readonly ms: number;
+}
+
+/**
+ * For a model whose two fresh loads differ: replay session 1 (the first after a fresh load)
+ * through another fresh load and find the first frame that differs from the recording, and the
+ * last command applied before it. Frame 0 with no command before it: the loop varies by itself.
+ */
+export async function firstDivergence(journalPath: string, opts: NarrowOptions): Promise<Divergence> {
+  const t0 = performance.now();
+  const text = await readFile(journalPath, 'utf8');
+  const commands = appliedCommands(text);
+  const report = await replaySession(parseJournal(text), { model: opts.model, modelOptions: opts.modelOptions, logger: opts.log });
+  const frame = report.firstDifference?.seq ?? null;
+  const after = frame === null ? null : (commands.filter((c) => c.at <= frame).at(-1) ?? null);
+  return { frame, hashesChecked: report.hashesChecked, after, of: commands.length, ms: performance.now() - t0 };
+}
+
+export function describeDivergence(d: Divergence): string {
+  const took = `${Math.round(d.ms)} ms`;
+  if (d.frame === null) return `replaying session 1 through a fresh load matched all ${d.hashesChecked} recorded frames: the difference lies in timing, which replay does not repeat (${took})`;
+  const where = `replaying session 1 through a fresh load, frame ${d.frame} is the first that differs from the recording`;
+  if (!d.after) return `${where}, before any command was applied: the loop's output varies by itself (Math.random, the clock, uninitialised memory, a nondeterministic kernel) (${took})`;
+  return `${where}; the last command applied before it: ${describeCommand(d.after, d.of, 1)} (${took})`;
 }

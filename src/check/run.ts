@@ -27,7 +27,7 @@ import type { CreateSessionOptions } from '../gpu/session.ts';
 import type { Limits } from '../machines/types.ts';
 import { DEFAULT_LIMITS } from '../machines/types.ts';
 import { invalidArgs, randomArgs, seededRandom, validArgs } from './args.ts';
-import { describeNarrowed, narrowLeak } from './narrow.ts';
+import { describeDivergence, describeNarrowed, firstDivergence, narrowLeak } from './narrow.ts';
 import { noiseFrame, patternFrame, SessionProbe, shapeOf, type SeenFrame } from './probe.ts';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip';
@@ -110,6 +110,19 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
     return journals.get(sessionId);
   };
 
+  /** Keep the folder with only this journal in it: the others would only be confusing beside it. */
+  const keep = (journal: string): void => {
+    keepJournals = true;
+    for (const f of readdirSync(journalDir)) if (join(journalDir, f) !== journal) rmSync(join(journalDir, f), { force: true });
+  };
+  const narrowOptions = {
+    model: url,
+    modelOptions: opts.modelOptions ?? {},
+    log: opts.log,
+    ...(opts.ort ? { ort: opts.ort } : {}),
+    ...(opts.narrowBudgetMs !== undefined ? { budgetMs: opts.narrowBudgetMs } : {}),
+  };
+
   const fresh = async (record = false): Promise<{ runtime: Runtime; wallMs: number; error?: string }> => {
     const t0 = performance.now();
     const runtime = await createRuntime({
@@ -119,7 +132,8 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
       limits,
       ...(opts.ort ? { ort: opts.ort } : {}),
       // Hashes only for input frames: the bytes of a noise track would fill the file in seconds.
-      ...(record ? { record: { dir: journalDir, recordInputs: false } } : {}),
+      // Every frame hashed, so a replay names the exact frame that differs.
+      ...(record ? { record: { dir: journalDir, recordInputs: false, hashEvery: 1 } } : {}),
     });
     if (record) runtime.on('journal.written', (w) => void (w.failed || journals.set(w.sessionId, w.path)));
     try {
@@ -296,18 +310,10 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
         const notes: string[] = [];
         const journal = await journalOf(s2.sessionId);
         if (journal) {
-          const narrowed = await narrowLeak(journal, {
-            model: url,
-            modelOptions: opts.modelOptions ?? {},
-            log: opts.log,
-            ...(opts.ort ? { ort: opts.ort } : {}),
-            ...(opts.narrowBudgetMs !== undefined ? { budgetMs: opts.narrowBudgetMs } : {}),
-          }).catch((err: unknown) => ({ kind: 'unfinished' as const, of: 0, reason: err instanceof Error ? err.message : String(err), probes: 0, ms: 0 }));
+          const narrowed = await narrowLeak(journal, narrowOptions).catch((err: unknown) => ({ kind: 'unfinished' as const, of: 0, reason: err instanceof Error ? err.message : String(err), probes: 0, ms: 0 }));
           notes.push(describeNarrowed(narrowed));
           notes.push(`session 2's journal: ${journal} (framehost replay FILE --out DIR plays it through a fresh load)`);
-          keepJournals = true;
-          // Only that file stays: sessions 1 and 3 would only be confusing beside it.
-          for (const f of readdirSync(journalDir)) if (join(journalDir, f) !== journal) rmSync(join(journalDir, f), { force: true });
+          keep(journal);
         } else {
           notes.push('session 2 has no journal (its file could not be written), so the command the leak starts with is not known');
         }
@@ -319,10 +325,21 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
           notes,
         );
       } else {
+        await runtime.shutdown();
+        const notes: string[] = [];
+        const journal = await journalOf(s1.sessionId);
+        if (journal) {
+          notes.push(
+            await firstDivergence(journal, narrowOptions).then(describeDivergence, (err: unknown) => `replaying session 1 failed: ${err instanceof Error ? err.message : String(err)}`),
+          );
+          notes.push(`session 1's journal: ${journal} (framehost replay FILE --out DIR plays it again)`);
+          keep(journal);
+        }
         add(
           'isolation',
           'fail',
           `two fresh loads gave different ${what}: the model is not deterministic. If that is by design, declare deterministic: false in defineModel (check then compares frame shapes only)`,
+          notes,
         );
       }
     }

@@ -68,7 +68,11 @@ describe('framehost check', () => {
   });
 
   it('names the command a leak starts with, from a replayed journal of the random session, and keeps that journal', { timeout: 90_000 }, async () => {
-    const [r, loop] = await Promise.all([check([`${FIXTURES}/leak-stamp.ts`]), check([`${FIXTURES}/leak-loop.ts`])]);
+    const [r, loop, noRandom] = await Promise.all([
+      check([`${FIXTURES}/leak-stamp.ts`]),
+      check([`${FIXTURES}/leak-loop.ts`]),
+      check([`${FIXTURES}/leak-stamp.ts`, '--commands', '0']),
+    ]);
     expect(r.code, r.out).toBe(1);
     expect(r.lines.get('isolation'), r.out).toMatch(/^FAIL .*state survived from one session to the next/);
     const named = /^ {27}the leak starts with command "(\w+)" (\{.*\}) \(the (\d+)(?:st|nd|rd|th) of session 2's (\d+) commands, applied at frame (\d+)\): .* \((\d+) probes, (\d+) ms\)$/m.exec(r.out);
@@ -93,6 +97,12 @@ describe('framehost check', () => {
     expect(loop.code, loop.out).toBe(1);
     journals.push(...[...loop.out.matchAll(/session 2's journal: (\S+)\/session-/g)].map((m) => m[1]!));
     expect(loop.out).toMatch(/^ {27}the leak needs no command: a replayed session with no command already changes the next one/m);
+
+    // No random command: the leak came from the command step, and session 1's journal names its stamp (the 3rd command there).
+    expect(noRandom.code, noRandom.out).toBe(1);
+    journals.push(...[...noRandom.out.matchAll(/session 1's journal: (\S+)\/session-/g)].map((m) => m[1]!));
+    expect(noRandom.out).toMatch(/^ {27}replaying session 2's 0 commands twice in one worker gave the same frames both times/m);
+    expect(noRandom.out).toMatch(/^ {27}the leak starts with command "stamp" \{"x":0\.5,"y":0\.5\} \(the 3rd of session 1's 3 commands, applied at frame \d+\)/m);
   });
 
   it('compares shapes only for a model that declares deterministic: false, and fails one that does not declare it', { timeout: 90_000 }, async () => {

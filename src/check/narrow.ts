@@ -1,6 +1,6 @@
 /**
  * When `framehost check` sees a leak, find the command it starts with, from the journal of the
- * random session (session 2): replay a prefix of its commands twice in one fresh worker (replay
+ * random session (session 2; session 1's when session 2's does not reproduce it): replay a prefix of its commands twice in one fresh worker (replay
  * mode plays the same script in every session). A model that keeps all session state in
  * createSessionState makes the same frames both times; a leak makes the second replay differ.
  * Bisection over the prefix length then finds a command after which the second replay differs
@@ -29,7 +29,7 @@ export interface AppliedCommand {
   readonly check: number;
 }
 
-export type Narrowed =
+export type Narrowed = { readonly session: number } & (
   /** Replaying the first `culprit.index` commands makes the next replay differ; one fewer does not. */
   | { readonly kind: 'command'; readonly culprit: AppliedCommand; readonly of: number; readonly probes: number; readonly ms: number }
   /** Even a replay with no command changes the next one: the loop itself writes module-level state. */
@@ -37,7 +37,8 @@ export type Narrowed =
   /** Replaying all of the session's commands twice gave the same frames: the leak did not reproduce this way. */
   | { readonly kind: 'not-reproduced'; readonly of: number; readonly probes: number; readonly ms: number }
   /** Out of time or a probe failed: the range it had narrowed to. */
-  | { readonly kind: 'unfinished'; readonly reason: string; readonly of: number; readonly between?: readonly [AppliedCommand | null, AppliedCommand]; readonly probes: number; readonly ms: number };
+  | { readonly kind: 'unfinished'; readonly reason: string; readonly of: number; readonly between?: readonly [AppliedCommand | null, AppliedCommand]; readonly probes: number; readonly ms: number }
+);
 
 export interface NarrowOptions {
   readonly model: string;
@@ -69,7 +70,8 @@ export function appliedCommands(text: string): AppliedCommand[] {
   return out.sort((a, b) => a.check - b.check).map((c, i) => ({ ...c, index: i + 1 }));
 }
 
-export async function narrowLeak(journalPath: string, opts: NarrowOptions): Promise<Narrowed> {
+/** `session`: which of check's sessions the journal is of (1 or 2), for the report. */
+export async function narrowLeak(journalPath: string, session: number, opts: NarrowOptions): Promise<Narrowed> {
   const t0 = performance.now();
   const budget = opts.budgetMs ?? 20_000;
   const sessionTimeout = opts.sessionTimeoutMs ?? 5000;
@@ -79,6 +81,8 @@ export async function narrowLeak(journalPath: string, opts: NarrowOptions): Prom
   const all = journal.script.commands; // the same commands, in the worker's form (sorted by check)
   let probes = 0;
   const elapsed = (): number => performance.now() - t0;
+  const stamp = (): { session: number; probes: number; ms: number } => ({ session, probes, ms: elapsed() });
+  if (all.length !== commands.length) return { kind: 'unfinished', of: all.length, reason: 'the journal\'s command lines could not be read', ...stamp() };
 
   /** Whether replaying the first k commands makes the next replay's frames differ; a string: why the probe failed. */
   const leaks = async (k: number): Promise<boolean | string> => {
@@ -123,7 +127,6 @@ export async function narrowLeak(journalPath: string, opts: NarrowOptions): Prom
     }
   };
 
-  const stamp = (): { probes: number; ms: number } => ({ probes, ms: elapsed() });
 
   // Invariant: replaying `lo` commands does not leak, replaying `hi` does. Both ends are first
   // assumed (the live run leaked; no command, no leak) and probed only if bisection ends at
@@ -162,22 +165,22 @@ const ORDINAL = (n: number): string => {
   return `${n}${suffix}`;
 };
 
-export function describeCommand(c: AppliedCommand, of: number, session = 2): string {
+export function describeCommand(c: AppliedCommand, of: number, session: number): string {
   return `"${c.name}" ${JSON.stringify(c.args)} (the ${ORDINAL(c.index)} of session ${session}'s ${of} commands, applied at frame ${c.at})`;
 }
 
 /** The report line for a narrowing result. */
 export function describeNarrowed(n: Narrowed): string {
-  const took = `${n.probes} probes, ${Math.round(n.ms)} ms`;
+  const took = `${n.probes} ${n.probes === 1 ? 'probe' : 'probes'}, ${Math.round(n.ms)} ms`;
   switch (n.kind) {
     case 'command':
-      return `the leak starts with command ${describeCommand(n.culprit, n.of)}: ${n.culprit.index === 1 ? 'a session replayed with no command' : 'replaying the commands before it'} twice in one worker gives the same frames, replaying it too does not (${took})`;
+      return `the leak starts with command ${describeCommand(n.culprit, n.of, n.session)}: ${n.culprit.index === 1 ? 'a session replayed with no command' : 'replaying the commands before it'} twice in one worker gives the same frames, replaying it too does not (${took})`;
     case 'loop':
       return `the leak needs no command: a replayed session with no command already changes the next one, so the loop (or createSessionState) writes module-level state (${took})`;
     case 'not-reproduced':
-      return `replaying session 2's ${n.of} commands twice in one worker gave the same frames both times: the leak depends on something replay does not repeat (timing, input frames, or session 1's commands) (${took})`;
+      return `replaying session ${n.session}'s ${n.of} commands twice in one worker gave the same frames both times: the leak depends on something replay does not repeat (timing, input frames${n.session === 2 ? ", or session 1's commands" : ''}) (${took})`;
     case 'unfinished':
-      return `narrowing stopped: ${n.reason}${n.between ? `; the leak starts after ${n.between[0] ? `command ${describeCommand(n.between[0], n.of)}` : 'the start'} and by command ${describeCommand(n.between[1], n.of)}` : ''} (${took})`;
+      return `narrowing stopped: ${n.reason}${n.between ? `; the leak starts after ${n.between[0] ? `command ${describeCommand(n.between[0], n.of, n.session)}` : 'the start'} and by command ${describeCommand(n.between[1], n.of, n.session)}` : ''} (${took})`;
   }
 }
 

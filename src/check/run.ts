@@ -27,7 +27,7 @@ import type { CreateSessionOptions } from '../gpu/session.ts';
 import type { Limits } from '../machines/types.ts';
 import { DEFAULT_LIMITS } from '../machines/types.ts';
 import { invalidArgs, randomArgs, seededRandom, validArgs } from './args.ts';
-import { describeDivergence, describeNarrowed, firstDivergence, narrowLeak } from './narrow.ts';
+import { describeDivergence, describeNarrowed, firstDivergence, narrowLeak, type Narrowed } from './narrow.ts';
 import { noiseFrame, patternFrame, SessionProbe, shapeOf, type SeenFrame } from './probe.ts';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip';
@@ -310,10 +310,19 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
         const notes: string[] = [];
         const journal = await journalOf(s2.sessionId);
         if (journal) {
-          const narrowed = await narrowLeak(journal, narrowOptions).catch((err: unknown) => ({ kind: 'unfinished' as const, of: 0, reason: err instanceof Error ? err.message : String(err), probes: 0, ms: 0 }));
+          const failed = (err: unknown): Narrowed => ({ kind: 'unfinished', session: 2, of: 0, reason: err instanceof Error ? err.message : String(err), probes: 0, ms: 0 });
+          let narrowed = await narrowLeak(journal, 2, narrowOptions).catch(failed);
+          let kept = journal;
+          // Session 2's commands alone do not leak: session 1's (the command step's) may.
+          const first = narrowed.kind === 'not-reproduced' ? await journalOf(s1.sessionId) : undefined;
+          if (first) {
+            notes.push(describeNarrowed(narrowed));
+            narrowed = await narrowLeak(first, 1, narrowOptions).catch(failed);
+            if (narrowed.kind === 'command' || narrowed.kind === 'loop') kept = first;
+          }
           notes.push(describeNarrowed(narrowed));
-          notes.push(`session 2's journal: ${journal} (framehost replay FILE --out DIR plays it through a fresh load)`);
-          keep(journal);
+          notes.push(`session ${kept === journal ? 2 : 1}'s journal: ${kept} (framehost replay FILE --out DIR plays it through a fresh load)`);
+          keep(kept);
         } else {
           notes.push('session 2 has no journal (its file could not be written), so the command the leak starts with is not known');
         }

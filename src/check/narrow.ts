@@ -82,7 +82,7 @@ export async function narrowLeak(journalPath: string, session: number, opts: Nar
   let probes = 0;
   const elapsed = (): number => performance.now() - t0;
   const stamp = (): { session: number; probes: number; ms: number } => ({ session, probes, ms: elapsed() });
-  if (all.length !== commands.length) return { kind: 'unfinished', of: all.length, reason: 'the journal\'s command lines could not be read', ...stamp() };
+  if (all.length !== commands.length) return { kind: 'unfinished', of: all.length, reason: "the journal's command lines could not be read", ...stamp() };
 
   /** Whether replaying the first k commands makes the next replay's frames differ; a string: why the probe failed. */
   const leaks = async (k: number): Promise<boolean | string> => {
@@ -126,7 +126,6 @@ export async function narrowLeak(journalPath: string, session: number, opts: Nar
       await runtime.shutdown();
     }
   };
-
 
   // Invariant: replaying `lo` commands does not leak, replaying `hi` does. Both ends are first
   // assumed (the live run leaked; no command, no leak) and probed only if bisection ends at

@@ -13,8 +13,9 @@
  * only frame shapes and formats are compared.
  *
  * The first load records its sessions with the journal (to a temp folder, removed unless a
- * failure needs it): on a leak, narrow.ts replays session 2's journal to find the command the
- * leak starts with, and the report names it and the file.
+ * failure needs it): on a leak, narrow.ts replays session 2's journal (else session 1's) to find
+ * the command the leak starts with; for a model that is not deterministic, it replays session 1
+ * and finds the first frame that differs. The report names it and keeps the file.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -102,16 +103,26 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
   const deterministic = def.deterministic !== false;
 
   // Journals of the first load's sessions, by session id (kept only when a failure points at one).
-  const journalDir = mkdtempSync(join(tmpdir(), 'framehost-check-'));
+  // A temp folder that cannot be made costs only the narrowing, never the check.
+  let journalDir: string | undefined;
+  try {
+    journalDir = mkdtempSync(join(tmpdir(), 'framehost-check-'));
+  } catch (err) {
+    opts.log.warn({ err }, 'check: no temp folder for journals; a failure will not be narrowed down');
+  }
+  const removeJournals = (): void => {
+    if (journalDir) rmSync(journalDir, { recursive: true, force: true });
+  };
   let keepJournals = false;
   const journals = new Map<string, string>();
   const journalOf = async (sessionId: string): Promise<string | undefined> => {
-    for (let waited = 0; !journals.has(sessionId) && waited < 2000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    for (let waited = 0; journalDir && !journals.has(sessionId) && waited < 2000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     return journals.get(sessionId);
   };
 
   /** Keep the folder with only this journal in it: the others would only be confusing beside it. */
   const keep = (journal: string): void => {
+    if (!journalDir) return;
     keepJournals = true;
     for (const f of readdirSync(journalDir)) if (join(journalDir, f) !== journal) rmSync(join(journalDir, f), { force: true });
   };
@@ -133,7 +144,7 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
       ...(opts.ort ? { ort: opts.ort } : {}),
       // Hashes only for input frames: the bytes of a noise track would fill the file in seconds.
       // Every frame hashed, so a replay names the exact frame that differs.
-      ...(record ? { record: { dir: journalDir, recordInputs: false, hashEvery: 1 } } : {}),
+      ...(record && journalDir ? { record: { dir: journalDir, recordInputs: false, hashEvery: 1 } } : {}),
     });
     if (record) runtime.on('journal.written', (w) => void (w.failed || journals.set(w.sessionId, w.path)));
     try {
@@ -164,7 +175,7 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
   try {
     first = await fresh(true);
   } catch (err) {
-    rmSync(journalDir, { recursive: true, force: true });
+    removeJournals();
     throw err;
   }
   let runtime = first.runtime;
@@ -310,15 +321,17 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
         const notes: string[] = [];
         const journal = await journalOf(s2.sessionId);
         if (journal) {
-          const failed = (err: unknown): Narrowed => ({ kind: 'unfinished', session: 2, of: 0, reason: err instanceof Error ? err.message : String(err), probes: 0, ms: 0 });
-          let narrowed = await narrowLeak(journal, 2, narrowOptions).catch(failed);
+          const failed =
+            (session: number) =>
+            (err: unknown): Narrowed => ({ kind: 'unfinished', session, of: 0, reason: err instanceof Error ? err.message : String(err), probes: 0, ms: 0 });
+          let narrowed = await narrowLeak(journal, 2, narrowOptions).catch(failed(2));
           let kept = journal;
           // Session 2's commands alone do not leak: session 1's (the command step's) may.
-          const first = narrowed.kind === 'not-reproduced' ? await journalOf(s1.sessionId) : undefined;
-          if (first) {
+          const s1Journal = narrowed.kind === 'not-reproduced' ? await journalOf(s1.sessionId) : undefined;
+          if (s1Journal) {
             notes.push(describeNarrowed(narrowed));
-            narrowed = await narrowLeak(first, 1, narrowOptions).catch(failed);
-            if (narrowed.kind === 'command' || narrowed.kind === 'loop') kept = first;
+            narrowed = await narrowLeak(s1Journal, 1, narrowOptions).catch(failed(1));
+            if (narrowed.kind === 'command' || narrowed.kind === 'loop') kept = s1Journal;
           }
           notes.push(describeNarrowed(narrowed));
           notes.push(`session ${kept === journal ? 2 : 1}'s journal: ${kept} (framehost replay FILE --out DIR plays it through a fresh load)`);
@@ -343,6 +356,8 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
           );
           notes.push(`session 1's journal: ${journal} (framehost replay FILE --out DIR plays it again)`);
           keep(journal);
+        } else {
+          notes.push('session 1 has no journal (its file could not be written), so the first frame that differs is not known');
         }
         add(
           'isolation',
@@ -355,6 +370,6 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
     return results;
   } finally {
     await runtime.shutdown();
-    if (!keepJournals) rmSync(journalDir, { recursive: true, force: true });
+    if (!keepJournals) removeJournals();
   }
 }

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { appliedCommands } from '../src/check/narrow.ts';
+import { appliedCommands, describeCommand } from '../src/check/narrow.ts';
 import { childPool } from './helpers/child.ts';
 import { BIN } from './helpers/cli.ts';
 
@@ -103,6 +103,24 @@ describe('framehost check', () => {
     journals.push(...[...noRandom.out.matchAll(/session 1's journal: (\S+)\/session-/g)].map((m) => m[1]!));
     expect(noRandom.out).toMatch(/^ {27}replaying session 2's 0 commands twice in one worker gave the same frames both times/m);
     expect(noRandom.out).toMatch(/^ {27}the leak starts with command "stamp" \{"x":0\.5,"y":0\.5\} \(the 3rd of session 1's 3 commands, applied at frame \d+\)/m);
+  });
+
+  it('reads the applied commands of a journal in the order the worker applied them, and names them with their place', () => {
+    const text = [
+      '{"type":"session","format":1}',
+      '{"type":"command","n":1,"name":"b","args":{"v":2},"at":5,"check":9,"ms":1}',
+      '{"type":"command","n":2,"name":"a","args":{},"at":3,"check":4,"ms":2}',
+      '{"type":"command","n":3,"name":"late","args":{},"applied":false,"ms":3}',
+      '{"type":"command","n":4,"name":"c","ar', // a torn last line
+    ].join('\n');
+    const applied = appliedCommands(text);
+    expect(applied.map((c) => [c.index, c.name, c.at])).toEqual([
+      [1, 'a', 3],
+      [2, 'b', 5],
+    ]);
+    expect(describeCommand(applied[1]!, 2, 2)).toBe('"b" {"v":2} (the 2nd of session 2\'s 2 commands, applied at frame 5)');
+    const nth = (index: number): string => describeCommand({ ...applied[0]!, index }, 200, 1).match(/the (\w+) of/)![1]!;
+    expect([1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111].map(nth)).toEqual(['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '21st', '22nd', '23rd', '101st', '111th']);
   });
 
   it('compares shapes only for a model that declares deterministic: false, and fails one that does not declare it', { timeout: 90_000 }, async () => {

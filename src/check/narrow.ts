@@ -1,14 +1,17 @@
 /**
  * When `framehost check` sees a leak, find the command it starts with, from the journal of the
- * random session (session 2; session 1's when session 2's does not reproduce it): replay a prefix of its commands twice in one fresh worker (replay
- * mode plays the same script in every session). A model that keeps all session state in
- * createSessionState makes the same frames both times; a leak makes the second replay differ.
- * Bisection over the prefix length then finds a command after which the second replay differs
- * and before which it does not.
+ * random session (session 2; session 1's when session 2's does not reproduce it): replay a
+ * prefix of its commands twice in one fresh worker (replay mode plays the same script in every
+ * session). A model that keeps all session state in createSessionState makes the same frames
+ * both times; a leak makes the second replay differ. Bisection over the prefix length then
+ * finds a command after which the second replay differs and before which it does not.
  *
  * Replay, not a live session per probe: commands land at their recorded shouldStop() calls and
  * sleep() returns at once, so a probe takes a fresh load plus a few hundred frames' work, and
  * gives the same answer every time for a deterministic model.
+ *
+ * For a model whose two fresh loads differ, firstDivergence replays session 1 once and names
+ * the first frame that differs from the recording and the command applied before it.
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';

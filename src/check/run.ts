@@ -11,7 +11,15 @@
  * session 1, state survived from one session to the next (module-level state, the usual cause);
  * if not, the model is not deterministic and should say so (`deterministic: false`), and then
  * only frame shapes and formats are compared.
+ *
+ * The first load records its sessions with the journal (to a temp folder, removed unless a
+ * failure needs it): on a leak, narrow.ts replays session 2's journal (else session 1's) to find
+ * the command the leak starts with; for a model that is not deterministic, it replays session 1
+ * and finds the first frame that differs. The report names it and keeps the file.
  */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createRuntime, type Runtime } from '../runtime.ts';
 import { loadModelModule, modelUrl } from '../model/load.ts';
@@ -20,6 +28,7 @@ import type { CreateSessionOptions } from '../gpu/session.ts';
 import type { Limits } from '../machines/types.ts';
 import { DEFAULT_LIMITS } from '../machines/types.ts';
 import { invalidArgs, randomArgs, seededRandom, validArgs } from './args.ts';
+import { describeDivergence, describeNarrowed, firstDivergence, narrowLeak, type Narrowed } from './narrow.ts';
 import { noiseFrame, patternFrame, SessionProbe, shapeOf, type SeenFrame } from './probe.ts';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip';
@@ -28,6 +37,8 @@ export interface CheckResult {
   readonly step: string;
   readonly status: CheckStatus;
   readonly detail: string;
+  /** More lines under the result (what narrowing found, where the journal is). */
+  readonly notes?: readonly string[];
 }
 
 export interface CheckOptions {
@@ -48,6 +59,8 @@ export interface CheckOptions {
   readonly seed?: number;
   /** Frames compared between sessions (default 3). */
   readonly compareFrames?: number;
+  /** Time allowed for finding the command a leak starts with (default 20 s). */
+  readonly narrowBudgetMs?: number;
 }
 
 /** Frames from a model with input tracks are compared once its input has settled. */
@@ -68,8 +81,8 @@ const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n =
 
 export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => void = () => {}): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  const add = (step: string, status: CheckStatus, detail: string): void => {
-    const r = { step, status, detail };
+  const add = (step: string, status: CheckStatus, detail: string, notes?: readonly string[]): void => {
+    const r = { step, status, detail, ...(notes && notes.length > 0 ? { notes } : {}) };
     results.push(r);
     report(r);
   };
@@ -89,9 +102,51 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
   const tracked = Object.keys(inputs).length > 0;
   const deterministic = def.deterministic !== false;
 
-  const fresh = async (): Promise<{ runtime: Runtime; wallMs: number; error?: string }> => {
+  // Journals of the first load's sessions, by session id (kept only when a failure points at one).
+  // A temp folder that cannot be made costs only the narrowing, never the check.
+  let journalDir: string | undefined;
+  try {
+    journalDir = mkdtempSync(join(tmpdir(), 'framehost-check-'));
+  } catch (err) {
+    opts.log.warn({ err }, 'check: no temp folder for journals; a failure will not be narrowed down');
+  }
+  const removeJournals = (): void => {
+    if (journalDir) rmSync(journalDir, { recursive: true, force: true });
+  };
+  let keepJournals = false;
+  const journals = new Map<string, string>();
+  const journalOf = async (sessionId: string): Promise<string | undefined> => {
+    for (let waited = 0; journalDir && !journals.has(sessionId) && waited < 2000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    return journals.get(sessionId);
+  };
+
+  /** Keep the folder with only this journal in it: the others would only be confusing beside it. */
+  const keep = (journal: string): void => {
+    if (!journalDir) return;
+    keepJournals = true;
+    for (const f of readdirSync(journalDir)) if (join(journalDir, f) !== journal) rmSync(join(journalDir, f), { force: true });
+  };
+  const narrowOptions = {
+    model: url,
+    modelOptions: opts.modelOptions ?? {},
+    log: opts.log,
+    ...(opts.ort ? { ort: opts.ort } : {}),
+    ...(opts.narrowBudgetMs !== undefined ? { budgetMs: opts.narrowBudgetMs } : {}),
+  };
+
+  const fresh = async (record = false): Promise<{ runtime: Runtime; wallMs: number; error?: string }> => {
     const t0 = performance.now();
-    const runtime = await createRuntime({ model: url, modelOptions: opts.modelOptions ?? {}, logger: opts.log, limits, ...(opts.ort ? { ort: opts.ort } : {}) });
+    const runtime = await createRuntime({
+      model: url,
+      modelOptions: opts.modelOptions ?? {},
+      logger: opts.log,
+      limits,
+      ...(opts.ort ? { ort: opts.ort } : {}),
+      // Hashes only for input frames: the bytes of a noise track would fill the file in seconds.
+      // Every frame hashed, so a replay names the exact frame that differs.
+      ...(record && journalDir ? { record: { dir: journalDir, recordInputs: false, hashEvery: 1 } } : {}),
+    });
+    if (record) runtime.on('journal.written', (w) => void (w.failed || journals.set(w.sessionId, w.path)));
     try {
       await runtime.ready();
       return { runtime, wallMs: performance.now() - t0 };
@@ -116,7 +171,13 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
     p.end ? `the session ended by itself (${p.end.reason}${p.end.error ? `, ${p.end.error.code}: ${p.end.error.message}` : ''})` : 'the session is running';
 
   // 1. Load.
-  const first = await fresh();
+  let first: Awaited<ReturnType<typeof fresh>>;
+  try {
+    first = await fresh(true);
+  } catch (err) {
+    removeJournals();
+    throw err;
+  }
   let runtime = first.runtime;
   try {
     if (first.error) {
@@ -256,22 +317,59 @@ export async function runCheck(opts: CheckOptions, report: (r: CheckResult) => v
         }
       }
       if (same(f1, again, true)) {
+        await runtime.shutdown();
+        const notes: string[] = [];
+        const journal = await journalOf(s2.sessionId);
+        if (journal) {
+          const failed =
+            (session: number) =>
+            (err: unknown): Narrowed => ({ kind: 'unfinished', session, of: 0, reason: err instanceof Error ? err.message : String(err), probes: 0, ms: 0 });
+          let narrowed = await narrowLeak(journal, 2, narrowOptions).catch(failed(2));
+          let kept = journal;
+          // Session 2's commands alone do not leak: session 1's (the command step's) may.
+          const s1Journal = narrowed.kind === 'not-reproduced' ? await journalOf(s1.sessionId) : undefined;
+          if (s1Journal) {
+            notes.push(describeNarrowed(narrowed));
+            narrowed = await narrowLeak(s1Journal, 1, narrowOptions).catch(failed(1));
+            if (narrowed.kind === 'command' || narrowed.kind === 'loop') kept = s1Journal;
+          }
+          notes.push(describeNarrowed(narrowed));
+          notes.push(`session ${kept === journal ? 2 : 1}'s journal: ${kept} (framehost replay FILE --out DIR plays it through a fresh load)`);
+          keep(kept);
+        } else {
+          notes.push('session 2 has no journal (its file could not be written), so the command the leak starts with is not known');
+        }
         add(
           'isolation',
           'fail',
           `session 3's ${what} differ from those of the first session after a fresh load, ${driven}: state survived from one session to the next. ` +
             'The likely cause is module-level state (a variable outside createSessionState, or something load() returned that a session changes): keep per-session values in createSessionState',
+          notes,
         );
       } else {
+        await runtime.shutdown();
+        const notes: string[] = [];
+        const journal = await journalOf(s1.sessionId);
+        if (journal) {
+          notes.push(
+            await firstDivergence(journal, narrowOptions).then(describeDivergence, (err: unknown) => `replaying session 1 failed: ${err instanceof Error ? err.message : String(err)}`),
+          );
+          notes.push(`session 1's journal: ${journal} (framehost replay FILE --out DIR plays it again)`);
+          keep(journal);
+        } else {
+          notes.push('session 1 has no journal (its file could not be written), so the first frame that differs is not known');
+        }
         add(
           'isolation',
           'fail',
           `two fresh loads gave different ${what}: the model is not deterministic. If that is by design, declare deterministic: false in defineModel (check then compares frame shapes only)`,
+          notes,
         );
       }
     }
     return results;
   } finally {
     await runtime.shutdown();
+    if (!keepJournals) removeJournals();
   }
 }

@@ -28,7 +28,10 @@ export async function runCheckCommand(cli: ParsedCommandLine): Promise<number> {
 
   process.stdout.write(`framehost check ${model}\n`);
   const width = 18;
-  const print = (r: CheckResult): void => void process.stdout.write(`  ${MARK[r.status]}  ${r.step.padEnd(width)} ${r.detail}\n`);
+  const print = (r: CheckResult): void => {
+    process.stdout.write(`  ${MARK[r.status]}  ${r.step.padEnd(width)} ${r.detail}\n`);
+    for (const note of r.notes ?? []) process.stdout.write(`${' '.repeat(width + 9)}${note}\n`);
+  };
   const results = await runCheck(
     {
       model,

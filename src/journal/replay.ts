@@ -15,8 +15,8 @@ import { hashBytes } from './format.ts';
 import type { ParsedJournal } from './replay-script.ts';
 
 export interface ReplayOptions {
-  /** Folder for the frames (frame-NNNNNN.png, NNNNNN = the frame index from 0). */
-  readonly out: string;
+  /** Folder for the frames (frame-NNNNNN.png, NNNNNN = the frame index from 0); none: hashes only (check). */
+  readonly out?: string;
   /** Model to replay with; default: the journal's `model.source`. */
   readonly model?: string;
   /** Merged over the recorded model options. */
@@ -56,7 +56,8 @@ export async function replaySession(journal: ParsedJournal, options: ReplayOptio
     warnings.push(`${journal.readsWithoutBytes} input frame(s) were recorded as hashes only (record with --record-inputs to replay input tracks); the replay reads no frame there`);
   }
   if (journal.truncatedAt !== null) warnings.push(`the journal was cut short by its size cap at frame ${journal.truncatedAt}; only the frames before it are replayed`);
-  mkdirSync(options.out, { recursive: true });
+  const out = options.out;
+  if (out !== undefined) mkdirSync(out, { recursive: true });
 
   const runtime = await createRuntime({
     model: options.model ?? header.model.source,
@@ -83,9 +84,9 @@ export async function replaySession(journal: ParsedJournal, options: ReplayOptio
   const off = runtime.on('frame', (f: RuntimeFrame) => {
     if (journal.hashes.has(f.seq)) replayed.set(f.seq, hashBytes(f.data));
     const size = f.width * f.height * bytesPerPixel(f.format);
-    for (let i = 0; i < f.count; i++) {
+    for (let i = 0; out !== undefined && i < f.count; i++) {
       try {
-        writeFileSync(join(options.out, frameFile(f.seq + i)), encodePng(f.data.subarray(i * size, (i + 1) * size), f.width, f.height, f.format));
+        writeFileSync(join(out, frameFile(f.seq + i)), encodePng(f.data.subarray(i * size, (i + 1) * size), f.width, f.height, f.format));
       } catch (err) {
         writeError ??= err;
       }

@@ -87,4 +87,12 @@ describe('framehost check', () => {
     expect(none.code).toBe(2);
     expect(none.out).toMatch(/which model\? framehost check \.\/model\.ts/);
   });
+
+  it('checks FRAMEHOST_ORT_THREADS as --threads (as serve does): exit 2, not ignored', { timeout: 30_000 }, async () => {
+    const [word, many] = await Promise.all([check(['gray-scott'], { FRAMEHOST_ORT_THREADS: 'four' }), check(['gray-scott'], { FRAMEHOST_ORT_THREADS: '999' })]);
+    for (const r of [word, many]) {
+      expect(r.code, r.out).toBe(2);
+      expect(r.out).toMatch(/^framehost: check: --threads /m);
+    }
+  });
 });

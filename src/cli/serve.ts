@@ -83,8 +83,9 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
       ...(fleet ? { admit: fleet.admit } : {}),
     });
   } catch (err) {
-    inspection?.stop();
     await runtime.shutdown();
+    // stop() is asynchronous (it flushes): awaited, so its socket and relay are closed before main exits.
+    await inspection?.stop();
     throw (await listenProblem(err, host, port)) ?? err;
   }
   process.stderr.write(`framehost: open ${server.url} in a browser\n`);

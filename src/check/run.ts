@@ -19,7 +19,8 @@ import type { ErasedModel, InputTrackSpec } from '../model/api.ts';
 import type { CreateSessionOptions } from '../gpu/session.ts';
 import type { Limits } from '../machines/types.ts';
 import { DEFAULT_LIMITS } from '../machines/types.ts';
-import { invalidArgs, randomArgs, seededRandom, validArgs } from './args.ts';
+import { invalidArgs, randomArgs, validArgs } from './args.ts';
+import { seededRandom } from '../util/random.ts';
 import { noiseFrame, patternFrame, SessionProbe, shapeOf, type SeenFrame } from './probe.ts';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip';

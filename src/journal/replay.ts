@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createRuntime, type RuntimeFrame } from '../runtime.ts';
 import { bytesPerPixel } from '../gpu/frames.ts';
-import { encodePng } from '../cli/headless.ts';
+import { encodePng, frameFileName } from '../util/png.ts';
 import { hashBytes } from './format.ts';
 import type { ParsedJournal } from './replay-script.ts';
 
@@ -43,10 +43,6 @@ export interface ReplayReport {
   readonly firstDifference: FrameDifference | null;
   readonly end: { readonly reason: string; readonly recordedReason: string | null };
   readonly warnings: readonly string[];
-}
-
-export function frameFile(seq: number): string {
-  return `frame-${String(seq).padStart(6, '0')}.png`;
 }
 
 export async function replaySession(journal: ParsedJournal, options: ReplayOptions): Promise<ReplayReport> {
@@ -85,7 +81,7 @@ export async function replaySession(journal: ParsedJournal, options: ReplayOptio
     const size = f.width * f.height * bytesPerPixel(f.format);
     for (let i = 0; i < f.count; i++) {
       try {
-        writeFileSync(join(options.out, frameFile(f.seq + i)), encodePng(f.data.subarray(i * size, (i + 1) * size), f.width, f.height, f.format));
+        writeFileSync(join(options.out, frameFileName(f.seq + i)), encodePng(f.data.subarray(i * size, (i + 1) * size), f.width, f.height, f.format));
       } catch (err) {
         writeError ??= err;
       }

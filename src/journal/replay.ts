@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { createRuntime, type RuntimeFrame } from '../runtime.ts';
 import { bytesPerPixel } from '../gpu/frames.ts';
 import { encodePng, frameFileName } from '../util/png.ts';
+import { FramehostError } from '../errors.ts';
 import { hashBytes } from './format.ts';
 import type { ParsedJournal } from './replay-script.ts';
 
@@ -96,7 +97,7 @@ export async function replaySession(journal: ParsedJournal, options: ReplayOptio
   if (!started.ok) {
     off();
     await runtime.shutdown();
-    throw new Error(`replay could not start a session: ${started.error.message}`);
+    throw new FramehostError(started.error.code, `replay could not start a session: ${started.error.message}`);
   }
   const end = await runtime.whenSessionOver(started.sessionId);
   off();

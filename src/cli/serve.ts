@@ -100,6 +100,9 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
     /** A signal, or the launching shell gone (src/cli/launcher.ts): the same drain. */
     const stop = (signal: NodeJS.Signals | 'launcher-gone'): void => {
       if (stopping) {
+        // A signal to the whole group (systemd, Ctrl-C) kills the launching shell too: its going
+        // is this shutdown, not a second signal.
+        if (signal === 'launcher-gone') return;
         log.warn({ signal }, 'second signal: exiting now');
         process.exit(1);
       }

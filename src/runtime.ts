@@ -42,7 +42,7 @@ export interface RuntimeOptions {
   readonly inspect?: (event: InspectionEvent) => void;
   /** Write a journal of every session into a folder (README, "Session journal and replay"). */
   readonly record?: JournalOptions;
-  /** Replay mode (used by `framehost replay`): the worker plays this script in the next session. */
+  /** Replay mode (used by `framehost replay`, which runs one session): the worker plays this script in every session. */
   readonly replay?: ReplayScript;
 }
 

@@ -74,11 +74,16 @@ export function createEventStream(runtime: Runtime, options: EventStreamOptions,
   };
 
   let workerStarts = runtime.status().workerStarts;
-  const subscription = runtime.actor.subscribe((snapshot) => {
-    if (snapshot.context.workerStarts > workerStarts) {
-      workerStarts = snapshot.context.workerStarts;
-      broadcast('worker.restarted', { workerStarts });
-    }
+  const subscription = runtime.actor.subscribe({
+    next: (snapshot) => {
+      if (snapshot.context.workerStarts > workerStarts) {
+        workerStarts = snapshot.context.workerStarts;
+        broadcast('worker.restarted', { workerStarts });
+      }
+    },
+    // Required: xstate rethrows an actor's error (killing the process) if any observer lacks an
+    // error handler, even though the runtime's own observer handles and logs it.
+    error: () => undefined,
   });
   const offs = [
     runtime.on('phase', ({ phase, previous }) => broadcast('state', { state: phase, from: previous })),

@@ -23,6 +23,17 @@ export function modelUrl(pathOrUrl: string | undefined): string {
 }
 
 /**
+ * How a journal names the model, for replay: a built-in or a URL as given, a path made
+ * absolute (a relative one would be read against replay's working directory, not the server's).
+ */
+export function modelSource(pathOrUrl: string | undefined): string {
+  if (!pathOrUrl) return 'gray-scott';
+  if (pathOrUrl === 'demo' || pathOrUrl === 'gray-scott' || pathOrUrl === 'video-filter') return pathOrUrl;
+  if (/^[a-z]+:/i.test(pathOrUrl) && !isAbsolute(pathOrUrl)) return pathOrUrl;
+  return resolve(pathOrUrl);
+}
+
+/**
  * A path the model names (an ONNX file, weights), resolved against the model module's URL:
  * `./x.onnx` beside the model file works whatever the server's working directory.
  */

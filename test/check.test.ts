@@ -77,6 +77,12 @@ describe('framehost check', () => {
     expect(r.lines.get('load')).toMatch(/^ok check-cjs 1\.0\.0/);
   });
 
+  it('loads a .cts model, importing framehost by name (the README lists .cts)', { timeout: 60_000 }, async () => {
+    const r = await check([`${FIXTURES}/cjs/model.cts`]);
+    expect(r.code, r.out).toBe(0);
+    expect(r.lines.get('load')).toMatch(/^ok check-cts 1\.0\.0/);
+  });
+
   it('exits 2 with one line and a hint for a missing or misspelled model', { timeout: 30_000 }, async () => {
     const [missing, typo, none] = await Promise.all([check(['/nonexistent/model.ts']), check(['video-filtr']), check([])]);
     expect(missing.code).toBe(2);

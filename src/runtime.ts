@@ -18,7 +18,7 @@ import { phaseOf, type Phase } from './machines/phase.ts';
 import { DEFAULT_LIMITS, type EndReason, type Limits, type ModelInfo, type RuntimeEvent, type SessionEnd, type SessionRecord } from './machines/types.ts';
 import { createInferenceActor } from './actors/inference.actor.ts';
 import { eraseModel, type ErasedModel, type InputTrackSpec, type JsonValue } from './model/api.ts';
-import { loadModelModule, modelUrl } from './model/load.ts';
+import { loadModelModule, modelSource, modelUrl } from './model/load.ts';
 import { capabilitiesOf, checkCommand, type Capabilities } from './model/capabilities.ts';
 import type { CreateSessionOptions } from './gpu/session.ts';
 import { Emitter } from './util/emitter.ts';
@@ -42,7 +42,7 @@ export interface RuntimeOptions {
   readonly inspect?: (event: InspectionEvent) => void;
   /** Write a journal of every session into a folder (README, "Session journal and replay"). */
   readonly record?: JournalOptions;
-  /** Replay mode (used by `framehost replay`): the worker plays this script in the next session. */
+  /** Replay mode (used by `framehost replay`, which runs one session): the worker plays this script in every session. */
   readonly replay?: ReplayScript;
 }
 
@@ -142,7 +142,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   // Per-session counters, reset by construction: a new object per session.
   let counters: { id: string; frames: number; dropped: number; inputs: number; log: Logger; journal?: SessionJournal } | null = null;
   const recorder = options.record
-    ? createRecorder(options.record, { name: model.name, version: model.version, source: options.model ?? 'gray-scott', options: options.modelOptions ?? {}, inputs: model.inputs ?? {} }, log)
+    ? createRecorder(options.record, { name: model.name, version: model.version, source: modelSource(options.model), options: options.modelOptions ?? {}, inputs: model.inputs ?? {} }, log)
     : undefined;
 
   // Input tracks: model-scoped shared memory, emptied for every session (src/actors/input-track.ts).

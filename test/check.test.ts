@@ -149,6 +149,12 @@ describe('framehost check', () => {
     expect(r.lines.get('load')).toMatch(/^ok check-cjs 1\.0\.0/);
   });
 
+  it('loads a .cts model, importing framehost by name (the README lists .cts)', { timeout: 60_000 }, async () => {
+    const r = await check([`${FIXTURES}/cjs/model.cts`]);
+    expect(r.code, r.out).toBe(0);
+    expect(r.lines.get('load')).toMatch(/^ok check-cts 1\.0\.0/);
+  });
+
   it('exits 2 with one line and a hint for a missing or misspelled model', { timeout: 30_000 }, async () => {
     const [missing, typo, none] = await Promise.all([check(['/nonexistent/model.ts']), check(['video-filtr']), check([])]);
     expect(missing.code).toBe(2);
@@ -158,5 +164,13 @@ describe('framehost check', () => {
     expect(typo.out).toMatch(/^framehost: check: no model "video-filtr": did you mean the built-in video-filter\?$/m);
     expect(none.code).toBe(2);
     expect(none.out).toMatch(/which model\? framehost check \.\/model\.ts/);
+  });
+
+  it('checks FRAMEHOST_ORT_THREADS as --threads (as serve does): exit 2, not ignored', { timeout: 30_000 }, async () => {
+    const [word, many] = await Promise.all([check(['gray-scott'], { FRAMEHOST_ORT_THREADS: 'four' }), check(['gray-scott'], { FRAMEHOST_ORT_THREADS: '999' })]);
+    for (const r of [word, many]) {
+      expect(r.code, r.out).toBe(2);
+      expect(r.out).toMatch(/^framehost: check: --threads /m);
+    }
   });
 });

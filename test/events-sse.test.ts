@@ -5,7 +5,9 @@
 import { createServer, get, type IncomingMessage, type Server } from 'node:http';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createActor, createMachine } from 'xstate';
+import type { Runtime } from '../src/runtime.ts';
 import { createEventStream } from '../src/transport/events-sse.ts';
 import { listenOn } from '../src/util/listen.ts';
 import { SCRIPTED_MODEL, startRuntime, until, untilPhase } from './helpers/runtime.ts';
@@ -144,5 +146,33 @@ describe('GET /events', () => {
     expect(rt.start().ok).toBe(true);
     await until('session.began', () => fast.events.some((e) => e.event === 'session.began'));
     expect(fast.ended).toBe(false);
+  });
+});
+
+describe('the event stream and the root actor', () => {
+  // xstate rethrows an actor's error in a timer when any of its observers has no error handler
+  // (reportUnhandledError), whatever the others do: an observer without one would undo the
+  // runtime's own error handler and let the error kill the process.
+  it('observes the actor with an error handler, so an actor error is not rethrown', () => {
+    vi.useFakeTimers();
+    try {
+      const machine = createMachine({ on: { boom: { actions: () => { throw new Error('an action threw'); } } } });
+      const actor = createActor(machine);
+      const seen: unknown[] = [];
+      actor.subscribe({ error: (err) => seen.push(err) }); // the runtime's own observer
+      actor.start();
+      const runtime = {
+        actor,
+        status: () => ({ workerStarts: 1, phase: 'idle', model: null, sessionsStarted: 0 }),
+        on: () => () => undefined,
+      } as unknown as Runtime;
+      const stream = createEventStream(runtime, {}, pino({ level: 'silent' }));
+      actor.send({ type: 'boom' });
+      expect(seen).toHaveLength(1);
+      expect(() => vi.runOnlyPendingTimers()).not.toThrow();
+      stream.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -220,6 +220,21 @@ const resumePayload = fc.oneof(
   withClass('stale' as ResumeClass, fc.constant(J(null))),
 );
 
+/** How a raw socket's connection attempt ended: 'connected', the refusal's code, or 'timeout'. */
+function connectOutcome(socket: Socket, ms: number): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const timer = setTimeout(() => resolve('timeout'), ms);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve('connected');
+    });
+    socket.once('connect_error', (err: Error & { data?: { code?: string } }) => {
+      clearTimeout(timer);
+      resolve(err.data?.code ?? err.message);
+    });
+  });
+}
+
 const UNKNOWN_RESERVED = ['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener'];
 const CLIENT_EVENTS = ['session:start', 'session:stop', 'session:resume', 'session:command', 'stream:attach', 'stream:detach', 'capabilities'];
 const unknownName = fc
@@ -423,17 +438,7 @@ class World {
     const socket = rawIo(h.url, { transports: ['websocket'], forceNew: true, reconnection: false });
     totals.connects++;
     totals.events++;
-    const outcome = await new Promise<string>((resolve) => {
-      const timer = setTimeout(() => resolve('timeout'), 3000);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        resolve('connected');
-      });
-      socket.once('connect_error', (err: Error & { data?: { code?: string } }) => {
-        clearTimeout(timer);
-        resolve(err.data?.code ?? err.message);
-      });
-    });
+    const outcome = await connectOutcome(socket, 3000);
     if (outcome !== 'connected') {
       socket.close();
       this.violation(`slot ${c}: connection failed (${outcome})`);
@@ -695,22 +700,7 @@ class World {
     // A slot closed just before has left on the client's side; wait for the server to see it go.
     await until('the server saw the slots', () => h.server.io.sockets.sockets.size === held, 5000).catch(() => this.violation(`the server has ${h.server.io.sockets.sockets.size} sockets, ${held} slots open`));
     const sockets = Array.from({ length: n }, () => rawIo(h.url, { transports: ['websocket'], forceNew: true, reconnection: false }));
-    const outcomes = await Promise.all(
-      sockets.map(
-        (socket) =>
-          new Promise<string>((resolve) => {
-            const timer = setTimeout(() => resolve('timeout'), 5000);
-            socket.once('connect', () => {
-              clearTimeout(timer);
-              resolve('connected');
-            });
-            socket.once('connect_error', (err: Error & { data?: { code?: string } }) => {
-              clearTimeout(timer);
-              resolve(err.data?.code ?? err.message);
-            });
-          }),
-      ),
-    );
+    const outcomes = await Promise.all(sockets.map((socket) => connectOutcome(socket, 5000)));
     for (const socket of sockets) socket.close();
     const admitted = outcomes.filter((o) => o === 'connected').length;
     const refused = outcomes.filter((o) => o === 'too_many_connections').length;

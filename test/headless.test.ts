@@ -11,7 +11,8 @@ import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cli, tempDirs, ROOT, runRaw, type OutLine } from './helpers/cli.ts';
 import { parseCommandLine, parseModelOptions, UsageError } from '../src/cli/args.ts';
-import { encodePng, parseRequest, readLines, type InputLine } from '../src/cli/headless.ts';
+import { parseRequest, readLines, type InputLine } from '../src/cli/headless.ts';
+import { encodePng } from '../src/util/png.ts';
 
 const SIZE = 128;
 const TEST_TIMEOUT_MS = 60_000;

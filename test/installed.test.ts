@@ -130,7 +130,7 @@ describe('the packed package, installed', () => {
     expect(await serve.exitWithin(20_000)).toEqual({ code: 0, signal: null });
   });
 
-  it('embeds .ts, .mts, .js and .mjs models, in folders with and without "type": "module", from plain Node', { timeout: 120_000 }, async () => {
+  it('embeds .ts, .mts, .cts, .js and .mjs models, in folders with and without "type": "module", from plain Node', { timeout: 120_000 }, async () => {
     const body = (ext: string) => `import { defineModel, t } from 'framehost';
 export default defineModel({
   name: 'tiny-${ext}', version: '1.0.0',
@@ -149,7 +149,7 @@ export default defineModel({
     for (const [folder, type] of [['plain', undefined], ['esm', 'module']] as const) {
       mkdirSync(join(app, 'models', folder), { recursive: true });
       if (type) writeFileSync(join(app, 'models', folder, 'package.json'), JSON.stringify({ type }));
-      for (const ext of ['ts', 'mts', 'js', 'mjs']) {
+      for (const ext of ['ts', 'mts', 'cts', 'js', 'mjs']) {
         writeFileSync(join(app, 'models', folder, `model.${ext}`), body(`${folder}-${ext}`));
         models.push(`./models/${folder}/model.${ext}`);
       }

@@ -5,7 +5,7 @@
  */
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -14,6 +14,7 @@ import type { JournalWritten } from '../src/journal/recorder.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../src/runtime.ts';
 import { readJournal } from '../src/journal/replay-script.ts';
 import { replaySession } from '../src/journal/replay.ts';
+import { modelSource } from '../src/model/load.ts';
 import { tempDirs } from './helpers/cli.ts';
 import { quietLogger, until } from './helpers/runtime.ts';
 
@@ -145,5 +146,19 @@ describe('journal limits', () => {
   it('refuses caps that cannot work', async () => {
     await expect(createRuntime({ logger: quietLogger(), record: { dir: '/tmp/x', maxSessionBytes: 100 } })).rejects.toThrow(/maxSessionBytes/);
     await expect(createRuntime({ logger: quietLogger(), record: { dir: '/tmp/x', maxSessionBytes: 1 << 20, maxFolderBytes: 1 << 19 } })).rejects.toThrow(/maxFolderBytes/);
+  });
+});
+
+describe('the journal names its model', () => {
+  it('by an absolute path when given a relative one, so replay from another folder finds it', async () => {
+    const relativeModel = join('test', 'fixtures', 'models', 'gray-scott-variant.ts');
+    const { rt } = await runtime({ model: relativeModel, record: { dir: dirs.make('journal') } });
+    const { journal } = await session(rt, 60);
+    const header = JSON.parse(readFileSync(journal.path, 'utf8').split('\n')[0]!) as Extract<JournalLine, { type: 'session' }>;
+    expect(header.model.source).toBe(resolve(relativeModel));
+  });
+
+  it('by its built-in name or its URL as given', () => {
+    expect(['gray-scott', 'demo', 'video-filter', 'https://example.test/m.js', undefined].map(modelSource)).toEqual(['gray-scott', 'demo', 'video-filter', 'https://example.test/m.js', 'gray-scott']);
   });
 });

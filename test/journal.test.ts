@@ -205,6 +205,27 @@ describe('session journal and replay', () => {
     expect(code).toBe(0);
   });
 
+  it('replays through the recorded model, whatever FRAMEHOST_MODEL says (only --model replaces it)', async () => {
+    const dir = dirs.make('journal');
+    const cli = new Cli(['headless', '--out', dirs.make('frames'), '--record', dir, '--record-hash-every', '1', '--model-option', 'size=32']);
+    cli.send({ type: 'start' }, { type: 'wait', frames: 3 }, { type: 'command', name: 'stamp', args: { x: 5, y: 6, radius: 3 } }, { type: 'wait', frames: 6 }, { type: 'stop' });
+    cli.end();
+    expect(await cli.exitWithin(30_000)).toBe(0);
+    const path = join(dir, readdirSync(dir)[0]!);
+    // The replay's process inherits this environment: a shell set up for `serve` of another model.
+    const before = process.env.FRAMEHOST_MODEL;
+    process.env.FRAMEHOST_MODEL = VARIANT_MODEL;
+    try {
+      const { code, report } = await replay(path, dirs.make('replay'));
+      expect(report).toMatchObject({ ok: true, firstDifference: null });
+      expect(report.warnings.join(' ')).not.toContain('wider-stamp');
+      expect(code).toBe(0);
+    } finally {
+      if (before === undefined) delete process.env.FRAMEHOST_MODEL;
+      else process.env.FRAMEHOST_MODEL = before;
+    }
+  });
+
   it('says clearly that --video needs ffmpeg when it is not installed', async () => {
     const r = await runRaw(['replay', 'any.jsonl', '--out', dirs.make('replay'), '--video', 'out.webm']);
     let ffmpeg = true;

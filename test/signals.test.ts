@@ -270,6 +270,27 @@ describe('SIGTERM to the main process drains the server and leaves nothing behin
     expect(exit).toEqual({ code: null, signal: 'SIGTERM' });
   }, TEST_TIMEOUT_MS);
 
+  // systemd (KillMode=control-group) and Ctrl-C signal the whole group: the server and its shell
+  // together. The shell's going is then the shutdown already under way, not a second signal that
+  // exits at once: a drain longer than the watch's 250 ms (here a loop that ignores stop, killed
+  // at a 1.5 s deadline) still runs to its end.
+  it('npx through dash, SIGTERM to the whole process group: one drain, not a second-signal exit', async () => {
+    const argv = ['npx', 'framehost', 'serve', '--model', 'test/fixtures/models/scripted.ts', '--model-option', 'mode=ignore-stop', '--stop-deadline', '1500'];
+    const entry = start(argv, cleanEnv({ npm_config_script_shell: '/bin/sh' }));
+    const m = await entry.waitFor('stderr', /^framehost: open (http:\/\/127\.0\.0\.1:(\d+)) in a browser$/m);
+    await entry.waitFor('stdout', /"msg":"ready: /);
+    const client = await FramehostClient.connect(m[1]!, { reconnection: false });
+    clients.push(client);
+    await client.start();
+    const seen = descendantsOf(entry.pid);
+    process.kill(-entry.pid, 'SIGTERM');
+    await entry.exitWithin(20_000);
+    expect(await noLeftoversWithin(seen, entry.pid, 15_000), `left behind by ${argv.join(' ')}`).toEqual([]);
+    const msgs = logLines(entry.stdout).map((l) => l.msg);
+    expect(msgs, entry.stdout.slice(-2000)).not.toContain('second signal: exiting now');
+    expect(msgs.at(-1), entry.stdout.slice(-2000)).toBe('shutdown complete');
+  }, TEST_TIMEOUT_MS);
+
   describe('the Dockerfile', () => {
     const steps = dockerfile();
     const one = (instruction: string): string => {

@@ -2,11 +2,12 @@
  * The Socket.IO transport over loopback: a real server on 127.0.0.1:0, real socket.io clients,
  * the real runtime and ONNX Runtime behind them.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { io as rawIo, type Socket } from 'socket.io-client';
 import { WebSocket } from 'ws';
 import { FramehostClient } from '../src/transport/client.ts';
 import { FramehostError } from '../src/errors.ts';
+import { listen } from '../src/transport/server.ts';
 import { SCRIPTED_MODEL, until } from './helpers/runtime.ts';
 import { framesAtLeast, nextEvent, recordFrames, sleep, startServer, type Harness } from './helpers/server.ts';
 
@@ -490,5 +491,40 @@ describe('HTTP endpoints', () => {
     expect((await fetch(`${h.url}/ready`)).status).toBe(503);
     const health = (await (await fetch(`${h.url}/health`)).json()) as Record<string, unknown>;
     expect(health).toMatchObject({ status: 'failed', loadError: { code: 'load_failed' } });
+  });
+});
+
+describe('listening fails', () => {
+  it('a port in use rejects and leaves no subscription on the runtime', async () => {
+    const h = await server();
+    const rt = h.rt;
+    // Count what a second listen() subscribes to on the runtime, and what it undoes.
+    let live = 0;
+    const counted = <A extends unknown[]>(subscribe: (...args: A) => () => void) => (...args: A) => {
+      const off = subscribe(...args);
+      live++;
+      let done = false;
+      return () => {
+        if (!done) live--;
+        done = true;
+        off();
+      };
+    };
+    const on = rt.on.bind(rt);
+    const subscribe = rt.actor.subscribe.bind(rt.actor);
+    const spyOn = vi.spyOn(rt, 'on').mockImplementation(counted(on) as typeof rt.on);
+    const spySubscribe = vi.spyOn(rt.actor, 'subscribe').mockImplementation(((...args: Parameters<typeof subscribe>) => {
+      const sub = subscribe(...args);
+      const off = counted(() => () => sub.unsubscribe())();
+      return { unsubscribe: off };
+    }) as typeof rt.actor.subscribe);
+    try {
+      await expect(listen(rt, { host: '127.0.0.1', port: h.server.port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      expect(spyOn.mock.calls.length + spySubscribe.mock.calls.length).toBeGreaterThan(0);
+      expect(live).toBe(0);
+    } finally {
+      spyOn.mockRestore();
+      spySubscribe.mockRestore();
+    }
   });
 });

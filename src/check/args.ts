@@ -76,18 +76,6 @@ export function invalidArgs(fields: Fields): InvalidCase[] {
   return cases;
 }
 
-/** mulberry32: a small seeded generator, so a failing isolation run can be repeated (--seed). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomValue(f: Field, random: () => number): unknown {
   switch (f.kind) {
     case 'string': {

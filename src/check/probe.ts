@@ -2,11 +2,11 @@
  * One session of `framehost check`, watched from outside: its frames (shape, hashes, timing),
  * its end, and, for models with input tracks, a feeder that publishes frames while it runs.
  */
-import { createHash } from 'node:crypto';
 import type { Runtime, RuntimeFrame } from '../runtime.ts';
 import type { SessionEnd } from '../machines/types.ts';
 import type { InputTrackSpec, PixelFormat } from '../model/api.ts';
 import type { ErrorValue } from '../errors.ts';
+import { hashBytes } from '../journal/format.ts';
 
 export interface SeenFrame {
   readonly width: number;
@@ -43,7 +43,7 @@ export class SessionProbe {
           format: f.format,
           count: f.count,
           bytes: f.data.byteLength,
-          hash: createHash('sha1').update(f.data).digest('hex'),
+          hash: hashBytes(f.data),
           at: performance.now() - this.started,
         });
         this.wake();

@@ -27,7 +27,8 @@ import type { ErasedModel, InputTrackSpec } from '../model/api.ts';
 import type { CreateSessionOptions } from '../gpu/session.ts';
 import type { Limits } from '../machines/types.ts';
 import { DEFAULT_LIMITS } from '../machines/types.ts';
-import { invalidArgs, randomArgs, seededRandom, validArgs } from './args.ts';
+import { invalidArgs, randomArgs, validArgs } from './args.ts';
+import { seededRandom } from '../util/random.ts';
 import { describeDivergence, describeNarrowed, firstDivergence, narrowLeak, type Narrowed } from './narrow.ts';
 import { noiseFrame, patternFrame, SessionProbe, shapeOf, type SeenFrame } from './probe.ts';
 

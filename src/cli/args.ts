@@ -46,7 +46,7 @@ const MODEL_OPTIONS = {
   model: {
     type: 'string',
     valueName: 'PATH',
-    description: `model module (.ts, .mts, .js, .mjs path, or URL) or a built-in: ${Object.keys(BUILTIN_MODELS).join(', ')}; default gray-scott [env FRAMEHOST_MODEL]`,
+    description: `model module (.ts, .mts, .cts, .js, .mjs path, or URL) or a built-in: ${Object.keys(BUILTIN_MODELS).join(', ')}; default gray-scott [env FRAMEHOST_MODEL]`,
   },
   'model-option': { type: 'string', multiple: true, valueName: 'KEY=VALUE', description: 'pass an option to the model (repeatable; numeric values become numbers)' },
 } as const satisfies OptionTable;
@@ -147,6 +147,8 @@ export const SUBCOMMANDS = {
     positional: { name: 'MODEL', description: 'the model module to check (as --model)' },
     options: {
       ...MODEL_OPTIONS,
+      // No default model here: check refuses to guess (serve's "default gray-scott" would be untrue).
+      model: { ...MODEL_OPTIONS.model, description: `the model instead of MODEL: a module (.ts, .mts, .cts, .js, .mjs path, or URL) or a built-in: ${Object.keys(BUILTIN_MODELS).join(', ')} [env FRAMEHOST_MODEL]` },
       'stop-deadline': { type: 'string', valueName: 'MS', description: 'how long the loop may take to honour stop (default 5000, as serve)' },
       'first-frame-timeout': { type: 'string', valueName: 'MS', description: 'how long to wait for the first frame (default 10000)' },
       'min-fps': { type: 'string', valueName: 'N', description: 'fail below this frame rate (default 1)' },

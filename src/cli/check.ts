@@ -16,13 +16,14 @@ export async function runCheckCommand(cli: ParsedCommandLine): Promise<number> {
   const model = cli.positional ?? cli.model;
   if (model === undefined) throw new UsageError('which model? framehost check ./model.ts (or a built-in: gray-scott, video-filter)');
   checkModelArgument(model);
-  const v = cli.values;
+  // FRAMEHOST_ORT_THREADS as serve reads it: a fallback for the flag, checked like the flag.
+  const v = { ...cli.values, threads: cli.values.threads ?? (process.env.FRAMEHOST_ORT_THREADS || undefined) };
   const stopDeadlineMs = intOption(v, 'stop-deadline', 10, 600_000);
   const firstFrameTimeoutMs = intOption(v, 'first-frame-timeout', 10, 600_000);
   const minFps = intOption(v, 'min-fps', 0, 10_000);
   const seed = intOption(v, 'seed', 0, 2 ** 31);
   const randomCommands = intOption(v, 'commands', 0, 100_000);
-  const threads = intOption(v, 'threads', 1, 256) ?? (process.env.FRAMEHOST_ORT_THREADS ? Number(process.env.FRAMEHOST_ORT_THREADS) : undefined);
+  const threads = intOption(v, 'threads', 1, 256);
   // The report is stdout; the runtime's own log lines (warnings and up by default) go to stderr.
   const log = pino({ level: cli.logLevel }, pino.destination(2));
 

@@ -63,6 +63,7 @@ import type { EndReason, ModelInfo } from '../machines/types.ts';
 import type { InputTrackSpec, JsonValue, PixelFormat } from '../model/api.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
 import { checkModelArgument } from './problems.ts';
+import { encodePng, frameFileName } from '../util/png.ts';
 
 export const MAX_LINE_BYTES = 64 * 1024;
 const MAX_WAIT_FRAMES = 1_000_000;
@@ -160,19 +161,6 @@ export function parseRequest(text: string): Result<{ request: HeadlessRequest }>
     default:
       return { ok: false, error: errorValue('bad_request', `unknown type ${JSON.stringify(value.type) ?? 'undefined'}; expected start, command, stop or wait`) };
   }
-}
-
-export function frameFileName(index: number): string {
-  return `frame-${String(index).padStart(6, '0')}.png`;
-}
-
-/** One frame's pixels as a PNG file's bytes, in the frame's own format (RGBA or RGB). */
-export function encodePng(pixels: Uint8Array, width: number, height: number, format: PixelFormat): Buffer {
-  const png = new PNG(); // no size given: pngjs would allocate a buffer we replace at once
-  png.width = width;
-  png.height = height;
-  png.data = Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength);
-  return format === 'rgba' ? PNG.sync.write(png) : PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false });
 }
 
 interface Waiter {

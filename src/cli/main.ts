@@ -3,7 +3,7 @@
  *
  * Exit codes: what the subcommand returns (0 done, 1 failed at run time); 2 for a bad command
  * line (a UsageError, wherever it is found). Errors are one line, with a hint where there is one;
- * a stack trace only for what is framehost's own bug (or with --log-level debug).
+ * the stack of an unexpected error only with --log-level debug (the line says so).
  * Runners are imported lazily so a subcommand does not pay for another's dependencies.
  */
 import { closest, isSubcommand, parseCommandLine, subcommandUsage, usage, usageHint, UsageError, SUBCOMMANDS, type ParsedCommandLine, type SubcommandName } from './args.ts';

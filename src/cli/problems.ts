@@ -5,6 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BUILTIN_MODELS, closest, UsageError } from './args.ts';
 
 /** A failure at run time (exit 1) whose message is the whole story: no stack trace. */
@@ -17,11 +18,20 @@ export class RunError extends Error {
 
 const BUILTIN_NAMES = [...Object.keys(BUILTIN_MODELS), 'demo'];
 
+/** A file: URL as a path: fileURLToPath, not URL.pathname, which keeps %20 (a folder with a space was "no such file"). */
+function filePath(url: string): string {
+  try {
+    return fileURLToPath(url);
+  } catch (err) {
+    throw new UsageError(`--model ${url}: not a file URL of this machine (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
 /** `--model`: a built-in name, a URL, or a module file that exists. Throws UsageError. */
 export function checkModelArgument(model: string | undefined): void {
   if (model === undefined || BUILTIN_NAMES.includes(model)) return;
   if (/^[a-z][a-z0-9+.-]*:/i.test(model) && !isAbsolute(model) && !model.startsWith('file:')) return; // a URL: its loader's business
-  const path = model.startsWith('file:') ? new URL(model).pathname : resolve(model);
+  const path = model.startsWith('file:') ? filePath(model) : resolve(model);
   if (existsSync(path) && statSync(path).isFile()) return;
   const near = !/[\\/.]/.test(model) ? closest(model, BUILTIN_NAMES) : undefined;
   if (near) throw new UsageError(`no model ${JSON.stringify(model)}: did you mean the built-in ${near}?`);

@@ -57,9 +57,12 @@ export async function runReplay(cli: ParsedCommandLine): Promise<number> {
     throw err;
   }
   const logger = pino({ level: cli.logLevel }, pino.destination(2));
+  // The flag only: cli.model falls back to FRAMEHOST_MODEL, which is set up for serve and must not
+  // silently replace the recorded model.
+  const model = stringOption(cli.values, 'model');
   const report = await replaySession(journal, {
     out,
-    ...(cli.model ? { model: cli.model } : {}),
+    ...(model ? { model } : {}),
     modelOptions: cli.modelOptions,
     logger,
   });

@@ -86,8 +86,9 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
       ...media,
     });
   } catch (err) {
-    inspection?.stop();
     await runtime.shutdown();
+    // stop() is asynchronous (it flushes): awaited, so its socket and relay are closed before main exits.
+    await inspection?.stop();
     throw (await listenProblem(err, host, port)) ?? err;
   }
   process.stderr.write(`framehost: open ${server.url} in a browser\n`);
@@ -102,6 +103,9 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
     /** A signal, or the launching shell gone (src/cli/launcher.ts): the same drain. */
     const stop = (signal: NodeJS.Signals | 'launcher-gone'): void => {
       if (stopping) {
+        // A signal to the whole group (systemd, Ctrl-C) kills the launching shell too: its going
+        // is this shutdown, not a second signal.
+        if (signal === 'launcher-gone') return;
         log.warn({ signal }, 'second signal: exiting now');
         process.exit(1);
       }

@@ -4,7 +4,6 @@
 import { intOption, stringOption, type ParsedCommandLine } from '../cli/args.ts';
 import { DEFAULT_JOURNAL, type JournalOptions } from './recorder.ts';
 
-
 /** The `record` option of createRuntime, or undefined without --record. Throws UsageError. */
 export function recordOptions(values: ParsedCommandLine['values']): JournalOptions | undefined {
   const dir = stringOption(values, 'record');

@@ -19,7 +19,7 @@ export interface SessionHeader {
   readonly sessionId: string;
   /** ISO time the session began. */
   readonly startedAt: string;
-  /** `source`: how the model was named to framehost (a built-in name, a path or a URL). */
+  /** `source`: how the model was named to framehost (a built-in name, an absolute path or a URL). */
   readonly model: { readonly name: string; readonly version: string; readonly source: string };
   readonly options: Readonly<Record<string, unknown>>;
   readonly inputs: Readonly<Record<string, InputTrackSpec>>;

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createRuntime, type RuntimeFrame } from '../runtime.ts';
 import { bytesPerPixel } from '../gpu/frames.ts';
-import { encodePng } from '../cli/headless.ts';
+import { encodePng, frameFileName } from '../util/png.ts';
+import { FramehostError } from '../errors.ts';
 import { hashBytes } from './format.ts';
 import type { ParsedJournal } from './replay-script.ts';
 
@@ -43,10 +44,6 @@ export interface ReplayReport {
   readonly firstDifference: FrameDifference | null;
   readonly end: { readonly reason: string; readonly recordedReason: string | null };
   readonly warnings: readonly string[];
-}
-
-export function frameFile(seq: number): string {
-  return `frame-${String(seq).padStart(6, '0')}.png`;
 }
 
 export async function replaySession(journal: ParsedJournal, options: ReplayOptions): Promise<ReplayReport> {
@@ -86,7 +83,7 @@ export async function replaySession(journal: ParsedJournal, options: ReplayOptio
     const size = f.width * f.height * bytesPerPixel(f.format);
     for (let i = 0; out !== undefined && i < f.count; i++) {
       try {
-        writeFileSync(join(out, frameFile(f.seq + i)), encodePng(f.data.subarray(i * size, (i + 1) * size), f.width, f.height, f.format));
+        writeFileSync(join(out, frameFileName(f.seq + i)), encodePng(f.data.subarray(i * size, (i + 1) * size), f.width, f.height, f.format));
       } catch (err) {
         writeError ??= err;
       }
@@ -101,7 +98,7 @@ export async function replaySession(journal: ParsedJournal, options: ReplayOptio
   if (!started.ok) {
     off();
     await runtime.shutdown();
-    throw new Error(`replay could not start a session: ${started.error.message}`);
+    throw new FramehostError(started.error.code, `replay could not start a session: ${started.error.message}`);
   }
   const end = await runtime.whenSessionOver(started.sessionId);
   off();

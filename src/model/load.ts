@@ -3,6 +3,7 @@
  * the declarations (name, command schemas), the worker for everything else.
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isTypeScript, registerTypeScript, RUNNING_FROM_SOURCE } from '../util/typescript.ts';
 import type { Fields } from './schema.ts';
@@ -20,6 +21,17 @@ export function modelUrl(pathOrUrl: string | undefined): string {
   if (pathOrUrl === 'video-filter') return VIDEO_FILTER_MODEL_URL;
   if (/^[a-z]+:/i.test(pathOrUrl) && !isAbsolute(pathOrUrl)) return pathOrUrl;
   return pathToFileURL(resolve(pathOrUrl)).href;
+}
+
+/**
+ * How a journal names the model, for replay: a built-in or a URL as given, a path made
+ * absolute (a relative one would be read against replay's working directory, not the server's).
+ */
+export function modelSource(pathOrUrl: string | undefined): string {
+  if (!pathOrUrl) return 'gray-scott';
+  if (pathOrUrl === 'demo' || pathOrUrl === 'gray-scott' || pathOrUrl === 'video-filter') return pathOrUrl;
+  if (/^[a-z]+:/i.test(pathOrUrl) && !isAbsolute(pathOrUrl)) return pathOrUrl;
+  return resolve(pathOrUrl);
 }
 
 /**
@@ -63,6 +75,8 @@ function problemWith(def: unknown): string | undefined {
  * A TypeScript model in a CommonJS folder is compiled to CommonJS: `export default` becomes
  * `exports.default` with `__esModule`, and import() hands back the whole exports object.
  */
+const isCommonJsTypeScript = (url: string): boolean => url.startsWith('file:') && /\.cts$/i.test(url.replace(/[?#].*$/, ''));
+
 function commonJsDefault(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const exports = value as { __esModule?: unknown; default?: unknown };
@@ -73,7 +87,10 @@ export async function loadModelModule(url: string): Promise<ModelDefinition<unkn
   // From the sources, whoever started this thread registered tsx already (the bin, the worker
   // bootstrap, tsx or vitest); from dist, a TypeScript model brings tsx in here, in each thread.
   if (isTypeScript(url) && !RUNNING_FROM_SOURCE) await registerTypeScript();
-  const mod = (await import(url)) as { default?: unknown };
+  // A .cts model goes through Node's own require (tsx's CommonJS hook): imported, it would get the
+  // ESM loader's require(), which in Node 20 cannot load an ES module graph such as framehost's
+  // sources ("request for './runtime.ts' is not in cache").
+  const mod = (isCommonJsTypeScript(url) ? { default: createRequire(url)(fileURLToPath(url)) } : await import(url)) as { default?: unknown };
   const def = commonJsDefault(mod.default);
   const problem = problemWith(def);
   if (problem) throw new TypeError(`${url}: ${problem}`);

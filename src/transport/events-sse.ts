@@ -4,9 +4,9 @@
  * Events (each `event: NAME`, `id: N`, `data: JSON`): `hello` (the state at connect),
  * `state`, `session.began`, `session.ended`, `request.refused` (by code, fed by the transport:
  * the first refusal of a code at once, the rest of the same second as one event with a count,
- * so a flooding client cannot flood the readers), `worker.restarted`, `journal.written`. No owner ids, tokens or addresses; session ids as the frame metadata has
- * them. Missed events are not replayed (`Last-Event-ID` is ignored): reconnect and read
- * `hello`.
+ * so a flooding client cannot flood the readers), `worker.restarted`, `journal.written`. No
+ * owner ids, tokens or addresses; session ids as the frame metadata has them. Missed events are
+ * not replayed (`Last-Event-ID` is ignored): reconnect and read `hello`.
  *
  * Behind the shared secret when one is set (`Authorization: Bearer SECRET`, or `?token=SECRET`
  * for a browser's EventSource, which cannot set headers). A reader that does not keep up (more
@@ -16,7 +16,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Runtime } from '../runtime.ts';
+import { errorValue, type ErrorCode } from '../errors.ts';
 import { secretMatches } from './handshake.ts';
+import { json } from './http.ts';
 
 export interface EventStreamOptions {
   readonly authToken?: string;
@@ -37,7 +39,7 @@ export interface EventStream {
   /** Send an event of another part of the server (its data: JSON, no secrets) to every reader. */
   publish(event: string, data: unknown): void;
   /** A request was refused with this code (the transport calls this for every refusal). */
-  refused(code: string): void;
+  refused(code: ErrorCode): void;
   readers(): number;
   /** End every stream and stop listening to the runtime (before the HTTP server closes). */
   close(): void;
@@ -72,11 +74,16 @@ export function createEventStream(runtime: Runtime, options: EventStreamOptions,
   };
 
   let workerStarts = runtime.status().workerStarts;
-  const subscription = runtime.actor.subscribe((snapshot) => {
-    if (snapshot.context.workerStarts > workerStarts) {
-      workerStarts = snapshot.context.workerStarts;
-      broadcast('worker.restarted', { workerStarts });
-    }
+  const subscription = runtime.actor.subscribe({
+    next: (snapshot) => {
+      if (snapshot.context.workerStarts > workerStarts) {
+        workerStarts = snapshot.context.workerStarts;
+        broadcast('worker.restarted', { workerStarts });
+      }
+    },
+    // Required: xstate rethrows an actor's error (killing the process) if any observer lacks an
+    // error handler, even though the runtime's own observer handles and logs it.
+    error: () => undefined,
   });
   const offs = [
     runtime.on('phase', ({ phase, previous }) => broadcast('state', { state: phase, from: previous })),
@@ -91,7 +98,7 @@ export function createEventStream(runtime: Runtime, options: EventStreamOptions,
 
   // Refusals by code, coalesced per second: `count` is how many this event stands for.
   const windows = new Map<string, { count: number; timer: NodeJS.Timeout }>();
-  const refused = (code: string): void => {
+  const refused = (code: ErrorCode): void => {
     const w = windows.get(code);
     if (w) {
       w.count++;
@@ -115,18 +122,13 @@ export function createEventStream(runtime: Runtime, options: EventStreamOptions,
   }, options.keepAliveMs ?? DEFAULT_EVENT_STREAM.keepAliveMs);
   keepAlive.unref();
 
-  const refuse = (res: ServerResponse, status: number, code: string, message: string): void => {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(JSON.stringify({ error: { code, message } }));
-  };
-
   return {
     handle(req, res) {
       if (options.authToken && !secretMatches(tokenOf(req), options.authToken)) {
         log.warn('events: refused, bad or missing token');
-        return refuse(res, 401, 'unauthorized', 'missing or invalid credentials');
+        return json(res, 401, { error: errorValue('unauthorized') });
       }
-      if (readers.size >= maxClients) return refuse(res, 503, 'too_many_connections', `limit ${maxClients} event readers`);
+      if (readers.size >= maxClients) return json(res, 503, { error: errorValue('too_many_connections', `limit ${maxClients} event readers`) });
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',

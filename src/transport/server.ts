@@ -43,7 +43,22 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   const counted: Metrics = { ...metrics, commandError: (code) => (metrics.commandError(code), events.refused(code)) };
   const protocol = attachProtocol(io, { runtime, options, log, metrics: counted });
 
-  const { url, port } = await listenOn(http, options.host, options.port);
+  /** Everything above subscribes to the runtime or holds a timer: undone by close, or when listening fails. */
+  const detach = (): void => {
+    protocol.detach();
+    metrics.detach();
+    events.close(); // open event streams would keep the HTTP server from closing
+  };
+  let address: { url: string; port: number };
+  try {
+    address = await listenOn(http, options.host, options.port);
+  } catch (err) {
+    // A port in use must not leave the runtime with listeners of a server that never ran.
+    detach();
+    io.close();
+    throw err;
+  }
+  const { url, port } = address;
   log.info({ url }, `listening on ${url}`);
   return {
     url,
@@ -53,9 +68,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
     metrics,
     close: () =>
       new Promise<void>((resolve) => {
-        protocol.detach();
-        metrics.detach();
-        events.close(); // open event streams would keep the HTTP server from closing
+        detach();
         io.close(() => resolve()); // closes every socket, then the HTTP server
       }),
   };

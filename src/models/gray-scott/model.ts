@@ -16,6 +16,7 @@ import { tensorToFrame } from '../../gpu/frames.ts';
 import { buildGrayScottGraph } from './graph.ts';
 import { PALETTES, PRESETS, PRESET_NAMES, paletteBytes, type PaletteName, type PresetName } from './palettes.ts';
 import type { OnnxSession } from '../../gpu/session.ts';
+import { seededRandom } from '../../util/random.ts';
 
 interface World {
   readonly onnx: OnnxSession;
@@ -42,17 +43,6 @@ function intOption(options: Readonly<Record<string, unknown>>, key: string, fall
   return n;
 }
 
-/** Deterministic PRNG (mulberry32): the seed field must be identical in every session. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function paint(field: Field, size: number, cx: number, cy: number, radius: number): void {
   const plane = size * size;
   for (let dy = -radius; dy <= radius; dy++) {
@@ -72,7 +62,8 @@ export function seedField(size: number): Field {
   const uv = new Float32Array(2 * size * size);
   uv.fill(1, 0, size * size);
   const field: Field = { uv, spare: new Float32Array(uv.length), feed: new Float32Array([PRESETS.coral.feed]), kill: new Float32Array([PRESETS.coral.kill]), palette: 'ocean' };
-  const random = rng(20261127);
+  // Deterministic: the seed field must be identical in every session.
+  const random = seededRandom(20261127);
   for (let i = 0; i < 12; i++) paint(field, size, Math.floor(random() * size), Math.floor(random() * size), 3 + Math.floor(random() * 6));
   return field;
 }

@@ -1,0 +1,15 @@
+/**
+ * mulberry32: a small seeded generator, for what must be the same every run: the Gray-Scott
+ * seed field (identical in every session) and `framehost check`'s random commands (a failing
+ * isolation run repeats with its --seed).
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

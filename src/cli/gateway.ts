@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import type { Gateway } from '../fleet/gateway.ts';
 import { DEFAULT_GATEWAY } from '../fleet/options.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
-import { onLauncherGone } from './launcher.ts';
+import { onShutdownRequest } from './shutdown-trigger.ts';
 import { listenProblem } from './problems.ts';
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
@@ -40,17 +40,12 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
     let gateway: Gateway | null = null;
     let stopping = false;
     const finish = (code: number): void => log.flush(() => resolve(code)); // the log is synchronous; flush() keeps that true if it changes
-    /** A signal, or the launching shell gone (src/cli/launcher.ts): the same shutdown. */
-    const stop = (signal: NodeJS.Signals | 'launcher-gone'): void => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
+    onShutdownRequest(log, (signal) => {
       stopping = true;
       log.info({ signal, started: gateway !== null }, 'gateway shutting down');
       // Not listening yet: the start below closes what it made as soon as it returns.
       if (gateway) close(gateway);
-    };
+    });
     const close = (g: Gateway): void => {
       g.close().then(
         () => finish(0),
@@ -60,9 +55,6 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
         },
       );
     };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    onLauncherGone(() => stop('launcher-gone'));
 
     import('../fleet/gateway.ts')
       .then(({ startGateway }) =>

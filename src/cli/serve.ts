@@ -15,7 +15,7 @@ import { intOption, stringOption, UsageError, type ParsedCommandLine } from './a
 import type { NodeOptions } from '../fleet/node.ts';
 import { leaseSettings } from '../fleet/options.ts';
 import { recordOptions } from '../journal/cli-options.ts';
-import { onLauncherGone } from './launcher.ts';
+import { onShutdownRequest } from './shutdown-trigger.ts';
 import { checkModelArgument, checkWebSocketUrl, listenProblem } from './problems.ts';
 import { parseMediaOptions } from './media-options.ts';
 
@@ -98,18 +98,8 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   );
 
   return new Promise<number>((resolve) => {
-    let stopping = false;
     let exitCode = 0;
-    /** A signal, or the launching shell gone (src/cli/launcher.ts): the same drain. */
-    const stop = (signal: NodeJS.Signals | 'launcher-gone'): void => {
-      if (stopping) {
-        // A signal to the whole group (systemd, Ctrl-C) kills the launching shell too: its going
-        // is this shutdown, not a second signal.
-        if (signal === 'launcher-gone') return;
-        log.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      stopping = true;
+    const stop = onShutdownRequest(log, (signal) => {
       log.info({ signal }, fleet ? 'draining: no new jobs; the running session may finish' : 'shutting down: no new sessions; stopping the running one');
       (fleet ? fleet.drain() : Promise.resolve())
         .then(() => runtime.shutdown())
@@ -124,10 +114,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
           log.error({ err }, 'shutdown failed');
           log.flush(() => resolve(1));
         });
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    onLauncherGone(() => stop('launcher-gone'));
+    });
     fleet?.start(server.url).catch((err: unknown) => {
       log.error({ err }, 'fleet: the node could not join the fleet');
       exitCode = 1;

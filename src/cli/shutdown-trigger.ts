@@ -1,9 +1,10 @@
 /**
  * What starts a server's shutdown, in one place for `serve` and `gateway`: SIGTERM, SIGINT, or
- * the launching shell gone (src/cli/launcher.ts). The first one calls `begin`; a second *signal*
- * exits at once with 1 (an operator who means it). The shell's going while a shutdown is under
- * way is not a second signal: a signal to the whole process group (systemd's control-group kill,
- * Ctrl-C) kills that shell too, and exiting then would cut the drain short.
+ * the launching shell gone (src/cli/launcher.ts). The first of them calls `begin`; a second
+ * *signal* exits at once with 1 (an operator who means it). The shell's going is never counted
+ * as a signal: a signal to the whole process group (systemd's control-group kill, Ctrl-C) kills
+ * that shell too, in either order with the signal itself, and exiting then would cut the drain
+ * short.
  */
 import type { Logger } from 'pino';
 import { onLauncherGone } from './launcher.ts';
@@ -13,12 +14,14 @@ export type ShutdownCause = NodeJS.Signals | 'launcher-gone';
 /** Installs the handlers; returns the function that starts the same shutdown from code. */
 export function onShutdownRequest(log: Logger, begin: (cause: ShutdownCause) => void): (cause: ShutdownCause) => void {
   let stopping = false;
+  let signals = 0;
   const request = (cause: ShutdownCause): void => {
-    if (stopping) {
-      if (cause === 'launcher-gone') return;
+    if (cause !== 'launcher-gone') signals++;
+    if (signals > 1) {
       log.warn({ signal: cause }, 'second signal: exiting now');
       process.exit(1);
     }
+    if (stopping) return;
     stopping = true;
     begin(cause);
   };

@@ -31,6 +31,7 @@ import type { AssignmentProgress, RideJobData, RideResult, RidingProgress } from
 import { connectionOf, DEFAULT_NODE, registryKey, type NodeSettings } from './options.ts';
 import { NodeRegistry, openRedis, type NodeState } from './registry.ts';
 import { activeStateIds } from '../machines/chart-graph.ts';
+import { runtimeMachine } from '../machines/runtime.machine.ts';
 import { mintTicket, verifyTicket } from './ticket.ts';
 import { mayAct, nodeMachine, registryStateOf, type CompleteOutput, type NodeHold, type NodeLine, type NodeMachine, type NodeRideResult, type NodeSnapshot, type TakeOutput } from '../machines/node.machine.ts';
 
@@ -117,6 +118,9 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
         refusedCompletions: c.refusedCompletions,
         chart: activeStateIds('node', snap.value),
         phase: runtime.phase(),
+        // A dozen short ids: cheap enough for every heartbeat, and the gateway's /charts then
+        // lights the watchdog and attended/orphaned too, which a phase cannot say.
+        runtimeChart: activeStateIds(runtimeMachine.id, runtime.actor.getSnapshot().value),
       })
       .catch((err: unknown) => log.debug({ err: messageOf(err) }, 'fleet: heartbeat failed'));
   }

@@ -30,7 +30,7 @@ import { messageOf, withTimeout } from './deadline.ts';
 import type { AssignmentProgress, RideJobData, RideResult, RidingProgress } from './events.ts';
 import { connectionOf, DEFAULT_NODE, registryKey, type NodeSettings } from './options.ts';
 import { NodeRegistry, openRedis, type NodeState } from './registry.ts';
-import { activeStateIds } from '../machines/chart-graph.ts';
+import { activeStateIds, type LiveChart } from '../machines/chart-graph.ts';
 import { runtimeMachine } from '../machines/runtime.machine.ts';
 import { mintTicket, verifyTicket } from './ticket.ts';
 import { mayAct, nodeMachine, registryStateOf, type CompleteOutput, type NodeHold, type NodeLine, type NodeMachine, type NodeRideResult, type NodeSnapshot, type TakeOutput } from '../machines/node.machine.ts';
@@ -58,6 +58,8 @@ export interface FleetNode {
   state(): NodeState;
   /** The node chart's current snapshot (for /health, the inspector and tests). */
   snapshot(): NodeSnapshot;
+  /** The node chart, running (for the node server's `/chart`). */
+  readonly chart: LiveChart;
   readonly nodeId: string;
 }
 
@@ -351,6 +353,7 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
     nodeId,
     state: () => registryStateOf(actor.getSnapshot()),
     snapshot: () => actor.getSnapshot(),
+    chart: { machine: nodeMachine, actor },
     start(url) {
       if (startedUrl) return startedUrl;
       publicUrl = options.publicUrl ?? url;

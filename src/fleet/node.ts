@@ -216,9 +216,19 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
     actor.send({ type: 'session.began', sessionId: session.id });
   });
   runtime.on('session.finished', (e) => actor.send({ type: 'session.finished', sessionId: e.sessionId, reason: e.reason, frames: e.frames, ...(e.error ? { error: e.error } : {}) }));
-  runtime.on('phase', ({ phase }) => {
-    actor.send({ type: 'runtime.phase', idle: phase === 'idle' });
-    heartbeat(); // the gateway's charts page shows the runtime's phase too
+  runtime.on('phase', ({ phase }) => actor.send({ type: 'runtime.phase', idle: phase === 'idle' }));
+  // The gateway's charts page lights the runtime chart too: every change of its active states
+  // (a phase, the watchdog, attended/orphaned) is written at once, as the node chart's are.
+  let lastRuntimeStates = '';
+  runtime.actor.subscribe({
+    next: (snap) => {
+      const states = activeStateIds(runtimeMachine.id, snap.value).join(' ');
+      if (states !== lastRuntimeStates) {
+        lastRuntimeStates = states;
+        heartbeat();
+      }
+    },
+    error: () => undefined, // the runtime logs its own chart's errors
   });
 
   const admit = (request: { readonly ticket?: string }): Result => {

@@ -5,18 +5,22 @@
  * `/chart/events` (chart-sse.ts). No library, no internet; everything from the server is put in
  * the page as text. A `?token=SECRET` in the page's address is passed on to the stream.
  */
-import { drawChart } from '../charts/drawing.ts';
 import { CHART_CSS, CHART_LIGHT_SCRIPT } from '../charts/style.ts';
 import { chartGraph, type LiveChart } from '../machines/chart-graph.ts';
 import { CHART_EVENTS_KEPT } from './chart-sse.ts';
 
 const TITLES: Readonly<Record<string, string>> = { framehost: 'Runtime chart', node: 'Fleet node chart' };
 
-/** The page, drawn once (ELK lays a chart out in tens of ms) and kept. */
+/**
+ * The page, drawn on its first request and kept: elkjs is loaded then, not at start-up (its
+ * module alone takes ~0.3 s to load here; the first page took 1.2-2.0 s in all, later ones 2-33 ms).
+ */
 export function createChartPage(charts: readonly LiveChart[]): () => Promise<string> {
   let page: Promise<string> | null = null;
   return () => {
-    page ??= Promise.all(charts.map((c) => drawChart(chartGraph(c.machine)))).then((svgs) => chartPageHtml(charts.map((c, i) => ({ id: c.machine.id, svg: svgs[i]! }))));
+    page ??= import('../charts/drawing.ts')
+      .then(({ drawChart }) => Promise.all(charts.map((c) => drawChart(chartGraph(c.machine)))))
+      .then((svgs) => chartPageHtml(charts.map((c, i) => ({ id: c.machine.id, svg: svgs[i]! }))));
     page.catch(() => (page = null)); // draw again on the next request rather than keep a failure
     return page;
   };

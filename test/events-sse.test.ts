@@ -2,7 +2,7 @@
  * `GET /events` read by a real HTTP client through a whole session, a refused request and a
  * worker crash, behind the shared secret; and a reader that stops reading is dropped.
  */
-import { createServer, get, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -12,44 +12,9 @@ import { createEventStream } from '../src/transport/events-sse.ts';
 import { listenOn } from '../src/util/listen.ts';
 import { SCRIPTED_MODEL, startRuntime, until, untilPhase } from './helpers/runtime.ts';
 import { startServer, type Harness } from './helpers/server.ts';
+import { openEvents, waitEvent } from './helpers/sse.ts';
 
 const SECRET = 'a-shared-secret-for-events';
-
-interface Sse {
-  readonly status: number;
-  readonly events: { event: string; data: Record<string, unknown> }[];
-  readonly res: IncomingMessage;
-  ended: boolean;
-  close(): void;
-}
-
-function openEvents(url: string, headers: Record<string, string> = {}): Promise<Sse> {
-  return new Promise((resolve, reject) => {
-    const req = get(url, { headers }, (res) => {
-      const sse: Sse = { status: res.statusCode ?? 0, events: [], res, ended: false, close: () => req.destroy() };
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let cut: number;
-        while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event && data) sse.events.push({ event, data: JSON.parse(data) as Record<string, unknown> });
-        }
-      });
-      res.on('close', () => (sse.ended = true));
-      resolve(sse);
-    });
-    req.on('error', reject);
-  });
-}
-
-function waitEvent(sse: Sse, match: (e: Sse['events'][number]) => boolean, what: string, ms = 20_000) {
-  return until(`${what} (have ${sse.events.map((e) => e.event).join(', ')})`, () => sse.events.find(match), ms);
-}
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

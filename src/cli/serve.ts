@@ -82,7 +82,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
       port,
       corsOrigins: origins,
       ...(stringOption(v, 'auth-token') ? { authToken: stringOption(v, 'auth-token') } : {}),
-      ...(fleet ? { admit: fleet.admit, gate: fleet.gate } : {}),
+      ...(fleet ? { admit: fleet.admit, gate: fleet.gate, charts: [fleet.chart] } : {}),
       ...media,
     });
   } catch (err) {

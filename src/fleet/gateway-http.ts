@@ -12,7 +12,7 @@ import { chartGraph } from '../machines/chart-graph.ts';
 import { nodeMachine } from '../machines/node.machine.ts';
 import { runtimeMachine } from '../machines/runtime.machine.ts';
 import { rideMachine } from '../machines/ride.machine.ts';
-import { drawChart } from './chart-drawing.ts';
+import { drawChart } from '../charts/drawing.ts';
 import { chartsPageHtml, FLEET_PAGE_HTML, type FleetView } from './page.ts';
 
 /** Live viewers of the fleet page at once; how often the page is refreshed when nothing happens. */

@@ -310,7 +310,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             fences: n.fences ?? 0,
             refusedCompletions: n.refusedCompletions ?? 0,
             chart: n.chart ?? [],
-            runtimeChart: isPhase(n.phase) ? runtimeStateIdsOfPhase(n.phase) : [],
+            // A node older than its runtimeChart field reports only its phase.
+            runtimeChart: n.runtimeChart ?? (isPhase(n.phase) ? runtimeStateIdsOfPhase(n.phase) : []),
           })),
           goneList: snap.gone,
         },

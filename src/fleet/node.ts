@@ -30,7 +30,8 @@ import { messageOf, withTimeout } from './deadline.ts';
 import type { AssignmentProgress, RideJobData, RideResult, RidingProgress } from './events.ts';
 import { connectionOf, DEFAULT_NODE, registryKey, type NodeSettings } from './options.ts';
 import { NodeRegistry, openRedis, type NodeState } from './registry.ts';
-import { activeStateIds } from '../machines/chart-graph.ts';
+import { activeStateIds, type LiveChart } from '../machines/chart-graph.ts';
+import { runtimeMachine } from '../machines/runtime.machine.ts';
 import { mintTicket, verifyTicket } from './ticket.ts';
 import { mayAct, nodeMachine, registryStateOf, type CompleteOutput, type NodeHold, type NodeLine, type NodeMachine, type NodeRideResult, type NodeSnapshot, type TakeOutput } from '../machines/node.machine.ts';
 
@@ -57,6 +58,8 @@ export interface FleetNode {
   state(): NodeState;
   /** The node chart's current snapshot (for /health, the inspector and tests). */
   snapshot(): NodeSnapshot;
+  /** The node chart, running (for the node server's `/chart`). */
+  readonly chart: LiveChart;
   readonly nodeId: string;
 }
 
@@ -117,6 +120,9 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
         refusedCompletions: c.refusedCompletions,
         chart: activeStateIds('node', snap.value),
         phase: runtime.phase(),
+        // A dozen short ids: cheap enough for every heartbeat, and the gateway's /charts then
+        // lights the watchdog and attended/orphaned too, which a phase cannot say.
+        runtimeChart: activeStateIds(runtimeMachine.id, runtime.actor.getSnapshot().value),
       })
       .catch((err: unknown) => log.debug({ err: messageOf(err) }, 'fleet: heartbeat failed'));
   }
@@ -210,9 +216,19 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
     actor.send({ type: 'session.began', sessionId: session.id });
   });
   runtime.on('session.finished', (e) => actor.send({ type: 'session.finished', sessionId: e.sessionId, reason: e.reason, frames: e.frames, ...(e.error ? { error: e.error } : {}) }));
-  runtime.on('phase', ({ phase }) => {
-    actor.send({ type: 'runtime.phase', idle: phase === 'idle' });
-    heartbeat(); // the gateway's charts page shows the runtime's phase too
+  runtime.on('phase', ({ phase }) => actor.send({ type: 'runtime.phase', idle: phase === 'idle' }));
+  // The gateway's charts page lights the runtime chart too: every change of its active states
+  // (a phase, the watchdog, attended/orphaned) is written at once, as the node chart's are.
+  let lastRuntimeStates = '';
+  runtime.actor.subscribe({
+    next: (snap) => {
+      const states = activeStateIds(runtimeMachine.id, snap.value).join(' ');
+      if (states !== lastRuntimeStates) {
+        lastRuntimeStates = states;
+        heartbeat();
+      }
+    },
+    error: () => undefined, // the runtime logs its own chart's errors
   });
 
   const admit = (request: { readonly ticket?: string }): Result => {
@@ -347,6 +363,7 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
     nodeId,
     state: () => registryStateOf(actor.getSnapshot()),
     snapshot: () => actor.getSnapshot(),
+    chart: { machine: nodeMachine, actor },
     start(url) {
       if (startedUrl) return startedUrl;
       publicUrl = options.publicUrl ?? url;

@@ -5,6 +5,7 @@
  * on every change and at least twice a second), so it needs no library and no internet.
  * Everything from the server is put in the page as text, never as HTML.
  */
+import { CHART_CSS, CHART_LIGHT_SCRIPT } from '../charts/style.ts';
 
 /** One ride as the page shows it. */
 export interface FleetViewRide {
@@ -111,21 +112,13 @@ export function chartsPageHtml(runtimeSvg: string, nodeSvg: string, rideSvg: str
 <style>
   body { font: 13px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #222; }
   h1 { font-size: 1.3rem; margin: 0 0 .5rem; } h2 { font-size: 1rem; margin: 1.2rem 0 .3rem; }
-  svg.chart { display: block; max-width: 100%; height: auto; }
-  .state rect { fill: #fff; stroke: #999; stroke-width: 1; }
-  .state.compound > rect { fill: #f6f7f9; }
-  .state.active > rect { fill: #dcebff; stroke: #1f4e9c; stroke-width: 2.5; }
-  .state.compound.active > rect { fill: #eef5ff; }
-  .state text { font: 12px system-ui, sans-serif; fill: #222; }
-  .edge { fill: none; stroke: #888; stroke-width: 1; }
-  .edge-label { font: 10px system-ui, sans-serif; fill: #666; }
-  #events td { padding: .1rem .6rem; }
+${CHART_CSS}  #events td { padding: .1rem .6rem; }
 </style>
 </head>
 <body>
 <h1>framehost fleet: charts</h1>
 <p><a href="./">fleet</a> · node <select id="node-pick"></select> · ride <select id="ride-pick"></select> <span id="status"></span></p>
-<h2>Runtime chart (the chosen node's runtime: the lifecycle state its phase stands for)</h2>
+<h2>Runtime chart (the chosen node's runtime, as its last registry record has it)</h2>
 ${runtimeSvg}
 <h2>Node chart</h2>
 ${nodeSvg}
@@ -140,10 +133,7 @@ ${rideSvg}
     select.replaceChildren(...items.map((it) => { const o = document.createElement('option'); o.value = it.id; o.textContent = label(it); return o; }));
     if (items.some((it) => it.id === keep)) select.value = keep;
   }
-  function light(chart, active) {
-    for (const g of document.querySelectorAll('svg[data-chart="' + chart + '"] [data-state]')) g.classList.toggle('active', active.has(g.dataset.state));
-  }
-  function render(v) {
+${CHART_LIGHT_SCRIPT}  function render(v) {
     window.fleetView = v;
     pick($('node-pick'), v.nodes.map((n) => ({ id: n.id, n })), (x) => x.id + ' (' + x.n.state + ')');
     pick($('ride-pick'), v.rides.map((r) => ({ id: r.jobId, r })), (x) => x.id.slice(0, 8) + ' (' + x.r.phase + ')');

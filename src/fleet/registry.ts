@@ -44,6 +44,8 @@ export interface NodeEntry {
   readonly chart?: readonly string[];
   /** Its runtime's phase (`running`, `idle`…). */
   readonly phase?: string;
+  /** The runtime chart's active state ids, every region (the watchdog, attended/orphaned): for /charts. */
+  readonly runtimeChart?: readonly string[];
 }
 
 /** A node no longer live, as the operator sees it. */
@@ -74,6 +76,9 @@ function parseJson(raw: string): Record<string, unknown> | null {
   }
 }
 
+/** A record's list of chart state ids, bounded (the record comes from Redis, written by any node). */
+const stateIds = (x: unknown): string[] => (Array.isArray(x) ? x.filter((id): id is string => typeof id === 'string' && id.length <= 128).slice(0, 64) : []);
+
 function parseEntry(raw: string): NodeEntry | null {
   const v = parseJson(raw);
   if (!v || typeof v.id !== 'string' || typeof v.url !== 'string' || typeof v.at !== 'number' || !NODE_STATES.includes(v.state as NodeState)) return null;
@@ -89,7 +94,8 @@ function parseEntry(raw: string): NodeEntry | null {
     fences: num(v.fences) ?? 0,
     refusedCompletions: num(v.refusedCompletions) ?? 0,
     ...(typeof v.phase === 'string' && v.phase.length <= 32 ? { phase: v.phase } : {}),
-    chart: Array.isArray(v.chart) ? v.chart.filter((x): x is string => typeof x === 'string' && x.length <= 128).slice(0, 64) : [],
+    chart: stateIds(v.chart),
+    ...(Array.isArray(v.runtimeChart) ? { runtimeChart: stateIds(v.runtimeChart) } : {}),
   };
 }
 

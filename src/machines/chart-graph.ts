@@ -3,7 +3,7 @@
  * transitions, read from the machine's own definition, so a drawing can never disagree with the
  * chart. Also which states a snapshot's value makes active. Pure: no layout, no DOM.
  */
-import type { AnyStateMachine, StateValue } from 'xstate';
+import type { AnyStateMachine, InspectionEvent, StateValue } from 'xstate';
 import type { Phase } from './phase.ts';
 
 export interface ChartState {
@@ -22,6 +22,20 @@ export interface ChartTransition {
   readonly target: string;
   /** The event, shortened (`after noShow`, `take done`), with its guard if any. */
   readonly label: string;
+}
+
+/**
+ * A running chart a page can show: its machine's definition (what is drawn) and the actor
+ * running it (what is lit: its snapshots; and what is listed: the events it receives, read
+ * from its system's inspection stream). The runtime's actor and a fleet node's are both one.
+ */
+export interface LiveChart {
+  readonly machine: AnyStateMachine;
+  readonly actor: {
+    getSnapshot(): { readonly value: StateValue };
+    subscribe(observer: { next: () => void; error: (err: unknown) => void }): { unsubscribe(): void };
+    readonly system: { inspect(observer: (event: InspectionEvent) => void): { unsubscribe(): void } };
+  };
 }
 
 export interface ChartGraph {

@@ -8,17 +8,14 @@
  * owner ids, tokens or addresses; session ids as the frame metadata has them. Missed events are
  * not replayed (`Last-Event-ID` is ignored): reconnect and read `hello`.
  *
- * Behind the shared secret when one is set (`Authorization: Bearer SECRET`, or `?token=SECRET`
- * for a browser's EventSource, which cannot set headers). A reader that does not keep up (more
- * than `maxBufferedBytes` waiting in its response) is disconnected, not buffered for: the
- * server's memory per reader stays bounded whatever the reader does.
+ * Behind the shared secret when one is set, a reader limit, and a reader that does not keep up is
+ * disconnected, not buffered for (sse-readers.ts): the server's memory per reader stays bounded
+ * whatever the reader does.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Runtime } from '../runtime.ts';
-import { errorValue, type ErrorCode } from '../errors.ts';
-import { secretMatches } from './handshake.ts';
-import { json } from './http.ts';
+import { createSseReaders } from './sse-readers.ts';
 
 export interface EventStreamOptions {
   readonly authToken?: string;
@@ -45,32 +42,22 @@ export interface EventStream {
   close(): void;
 }
 
-function tokenOf(req: IncomingMessage): string | undefined {
-  const header = req.headers.authorization;
-  if (typeof header === 'string' && header.startsWith('Bearer ')) return header.slice(7);
-  const query = (req.url ?? '').split('?')[1];
-  return query ? (new URLSearchParams(query).get('token') ?? undefined) : undefined;
-}
-
 export function createEventStream(runtime: Runtime, options: EventStreamOptions, log: Logger): EventStream {
-  const maxClients = options.maxClients ?? DEFAULT_EVENT_STREAM.maxClients;
-  const maxBuffered = options.maxBufferedBytes ?? DEFAULT_EVENT_STREAM.maxBufferedBytes;
-  const readers = new Set<ServerResponse>();
+  const readers = createSseReaders(
+    {
+      ...(options.authToken ? { authToken: options.authToken } : {}),
+      maxClients: options.maxClients ?? DEFAULT_EVENT_STREAM.maxClients,
+      maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_EVENT_STREAM.maxBufferedBytes,
+      keepAliveMs: options.keepAliveMs ?? DEFAULT_EVENT_STREAM.keepAliveMs,
+      name: 'events',
+    },
+    log,
+  );
   let nextId = 1;
 
-  const drop = (res: ServerResponse, why: string): void => {
-    if (!readers.delete(res)) return;
-    log.warn({ why }, 'events: reader dropped');
-    res.destroy();
-  };
-
   const broadcast = (event: string, data: unknown): void => {
-    if (readers.size === 0) return;
-    const text = `event: ${event}\nid: ${nextId++}\ndata: ${JSON.stringify(data)}\n\n`;
-    for (const res of readers) {
-      if (res.writableLength + text.length > maxBuffered) drop(res, `more than ${maxBuffered} bytes unread`);
-      else res.write(text);
-    }
+    if (readers.size() === 0) return;
+    readers.broadcast(`event: ${event}\nid: ${nextId++}\ndata: ${JSON.stringify(data)}\n\n`);
   };
 
   let workerStarts = runtime.status().workerStarts;
@@ -114,46 +101,22 @@ export function createEventStream(runtime: Runtime, options: EventStreamOptions,
     windows.set(code, { count: 0, timer });
   };
 
-  const keepAlive = setInterval(() => {
-    for (const res of readers) {
-      if (res.writableLength > maxBuffered) drop(res, 'not reading');
-      else res.write(': keep-alive\n\n');
-    }
-  }, options.keepAliveMs ?? DEFAULT_EVENT_STREAM.keepAliveMs);
-  keepAlive.unref();
-
   return {
     handle(req, res) {
-      if (options.authToken && !secretMatches(tokenOf(req), options.authToken)) {
-        log.warn('events: refused, bad or missing token');
-        return json(res, 401, { error: errorValue('unauthorized') });
-      }
-      if (readers.size >= maxClients) return json(res, 503, { error: errorValue('too_many_connections', `limit ${maxClients} event readers`) });
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no', // nginx: do not buffer the stream
-        'x-content-type-options': 'nosniff',
+      readers.accept(req, res, () => {
+        const s = runtime.status();
+        return `event: hello\nid: ${nextId++}\ndata: ${JSON.stringify({ state: s.phase, model: s.model, workerStarts: s.workerStarts, sessionsStarted: s.sessionsStarted })}\n\n`;
       });
-      if (req.method === 'HEAD') return void res.end();
-      readers.add(res);
-      const s = runtime.status();
-      res.write(`retry: 2000\n\nevent: hello\nid: ${nextId++}\ndata: ${JSON.stringify({ state: s.phase, model: s.model, workerStarts: s.workerStarts, sessionsStarted: s.sessionsStarted })}\n\n`);
-      // The response's close: the reader went away or the stream was ended.
-      res.on('close', () => void readers.delete(res));
     },
     publish: (event, data) => broadcast(event, data),
     refused,
-    readers: () => readers.size,
+    readers: () => readers.size(),
     close() {
-      clearInterval(keepAlive);
       for (const w of windows.values()) clearTimeout(w.timer);
       windows.clear();
       subscription.unsubscribe();
       for (const off of offs) off();
-      for (const res of readers) res.end();
-      readers.clear();
+      readers.close();
     },
   };
 }

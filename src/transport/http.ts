@@ -1,6 +1,6 @@
 /**
- * Plain HTTP on the same server as Socket.IO: health, readiness, metrics, the command schema
- * and the demo page. Socket.IO handles its own path (/socket.io/) before this runs.
+ * Plain HTTP on the same server as Socket.IO: health, readiness, metrics, the command schema,
+ * the demo page and the chart page (`/chart`, its stream `/chart/events`). Socket.IO handles its own path (/socket.io/) before this runs.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -9,6 +9,13 @@ import { isServing } from '../machines/phase.ts';
 import type { Metrics } from './metrics.ts';
 import { pageAsset } from './assets.ts';
 import type { EventStream } from './events-sse.ts';
+import type { ChartStream } from './chart-sse.ts';
+
+/** The chart page (drawn once) and its live stream. */
+export interface ChartHttp {
+  readonly page: () => Promise<string>;
+  readonly stream: ChartStream;
+}
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
@@ -33,7 +40,7 @@ export function health(runtime: Runtime) {
   };
 }
 
-export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logger, events?: EventStream) {
+export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logger, events?: EventStream, chart?: ChartHttp) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: { code: 'bad_request', message: 'only GET' } });
@@ -44,6 +51,20 @@ export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logge
       });
     };
     if (path === '/events' && events) return events.handle(req, res);
+    if (path === '/favicon.ico') return void res.writeHead(204).end(); // browsers ask; the pages have none
+    if (path === '/chart/events' && chart) return chart.stream.handle(req, res);
+    if (path === '/chart' && chart)
+      return done(
+        chart.page().then((page) => {
+          res.writeHead(200, {
+            'content-type': 'text/html; charset=utf-8',
+            'cache-control': 'no-store',
+            'x-content-type-options': 'nosniff',
+            'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+          });
+          res.end(req.method === 'HEAD' ? undefined : page);
+        }),
+      );
     switch (path) {
       case '/health':
         return json(res, 200, health(runtime));

@@ -1,5 +1,6 @@
 import type { Result } from '../errors.ts';
 import type { WebRtcOptions } from './webrtc/options.ts';
+import type { LiveChart } from '../machines/chart-graph.ts';
 
 /**
  * Transport settings and their limits. Every limit has a coded error (README, "Limits").
@@ -44,6 +45,8 @@ export interface TransportOptions {
    * frame or message and refuses the request with the gate's error (`lease_lost`).
    */
   readonly gate?: () => Result;
+  /** Charts `/chart` shows live beside the runtime's (a fleet node's). */
+  readonly charts?: readonly LiveChart[];
 }
 
 export const DEFAULT_TRANSPORT: TransportOptions = {

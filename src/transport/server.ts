@@ -12,6 +12,9 @@ import { attachProtocol, type FramehostServer } from './protocol.ts';
 import { originCheck } from './handshake.ts';
 import { listenOn } from '../util/listen.ts';
 import { createEventStream } from './events-sse.ts';
+import { createChartStream } from './chart-sse.ts';
+import { createChartPage } from './chart-page.ts';
+import { runtimeMachine } from '../machines/runtime.machine.ts';
 
 export interface FramehostHttpServer {
   readonly url: string;
@@ -28,7 +31,10 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   const log = runtime.log.child({ component: 'transport' });
   const metrics = createMetrics(runtime);
   const events = createEventStream(runtime, options.authToken ? { authToken: options.authToken } : {}, log);
-  const http = createServer(createHttpHandler(runtime, metrics, log, events));
+  // /chart: the runtime's chart, and any the caller adds (a fleet node's).
+  const charts = [{ machine: runtimeMachine, actor: runtime.actor }, ...(options.charts ?? [])];
+  const chartStream = createChartStream(charts, options.authToken ? { authToken: options.authToken } : {}, log);
+  const http = createServer(createHttpHandler(runtime, metrics, log, events, { page: createChartPage(charts), stream: chartStream }));
   const largestInput = Math.max(0, ...Object.values(runtime.capabilities.inputs).map((i) => i.width * i.height * (i.format === 'rgba' ? 4 : 3)));
   const io: FramehostServer = new Server(http, {
     maxHttpBufferSize: Math.max(options.maxPayloadBytes, largestInput + 4096),
@@ -48,6 +54,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
     protocol.detach();
     metrics.detach();
     events.close(); // open event streams would keep the HTTP server from closing
+    chartStream.close();
   };
   let address: { url: string; port: number };
   try {

@@ -1,7 +1,8 @@
 /**
  * Draws a chart (src/machines/chart-graph.ts) as SVG, laid out by ELK (elkjs, layered, with
- * compound states containing their children), so the fleet's charts can be seen offline. Each
- * state is a `<g data-state="<id>">`: a page highlights the active ones by id.
+ * compound states containing their children), so the charts can be seen offline: on the node
+ * server's `/chart` and the gateway's `/charts`. Each state is a `<g data-state="<id>">`: a page
+ * highlights the active ones by id (src/charts/style.ts).
  */
 import elkModule, { type ElkExtendedEdge, type ElkNode } from 'elkjs/lib/elk.bundled.js';
 import type { ChartGraph } from '../machines/chart-graph.ts';

@@ -15,6 +15,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Runtime } from '../runtime.ts';
+import type { ErrorCode } from '../errors.ts';
 import { createSseReaders } from './sse-readers.ts';
 
 export interface EventStreamOptions {

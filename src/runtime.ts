@@ -257,8 +257,12 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     return actor.getSnapshot();
   }
 
+  /**
+   * Resolves once `check` answers. With an error observer of its own: xstate rethrows a chart's
+   * error (and kills Node) when any subscriber lacks one, and a waiter must not hang on a dead chart.
+   */
   function waitFor<T>(check: () => T | undefined): Promise<T> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const now = check();
       if (now !== undefined) return resolve(now);
       const sub = actor.subscribe({
@@ -273,6 +277,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
           const v = check();
           if (v !== undefined) resolve(v);
         },
+        error: (err: unknown) => reject(new FramehostError('internal', 'the runtime chart failed', { cause: err })),
       });
     });
   }

@@ -7,7 +7,10 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { io as ioClient, type Socket } from 'socket.io-client';
 import type { Result } from '../src/errors.ts';
+import type { Assignment, GatewayClientToServer, GatewayServerToClient } from '../src/fleet/events.ts';
+import { FramehostClient } from '../src/transport/client.ts';
 import type { WebRtcConfig } from '../src/transport/webrtc/wire.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { sleep, startFleet, until, type Fleet, type FleetNodeProcess } from './helpers/fleet.ts';
@@ -125,5 +128,28 @@ describe('fleet: WebRTC media from the node straight to the client', { timeout: 
     await until('the node closed the peer', async () => gauge(await metricsOf(node.url), 'framehost_webrtc_peers') === 0, 10_000);
     const done = await node.line('job.completed', (l) => l.fleet === 'job.completed' && l.jobId === session.jobId);
     expect(done.reason).toBe('stopped');
+  });
+
+  it('a raw client following the assignment offers first and starts with { ticket, encoding: webrtc }', async () => {
+    const gw: Socket<GatewayServerToClient, GatewayClientToServer> = ioClient(fleet.gateway.url, { transports: ['websocket'], forceNew: true, reconnection: false });
+    let onNode: FramehostClient | null = null;
+    try {
+      const assigned = new Promise<Assignment>((resolve) => gw.once('assigned', resolve));
+      expect((await gw.timeout(5000).emitWithAck('ride:request', {})).ok).toBe(true);
+      const a = await assigned;
+      expect(a.url).toBe(node.url);
+      onNode = await FramehostClient.connect(a.url, { timeoutMs: 5000 });
+      let socketFrames = 0;
+      onNode.onFrame(() => socketFrames++);
+      const v = await connectViewer(onNode);
+      viewers.push(v);
+      await onNode.start({ ticket: a.ticket, encoding: 'webrtc' });
+      await until('frames decoded from the node', () => v.frames >= 10, 20_000);
+      expect(socketFrames, 'Socket.IO frames (the stream is the track from the start)').toBe(0);
+      await onNode.stop();
+    } finally {
+      onNode?.close();
+      gw.close();
+    }
   });
 });

@@ -499,7 +499,7 @@ export async function chromiumSection(o: Pick<RtcBenchOptions, 'quick' | 'phaseM
 }
 
 function commandMarkdown(c: Awaited<ReturnType<typeof chromiumSection>>['command_to_frame_ms']): string {
-  return `Command (palette switch) → first presented frame that shows it, paired trials: WebRTC p50 ${c.webrtc.p50} ms, p99 ${c.webrtc.p99} ms (${c.webrtc.trials} trials); WebRTC with Chromium's default jitter buffer p50 ${c.webrtc_jb_default.p50}, p99 ${c.webrtc_jb_default.p99} (${c.webrtc_jb_default.trials}); Socket.IO raw (the page's canvas at the next animation frame) p50 ${c.raw.p50}, p99 ${c.raw.p99} (${c.raw.trials}).`;
+  return `Command (palette switch) → first presented frame that shows it, in alternating blocks of ${CLICK_BLOCK}: WebRTC p50 ${c.webrtc.p50} ms, p99 ${c.webrtc.p99} ms (${c.webrtc.trials} trials); WebRTC with Chromium's default jitter buffer p50 ${c.webrtc_jb_default.p50}, p99 ${c.webrtc_jb_default.p99} (${c.webrtc_jb_default.trials}); Socket.IO raw (the page's canvas at the next animation frame) p50 ${c.raw.p50}, p99 ${c.raw.p99} (${c.raw.trials}).`;
 }
 
 export async function runWebRtcBench(o: RtcBenchOptions) {

@@ -162,6 +162,9 @@ describe('the transport gate (what a fleet node plugs its lease into)', () => {
     } finally {
       v.close();
       await h.close();
+      // Let libwebrtc's threads deliver their last callbacks while Node can still take them: wrtc
+      // 0.10 may otherwise abort the test worker at exit (a HandleScope FATAL after the results).
+      await sleep(250);
     }
   }, 45_000);
 });

@@ -13,9 +13,13 @@
  *                emit time from the worker, same clock), Socket.IO raw and JPEG beside it in
  *                alternating phases (their time: the next animation frame after the frame event),
  *                PSNR of frames read back from the <video> against the model's, and Start →
- *                first presented frame
+ *                first presented frame; WebRTC with the page's jitterBufferTarget 0 and with
+ *                Chromium's default as two of the alternating phases; command → first presented
+ *                frame that shows it, in paired trials: WebRTC (both targets) and Socket.IO raw
+ *                (the page's canvas read at the next animation frame)
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { chromium, type Page } from 'playwright-core';
 import { createRuntime, type Runtime } from '../src/runtime.ts';
@@ -246,7 +250,7 @@ async function armPage(page: Page, every: number): Promise<void> {
     const onFrame = (now, meta) => {
       video.requestVideoFrameCallback(onFrame);
       const click = w.__rtc.click;
-      if (click && click.t1 === null) {
+      if (click && click.via === 'webrtc' && click.t1 === null) {
         // Command → first presented frame that shows it: the middle pixel turns the palette's background.
         canvas.width = video.videoWidth;
         canvas.height = video.videoHeight;
@@ -256,7 +260,7 @@ async function armPage(page: Page, every: number): Promise<void> {
         if (d < 40) click.t1 = performance.timeOrigin + meta.presentationTime;
         return;
       }
-      if (w.__rtc.phase !== 'webrtc') return;
+      if (!w.__rtc.phase.startsWith('webrtc')) return;
       const at = performance.timeOrigin + meta.presentationTime;
       canvas.width = video.videoWidth;
       canvas.height = video.videoHeight;
@@ -274,7 +278,31 @@ async function armPage(page: Page, every: number): Promise<void> {
       }
     };
     video.requestVideoFrameCallback(onFrame);
+    // The receiver's jitter buffer: 0 (what the page asks for) or null (Chromium's default).
+    const receiver = w.framehost.media.view().pc.getReceivers()[0];
+    w.__rtc.jitterTarget = (v) => { receiver.jitterBufferTarget = v; };
+    // Cumulative jitter buffer delay (s) and frames emitted, for a per-phase mean.
+    w.__rtc.jitter = async () => {
+      let delay = 0, emitted = 0;
+      (await w.framehost.media.view().pc.getStats()).forEach((r) => {
+        if (r.type === 'inbound-rtp' && r.kind === 'video') { delay = r.jitterBufferDelay || 0; emitted = r.jitterBufferEmittedCount || 0; }
+      });
+      return [delay, emitted];
+    };
+    const view = document.getElementById('view');
     w.framehost.client.onFrame((f) => {
+      const click = w.__rtc.click;
+      if (click && click.via === 'socket' && click.t1 === null) {
+        // The same test on what the page painted (raw is drawn synchronously by the page's own
+        // listener, which runs before this one), at the next animation frame: its presentation.
+        requestAnimationFrame(() => {
+          if (click.t1 !== null) return;
+          const p = view.getContext('2d').getImageData(view.width >> 1, view.height >> 1, 1, 1).data;
+          const d = Math.abs(p[0] - click.rgb[0]) + Math.abs(p[1] - click.rgb[1]) + Math.abs(p[2] - click.rgb[2]);
+          if (d < 40) click.t1 = performance.timeOrigin + performance.now();
+        });
+        return;
+      }
       if (w.__rtc.phase !== 'raw' && w.__rtc.phase !== 'jpeg') return;
       const seq = f.meta.seq & 0xffff;
       requestAnimationFrame(() => w.__rtc.raw.push([seq, performance.timeOrigin + performance.now()]));
@@ -301,7 +329,23 @@ function psnr(a: Uint8Array, b: Uint8Array, width: number, height: number, bppA:
   return mse === 0 ? 99 : 10 * Math.log10((255 * 255) / mse);
 }
 
-async function chromiumSection(o: RtcBenchOptions) {
+/** A phase of the Chromium section: WebRTC with the page's jitter buffer target (0) or Chromium's default (null), or Socket.IO. */
+type Phase = 'webrtc' | 'webrtc_jb_default' | 'raw' | 'jpeg';
+const PHASES: readonly Phase[] = ['webrtc', 'webrtc_jb_default', 'raw', 'jpeg'];
+type ClickPhase = Exclude<Phase, 'jpeg'>;
+const CLICK_PHASES: readonly ClickPhase[] = ['webrtc', 'webrtc_jb_default', 'raw'];
+const CLICK_BLOCK = 5;
+
+/** Attach the page with the phase's encoding, and set its receiver's jitter buffer target. */
+async function use(page: Page, phase: Phase): Promise<void> {
+  const encoding = phase.startsWith('webrtc') ? 'webrtc' : phase;
+  await page.evaluate((enc) => (globalThis as unknown as { framehost: { client: { attach(o: { encoding: string }): Promise<unknown> } } }).framehost.client.attach({ encoding: enc }), encoding);
+  if (encoding === 'webrtc') await page.evaluate((t) => (globalThis as unknown as { __rtc: { jitterTarget(v: number | null): void } }).__rtc.jitterTarget(t), phase === 'webrtc' ? 0 : null);
+}
+
+const jitterOf = (page: Page): Promise<[number, number]> => page.evaluate(() => (globalThis as unknown as { __rtc: { jitter(): Promise<[number, number]> } }).__rtc.jitter());
+
+export async function chromiumSection(o: Pick<RtcBenchOptions, 'quick' | 'phaseMs' | 'threads'>) {
   const emitted = new Map<number, { t: number; copy: Uint8Array | null }>();
   const w = await world(256, 60, o.threads, {}, (rt) => {
     // Before listen(): this listener runs before the stream's, so every transport sends the stamp.
@@ -359,13 +403,16 @@ async function chromiumSection(o: RtcBenchOptions) {
     await page.waitForFunction(() => (globalThis as unknown as Dom).document.getElementById('state')?.textContent === 'idle');
     await startAndWait(page);
     await armPage(page, 5);
-    const lat: Record<'webrtc' | 'raw' | 'jpeg', number[]> = { webrtc: [], raw: [], jpeg: [] };
-    const fpsBy: Record<'webrtc' | 'raw' | 'jpeg', number[]> = { webrtc: [], raw: [], jpeg: [] };
+    const lat: Record<Phase, number[]> = { webrtc: [], webrtc_jb_default: [], raw: [], jpeg: [] };
+    const fpsBy: Record<Phase, number[]> = { webrtc: [], webrtc_jb_default: [], raw: [], jpeg: [] };
+    /** The receiver's own mean jitter buffer delay per phase (getStats), ms. */
+    const jitterBy: Record<Phase, number[]> = { webrtc: [], webrtc_jb_default: [], raw: [], jpeg: [] };
     const psnrs: number[] = [];
     for (let round = 0; round < (o.quick ? 2 : 3); round++) {
-      for (const phase of ['webrtc', 'raw', 'jpeg'] as const) {
-        await page.evaluate((enc) => (globalThis as unknown as { framehost: { client: { attach(o: { encoding: string }): Promise<unknown> } } }).framehost.client.attach({ encoding: enc }), phase);
+      for (const phase of PHASES) {
+        await use(page, phase);
         await sleep(500);
+        const jb0 = phase.startsWith('webrtc') ? await jitterOf(page) : null;
         await page.evaluate((p) => Object.assign((globalThis as unknown as { __rtc: { phase: string; samples: unknown[]; raw: unknown[] } }).__rtc, { phase: p, samples: [], raw: [] }), phase);
         await sleep(o.phaseMs);
         const got = await page.evaluate(() => {
@@ -375,7 +422,11 @@ async function chromiumSection(o: RtcBenchOptions) {
           r.pictures = [];
           return out;
         });
-        const samples = phase === 'webrtc' ? got.samples : got.raw;
+        if (jb0) {
+          const [delay, emitted] = await jitterOf(page);
+          if (emitted > jb0[1]) jitterBy[phase].push(((delay - jb0[0]) / (emitted - jb0[1])) * 1000);
+        }
+        const samples = phase.startsWith('webrtc') ? got.samples : got.raw;
         let matched = 0;
         for (const [seq, at] of samples) {
           const e = emitted.get(seq);
@@ -395,37 +446,49 @@ async function chromiumSection(o: RtcBenchOptions) {
       }
     }
     // Command → first presented frame that shows it (an empty field shows the palette's
-    // background everywhere, so a palette switch is visible in its first frame).
-    await page.evaluate((enc) => (globalThis as unknown as { framehost: { client: { attach(o: { encoding: string }): Promise<unknown> } } }).framehost.client.attach({ encoding: enc }), 'webrtc');
+    // background everywhere, so a palette switch is visible in its first frame), in alternating
+    // blocks: WebRTC (jitter buffer 0, then Chromium's default), then Socket.IO raw, again and
+    // again. Blocks of CLICK_BLOCK trials after a second to settle: the jitter buffer adapts to
+    // a new target over some frames, not at once.
+    await use(page, 'webrtc');
     await page.evaluate(() => (globalThis as unknown as { framehost: { client: { command(n: string, a: object): Promise<unknown> } } }).framehost.client.command('clear', {}));
     await sleep(500);
-    const clicks: number[] = [];
-    for (let i = 0; i < (o.quick ? 8 : 20); i++) {
-      const name: PaletteName = i % 2 === 0 ? 'ember' : 'ocean';
-      const rgb = [...paletteBytes(name).subarray(255 * 4, 255 * 4 + 3)];
-      const ms = await page.evaluate(
-        async ({ name, rgb }) => {
-          const w = globalThis as unknown as { framehost: { client: { command(n: string, a: object): Promise<unknown> } }; __rtc: { click: { rgb: number[]; t1: number | null } | null } };
-          const click = { rgb, t1: null as number | null };
-          w.__rtc.click = click;
-          const t0 = performance.timeOrigin + performance.now();
-          await w.framehost.client.command('palette', { name });
-          for (let k = 0; k < 200 && click.t1 === null; k++) await new Promise((r) => setTimeout(r, 10));
-          w.__rtc.click = null;
-          return click.t1 === null ? -1 : click.t1 - t0;
-        },
-        { name, rgb },
-      );
-      if (ms >= 0) clicks.push(ms);
-      await sleep(50);
+    const clicks: Record<ClickPhase, number[]> = { webrtc: [], webrtc_jb_default: [], raw: [] };
+    let switches = 0;
+    for (let block = 0; block < (o.quick ? 2 : 4); block++) {
+      for (const phase of CLICK_PHASES) {
+        await use(page, phase);
+        await sleep(1000);
+        for (let i = 0; i < CLICK_BLOCK; i++) {
+          const name: PaletteName = switches++ % 2 === 0 ? 'ember' : 'ocean';
+          const rgb = [...paletteBytes(name).subarray(255 * 4, 255 * 4 + 3)];
+          const via = phase === 'raw' ? 'socket' : 'webrtc';
+          const ms = await page.evaluate(
+            async ({ name, rgb, via }) => {
+              const w = globalThis as unknown as { framehost: { client: { command(n: string, a: object): Promise<unknown> } }; __rtc: { click: { rgb: number[]; via: string; t1: number | null } | null } };
+              const click = { rgb, via, t1: null as number | null };
+              w.__rtc.click = click;
+              const t0 = performance.timeOrigin + performance.now();
+              await w.framehost.client.command('palette', { name });
+              for (let k = 0; k < 200 && click.t1 === null; k++) await new Promise((r) => setTimeout(r, 10));
+              w.__rtc.click = null;
+              return click.t1 === null ? -1 : click.t1 - t0;
+            },
+            { name, rgb, via },
+          );
+          if (ms >= 0) clicks[phase].push(ms);
+          await sleep(50);
+        }
+      }
     }
     await context.close();
-    const row = (k: 'webrtc' | 'raw' | 'jpeg') => ({ p50_ms: r2(pct(lat[k], 50)), p99_ms: r2(pct(lat[k], 99)), presented_fps: r2(median(fpsBy[k])), samples: lat[k].length });
+    const row = (k: Phase) => ({ p50_ms: r2(pct(lat[k], 50)), p99_ms: r2(pct(lat[k], 99)), presented_fps: r2(median(fpsBy[k])), samples: lat[k].length, ...(k.startsWith('webrtc') ? { jitter_buffer_ms: r2(median(jitterBy[k])) } : {}) });
+    const clickRow = (k: ClickPhase) => ({ p50: r2(pct(clicks[k], 50)), p99: r2(pct(clicks[k], 99)), trials: clicks[k].length });
     return {
       size: 256,
       model_fps: 60,
-      glass_to_glass: { webrtc: row('webrtc'), raw: row('raw'), jpeg: row('jpeg') },
-      command_to_frame_ms: { p50: r2(pct(clicks, 50)), p99: r2(pct(clicks, 99)), trials: clicks.length },
+      glass_to_glass: { webrtc: row('webrtc'), webrtc_jb_default: row('webrtc_jb_default'), raw: row('raw'), jpeg: row('jpeg') },
+      command_to_frame_ms: { webrtc: clickRow('webrtc'), webrtc_jb_default: clickRow('webrtc_jb_default'), raw: clickRow('raw') },
       psnr_db: { median: r2(median(psnrs)), min: r2(Math.min(...psnrs)), frames: psnrs.length },
       start_to_first_frame_ms: { fresh_page_p50: r2(median(firstFresh)), fresh_page_max: r2(Math.max(...firstFresh)), peer_up_p50: r2(median(firstWarm)), peer_up_max: r2(Math.max(...firstWarm)) },
     };
@@ -433,6 +496,10 @@ async function chromiumSection(o: RtcBenchOptions) {
     await browser.close();
     await w.close();
   }
+}
+
+function commandMarkdown(c: Awaited<ReturnType<typeof chromiumSection>>['command_to_frame_ms']): string {
+  return `Command (palette switch) → first presented frame that shows it, in alternating blocks of ${CLICK_BLOCK}: WebRTC p50 ${c.webrtc.p50} ms, p99 ${c.webrtc.p99} ms (${c.webrtc.trials} trials); WebRTC with Chromium's default jitter buffer p50 ${c.webrtc_jb_default.p50}, p99 ${c.webrtc_jb_default.p99} (${c.webrtc_jb_default.trials}); Socket.IO raw (the page's canvas at the next animation frame) p50 ${c.raw.p50}, p99 ${c.raw.p99} (${c.raw.trials}).`;
 }
 
 export async function runWebRtcBench(o: RtcBenchOptions) {
@@ -464,12 +531,30 @@ ${Object.entries(spect).map(([k, v]) => `| ${k.replace('_', ', ×')} | ${v.model
 
 | Chromium, 256², model at 60 fps | p50 ms | p99 ms | presented fps |
 |---|---|---|---|
-| WebRTC: emit → requestVideoFrameCallback | ${g.webrtc.p50_ms} | ${g.webrtc.p99_ms} | ${g.webrtc.presented_fps} |
+| WebRTC: emit → requestVideoFrameCallback (jitterBufferTarget 0, the page's; receiver's jitter buffer ${g.webrtc.jitter_buffer_ms} ms) | ${g.webrtc.p50_ms} | ${g.webrtc.p99_ms} | ${g.webrtc.presented_fps} |
+| WebRTC, the same with Chromium's default jitter buffer (target null; ${g.webrtc_jb_default.jitter_buffer_ms} ms) | ${g.webrtc_jb_default.p50_ms} | ${g.webrtc_jb_default.p99_ms} | ${g.webrtc_jb_default.presented_fps} |
 | Socket.IO raw: emit → next animation frame | ${g.raw.p50_ms} | ${g.raw.p99_ms} | ${g.raw.presented_fps} |
 | Socket.IO JPEG: emit → next animation frame | ${g.jpeg.p50_ms} | ${g.jpeg.p99_ms} | ${g.jpeg.presented_fps} |
 
 PSNR of ${browser.psnr_db.frames} frames read back from the <video>: median ${browser.psnr_db.median} dB, min ${browser.psnr_db.min} dB.
-Command (palette switch) → first presented frame that shows it, WebRTC: p50 ${browser.command_to_frame_ms.p50} ms, p99 ${browser.command_to_frame_ms.p99} ms (${browser.command_to_frame_ms.trials} trials).
+${commandMarkdown(browser.command_to_frame_ms)}
 Start → first presented frame: fresh page (negotiation included) p50 ${browser.start_to_first_frame_ms.fresh_page_p50} ms (max ${browser.start_to_first_frame_ms.fresh_page_max}); peer already up p50 ${browser.start_to_first_frame_ms.peer_up_p50} ms (max ${browser.start_to_first_frame_ms.peer_up_max}).`;
   return { result, markdown };
+}
+
+// `node --import tsx bench/webrtc.ts [--quick]`: the Chromium part alone, for a focused run
+// (glass-to-glass, jitter buffer 0 vs default, command → frame); `npm run bench` runs it all.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const quick = process.argv.includes('--quick');
+  const browser = await chromiumSection({ quick, phaseMs: quick ? 1000 : 2000, threads: Number(process.env.FRAMEHOST_ORT_THREADS) || undefined });
+  const g = browser.glass_to_glass;
+  process.stdout.write(`${JSON.stringify(browser, null, 2)}\n`);
+  process.stdout.write(`
+| Chromium, 256², model at 60 fps | p50 ms | p99 ms | presented fps | jitter buffer ms |
+|---|---|---|---|---|
+${(['webrtc', 'webrtc_jb_default', 'raw', 'jpeg'] as const).map((k) => `| ${k} | ${g[k].p50_ms} | ${g[k].p99_ms} | ${g[k].presented_fps} | ${'jitter_buffer_ms' in g[k] ? String(g[k].jitter_buffer_ms) : ''} |`).join('\n')}
+
+${commandMarkdown(browser.command_to_frame_ms)}
+`);
+  process.exit(0); // wrtc 0.10 can crash at a natural exit after video tracks existed (README)
 }

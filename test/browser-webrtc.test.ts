@@ -208,6 +208,56 @@ describe('WebRTC stream in Chromium', { timeout: 90_000 }, () => {
     await rig.expectNoPageErrors(page);
   });
 
+  it('a renegotiation storm from the page gets coded errors and the stream goes on', async () => {
+    const h = await server();
+    const page = await rig.openPage(`${h.url}/`, 'idle');
+    await page.click('#start');
+    await expect.poll(() => page.textContent('#role'), { timeout: 15_000 }).toBe('owner');
+    await framesAtLeast(page, 10, 20_000);
+    expect(await transport(page)).toBe('webrtc');
+    // From inside the page, on its own peer connection: first real renegotiations as fast as one
+    // connection can make them (offer, apply the answer, or roll back when refused), then the
+    // same offer sent 20 times at once.
+    const result = await page.evaluate(async () => {
+      type Answer = { ok: boolean; sdp?: string; error?: { code: string } };
+      /** The page's RTCPeerConnection, as much of it as this uses (the tests compile without the DOM library). */
+      type Description = { type: 'offer' | 'answer' | 'rollback'; sdp?: string };
+      type Pc = { readonly signalingState: string; createOffer(): Promise<Description>; setLocalDescription(d: Description): Promise<void>; setRemoteDescription(d: Description): Promise<void> };
+      const fh = (globalThis as unknown as { framehost: { client: { request(e: string, p: object): Promise<Answer> }; media: { view(): { peerId: string; pc: Pc } | null } } }).framehost;
+      const view = fh.media.view()!;
+      const { pc, peerId } = view;
+      const code = (r: Answer): string => (r.ok ? 'ok' : r.error!.code);
+      const sequential: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const offer = await pc.createOffer();
+        await pc.setLocalDescription(offer);
+        const r = await fh.client.request('webrtc:offer', { sdp: offer.sdp, peerId });
+        if (r.ok) await pc.setRemoteDescription({ type: 'answer', sdp: r.sdp! });
+        else await pc.setLocalDescription({ type: 'rollback' });
+        sequential.push(code(r));
+      }
+      const again = await pc.createOffer();
+      const burst = (await Promise.all(Array.from({ length: 20 }, () => fh.client.request('webrtc:offer', { sdp: again.sdp, peerId })))).map(code);
+      return { sequential, burst, peerId, signalingState: pc.signalingState };
+    });
+    console.log(`[browser-webrtc] storm: sequential ${result.sequential.join(' ')}; burst of 20: ${result.burst.filter((c) => c === 'ok').length} ok`);
+    const all = [...result.sequential, ...result.burst];
+    expect(all.every((c) => c === 'ok' || c === 'rate_limited'), all.join()).toBe(true);
+    expect(result.sequential.filter((c) => c === 'ok').length, 'renegotiations let through (the burst allowance)').toBeGreaterThanOrEqual(1);
+    expect(result.sequential.filter((c) => c === 'rate_limited').length, result.sequential.join()).toBeGreaterThanOrEqual(3);
+    expect(result.burst.filter((c) => c === 'rate_limited').length, result.burst.join()).toBeGreaterThanOrEqual(15);
+    expect(result.signalingState).toBe('stable');
+    // The same peer goes on streaming to the page over WebRTC; the refusals are counted.
+    await framesAtLeast(page, (await stats(page)).frames + 30, 20_000);
+    expect(await transport(page)).toBe('webrtc');
+    expect(await page.evaluate(() => (globalThis as unknown as { framehost: { media: { view(): { peerId: string } | null } } }).framehost.media.view()?.peerId)).toBe(result.peerId);
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    expect(metrics).toMatch(/^framehost_webrtc_peers 1$/m);
+    expect(metrics).toMatch(/framehost_command_errors_total\{code="rate_limited"\} [1-9]/);
+    expect(h.rt.phase()).toBe('running');
+    await rig.expectNoPageErrors(page);
+  });
+
   it('falls back to Socket.IO frames, and says so, when the server cannot do WebRTC', async () => {
     const h = await server({ webrtc: { enabled: false } });
     const page = await rig.openPage(`${h.url}/`, 'idle');

@@ -10,7 +10,6 @@
  * Ratios are taken per round (adjacent phases) and the median over rounds is reported.
  * Then latencies, the cost of idle extra viewers, and memory over many sessions.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import type { Worker } from 'node:worker_threads';
@@ -20,6 +19,7 @@ import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { listen, type FramehostHttpServer } from '../src/transport/server.ts';
 import { startWorker } from '../src/util/worker.ts';
 import type { ClientRequest } from './client-process.ts';
+import { ChildRpc } from './child-rpc.ts';
 import { runWebRtcBench } from './webrtc.ts';
 
 const args = process.argv.slice(2);
@@ -67,34 +67,8 @@ class Bare {
   }
 }
 
-class Client {
-  private readonly child: ChildProcess;
-  private readonly ready: Promise<void>;
-  private next = 0;
-  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  constructor() {
-    this.child = fork(new URL('./client-process.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'] });
-    this.ready = new Promise((r) => this.child.once('message', () => r()));
-    this.child.on('message', (m: { id?: number; result?: unknown; error?: string }) => {
-      if (m.id === undefined) return;
-      const p = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      if (m.error) p?.reject(new Error(m.error));
-      else p?.resolve(m.result);
-    });
-  }
-  async ask<T>(request: ClientRequest): Promise<T> {
-    await this.ready;
-    const id = this.next++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.child.send({ ...request, id });
-    });
-  }
-  async close(): Promise<void> {
-    await this.ask({ type: 'close' }).catch(() => undefined);
-  }
-}
+/** The Socket.IO client, in its own process. */
+type Client = ChildRpc<ClientRequest>;
 
 async function world(size: number, fps = 0): Promise<{ rt: Runtime; server: FramehostHttpServer }> {
   const rt = await createRuntime({ modelOptions: { size, fps }, ort: THREADS ? { threads: THREADS } : {}, logger: pino({ level: 'warn' }) });
@@ -283,7 +257,7 @@ async function memory() {
 
 // ---------- main ----------
 
-const client = new Client();
+const client: Client = new ChildRpc(new URL('./client-process.ts', import.meta.url));
 const started = Date.now();
 process.stderr.write(`framehost bench (${quick ? 'quick' : 'full'}): phases of ${PHASE_MS} ms, ${ROUNDS} rounds\n`);
 const sizes: SizeResult[] = [];

@@ -18,7 +18,6 @@
  *                frame that shows it, in paired trials: WebRTC (both targets) and Socket.IO raw
  *                (the page's canvas read at the next animation frame)
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { chromium, type Page } from 'playwright-core';
@@ -28,6 +27,7 @@ import type { TransportOptions } from '../src/transport/options.ts';
 import { CHROMIUM } from '../test/setup/system.ts';
 import type { RtcClientRequest, RtcWindow } from './webrtc-client.ts';
 import { paletteBytes, type PaletteName } from '../src/models/gray-scott/palettes.ts';
+import { ChildRpc } from './child-rpc.ts';
 
 export interface RtcBenchOptions {
   readonly quick: boolean;
@@ -51,34 +51,8 @@ const pct = (xs: number[], p: number): number => {
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
-class Viewers {
-  private readonly child: ChildProcess;
-  private readonly ready: Promise<void>;
-  private next = 0;
-  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  constructor() {
-    this.child = fork(new URL('./webrtc-client.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'] });
-    this.ready = new Promise((r) => this.child.once('message', () => r()));
-    this.child.on('message', (m: { id?: number; result?: unknown; error?: string }) => {
-      if (m.id === undefined) return;
-      const p = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      if (m.error) p?.reject(new Error(m.error));
-      else p?.resolve(m.result);
-    });
-  }
-  async ask<T>(request: RtcClientRequest): Promise<T> {
-    await this.ready;
-    const id = this.next++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.child.send({ ...request, id });
-    });
-  }
-  async close(): Promise<void> {
-    await this.ask({ type: 'close' }).catch(() => undefined);
-  }
-}
+/** The WebRTC viewer, in its own process. */
+type Viewers = ChildRpc<RtcClientRequest>;
 
 interface World {
   rt: Runtime;
@@ -503,7 +477,7 @@ function commandMarkdown(c: Awaited<ReturnType<typeof chromiumSection>>['command
 }
 
 export async function runWebRtcBench(o: RtcBenchOptions) {
-  const viewers = new Viewers();
+  const viewers: Viewers = new ChildRpc(new URL('./webrtc-client.ts', import.meta.url));
   const throughputs = [];
   for (const size of o.sizes) throughputs.push(await throughput(o, size, viewers));
   process.stderr.write('  webrtc cost at 60 fps…\n');

@@ -12,6 +12,7 @@
  *
  * FLEET_CHAOS_SESSIONS scales the run (default 160: under a minute on two cores).
  */
+import { seededRandom } from '../src/util/random.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FleetClient } from '../src/fleet/client.ts';
 import type { RideEnd } from '../src/fleet/events.ts';
@@ -25,17 +26,8 @@ const NODES = 3;
 const LEASE_MS = 1500;
 const STALL_MS = 500;
 
-/** A small seeded PRNG (mulberry32), so a failing run can be replayed with FLEET_CHAOS_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded (src/util/random.ts), so a failing run can be replayed with FLEET_CHAOS_SEED. */
+const prng = seededRandom;
 
 interface FrameSeen {
   readonly t: number;

@@ -104,16 +104,24 @@ describe('fleet: what the operator sees', () => {
     try {
       await until('requeued again', () => requeuedAt.length > 1, LEASE_MS + 2 * STALL_MS + 3000);
       await until('the frozen node shown gone', async () => (await shown(page, 'gone', frozen.id)) === 'gone', 2000);
+      // The spare node takes the ride before the frozen one wakes: otherwise the woken node, free
+      // again, could take the requeued ride itself and never be shown free below.
+      const third = await until('the ride on the spare node', () => sessions[2], 10_000);
+      expect(third.node).not.toBe(frozen.id);
     } finally {
       frozen.child.signal('SIGCONT');
     }
     await frozen.line('completion.rejected', (l) => l.fleet === 'completion.rejected');
     // Heard from again: live (free) on the page, its fence and refused completion counted.
+    let lastSeen: unknown;
     await until('the woken node live again with its counts', async () => {
       const w = await viewOf(page);
       const n = w?.nodes.find((x) => x.id === frozen.id);
+      lastSeen = { node: n, gone: w?.gone.find((g) => g.id === frozen.id), counts: w?.counts };
       return n?.state === 'free' && n.fences === 1 && n.refusedCompletions === 1 && w!.counts.fences >= 1;
-    }, 10_000);
+    }, 10_000).catch((err: Error) => {
+      throw new Error(`${err.message}; the page last showed ${JSON.stringify(lastSeen)}`);
+    });
     text = await (await fetch(`${fleet.gateway.url}/metrics`)).text();
     expect(metric(text, new RegExp(`^framehost_fleet_node_fences_total\\{node="${frozen.id}"\\} (\\d+)$`, 'm'))).toBe(1);
     expect(metric(text, new RegExp(`^framehost_fleet_node_refused_completions_total\\{node="${frozen.id}"\\} (\\d+)$`, 'm'))).toBe(1);

@@ -1,0 +1,40 @@
+/**
+ * A bench helper process, asked by request/reply over Node's IPC channel: the child sends one
+ * message when it is ready, then answers each `{ ...request, id }` with `{ id, result }` or
+ * `{ id, error }`. Both the Socket.IO client (client-process.ts) and the WebRTC viewer
+ * (webrtc-client.ts) run in their own process this way, so their CPU is not the server's.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+
+export class ChildRpc<Request extends { readonly type: string }> {
+  private readonly child: ChildProcess;
+  private readonly ready: Promise<void>;
+  private next = 0;
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+
+  constructor(script: URL) {
+    this.child = fork(script, [], { execArgv: ['--import', 'tsx'] });
+    this.ready = new Promise((r) => this.child.once('message', () => r()));
+    this.child.on('message', (m: { id?: number; result?: unknown; error?: string }) => {
+      if (m.id === undefined) return;
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.error) p?.reject(new Error(m.error));
+      else p?.resolve(m.result);
+    });
+  }
+
+  async ask<T>(request: Request): Promise<T> {
+    await this.ready;
+    const id = this.next++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.child.send({ ...request, id });
+    });
+  }
+
+  /** Asks the child to close (it exits on its own); a child already gone is fine. */
+  async close(): Promise<void> {
+    await this.ask({ type: 'close' } as Request).catch(() => undefined);
+  }
+}

@@ -20,6 +20,7 @@ import { listen, type FramehostHttpServer } from '../src/transport/server.ts';
 import { startWorker } from '../src/util/worker.ts';
 import type { ClientRequest } from './client-process.ts';
 import { ChildRpc } from './child-rpc.ts';
+import { median, pct, r2, r3, sleep } from './stats.ts';
 import { runWebRtcBench } from './webrtc.ts';
 
 const args = process.argv.slice(2);
@@ -34,17 +35,6 @@ const SESSIONS = quick ? 300 : 1000;
 /** FRAMEHOST_ORT_THREADS: the same ORT thread count for the bare loop and the runtime. */
 const THREADS = Number(process.env.FRAMEHOST_ORT_THREADS) || undefined;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
-const r2 = (x: number): number => Math.round(x * 100) / 100;
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 // ---------- the pieces under test ----------
 

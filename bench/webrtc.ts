@@ -28,6 +28,7 @@ import { CHROMIUM } from '../test/setup/system.ts';
 import type { RtcClientRequest, RtcWindow } from './webrtc-client.ts';
 import { paletteBytes, type PaletteName } from '../src/models/gray-scott/palettes.ts';
 import { ChildRpc } from './child-rpc.ts';
+import { median, pct, r2, r3, sleep } from './stats.ts';
 
 export interface RtcBenchOptions {
   readonly quick: boolean;
@@ -39,17 +40,6 @@ export interface RtcBenchOptions {
   readonly bare: (size: number) => { fps(ms: number): Promise<number>; close(): Promise<number> };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
-const r2 = (x: number): number => Math.round(x * 100) / 100;
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /** The WebRTC viewer, in its own process. */
 type Viewers = ChildRpc<RtcClientRequest>;

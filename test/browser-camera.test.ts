@@ -10,7 +10,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, type Harness } from './helpers/server.ts';
-import { BrowserRig, SCREENSHOTS as OUT, changedPixels, colourKey, pixels, rgbDistance, startSession, stats, type Picture } from './helpers/browser.ts';
+import { BrowserRig, SCREENSHOTS as OUT, changedPixels, colourKey, pixels, rgbDistance, startSession, stats, edgeBlockShare, type Picture } from './helpers/browser.ts';
 
 const SIZE = 256; // the video filter's picture and its camera track
 /** The colours of the video filter's test pattern (src/models/video-filter/model.ts). */
@@ -36,25 +36,6 @@ function brightShare(pic: Picture, level = 128): number {
   let n = 0;
   for (let i = 0; i < pic.data.length; i += 4) if (pic.data[i]! > level) n++;
   return n / (pic.width * pic.height);
-}
-
-/**
- * Share of 32×32 blocks holding at least one bright (edge) pixel. The test pattern's rings are 16
- * pixels apart and fill the picture, so its edges reach every block; the fake camera's flat
- * green with one disc and a clock leaves most blocks empty.
- */
-function edgeBlockShare(pic: Picture, block = 32): number {
-  let hit = 0;
-  let total = 0;
-  for (let by = 0; by < pic.height; by += block) {
-    for (let bx = 0; bx < pic.width; bx += block) {
-      total++;
-      let found = false;
-      for (let y = by; y < by + block && !found; y++) for (let x = bx; x < bx + block && !found; x++) found = pic.data[(y * pic.width + x) * 4]! > 128;
-      if (found) hit++;
-    }
-  }
-  return hit / total;
 }
 
 /** Share of pixels within `tolerance` of one of the test pattern's two colours. */

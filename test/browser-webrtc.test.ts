@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { BrowserRig, SCREENSHOTS as OUT, changedPixels, framesAtLeast, pixels, rgbDistance, stats, type Picture } from './helpers/browser.ts';
+import { BrowserRig, SCREENSHOTS as OUT, changedPixels, framesAtLeast, pixels, rgbDistance, stats, edgeBlockShare, type Picture } from './helpers/browser.ts';
 import type { Harness } from './helpers/server.ts';
 import type { TransportOptions } from '../src/transport/options.ts';
 import { sleep, startServer } from './helpers/server.ts';
@@ -49,21 +49,6 @@ function changedNear(a: Picture, b: Picture, cx: number, cy: number, r: number, 
     }
   }
   return changed / total;
-}
-
-/** Share of 32×32 blocks holding a bright (edge) pixel: the filter's test pattern fills them all. */
-function edgeBlockShare(pic: Picture, block = 32): number {
-  let hit = 0;
-  let total = 0;
-  for (let by = 0; by < pic.height; by += block) {
-    for (let bx = 0; bx < pic.width; bx += block) {
-      total++;
-      let found = false;
-      for (let y = by; y < by + block && !found; y++) for (let x = bx; x < bx + block && !found; x++) found = pic.data[(y * pic.width + x) * 4]! > 128;
-      if (found) hit++;
-    }
-  }
-  return hit / total;
 }
 
 async function clickFramePixel(page: Page, x: number, y: number): Promise<void> {

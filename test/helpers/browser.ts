@@ -161,3 +161,22 @@ export function changedPixels(a: Picture, b: Picture, threshold: number): number
 
 /** Colour key, 5 bits a channel (so JPEG noise still counts as one colour). */
 export const colourKey = (d: ArrayLike<number>, i: number): number => ((d[i]! >> 3) << 10) | ((d[i + 1]! >> 3) << 5) | (d[i + 2]! >> 3);
+
+/**
+ * Share of 32×32 blocks holding at least one bright (edge) pixel. The test pattern's rings are 16
+ * pixels apart and fill the picture, so its edges reach every block; the fake camera's flat
+ * green with one disc and a clock leaves most blocks empty.
+ */
+export function edgeBlockShare(pic: Picture, block = 32): number {
+  let hit = 0;
+  let total = 0;
+  for (let by = 0; by < pic.height; by += block) {
+    for (let bx = 0; bx < pic.width; bx += block) {
+      total++;
+      let found = false;
+      for (let y = by; y < by + block && !found; y++) for (let x = bx; x < bx + block && !found; x++) found = pic.data[(y * pic.width + x) * 4]! > 128;
+      if (found) hit++;
+    }
+  }
+  return hit / total;
+}

@@ -29,6 +29,8 @@ export const ERRORS = {
   payload_too_large: 'the request is larger than the configured limit',
   rate_limited: 'too many requests from this client; slow down',
   unauthorized: 'missing or invalid credentials',
+  forbidden: "the credentials' role does not allow this",
+  token_expired: 'the access token has expired; get a new one',
   too_many_connections: 'the server has reached its connection limit',
   bad_token: 'the session token does not match the running session',
   timeout: 'the operation did not finish in time',

@@ -15,7 +15,7 @@ import { acceptsInput, isSessionOwner, runtimeMachine, type RuntimeMachine } fro
 import { createTrackShare, frameBytes, TrackWriter } from './actors/input-track.ts';
 import { wallClockMs, type FrameMessage } from './actors/protocol.ts';
 import { phaseOf, type Phase } from './machines/phase.ts';
-import { DEFAULT_LIMITS, type EndReason, type Limits, type ModelInfo, type RuntimeEvent, type SessionEnd, type SessionRecord } from './machines/types.ts';
+import { DEFAULT_LIMITS, type EndReason, type Limits, type ModelInfo, type RequestSubject, type RuntimeEvent, type SessionEnd, type SessionRecord } from './machines/types.ts';
 import { createInferenceActor } from './actors/inference.actor.ts';
 import { eraseModel, type ErasedModel, type InputTrackSpec, type JsonValue } from './model/api.ts';
 import { loadModelModule, modelSource, modelUrl } from './model/load.ts';
@@ -88,7 +88,10 @@ export interface Runtime {
   readonly log: Logger;
   /** Resolves once the model is loaded; rejects if it failed to load. */
   ready(): Promise<ModelInfo>;
-  start(options?: { owner?: string }): Result<{ sessionId: string }>;
+  /** `subject`: the access token's user, to whom the session then belongs (see `resume`). */
+  start(options?: { owner?: string; subject?: RequestSubject }): Result<{ sessionId: string }>;
+  /** The session's user (token `sub`) takes control back; the caller then acts as its owner. */
+  resume(options: { sub: string }): Result<{ sessionId: string }>;
   stop(options?: { owner?: string; reason?: EndReason }): Result;
   command(name: unknown, args: unknown, options?: { owner?: string }): Result<{ requestId: string }>;
   /**
@@ -297,7 +300,11 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       return outcome.model;
     },
     start(opts = {}) {
-      const r = request({ type: 'session.start', requestId: randomUUID(), owner: opts.owner ?? LOCAL_OWNER, sessionId: randomUUID() });
+      const r = request({ type: 'session.start', requestId: randomUUID(), owner: opts.owner ?? LOCAL_OWNER, sessionId: randomUUID(), ...(opts.subject ? { subject: opts.subject } : {}) });
+      return r.ok ? { ok: true, sessionId: r.sessionId! } : r;
+    },
+    resume(opts) {
+      const r = request({ type: 'session.resume', requestId: randomUUID(), sub: opts.sub });
       return r.ok ? { ok: true, sessionId: r.sessionId! } : r;
     },
     stop(opts = {}) {

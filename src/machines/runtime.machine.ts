@@ -13,6 +13,8 @@
  *
  * The product's rules are guards and actions here, by name: one session at a time (`busy`),
  * no new session before cleanup ends, commands only while running and only from the owner,
+ * no session begun with an expired access token (a running one outlives its token), a session
+ * taken back (`session.resume`) only by the user (token `sub`) it belongs to,
  * a session ends by stop or by its loop returning or throwing. Supervision is delays of the
  * chart (`loadTimeout`, `stopDeadline`, …), not timers scattered in classes.
  *
@@ -54,6 +56,11 @@ export function isSessionOwner(context: Pick<RuntimeContext, 'session'>, owner: 
   return context.session !== null && owner !== undefined && owner === context.session.owner;
 }
 
+/** The session belongs to this user (access tokens' `sub`): it may take control back from any connection. */
+export function isSubjectOwner(context: Pick<RuntimeContext, 'session'>, sub: string | undefined): boolean {
+  return context.session !== null && typeof context.session.sub === 'string' && sub !== undefined && sub === context.session.sub;
+}
+
 /** Input frames, like commands, are taken while the session is starting or running. */
 export function acceptsInput(snapshot: { matches(value: object): boolean }): boolean {
   return snapshot.matches({ alive: { lifecycle: { session: 'starting' } } }) || snapshot.matches({ alive: { lifecycle: { session: 'running' } } });
@@ -76,6 +83,10 @@ const runtimeSetup = setup({
       if (event.type === 'session.stop') return context.session !== null && (event.owner === undefined || isSessionOwner(context, event.owner));
       return event.type === 'session.command' && isSessionOwner(context, event.owner);
     },
+    /** The resuming user is the one the session belongs to. */
+    isSubjectOwner: ({ context, event }) => event.type === 'session.resume' && isSubjectOwner(context, event.sub),
+    /** A start with an access token the server no longer accepts: it may keep a running session, not begin one. */
+    tokenExpired: ({ event }) => event.type === 'session.start' && event.subject !== undefined && event.subject.presentedAt >= event.subject.expiresAt,
     commandValid: ({ event }) => event.type === 'session.command' && event.command.ok,
     /** Worker reports about a session other than the current one are stale and ignored. */
     isCurrentSession: ({ context, event }) => context.session !== null && sessionIdOf(event) === context.session.id,
@@ -109,7 +120,7 @@ const runtimeSetup = setup({
       sessionId: context.session?.id,
     })),
     openSession: assign({
-      session: ({ event }) => (event.type === 'session.start' ? { id: event.sessionId, owner: event.owner } : null),
+      session: ({ event }) => (event.type === 'session.start' ? { id: event.sessionId, owner: event.owner, sub: event.subject?.sub ?? null } : null),
       stopReason: null,
       ownerAway: false,
       sessionsStarted: ({ context }) => context.sessionsStarted + 1,
@@ -227,6 +238,7 @@ export const runtimeMachine = runtimeSetup.createMachine({
                 'worker.exited': { target: '#framehost.failed', actions: 'storeLoadError' },
                 'session.start': { actions: { type: 'refuse', params: { code: 'not_ready' } } },
                 'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+                'session.resume': { actions: { type: 'refuse', params: { code: 'no_session' } } },
                 'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
                 'runtime.shutdown': { target: 'closing', actions: 'requestShutdown' },
               },
@@ -239,8 +251,12 @@ export const runtimeMachine = runtimeSetup.createMachine({
             },
             idle: {
               on: {
-                'session.start': { target: 'session', actions: ['openSession', 'accept', 'announceSession'] },
+                'session.start': [
+                  { guard: 'tokenExpired', actions: { type: 'refuse', params: { code: 'token_expired', detail: 'an expired token keeps a running session but starts none' } } },
+                  { target: 'session', actions: ['openSession', 'accept', 'announceSession'] },
+                ],
                 'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+                'session.resume': { actions: { type: 'refuse', params: { code: 'no_session' } } },
                 'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
                 'runtime.shutdown': { target: 'closing', actions: 'requestShutdown' },
               },
@@ -254,6 +270,8 @@ export const runtimeMachine = runtimeSetup.createMachine({
                   { actions: { type: 'refuse', params: { code: 'busy' } } },
                 ],
                 'worker.session.ended': { guard: 'isCurrentSession', target: 'cleanup', actions: ['recordEnd', 'announceEnd'] },
+                // The session's user, from any connection; the transport then counts the owner present.
+                'session.resume': [{ guard: 'isSubjectOwner', actions: 'accept' }, { actions: { type: 'refuse', params: { code: 'not_owner' } } }],
                 'owner.left': { guard: 'isCurrentSession', actions: 'markOwnerAway' },
                 'owner.returned': { guard: 'isCurrentSession', actions: 'markOwnerBack' },
               },
@@ -350,6 +368,7 @@ export const runtimeMachine = runtimeSetup.createMachine({
                   { actions: { type: 'refuse', params: { code: 'busy', detail: 'the last session is still being cleaned up' } } },
                 ],
                 'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+                'session.resume': { actions: { type: 'refuse', params: { code: 'no_session' } } },
                 'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
                 'runtime.shutdown': { actions: 'requestShutdown' },
               },
@@ -364,6 +383,7 @@ export const runtimeMachine = runtimeSetup.createMachine({
                 'worker.exited': '#framehost.shutdown',
                 'session.start': { actions: { type: 'refuse', params: { code: 'shutting_down' } } },
                 'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+                'session.resume': { actions: { type: 'refuse', params: { code: 'no_session' } } },
                 'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
               },
               // Leaving `alive` stops the inference actor, whose cleanup terminates the worker.
@@ -412,6 +432,7 @@ export const runtimeMachine = runtimeSetup.createMachine({
         'runtime.shutdown': 'shutdown',
         'session.start': { actions: 'refuseLoadFailed' },
         'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
+        'session.resume': { actions: { type: 'refuse', params: { code: 'no_session' } } },
         'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
       },
     },

@@ -29,6 +29,18 @@ export interface ModelInfo {
 export interface SessionRecord {
   readonly id: string;
   readonly owner: string;
+  /** The user the session belongs to (an access token's `sub`); null where tokens are off. */
+  readonly sub?: string | null;
+}
+
+/**
+ * Who asks for a session, where access tokens are on: the token's `sub`, and when the server
+ * stops accepting the token (its `exp` plus the clock-skew allowance) against when it was presented.
+ */
+export interface RequestSubject {
+  readonly sub: string;
+  readonly expiresAt: number;
+  readonly presentedAt: number;
 }
 
 export interface SessionEnd {
@@ -90,7 +102,9 @@ export type CheckedCommand =
 
 /** Events from callers (the runtime API, hence the transport). Each carries a request id for the reply. */
 export type RequestEvent =
-  | { type: 'session.start'; requestId: string; owner: string; sessionId: string }
+  | { type: 'session.start'; requestId: string; owner: string; sessionId: string; subject?: RequestSubject }
+  /** A user (token `sub`) takes control of its session back, e.g. after a reconnect. */
+  | { type: 'session.resume'; requestId: string; sub: string }
   | { type: 'session.stop'; requestId: string; owner?: string; reason?: EndReason }
   | { type: 'session.command'; requestId: string; owner: string; command: CheckedCommand };
 

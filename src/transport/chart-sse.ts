@@ -7,12 +7,13 @@
  * then `chart` (`{ t, charts, events: [since the last one], skipped }`), at most one per
  * `CHART_PUSH_MS`: a chart event is a lifecycle step or a command, never a frame (frames do not
  * enter the charts), and coalescing bounds even a client sending commands at its rate limit.
- * Bounded like `/events` (sse-readers.ts: the shared secret, a reader limit, slow readers dropped).
+ * Bounded like `/events` (sse-readers.ts: the `observe` right, a reader limit, slow readers dropped).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { activeStateIds, type LiveChart } from '../machines/chart-graph.ts';
 import { createSseReaders } from './sse-readers.ts';
+import type { Access } from '../auth/access.ts';
 
 /** Chart pages at once; the last events kept (and sent in one push at most); the push period. */
 export const DEFAULT_CHART_STREAM = { maxClients: 8, maxBufferedBytes: 256 * 1024, keepAliveMs: 15_000 } as const;
@@ -41,8 +42,8 @@ export interface ChartStream {
   close(): void;
 }
 
-export function createChartStream(charts: readonly LiveChart[], options: { readonly authToken?: string }, log: Logger): ChartStream {
-  const readers = createSseReaders({ ...DEFAULT_CHART_STREAM, ...(options.authToken ? { authToken: options.authToken } : {}), name: 'chart' }, log);
+export function createChartStream(charts: readonly LiveChart[], options: { readonly access?: Access }, log: Logger): ChartStream {
+  const readers = createSseReaders({ ...DEFAULT_CHART_STREAM, ...(options.access ? { access: options.access } : {}), name: 'chart' }, log);
   const recent: ChartEventEntry[] = [];
   /** Events since the last push (bounded: past CHART_EVENTS_KEPT only counted). */
   let fresh: ChartEventEntry[] = [];

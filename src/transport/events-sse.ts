@@ -8,7 +8,7 @@
  * owner ids, tokens or addresses; session ids as the frame metadata has them. Missed events are
  * not replayed (`Last-Event-ID` is ignored): reconnect and read `hello`.
  *
- * Behind the shared secret when one is set, a reader limit, and a reader that does not keep up is
+ * Behind the `observe` right (an operator token, or the shared secret) when access is checked, a reader limit, and a reader that does not keep up is
  * disconnected, not buffered for (sse-readers.ts): the server's memory per reader stays bounded
  * whatever the reader does.
  */
@@ -17,9 +17,11 @@ import type { Logger } from 'pino';
 import type { Runtime } from '../runtime.ts';
 import type { ErrorCode } from '../errors.ts';
 import { createSseReaders } from './sse-readers.ts';
+import type { Access } from '../auth/access.ts';
 
 export interface EventStreamOptions {
-  readonly authToken?: string;
+  /** Who may read (src/auth/access.ts); everyone when unset. */
+  readonly access?: Access;
   /** Concurrent readers; more are answered 503 (default 32). */
   readonly maxClients?: number;
   /** Bytes waiting in one reader's response (past the kernel's socket buffers) before it is dropped (default 256 KiB). */
@@ -46,7 +48,7 @@ export interface EventStream {
 export function createEventStream(runtime: Runtime, options: EventStreamOptions, log: Logger): EventStream {
   const readers = createSseReaders(
     {
-      ...(options.authToken ? { authToken: options.authToken } : {}),
+      ...(options.access ? { access: options.access } : {}),
       maxClients: options.maxClients ?? DEFAULT_EVENT_STREAM.maxClients,
       maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_EVENT_STREAM.maxBufferedBytes,
       keepAliveMs: options.keepAliveMs ?? DEFAULT_EVENT_STREAM.keepAliveMs,

@@ -8,6 +8,7 @@ import type { EndReason } from '../machines/types.ts';
 import type { Phase } from '../machines/phase.ts';
 import type { Capabilities } from '../model/capabilities.ts';
 import type { JsonValue } from '../model/api.ts';
+import type { Principal } from '../auth/principal.ts';
 import type { PeerCloseReason, WebRtcCandidate, WebRtcConfig, WebRtcOfferRequest } from './webrtc/wire.ts';
 
 /**
@@ -62,8 +63,11 @@ export interface CommandRequest {
   readonly args?: Readonly<Record<string, unknown>>;
 }
 export interface ResumeRequest {
-  /** The token that `session:start` returned: proof of ownership after a reconnect. */
-  readonly token: string;
+  /**
+   * The token that `session:start` returned: proof of ownership after a reconnect. Optional for
+   * a connection with an access token: its `sub` proves the session is its own.
+   */
+  readonly token?: string;
 }
 
 /** Describes the bytes of one input frame (`input:frame`). */
@@ -127,6 +131,8 @@ export const CLIENT_EVENTS: readonly (keyof ClientToServerEvents)[] = [
 
 /** What the server keeps per socket (socket.data). */
 export interface SocketData {
+  /** Who connected (set by the handshake; src/auth). */
+  principal: Principal;
   /** The chart's owner id when this socket controls the session (set by start or resume). */
   ownerId: string | null;
 }

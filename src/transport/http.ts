@@ -10,6 +10,7 @@ import type { Metrics } from './metrics.ts';
 import { pageAsset } from './assets.ts';
 import type { EventStream } from './events-sse.ts';
 import type { ChartStream } from './chart-sse.ts';
+import { Access, authorizeRequest } from '../auth/access.ts';
 
 /** The chart page (drawn once) and its live stream. */
 export interface ChartHttp {
@@ -40,7 +41,26 @@ export function health(runtime: Runtime) {
   };
 }
 
-export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logger, events?: EventStream, chart?: ChartHttp) {
+/** `/metrics`: open, except with access tokens on, where it takes an operator token (or use `metricsPort`). */
+function serveMetrics(metrics: Metrics, access: Access, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const allowed = access.mode === 'tokens' ? authorizeRequest(access, req, res, 'observe').then((p) => p !== null) : Promise.resolve(true);
+  return allowed.then(async (ok) => {
+    if (ok) send(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
+  });
+}
+
+/** The listener of `metricsPort`: `/metrics` alone, without credentials (keep it on a private address). */
+export function createMetricsHandler(metrics: Metrics, log: Logger) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    if ((req.url ?? '/').split('?')[0] !== '/metrics') return json(res, 404, { error: { code: 'bad_request', message: 'only /metrics here' } });
+    serveMetrics(metrics, new Access(), req, res).catch((err: unknown) => {
+      log.error({ err }, 'metrics listener failed');
+      if (!res.headersSent) json(res, 500, { error: { code: 'internal', message: 'internal error' } });
+    });
+  };
+}
+
+export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logger, events?: EventStream, chart?: ChartHttp, access: Access = new Access()) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: { code: 'bad_request', message: 'only GET' } });
@@ -73,7 +93,7 @@ export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logge
         return json(res, isServing(phase) ? 200 : 503, { ready: isServing(phase), state: phase });
       }
       case '/metrics':
-        return done(metrics.registry.metrics().then((body) => send(res, 200, metrics.registry.contentType, body)));
+        return done(serveMetrics(metrics, access, req, res));
       case '/schema':
         return json(res, 200, runtime.capabilities);
       default:

@@ -1,6 +1,7 @@
 import type { Result } from '../errors.ts';
 import type { WebRtcOptions } from './webrtc/options.ts';
 import type { LiveChart } from '../machines/chart-graph.ts';
+import type { TokenVerifier } from '../auth/tokens.ts';
 
 /**
  * Transport settings and their limits. Every limit has a coded error (README, "Limits").
@@ -8,8 +9,22 @@ import type { LiveChart } from '../machines/chart-graph.ts';
 export interface TransportOptions {
   readonly host: string;
   readonly port: number;
-  /** Shared secret a client must present in `auth.token` at the handshake; off when unset. */
+  /** Shared secret a client must present in `auth.token` at the handshake (the LAN's simple mode); off when unset. */
   readonly authToken?: string;
+  /** Access tokens (src/auth): signed JWTs with a role, checked at the handshake and per request. */
+  readonly tokens?: TokenVerifier;
+  /** Connections of one token `sub` at once (besides `maxConnections` for all). */
+  readonly maxConnectionsPerSub: number;
+  /** Requests per second of one token `sub`, over all its connections (token bucket), and the burst. */
+  readonly requestsPerSecondPerSub: number;
+  readonly requestBurstPerSub: number;
+  /**
+   * A second listener serving `/metrics` alone, without credentials, for Prometheus on a private
+   * network (with tokens on, the main port's `/metrics` needs an operator token). Off when unset.
+   */
+  readonly metricsPort?: number;
+  /** Its address (default 127.0.0.1). */
+  readonly metricsHost?: string;
   /** Origins allowed by CORS for the Socket.IO handshake; empty: same origin only. */
   readonly corsOrigins: readonly string[];
   /**
@@ -59,6 +74,9 @@ export const DEFAULT_TRANSPORT: TransportOptions = {
   requestBurst: 120,
   inputFramesPerSecond: 120,
   maxConnections: 256,
+  maxConnectionsPerSub: 8, // a user's page, a second tab, a phone: more is one user holding slots of many
+  requestsPerSecondPerSub: 120, // two connections' worth of a drag on the canvas
+  requestBurstPerSub: 240,
   jpegQuality: 80,
   viewers: 'switch',
   maxViewers: 16,

@@ -5,13 +5,15 @@
  */
 import type { Server, Socket } from 'socket.io';
 import type { Logger } from 'pino';
-import { fail, type Result } from '../errors.ts';
+import { fail, type ErrorValue, type Result } from '../errors.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Metrics } from './metrics.ts';
 import type { TransportOptions } from './options.ts';
 import { CLIENT_EVENTS, type ClientToServerEvents, type ServerToClientEvents, type SocketData } from './events.ts';
 import { SessionControl } from './control.ts';
-import { handshakeError, presentsSecret } from './handshake.ts';
+import { admissionMiddleware } from './admission.ts';
+import { SubjectLimits } from './subject-limits.ts';
+import { roleRefusal, type Access, type Right } from '../auth/access.ts';
 import { StreamRouter } from './stream.ts';
 import { createMedia } from './webrtc/signalling.ts';
 import { DEFAULT_WEBRTC } from './webrtc/options.ts';
@@ -33,13 +35,15 @@ export interface ProtocolDeps {
   readonly options: TransportOptions;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** The credentials check (src/auth/access.ts), shared with the HTTP endpoints. */
+  readonly access: Access;
 }
 
 /** The chart's owner id for a socket that controls nothing: never equal to a real owner. */
 const viewerIdentity = (socket: FramehostSocket): string => socket.data.ownerId ?? `viewer-${socket.id}`;
 
 export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { stream: StreamRouter; control: SessionControl; detach(): void } {
-  const { runtime, options, log, metrics } = deps;
+  const { runtime, options, log, metrics, access } = deps;
   const control = new SessionControl();
   /** The gate (fleet nodes: the lease), asked synchronously at every frame, message, command and input frame. */
   const gate = options.gate;
@@ -83,20 +87,21 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
 
   // Admitted sockets, counted by us (src/transport/connection-slots.ts); the gauge follows the count.
   const slots = new ConnectionSlots(options.maxConnections, (n) => metrics.connections(n));
+  const subjects = new SubjectLimits({ maxConnections: options.maxConnectionsPerSub, requestsPerSecond: options.requestsPerSecondPerSub, requestBurst: options.requestBurstPerSub });
 
-  // Handshake: optional shared secret, then the connection limit. Errors reach the client's
-  // `connect_error` with `.data = { code, message }`. Taking the slot is the last check.
-  io.use((socket, next) => {
-    if (options.authToken && !presentsSecret(socket, options.authToken)) {
-      log.warn({ address: socket.handshake.address }, 'handshake refused: bad or missing token');
-      return next(handshakeError('unauthorized'));
-    }
-    if (!slots.take(socket)) {
-      log.warn({ connections: slots.count }, 'handshake refused: connection limit');
-      return next(handshakeError('too_many_connections', `limit ${options.maxConnections}`));
-    }
-    next();
-  });
+  // Handshake (src/transport/admission.ts): credentials, connections per user, the connection
+  // limit. Errors reach the client's `connect_error` with `.data = { code, message }`.
+  io.use(admissionMiddleware({ access, slots, subjects, log }));
+
+  /** The per-request checks before a handler runs: the role, then the user's and the connection's rates. */
+  const refusalOf = (socket: FramehostSocket, right: Right, bucket: TokenBucket): { ok: false; error: ErrorValue } | null => {
+    const principal = socket.data.principal;
+    const role = roleRefusal(principal, right);
+    if (role) return role;
+    if (principal.sub !== null && !subjects.take(principal.sub)) return fail('rate_limited', `more than ${options.requestsPerSecondPerSub} requests/s for this user`);
+    if (!bucket.take()) return fail('rate_limited', `more than ${options.requestsPerSecond} requests/s`);
+    return null;
+  };
 
   io.on('connection', (socket: FramehostSocket) => {
     socket.data.ownerId = null;
@@ -115,7 +120,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
      * Register a request handler: the ack is the last argument when it is a function (required),
      * one payload argument at most (more: `bad_request`), rate limited, never throws, refusals logged.
      */
-    function handle<E extends keyof ClientToServerEvents>(event: E, fn: (req: unknown) => Result) {
+    function handle<E extends keyof ClientToServerEvents>(event: E, right: Right, fn: (req: unknown) => Result) {
       socket.on(event, ((...args: unknown[]) => {
         const { ack, payload } = splitAck(args);
         if (!ack) {
@@ -123,10 +128,11 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
           return;
         }
         let result: Result;
-        if (!bucket.take()) {
-          result = fail('rate_limited', `more than ${options.requestsPerSecond} requests/s`);
-          if (!limited) clog.warn({ event }, 'rate limited');
-          limited = true;
+        const refused = refusalOf(socket, right, bucket);
+        if (refused) {
+          result = refused;
+          if (refused.error.code === 'rate_limited' && !limited) clog.warn({ event }, 'rate limited');
+          limited = refused.error.code === 'rate_limited';
         } else if (payload.length > 1) {
           limited = false;
           result = fail('bad_request', extraArgumentsMessage(event, 1, payload.length));
@@ -151,7 +157,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
       }) as never);
     }
 
-    handle('session:start', (req) => {
+    handle('session:start', 'play', (req) => {
       const s = checkStream(req, options.jpegQuality);
       if (!s.ok) return s;
       if (options.admit) {
@@ -163,7 +169,9 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
       const viewable = stream.admit(socket, s.value); // checked before the session exists
       if (!viewable.ok) return viewable;
       const { ownerId, token } = SessionControl.newOwner();
-      const r = runtime.start({ owner: ownerId });
+      const p = socket.data.principal;
+      // A token user's session is theirs (resume by `sub`); an expired token starts none (the chart decides).
+      const r = runtime.start({ owner: ownerId, ...(p.kind === 'token' ? { subject: { sub: p.sub, expiresAt: p.expiresAt, presentedAt: Date.now() } } : {}) });
       if (!r.ok) return r;
       control.grantTo(r.sessionId, ownerId, token);
       socket.data.ownerId = ownerId;
@@ -171,29 +179,34 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
       return { ok: true, sessionId: r.sessionId, token };
     });
 
-    handle('session:stop', (req) => {
+    handle('session:stop', 'play', (req) => {
       const c = checkEmpty(req);
       return c.ok ? runtime.stop({ owner: viewerIdentity(socket) }) : c;
     });
 
-    handle('session:resume', (req) => {
-      const c = checkResume(req);
+    handle('session:resume', 'play', (req) => {
+      const sub = socket.data.principal.sub;
+      const c = checkResume(req, sub !== null);
       if (!c.ok) return c;
-      const grant = control.verify(c.value.token);
-      if (!grant) return fail('bad_token');
+      // A token user takes back the session of its `sub` (the chart's rule), session token or not;
+      // without tokens, the session token is the proof.
+      const resumed = sub !== null ? runtime.resume({ sub }) : null;
+      if (resumed && !resumed.ok) return resumed;
+      const grant = sub !== null ? control.current() : control.verify(c.value.token ?? '');
+      if (!grant) return fail(sub !== null ? 'no_session' : 'bad_token');
       socket.data.ownerId = grant.ownerId;
       runtime.ownerPresence(grant.sessionId, true);
       clog.info({ sessionId: grant.sessionId }, 'owner resumed control');
       return { ok: true, sessionId: grant.sessionId };
     });
 
-    handle('session:command', (req) => {
+    handle('session:command', 'play', (req) => {
       const c = checkCommandRequest(req, options.maxCommandBytes);
       if (!c.ok) return c;
       return gateRefusal() ?? runtime.command(c.value.name, c.value.args, { owner: viewerIdentity(socket) });
     });
 
-    handle('stream:attach', (req) => {
+    handle('stream:attach', 'watch', (req) => {
       const s = checkStream(req, options.jpegQuality);
       if (!s.ok) return s;
       const attached = stream.attach(socket, s.value);
@@ -201,14 +214,14 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
       return { ok: true, sessionId: runtime.status().session?.id ?? null };
     });
 
-    handle('stream:detach', (req) => {
+    handle('stream:detach', 'watch', (req) => {
       const c = checkEmpty(req);
       if (!c.ok) return c;
       stream.detach(socket.id, false);
       return { ok: true };
     });
 
-    handle('capabilities', (req) => {
+    handle('capabilities', 'watch', (req) => {
       const c = checkEmpty(req);
       return c.ok ? { ok: true, ...runtime.capabilities, state: runtime.phase() } : c;
     });
@@ -223,7 +236,9 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
       const [meta, data] = payload;
       let result: Result;
       try {
-        if (!inputBucket.take()) result = fail('rate_limited', `more than ${options.inputFramesPerSecond} input frames/s`);
+        const role = roleRefusal(socket.data.principal, 'play');
+        if (role) result = role;
+        else if (!inputBucket.take()) result = fail('rate_limited', `more than ${options.inputFramesPerSecond} input frames/s`);
         else if (payload.length > 2) result = fail('bad_request', extraArgumentsMessage('input:frame', 2, payload.length));
         else if (!isPlainObject(meta)) result = fail('bad_request', 'input:frame needs (meta { track, width, height, format }, bytes)');
         else result = gateRefusal() ?? runtime.publish(meta.track, { data: toBytes(data), width: meta.width, height: meta.height, format: meta.format }, { owner: viewerIdentity(socket) });

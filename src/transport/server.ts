@@ -6,7 +6,8 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
 import type { Runtime } from '../runtime.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { createHttpHandler } from './http.ts';
+import { createHttpHandler, createMetricsHandler } from './http.ts';
+import { Access } from '../auth/access.ts';
 import { DEFAULT_TRANSPORT, type TransportOptions } from './options.ts';
 import { attachProtocol, type FramehostServer } from './protocol.ts';
 import { originCheck } from './handshake.ts';
@@ -22,6 +23,8 @@ export interface FramehostHttpServer {
   readonly http: HttpServer;
   readonly io: FramehostServer;
   readonly metrics: Metrics;
+  /** The `/metrics`-only listener's URL, when `metricsPort` is set. */
+  readonly metricsUrl?: string;
   /** Close connections and the listener (the runtime is the caller's to shut down). */
   close(): Promise<void>;
 }
@@ -30,11 +33,14 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   const options: TransportOptions = { ...DEFAULT_TRANSPORT, ...overrides };
   const log = runtime.log.child({ component: 'transport' });
   const metrics = createMetrics(runtime);
-  const events = createEventStream(runtime, options.authToken ? { authToken: options.authToken } : {}, log);
+  // One check for every door: the handshake, each request, /events, /chart/events, /metrics.
+  const access = new Access({ ...(options.authToken ? { authToken: options.authToken } : {}), ...(options.tokens ? { verifier: options.tokens } : {}) });
+  const events = createEventStream(runtime, { access }, log);
   // /chart: the runtime's chart, and any the caller adds (a fleet node's).
   const charts = [{ machine: runtimeMachine, actor: runtime.actor }, ...(options.charts ?? [])];
-  const chartStream = createChartStream(charts, options.authToken ? { authToken: options.authToken } : {}, log);
-  const http = createServer(createHttpHandler(runtime, metrics, log, events, { page: createChartPage(charts), stream: chartStream }));
+  const chartStream = createChartStream(charts, { access }, log);
+  const http = createServer(createHttpHandler(runtime, metrics, log, events, { page: createChartPage(charts), stream: chartStream }, access));
+  const metricsHttp = options.metricsPort !== undefined ? createServer(createMetricsHandler(metrics, log)) : null;
   const largestInput = Math.max(0, ...Object.values(runtime.capabilities.inputs).map((i) => i.width * i.height * (i.format === 'rgba' ? 4 : 3)));
   const io: FramehostServer = new Server(http, {
     maxHttpBufferSize: Math.max(options.maxPayloadBytes, largestInput + 4096),
@@ -47,7 +53,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   });
   // Every refusal the protocol counts also reaches the /events readers.
   const counted: Metrics = { ...metrics, commandError: (code) => (metrics.commandError(code), events.refused(code)) };
-  const protocol = attachProtocol(io, { runtime, options, log, metrics: counted });
+  const protocol = attachProtocol(io, { runtime, options, log, metrics: counted, access });
 
   /** Everything above subscribes to the runtime or holds a timer: undone by close, or when listening fails. */
   const detach = (): void => {
@@ -57,12 +63,15 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
     chartStream.close();
   };
   let address: { url: string; port: number };
+  let metricsUrl: string | undefined;
   try {
     address = await listenOn(http, options.host, options.port);
+    if (metricsHttp) metricsUrl = (await listenOn(metricsHttp, options.metricsHost ?? '127.0.0.1', options.metricsPort ?? 0)).url;
   } catch (err) {
     // A port in use must not leave the runtime with listeners of a server that never ran.
     detach();
     io.close();
+    metricsHttp?.close();
     throw err;
   }
   const { url, port } = address;
@@ -73,9 +82,12 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
     http,
     io,
     metrics,
+    ...(metricsUrl ? { metricsUrl } : {}),
     close: () =>
       new Promise<void>((resolve) => {
         detach();
+        metricsHttp?.closeAllConnections();
+        metricsHttp?.close();
         io.close(() => resolve()); // closes every socket, then the HTTP server
       }),
   };

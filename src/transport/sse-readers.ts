@@ -1,18 +1,19 @@
 /**
- * The readers of one server-sent event stream, bounded: behind the shared secret when one is set
- * (`Authorization: Bearer SECRET`, or `?token=SECRET` for a browser's EventSource, which cannot
- * set headers), at most `maxClients` at once (more are answered 503), and a reader that does not
+ * The readers of one server-sent event stream, bounded: behind the `observe` right when access is
+ * checked (src/auth/access.ts: `Authorization: Bearer …`, or `?token=…` since a browser's
+ * EventSource cannot set headers), at most `maxClients` at once (more are answered 503), and a reader that does not
  * keep up (more than `maxBufferedBytes` waiting in its response) is disconnected, not buffered
  * for. `/events` (events-sse.ts) and `/chart/events` (chart-sse.ts) are both built on it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { errorValue, type ErrorCode } from '../errors.ts';
-import { secretMatches } from './handshake.ts';
+import { authorizeRequest, type Access } from '../auth/access.ts';
 import { json } from './http.ts';
 
 export interface SseReaderOptions {
-  readonly authToken?: string;
+  /** Who may read (the `observe` right); everyone when unset. */
+  readonly access?: Access;
   /** Concurrent readers; more are answered 503. */
   readonly maxClients: number;
   /** Bytes waiting in one reader's response (past the kernel's socket buffers) before it is dropped. */
@@ -24,20 +25,13 @@ export interface SseReaderOptions {
 }
 
 export interface SseReaders {
-  /** Answer a request: refused (401, 503) or opened; `hello` is written to an opened one first. Returns it if opened. */
-  accept(req: IncomingMessage, res: ServerResponse, hello: () => string): ServerResponse | null;
+  /** Answer a request: refused (401, 403, 503) or opened; `hello` is written to an opened one first. */
+  accept(req: IncomingMessage, res: ServerResponse, hello: () => string): void;
   /** Write an already formatted event to every reader, dropping the ones that do not keep up. */
   broadcast(text: string): void;
   size(): number;
   /** End every stream (before the HTTP server closes: an open one would hold it open). */
   close(): void;
-}
-
-function tokenOf(req: IncomingMessage): string | undefined {
-  const header = req.headers.authorization;
-  if (typeof header === 'string' && header.startsWith('Bearer ')) return header.slice(7);
-  const query = (req.url ?? '').split('?')[1];
-  return query ? (new URLSearchParams(query).get('token') ?? undefined) : undefined;
 }
 
 export function createSseReaders(options: SseReaderOptions, log: Logger): SseReaders {
@@ -63,29 +57,41 @@ export function createSseReaders(options: SseReaderOptions, log: Logger): SseRea
     return null;
   };
 
+  const open = (req: IncomingMessage, res: ServerResponse, hello: () => string): ServerResponse | null => {
+    // Checking credentials is asynchronous: the reader may have left meanwhile.
+    if (res.destroyed || req.socket.destroyed) return null;
+    if (readers.size >= maxClients) return refuse(res, 503, 'too_many_connections', `limit ${maxClients} ${name} readers`);
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no', // nginx: do not buffer the stream
+      'x-content-type-options': 'nosniff',
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return null;
+    }
+    readers.add(res);
+    res.write(`retry: 2000\n\n${hello()}`);
+    // The response's close: the reader went away or the stream was ended.
+    res.on('close', () => void readers.delete(res));
+    return res;
+  };
+
   return {
     accept(req, res, hello) {
-      if (options.authToken && !secretMatches(tokenOf(req), options.authToken)) {
-        log.warn(`${name}: refused, bad or missing token`);
-        return refuse(res, 401, 'unauthorized');
-      }
-      if (readers.size >= maxClients) return refuse(res, 503, 'too_many_connections', `limit ${maxClients} ${name} readers`);
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no', // nginx: do not buffer the stream
-        'x-content-type-options': 'nosniff',
-      });
-      if (req.method === 'HEAD') {
-        res.end();
-        return null;
-      }
-      readers.add(res);
-      res.write(`retry: 2000\n\n${hello()}`);
-      // The response's close: the reader went away or the stream was ended.
-      res.on('close', () => void readers.delete(res));
-      return res;
+      if (!options.access) return void open(req, res, hello);
+      authorizeRequest(options.access, req, res, 'observe', { query: true }).then(
+        (principal) => {
+          if (principal) open(req, res, hello);
+          else log.warn(`${name}: reader refused (credentials or role)`);
+        },
+        (err: unknown) => {
+          log.error({ err }, `${name}: access check failed`);
+          if (!res.headersSent) refuse(res, 500, 'internal');
+        },
+      );
     },
     broadcast(text) {
       for (const res of readers) {

@@ -39,7 +39,9 @@ export function checkStream(req: unknown, defaultQuality: number): Checked<Strea
   return { ok: true, value: { encoding, quality, flow } };
 }
 
-export function checkResume(req: unknown): Checked<ResumeRequest> {
+/** `tokenOptional`: the caller has an access token, whose `sub` may stand for the session token. */
+export function checkResume(req: unknown, tokenOptional = false): Checked<ResumeRequest> {
+  if (isPlainObject(req) && req.token === undefined && tokenOptional) return { ok: true, value: {} };
   if (!isPlainObject(req) || typeof req.token !== 'string' || req.token.length === 0 || req.token.length > 256) {
     return bad('resume needs { token: string } (the token that session:start returned)');
   }

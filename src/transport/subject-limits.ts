@@ -1,0 +1,62 @@
+/**
+ * Limits per user (a token's `sub`) besides the ones per connection: one user with 100 sockets
+ * is one user. Each `sub` holds at most `maxConnections` connections at once and shares one
+ * request bucket over all of them. A `sub`'s entry lives while it has a connection, so memory
+ * follows the connected users, not everyone ever seen.
+ *
+ * Connections without a `sub` (open and shared-secret modes) are limited per connection only.
+ */
+import type { Socket } from 'socket.io';
+import { TokenBucket } from './rate-limit.ts';
+
+interface Subject {
+  connections: number;
+  readonly bucket: TokenBucket;
+}
+
+export interface SubjectLimitSettings {
+  readonly maxConnections: number;
+  readonly requestsPerSecond: number;
+  readonly requestBurst: number;
+}
+
+export class SubjectLimits {
+  private readonly subjects = new Map<string, Subject>();
+
+  constructor(readonly settings: SubjectLimitSettings) {}
+
+  /** Count `socket` as one of `sub`'s connections until it disconnects; false when `sub` has its maximum. */
+  join(sub: string, socket: Socket): boolean {
+    let s = this.subjects.get(sub);
+    if (s && s.connections >= this.settings.maxConnections) return false;
+    if (!s) {
+      s = { connections: 0, bucket: new TokenBucket(this.settings.requestsPerSecond, this.settings.requestBurst) };
+      this.subjects.set(sub, s);
+    }
+    s.connections++;
+    const entry = s;
+    let left = false;
+    // Given back exactly once: at disconnect, or when the connection closes first (a client
+    // that leaves during the handshake never emits `disconnect`), as in connection-slots.ts.
+    const leave = (): void => {
+      if (left) return;
+      left = true;
+      socket.off('disconnect', leave);
+      socket.conn.off('close', leave);
+      entry.connections--;
+      if (entry.connections === 0 && this.subjects.get(sub) === entry) this.subjects.delete(sub);
+    };
+    socket.once('disconnect', leave);
+    socket.conn.once('close', leave);
+    return true;
+  }
+
+  /** One request of `sub` (any of its connections); false once the user exceeds its rate. */
+  take(sub: string): boolean {
+    return this.subjects.get(sub)?.bucket.take() ?? true;
+  }
+
+  connectionsOf(sub: string): number {
+    return this.subjects.get(sub)?.connections ?? 0;
+  }
+}

@@ -16,7 +16,7 @@ import type { AttachRequest, ClientToServerEvents, FrameMeta, ServerToClientEven
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 export interface ClientOptions {
-  /** Shared secret, when the server requires one. */
+  /** The credential the handshake presents as `auth: { token }`: the shared secret, or an access token (JWT). */
   readonly authToken?: string;
   /** Request timeout, ms (default 5000). */
   readonly timeoutMs?: number;
@@ -124,10 +124,13 @@ export class FramehostClient {
     return { requestId: r.requestId };
   }
 
-  /** Regain control of a session with its token (after a reconnect, or from another process). */
-  async resume(token: string): Promise<{ sessionId: string }> {
-    const r = await this.must<{ sessionId: string }>('session:resume', { token });
-    this.sessionToken = token;
+  /**
+   * Regain control of a session with its token (after a reconnect, or from another process);
+   * with an access token, the session of the token's user, with no session token needed.
+   */
+  async resume(token?: string): Promise<{ sessionId: string }> {
+    const r = await this.must<{ sessionId: string }>('session:resume', token === undefined ? {} : { token });
+    if (token !== undefined) this.sessionToken = token;
     this.sessionId = r.sessionId;
     return { sessionId: r.sessionId };
   }

@@ -59,6 +59,7 @@ const req = {
     ...(owner !== undefined ? { owner } : {}),
     ...(reason !== undefined ? { reason } : {}),
   }),
+  resume: (sub: string): RequestEvent => ({ type: 'session.resume', requestId: nextRequestId(), sub }),
   command: (owner = ALICE, command: CheckedCommand = VALID): RequestEvent => ({
     type: 'session.command',
     requestId: nextRequestId(),
@@ -337,6 +338,7 @@ const REQUESTS = {
   'valid command by the owner': () => req.command(ALICE, VALID),
   'valid command by another client': () => req.command(BOB, VALID),
   'invalid command by the owner': () => req.command(ALICE, INVALID),
+  'resume by a token user': () => req.resume('user-1'),
 } satisfies Record<string, () => RequestEvent>;
 
 type RequestKind = keyof typeof REQUESTS;
@@ -350,6 +352,7 @@ const outsideSession = (start: Outcome): Record<RequestKind, Outcome> => ({
   'valid command by the owner': 'no_session',
   'valid command by another client': 'no_session',
   'invalid command by the owner': 'no_session',
+  'resume by a token user': 'no_session',
 });
 
 const MATRIX: Record<ReachablePhase, Record<RequestKind, Outcome>> = {
@@ -363,6 +366,7 @@ const MATRIX: Record<ReachablePhase, Record<RequestKind, Outcome>> = {
     'valid command by the owner': 'accepted',
     'valid command by another client': 'not_owner',
     'invalid command by the owner': 'invalid_args',
+    'resume by a token user': 'not_owner', // the rig's session was started without a token: it belongs to no sub
   },
   running: {
     'start by another client': 'busy',
@@ -372,6 +376,7 @@ const MATRIX: Record<ReachablePhase, Record<RequestKind, Outcome>> = {
     'valid command by the owner': 'accepted',
     'valid command by another client': 'not_owner',
     'invalid command by the owner': 'invalid_args',
+    'resume by a token user': 'not_owner', // the rig's session was started without a token: it belongs to no sub
   },
   stopping: {
     'start by another client': 'busy',
@@ -381,6 +386,7 @@ const MATRIX: Record<ReachablePhase, Record<RequestKind, Outcome>> = {
     'valid command by the owner': 'no_session',
     'valid command by another client': 'no_session',
     'invalid command by the owner': 'no_session',
+    'resume by a token user': 'not_owner',
   },
   cleanup: outsideSession('busy'),
   closing: outsideSession('shutting_down'),
@@ -901,6 +907,7 @@ const GRAPH_EVENTS: RuntimeEvent[] = [
   req.command(ALICE, VALID),
   req.command(BOB, VALID),
   req.command(ALICE, INVALID),
+  req.resume('user-1'),
   worker.ready(),
   { type: 'worker.liveness', silentMs: 0 },
   { type: 'worker.liveness', silentMs: LIMITS.heartbeatTimeoutMs },
@@ -1073,5 +1080,38 @@ describe('path coverage', () => {
       }
       rig.actor.stop();
     }
+  });
+});
+
+// ── access tokens: whom a session belongs to ────────────────────────────────────────────────
+
+describe('sessions of token users', () => {
+  const startAs = (sub: string, expiresAt: number, presentedAt: number): RequestEvent => ({
+    type: 'session.start',
+    requestId: nextRequestId(),
+    owner: ALICE,
+    sessionId: 's1',
+    subject: { sub, expiresAt, presentedAt },
+  });
+
+  it('an expired token starts no session (token_expired), and nothing changes', () => {
+    const rig = rigIn('idle');
+    const before = rig.snapshot;
+    expect(rig.refuse(startAs('user-1', 1_000, 1_000)).code).toBe('token_expired');
+    expect(rig.snapshot.value).toEqual(before.value);
+    expect(rig.snapshot.context).toEqual(before.context);
+    expect(rig.worker.received).toHaveLength(0);
+  });
+
+  it('the session belongs to its sub: that user may resume it, another may not; commands go on after the token expires', () => {
+    const rig = rigIn('idle');
+    rig.accept(startAs('user-1', 2_000, 1_000));
+    expect(rig.context.session).toEqual({ id: 's1', owner: ALICE, sub: 'user-1' });
+    rig.send(worker.started('s1'));
+    expect(rig.refuse(req.resume('user-2')).code).toBe('not_owner');
+    expect(rig.accept(req.resume('user-1')).sessionId).toBe('s1');
+    // The chart never looks at the clock for a running session: an expired token ends nothing.
+    vi.advanceTimersByTime(5_000);
+    expect(rig.accept(req.command(ALICE)).sessionId).toBe('s1');
   });
 });

@@ -120,7 +120,7 @@ const runtimeSetup = setup({
       sessionId: context.session?.id,
     })),
     openSession: assign({
-      session: ({ event }) => (event.type === 'session.start' ? { id: event.sessionId, owner: event.owner, sub: event.subject?.sub ?? null } : null),
+      session: ({ event }) => (event.type === 'session.start' ? { id: event.sessionId, owner: event.owner, ...(event.subject ? { sub: event.subject.sub } : {}) } : null),
       stopReason: null,
       ownerAway: false,
       sessionsStarted: ({ context }) => context.sessionsStarted + 1,

@@ -29,8 +29,8 @@ export interface ModelInfo {
 export interface SessionRecord {
   readonly id: string;
   readonly owner: string;
-  /** The user the session belongs to (an access token's `sub`); null where tokens are off. */
-  readonly sub?: string | null;
+  /** The user the session belongs to (an access token's `sub`); absent where tokens are off. */
+  readonly sub?: string;
 }
 
 /**

@@ -79,6 +79,8 @@ export interface RideJobData {
   readonly secretHash: string;
   /** When the gateway added the job, ms since the epoch (for the wait-time histogram). */
   readonly requestedAt: number;
+  /** The user the gateway admitted (the access token's `sub`), so the node knows whom it serves; absent without tokens. */
+  readonly sub?: string;
 }
 
 /** The job's progress: the node publishes its assignment here (and QueueEvents fans it out). */

@@ -28,7 +28,10 @@ import { Queue, QueueEvents } from 'bullmq';
 import { pino, type Logger } from 'pino';
 import { Server } from 'socket.io';
 import { fail, type Result } from '../errors.ts';
-import { handshakeError, originCheck, presentsSecret } from '../transport/handshake.ts';
+import { originCheck } from '../transport/handshake.ts';
+import { admissionMiddleware } from '../transport/admission.ts';
+import { SubjectLimits } from '../transport/subject-limits.ts';
+import { Access, roleRefusal } from '../auth/access.ts';
 import { TokenBucket } from '../transport/rate-limit.ts';
 import { isPlainObject } from '../transport/validate.ts';
 import { ConnectionSlots } from '../transport/connection-slots.ts';
@@ -199,12 +202,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const jobId = randomUUID();
     const secret = randomBytes(24).toString('base64url');
     const requestedAt = Date.now();
+    const sub = socket.data.principal.sub;
     // Registered before the job exists: a free node may take it and announce before add() returns.
     const rider = rides.open(jobId, requestedAt, socket, randomUUID());
     socket.data.jobId = jobId;
     try {
       await timed(redis.set(claimKey(s, jobId), rider.claim, 'PX', CLAIM_TTL_MS), 'claim the ride');
-      await timed(queue.add('ride', { secretHash: sha256(secret), requestedAt }, { jobId, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED }), 'add the job');
+      await timed(queue.add('ride', { secretHash: sha256(secret), requestedAt, ...(sub !== null ? { sub } : {}) }, { jobId, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED }), 'add the job');
     } catch (err) {
       rides.forget(rider);
       socket.data.jobId = null;
@@ -228,6 +232,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const job = await timed(queue.getJob(jobId), 'read the job');
       if (!job || typeof job.data?.secretHash !== 'string') return fail('no_session', 'no such ride (it ended or was removed)');
       if (!sameHex(sha256(secret), job.data.secretHash)) return fail('unauthorized', 'wrong ride secret');
+      // A ride belongs to its user: a token of another `sub` may not take it over, even with its secret.
+      const sub = socket.data.principal.sub;
+      if (job.data.sub !== undefined && sub !== null && sub !== job.data.sub) return fail('not_owner', 'the ride belongs to another user');
       state = await timed(job.getState(), 'read the job state');
       attempt = job.attemptsStarted;
       requestedAt = job.data.requestedAt;
@@ -356,11 +363,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     allowRequest: originCheck(s.corsOrigins, log),
   });
   const slots = new ConnectionSlots(s.maxConnections);
-  io.use((socket, next) => {
-    if (s.authToken && !presentsSecret(socket, s.authToken)) return next(handshakeError('unauthorized'));
-    if (!slots.take(socket)) return next(handshakeError('too_many_connections', `limit ${s.maxConnections}`));
-    next();
-  });
+  const subjects = new SubjectLimits({ maxConnections: s.maxConnectionsPerSub, requestsPerSecond: s.requestsPerSecondPerSub, requestBurst: s.requestsPerSecondPerSub * 2 });
+  // The nodes' check (src/transport/admission.ts): the same tokens, the same codes.
+  const access = new Access({ ...(s.authToken ? { authToken: s.authToken } : {}), ...(s.tokens ? { verifier: s.tokens } : {}) });
+  io.use(admissionMiddleware({ access, slots, subjects, log }));
 
   io.on('connection', (socket: GatewaySocket) => {
     socket.data.jobId = null;
@@ -380,6 +386,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             log.warn({ err: messageOf(err) }, 'gateway: acknowledgement failed');
           }
         };
+        // Riding is playing: a spectator or operator token may connect, not queue.
+        const principal = socket.data.principal;
+        const role = roleRefusal(principal, 'play');
+        if (role) return reply(role);
+        if (principal.sub !== null && !subjects.take(principal.sub)) return reply(fail('rate_limited', `more than ${s.requestsPerSecondPerSub} requests/s for this user`));
         if (!bucket.take()) return reply(fail('rate_limited', `more than ${s.requestsPerSecond} requests/s`));
         if (payload.length > 1) return reply(fail('bad_request', extraArgumentsMessage(event, 1, payload.length)));
         fn(payload[0]).then(reply, (err: unknown) => {

@@ -42,7 +42,7 @@ export type NodeLogEvent = NodeLine | 'job.failed_stalled' | 'lease.withheld';
 
 export interface FleetNode {
   /** Admission for `session:start` (TransportOptions.admit): only the armed ticket passes. */
-  readonly admit: (request: { readonly ticket?: string }) => Result;
+  readonly admit: (request: { readonly ticket?: string; readonly sub?: string }) => Result;
   /**
    * The lease on the frame path (TransportOptions.gate), asked synchronously for every frame and
    * model message that leaves and every command and input frame that enters: refused
@@ -177,7 +177,8 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
     const ended = e.line === 'job.completed' || e.line === 'completion.rejected';
     const extra =
       e.line === 'ready' ? { url: publicUrl, stalledIntervalMs: s.stalledIntervalMs } :
-      e.line === 'job.taken' && h ? { issuedAt: h.issuedAt, waitedMs: h.waitedMs } :
+      // `sub`: the user the gateway admitted by access token, so the node's log says whom it serves.
+      e.line === 'job.taken' && h ? { issuedAt: h.issuedAt, waitedMs: h.waitedMs, ...(h.job.data.sub ? { sub: h.job.data.sub } : {}) } :
       ended && h ? { withheld: h.withheld } : {};
     say(e.line, { ...e.fields, ...extra }, e.level);
     if (ended && jobId) held.delete(jobId); // the hold is over: the edge forgets the job object
@@ -231,7 +232,7 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
     error: () => undefined, // the runtime logs its own chart's errors
   });
 
-  const admit = (request: { readonly ticket?: string }): Result => {
+  const admit = (request: { readonly ticket?: string; readonly sub?: string }): Result => {
     const ticket = request.ticket;
     if (typeof ticket === 'string' && used.includes(ticket)) return fail('ticket_used');
     if (ticket === undefined) return fail('ticket_invalid', 'this node admits only ticket holders sent by the fleet gateway');
@@ -241,6 +242,9 @@ export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLo
     const snap = actor.getSnapshot();
     const hold = snap.context.hold;
     if (!snap.matches({ ride: 'reserved' }) || hold?.ticket !== ticket) return fail('ticket_invalid', 'this node is not waiting for this ticket');
+    // The ride belongs to the user the gateway admitted: a ticket passed to another user's token is refused.
+    const rideSub = held.get(hold.jobId)?.job.data.sub;
+    if (rideSub !== undefined && request.sub !== undefined && request.sub !== rideSub) return fail('forbidden', 'this ride belongs to another user');
     if (!mayAct(snap.context, now())) {
       actor.send({ type: 'lease.check', why: 'lease not proven at admission' });
       return fail('ticket_invalid', 'this node no longer holds the ride');

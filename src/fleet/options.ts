@@ -4,6 +4,7 @@
  * README "Fleet" explains what the lease and stall settings trade.
  */
 import type { ConnectionOptions } from 'bullmq';
+import type { TokenVerifier } from '../auth/tokens.ts';
 
 /** What the gateway and every node must agree on: where the queue lives. */
 export interface QueueSettings {
@@ -119,8 +120,13 @@ export interface GatewaySettings extends QueueSettings {
   readonly nodeGoneKeepMs: number;
   /** Optional: the fleet's ticket secret; when set, the gateway forwards only tickets that verify. */
   readonly secret?: string;
-  /** Shared secret clients present at the handshake (`auth.token`); off when unset. */
+  /** Shared secret clients present at the handshake (`auth.token`; the LAN's simple mode); off when unset. */
   readonly authToken?: string;
+  /** Access tokens (src/auth), the same the nodes take: a `player` token rides, its `sub` goes into the ride. */
+  readonly tokens?: TokenVerifier;
+  /** Connections of one token `sub` at once, and its requests per second over all of them. */
+  readonly maxConnectionsPerSub: number;
+  readonly requestsPerSecondPerSub: number;
   /** Browser origins allowed besides the gateway's own. */
   readonly corsOrigins: readonly string[];
   /** `/ready` answers 503 while fewer nodes than this are live (not draining, not gone). */
@@ -139,6 +145,8 @@ export const DEFAULT_GATEWAY: Omit<GatewaySettings, 'redisUrl'> = {
   maxQueue: 100_000,
   maxConnections: 10_000, // a waiting client costs one idle websocket and a few hundred bytes
   requestsPerSecond: 5, // a person requests a ride, not a stream of them
+  maxConnectionsPerSub: 8, // as the nodes': a few tabs and devices of one person
+  requestsPerSecondPerSub: 10, // two connections' worth
   redisTimeoutMs: 3_000,
   nodeStaleMs: 5_000, // five missed heartbeats
   nodeGoneKeepMs: 600_000, // ten minutes: long enough to see what happened, short enough not to pile up

@@ -32,10 +32,13 @@ import { PositionTracker } from './positions.ts';
 import type { GatewayRecord } from './records.ts';
 import type { NodeRegistry } from './registry.ts';
 import { verifyTicket } from './ticket.ts';
+import type { Principal } from '../auth/principal.ts';
 
 export interface GatewaySocketData {
   /** The ride this connection speaks for, if any. */
   jobId: string | null;
+  /** Who connected (set by the handshake; src/auth). */
+  principal: Principal;
 }
 
 export type GatewayIo = Server<GatewayClientToServer, GatewayServerToClient, Record<string, never>, GatewaySocketData>;

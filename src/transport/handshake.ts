@@ -1,13 +1,11 @@
 /**
  * Handshake checks shared by every Socket.IO server framehost runs (a node, a gateway): the
- * browser-origin allow-list and the optional shared secret. Both refuse before any event is
- * read; the secret's refusal carries `{ code, message }` to the client's `connect_error`.
+ * browser-origin allow-list, and the shared secret's comparison (the credentials check itself is
+ * src/auth/access.ts, run by the middleware of src/transport/admission.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import type { Socket } from 'socket.io';
-import { errorValue } from '../errors.ts';
 
 /**
  * Socket.IO's `allowRequest`. Browsers send Origin; a page from another site may open a socket
@@ -31,20 +29,10 @@ export function originCheck(allowed: readonly string[], log: Logger) {
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
 /**
- * Constant-time comparison of the handshake's `auth.token` with the configured secret. The
- * digests always have the same length (comparing the strings' bytes would throw when a token
- * has as many characters as the secret but more bytes).
+ * Constant-time comparison of a presented credential with the shared secret. The digests always
+ * have the same length (comparing the strings' bytes would throw when a token has as many
+ * characters as the secret but more bytes).
  */
-export function presentsSecret(socket: Socket, secret: string): boolean {
-  return secretMatches((socket.handshake.auth as Record<string, unknown> | undefined)?.token, secret);
-}
-
-/** The same comparison for a token from anywhere else (an HTTP header). */
 export function secretMatches(token: unknown, secret: string): boolean {
   return typeof token === 'string' && token.length <= 4096 && timingSafeEqual(digest(token), digest(secret));
-}
-
-/** The error a handshake middleware passes to `next()`: its `data` reaches the client. */
-export function handshakeError(code: 'unauthorized' | 'too_many_connections', detail?: string): Error {
-  return Object.assign(new Error(code), { data: errorValue(code, detail) });
 }

@@ -47,7 +47,7 @@ export interface TransportOptions {
    * Admission control for `session:start` (fleet nodes admit only the holder of the armed
    * ticket). Called before the runtime is asked; a refusal is returned to the client as is.
    */
-  readonly admit?: (request: { readonly ticket?: string }) => Result;
+  readonly admit?: (request: { readonly ticket?: string; readonly sub?: string }) => Result;
   /** `switch`: one viewer at a time, a new one takes the stream. `broadcast`: spectators. */
   readonly viewers: 'switch' | 'broadcast';
   /** Spectators at once in broadcast mode; more get `too_many_viewers`. */

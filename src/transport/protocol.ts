@@ -163,7 +163,8 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
       if (options.admit) {
         const ticket = (req as { ticket?: unknown }).ticket;
         if (ticket !== undefined && (typeof ticket !== 'string' || ticket.length > 4096)) return fail('bad_request', 'ticket must be a string');
-        const admitted = options.admit({ ticket });
+        const sub = socket.data.principal.sub;
+        const admitted = options.admit({ ticket, ...(sub !== null ? { sub } : {}) });
         if (!admitted.ok) return admitted;
       }
       const viewable = stream.admit(socket, s.value); // checked before the session exists

@@ -62,6 +62,13 @@ const FLEET_QUEUE_OPTIONS = {
   queue: { type: 'string', valueName: 'NAME', description: 'fleet: queue name (default rides)' },
 } as const satisfies OptionTable;
 
+/** Access-token keys (src/auth/keys.ts): the same flags and variables for `serve`, `gateway` and `token`. */
+const TOKEN_KEY_OPTIONS = {
+  'token-key': { type: 'string', valueName: 'SECRET|PEM', description: 'access tokens: an HS256 secret (32+ characters) or the path of a PEM private key (Ed25519, P-256, RSA) to sign and verify with [env FRAMEHOST_TOKEN_KEY]' },
+  'token-public-key': { type: 'string', valueName: 'FILES', description: 'access tokens: verify only, with these PEM public key or JWK Set files (comma-separated; several keys during a rotation) [env FRAMEHOST_TOKEN_PUBLIC_KEY]' },
+  'token-max-ttl': { type: 'string', valueName: 'DURATION', description: 'access tokens: the longest lifetime (exp - iat) accepted or minted, e.g. 3600, 10m, 1d (default 1d) [env FRAMEHOST_TOKEN_MAX_TTL]' },
+} as const satisfies OptionTable;
+
 export const SUBCOMMANDS = {
   serve: {
     summary: 'serve the model over Socket.IO and HTTP (the demo page at /)',
@@ -73,7 +80,10 @@ export const SUBCOMMANDS = {
       inspect: { type: 'boolean', description: 'send the chart to the Stately inspector through a local relay [env FRAMEHOST_INSPECT=1]' },
       'inspect-port': { type: 'string', valueName: 'PORT', description: 'port of the local inspector relay (default 8080)' },
       'inspect-url': { type: 'string', valueName: 'WS_URL', description: 'send inspection events to this WebSocket instead of a local relay' },
-      'auth-token': { type: 'string', valueName: 'SECRET', description: 'require this shared secret at the Socket.IO handshake [env FRAMEHOST_AUTH_TOKEN]' },
+      'auth-token': { type: 'string', valueName: 'SECRET', description: 'LAN mode: require this shared secret at the Socket.IO handshake and for /events [env FRAMEHOST_AUTH_TOKEN]' },
+      ...TOKEN_KEY_OPTIONS,
+      'metrics-port': { type: 'string', valueName: 'PORT', description: 'also serve /metrics alone, without credentials, on this port (keep it private) [env FRAMEHOST_METRICS_PORT]' },
+      'metrics-host': { type: 'string', valueName: 'HOST', description: 'address of the --metrics-port listener (default 127.0.0.1)' },
       'cors-origin': { type: 'string', multiple: true, valueName: 'ORIGIN', description: 'allow browser pages from this origin (repeatable) [env FRAMEHOST_CORS_ORIGINS, comma-separated]' },
       'orphan-timeout': { type: 'string', valueName: 'MS', description: 'stop a session whose owner is gone this long (default 30000) [env FRAMEHOST_ORPHAN_TIMEOUT_MS]' },
       'stop-deadline': { type: 'string', valueName: 'MS', description: 'kill a loop that ignores stop after this long (default 5000)' },
@@ -120,7 +130,8 @@ export const SUBCOMMANDS = {
       host: { type: 'string', valueName: 'HOST', description: 'address to listen on (default 127.0.0.1) [env FRAMEHOST_HOST]' },
       port: { type: 'string', short: 'p', valueName: 'PORT', description: 'port (default 3000; 0 picks a free one) [env FRAMEHOST_PORT]' },
       ...FLEET_QUEUE_OPTIONS,
-      'auth-token': { type: 'string', valueName: 'SECRET', description: 'require this shared secret at the Socket.IO handshake [env FRAMEHOST_AUTH_TOKEN]' },
+      'auth-token': { type: 'string', valueName: 'SECRET', description: 'LAN mode: require this shared secret at the Socket.IO handshake [env FRAMEHOST_AUTH_TOKEN]' },
+      ...TOKEN_KEY_OPTIONS,
       'cors-origin': { type: 'string', multiple: true, valueName: 'ORIGIN', description: 'allow browser pages from this origin (repeatable) [env FRAMEHOST_CORS_ORIGINS, comma-separated]' },
       secret: { type: 'string', valueName: 'SECRET', description: 'optional: forward only assignments whose ticket verifies [env FRAMEHOST_FLEET_SECRET]' },
       'reconnect-grace': { type: 'string', valueName: 'MS', description: 'a waiting client gone this long leaves the queue (default 5000)' },
@@ -128,6 +139,17 @@ export const SUBCOMMANDS = {
       'min-nodes': { type: 'string', valueName: 'N', description: '/ready answers 503 while fewer nodes than this are live (default 0)' },
     },
     defaultLogLevel: 'info',
+  },
+  token: {
+    summary: 'mint an access token (a signed JWT) and print it',
+    usage: 'framehost token --role player|spectator|operator [--ttl 10m] [--sub ID] --token-key SECRET|PEM',
+    options: {
+      role: { type: 'string', valueName: 'ROLE', description: 'player (start and drive a session, ride the fleet), spectator (watch), operator (/events, /chart, /metrics); required' },
+      ttl: { type: 'string', valueName: 'DURATION', description: 'lifetime: seconds, or like 90s, 10m, 2h, 1d (default 10m)' },
+      sub: { type: 'string', valueName: 'ID', description: "the user's id in your system (default a random anon-… id)" },
+      ...TOKEN_KEY_OPTIONS,
+    },
+    defaultLogLevel: 'warn',
   },
   replay: {
     summary: 'run a recorded session (a --record journal) again, write its frames as PNG and verify the recorded frame hashes',

@@ -14,6 +14,7 @@ import { DEFAULT_GATEWAY } from '../fleet/options.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
 import { onShutdownRequest } from './shutdown-trigger.ts';
 import { listenProblem } from './problems.ts';
+import { tokenVerifier } from './token-options.ts';
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
 
@@ -31,6 +32,7 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
     : (env.FRAMEHOST_CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
   const authToken = stringOption(v, 'auth-token') ?? nonEmpty(env.FRAMEHOST_AUTH_TOKEN);
   const secret = stringOption(v, 'secret') ?? nonEmpty(env.FRAMEHOST_FLEET_SECRET);
+  const tokens = await tokenVerifier(v, env);
 
   // Synchronous writes: pino's default stream is asynchronous and its flush() does not wait (sonic-boom,
   // minLength 0), so at exit lines still in a retry on a full pipe came out late, or after the last one.
@@ -69,6 +71,7 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
           ...(maxQueue ? { maxQueue } : {}),
           ...(minNodes !== undefined ? { minNodes } : {}),
           ...(authToken ? { authToken } : {}),
+          ...(tokens ? { tokens } : {}),
           ...(secret ? { secret } : {}),
         }),
       )

@@ -23,6 +23,7 @@ const RUNNERS: Record<SubcommandName, () => Promise<Runner>> = {
   replay: async () => (await import('./replay.ts')).runReplay,
   check: async () => (await import('./check.ts')).runCheckCommand,
   init: async () => (await import('./init.ts')).runInit,
+  token: async () => (await import('./token.ts')).runToken,
 };
 
 function usageError(message: string, name?: SubcommandName): number {

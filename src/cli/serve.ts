@@ -18,6 +18,7 @@ import { recordOptions } from '../journal/cli-options.ts';
 import { onShutdownRequest } from './shutdown-trigger.ts';
 import { checkModelArgument, checkWebSocketUrl, listenProblem } from './problems.ts';
 import { parseMediaOptions } from './media-options.ts';
+import { tokenVerifier } from './token-options.ts';
 
 const PROVIDERS: readonly ProviderChoice[] = ['auto', 'cpu', 'cuda', 'tensorrt'];
 
@@ -53,6 +54,8 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   if (inspectUrl !== undefined) checkWebSocketUrl('inspect-url', inspectUrl);
   const host = stringOption(v, 'host') ?? DEFAULT_TRANSPORT.host;
   const media = parseMediaOptions(v, env);
+  const tokens = await tokenVerifier(v, env);
+  const metricsPort = intOption(v, 'metrics-port', 0, 65535) ?? (nonEmpty(env.FRAMEHOST_METRICS_PORT) ? Number(env.FRAMEHOST_METRICS_PORT) : undefined);
 
   // Synchronous writes: pino's default stream is asynchronous and its flush() does not wait (sonic-boom,
   // minLength 0), so at exit lines still in a retry on a full pipe came out late, or after the last one.
@@ -82,6 +85,8 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
       port,
       corsOrigins: origins,
       ...(stringOption(v, 'auth-token') ? { authToken: stringOption(v, 'auth-token') } : {}),
+      ...(tokens ? { tokens } : {}),
+      ...(metricsPort !== undefined ? { metricsPort, metricsHost: stringOption(v, 'metrics-host') ?? '127.0.0.1' } : {}),
       ...(fleet ? { admit: fleet.admit, gate: fleet.gate, charts: [fleet.chart] } : {}),
       ...media,
     });
@@ -92,6 +97,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
     throw (await listenProblem(err, host, port)) ?? err;
   }
   process.stderr.write(`framehost: open ${server.url} in a browser\n`);
+  if (server.metricsUrl) log.info({ url: server.metricsUrl }, `metrics without credentials on ${server.metricsUrl}/metrics`);
   runtime.ready().then(
     (model) => log.info({ model }, `ready: ${model.name} ${model.version} on ${model.provider}`),
     (err: Error) => log.error({ err }, 'the model failed to load; /ready answers 503'),

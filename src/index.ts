@@ -39,4 +39,11 @@ export { DEFAULT_TRANSPORT } from './transport/options.ts';
 export type { TransportOptions } from './transport/options.ts';
 export type { ClientToServerEvents, ServerToClientEvents, FrameMeta } from './transport/events.ts';
 export { ERRORS, FramehostError, errorValue } from './errors.ts';
+// Access tokens (src/auth): minting for an operator's backend, and the one check HTTP handlers call.
+export { createToken, parseDuration, TokenVerifier, DEFAULT_TOKEN_POLICY, MAX_TOKEN_LENGTH } from './auth/tokens.ts';
+export type { CreateTokenOptions, TokenClaims, TokenPolicy } from './auth/tokens.ts';
+export { loadTokenKeys, loadSigningKey, TokenKeyError, MIN_SECRET_LENGTH } from './auth/keys.ts';
+export type { SigningKey, TokenAlgorithm, TokenKey, TokenKeySet } from './auth/keys.ts';
+export { Access, authorizeRequest, credentialOf, permits, ROLE_RIGHTS, ROLES } from './auth/access.ts';
+export type { Principal, Right, Role } from './auth/access.ts';
 export type { ErrorCode, ErrorValue, Result } from './errors.ts';

@@ -6,7 +6,9 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GraphBuilder } from '../src/index.ts';
+import { GraphBuilder, loadTokenKeys, TokenVerifier, type TokenKeySet } from '../src/index.ts';
+import { FramehostClient } from '../src/transport/client.ts';
+import { startServer } from './helpers/server.ts';
 import { childPool, ROOT } from './helpers/child.ts';
 import { BIN } from './helpers/cli.ts';
 
@@ -71,5 +73,31 @@ describe('the README', () => {
     expect(r.out).toMatch(/^ {2}ok {4}frames {13}32×32 rgba/m);
     expect(r.out).toMatch(/^ {2}ok {4}command prompt /m);
     expect(r.out).toMatch(/^ {2}ok {4}command move /m);
+  });
+
+  it('"Minting tokens in your backend": the example serves tokens to its logged-in users, and a framehost with the same key admits them', { timeout: 60_000 }, async () => {
+    const dir = join(WORK, 'backend');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'backend.ts'), exampleAfter('### Minting tokens in your backend'));
+    const key = 'readme-example-key-0123456789-abcdefghij';
+    // As a user runs a TypeScript file; `framehost` resolves to this checkout's sources.
+    const backend = children.start(['--conditions=framehost-source', '--import', 'tsx', 'backend.ts'], { cwd: dir, env: { ...process.env, FRAMEHOST_TOKEN_KEY: key, PORT: '0' } });
+    const url = (await backend.waitFor('stdout', /^tokens on (http:\/\/127\.0\.0\.1:\d+\/framehost-token)$/m, 30_000))[1]!;
+    expect((await fetch(url)).status).toBe(401);
+    const res = await fetch(url, { headers: { 'x-user-id': 'user-42' } });
+    expect(res.status).toBe(200);
+    const { token } = (await res.json()) as { token: string };
+    const verified = await new TokenVerifier((await loadTokenKeys({ key })) as TokenKeySet).verify(token);
+    expect(verified).toMatchObject({ ok: true, claims: { sub: 'user-42', role: 'player' } });
+    const h = await startServer({}, { tokens: new TokenVerifier((await loadTokenKeys({ key })) as TokenKeySet) });
+    try {
+      await h.rt.ready();
+      const player = await h.client({ authToken: token });
+      const started = await player.start({ encoding: 'raw' });
+      expect(started.sessionId).toBe(h.rt.status().session?.id);
+      await expect(FramehostClient.connect(h.url, { reconnection: false })).rejects.toMatchObject({ code: 'unauthorized' });
+    } finally {
+      await h.close();
+    }
   });
 });

@@ -211,7 +211,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   actor.on('session.began', ({ session }) => {
     clearInputs();
     counters = { id: session.id, frames: 0, dropped: 0, inputs: 0, log: log.child({ sessionId: session.id }), ...(recorder ? { journal: recorder.open(session.id) } : {}) };
-    counters.log.info({ owner: session.owner }, 'session began');
+    counters.log.info({ owner: session.owner, ...(session.sub ? { sub: session.sub } : {}) }, 'session began');
     events.emit('session.began', session);
   });
   actor.on('session.finished', ({ end }) => {

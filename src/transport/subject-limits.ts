@@ -22,6 +22,8 @@ export interface SubjectLimitSettings {
 
 export class SubjectLimits {
   private readonly subjects = new Map<string, Subject>();
+  /** Which user each counted socket belongs to; leaving removes it, so a second leave counts nothing. */
+  private readonly members = new Map<string, string>();
 
   constructor(readonly settings: SubjectLimitSettings) {}
 
@@ -34,21 +36,27 @@ export class SubjectLimits {
       this.subjects.set(sub, s);
     }
     s.connections++;
-    const entry = s;
-    let left = false;
+    this.members.set(socket.id, sub);
     // Given back exactly once: at disconnect, or when the connection closes first (a client
     // that leaves during the handshake never emits `disconnect`), as in connection-slots.ts.
     const leave = (): void => {
-      if (left) return;
-      left = true;
       socket.off('disconnect', leave);
       socket.conn.off('close', leave);
-      entry.connections--;
-      if (entry.connections === 0 && this.subjects.get(sub) === entry) this.subjects.delete(sub);
+      this.leave(socket.id);
     };
     socket.once('disconnect', leave);
     socket.conn.once('close', leave);
     return true;
+  }
+
+  private leave(socketId: string): void {
+    const sub = this.members.get(socketId);
+    if (sub === undefined) return;
+    this.members.delete(socketId);
+    const s = this.subjects.get(sub);
+    if (!s) return;
+    s.connections--;
+    if (s.connections === 0) this.subjects.delete(sub);
   }
 
   /** One request of `sub` (any of its connections); false once the user exceeds its rate. */

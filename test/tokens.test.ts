@@ -16,6 +16,7 @@ import { FramehostError } from '../src/errors.ts';
 import { SCRIPTED_MODEL } from './helpers/runtime.ts';
 import { openEvents } from './helpers/sse.ts';
 import { sleep, startServer, type Harness } from './helpers/server.ts';
+import { runRaw } from './helpers/cli.ts';
 
 const SECRET_A = 'a'.repeat(16) + 'server-A-secret-0123456789';
 const SECRET_B = 'b'.repeat(16) + 'server-B-secret-0123456789';
@@ -166,6 +167,23 @@ describe('the verifier', () => {
     await expect(loadTokenKeys({ key: notKey })).rejects.toThrow(/not a PEM private key/);
     await expect(loadTokenKeys({ publicKeys: join(DIR, 'missing.pem') })).rejects.toThrow(/no such file/);
     expect(await loadTokenKeys({})).toBeNull();
+  });
+});
+
+describe('framehost token', () => {
+  it('prints a token a verify-only server accepts, with the role, sub and lifetime asked for; refuses without a signing key or past the maximum', { timeout: 60_000 }, async () => {
+    const pair = pemPair('cli', 'ed25519');
+    const r = await runRaw(['token', '--role', 'spectator', '--ttl', '90s', '--sub', 'cli-user', '--token-key', pair.priv]);
+    expect(r.code, r.stderr).toBe(0);
+    const checked = await (await verifierOf({ publicKeys: pair.pub })).verify(r.stdout.trim());
+    expect(checked).toMatchObject({ ok: true, claims: { sub: 'cli-user', role: 'spectator' } });
+    if (checked.ok) expect(checked.claims.exp - checked.claims.iat).toBe(90);
+    const verifyOnly = await runRaw(['token', '--role', 'player', '--token-public-key', pair.pub]);
+    expect(verifyOnly.code).toBe(2);
+    expect(verifyOnly.stderr).toMatch(/needs a signing key/);
+    const tooLong = await runRaw(['token', '--role', 'player', '--ttl', '2h', '--token-max-ttl', '1h', '--token-key', SECRET_A]);
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stderr).toMatch(/ttl must be 1 to 3600 seconds/);
   });
 });
 

@@ -13,6 +13,7 @@
  * bad credentials), `token_expired`, or `forbidden` (valid credentials, wrong role).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import { fail, type ErrorCode, type Result } from '../errors.ts';
 import { secretMatches } from '../transport/handshake.ts';
 import type { TokenVerifier } from './tokens.ts';
@@ -77,17 +78,18 @@ export function accessStatus(code: ErrorCode): number {
  * The one function an HTTP handler calls to let a request in for a right (`/events`, `/chart`,
  * `/metrics`, and at merge WHEP's `POST /whep` with `play`/`watch` and `GET /recordings` with
  * `observe`). On refusal it answers the request itself (401 with `WWW-Authenticate: Bearer`, or
- * 403, and the coded error as JSON) and returns null; else the principal.
+ * 403, and the coded error as JSON), logs it when given a logger, and returns null; else the principal.
  */
 export async function authorizeRequest(
   access: Access,
   req: IncomingMessage,
   res: ServerResponse,
   right: Right,
-  options: { readonly query?: boolean } = {},
+  options: { readonly query?: boolean; readonly log?: Logger } = {},
 ): Promise<Principal | null> {
   const r = await access.authorize(credentialOf(req, options), right);
   if (r.ok) return r.principal;
+  options.log?.warn({ path: (req.url ?? '/').split('?')[0]!.slice(0, 64), code: r.error.code, why: r.error.message }, 'http request refused');
   const status = accessStatus(r.error.code);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',

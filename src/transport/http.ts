@@ -42,8 +42,8 @@ export function health(runtime: Runtime) {
 }
 
 /** `/metrics`: open, except with access tokens on, where it takes an operator token (or use `metricsPort`). */
-function serveMetrics(metrics: Metrics, access: Access, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const allowed = access.mode === 'tokens' ? authorizeRequest(access, req, res, 'observe').then((p) => p !== null) : Promise.resolve(true);
+function serveMetrics(metrics: Metrics, access: Access, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+  const allowed = access.mode === 'tokens' ? authorizeRequest(access, req, res, 'observe', { log }).then((p) => p !== null) : Promise.resolve(true);
   return allowed.then(async (ok) => {
     if (ok) send(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
   });
@@ -53,7 +53,7 @@ function serveMetrics(metrics: Metrics, access: Access, req: IncomingMessage, re
 export function createMetricsHandler(metrics: Metrics, log: Logger) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     if ((req.url ?? '/').split('?')[0] !== '/metrics') return json(res, 404, { error: { code: 'bad_request', message: 'only /metrics here' } });
-    serveMetrics(metrics, new Access(), req, res).catch((err: unknown) => {
+    serveMetrics(metrics, new Access(), req, res, log).catch((err: unknown) => {
       log.error({ err }, 'metrics listener failed');
       if (!res.headersSent) json(res, 500, { error: { code: 'internal', message: 'internal error' } });
     });
@@ -93,7 +93,7 @@ export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logge
         return json(res, isServing(phase) ? 200 : 503, { ready: isServing(phase), state: phase });
       }
       case '/metrics':
-        return done(serveMetrics(metrics, access, req, res));
+        return done(serveMetrics(metrics, access, req, res, log));
       case '/schema':
         return json(res, 200, runtime.capabilities);
       default:

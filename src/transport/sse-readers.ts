@@ -82,10 +82,9 @@ export function createSseReaders(options: SseReaderOptions, log: Logger): SseRea
   return {
     accept(req, res, hello) {
       if (!options.access) return void open(req, res, hello);
-      authorizeRequest(options.access, req, res, 'observe', { query: true }).then(
+      authorizeRequest(options.access, req, res, 'observe', { query: true, log }).then(
         (principal) => {
           if (principal) open(req, res, hello);
-          else log.warn(`${name}: reader refused (credentials or role)`);
         },
         (err: unknown) => {
           log.error({ err }, `${name}: access check failed`);

@@ -72,6 +72,10 @@ describe('the fleet with access tokens', () => {
     } finally {
       await queue.close();
     }
+    // Another player holding the ride's secret may not take the ride over (on this or any replica).
+    const bob = await connect<GatewaySocket>(fleet.gateway.url, await mint('player', 'bob'));
+    const secret = String(grant.ok ? grant.secret : '');
+    expect(await call(bob, 'ride:request', { resume: { jobId, secret } })).toMatchObject({ ok: false, error: { code: 'not_owner' } });
     const assignment = await assigned;
     expect(assignment.url).toBe(node.url);
     expect((await node.line('job.taken', (l) => l.fleet === 'job.taken' && l.jobId === jobId)).sub).toBe('rider-1');

@@ -286,9 +286,10 @@ describe('a server with access tokens', () => {
 
   it('a token that expires mid-session keeps the session, but starts no new one', async () => {
     const h = await tokenServer({}, { clockSkewS: 0 });
-    const player = await h.client({ authToken: await mint('player', 'carol', 1) });
+    // exp is whole seconds: 2 s from a minting at x.999 s still leaves a second to connect and start.
+    const player = await h.client({ authToken: await mint('player', 'carol', 2) });
     await player.start({ encoding: 'raw' });
-    await sleep(1_200);
+    await sleep(2_200);
     await player.command('note', { text: 'hi' }); // the session goes on
     await player.stop();
     await until(() => h.rt.phase() === 'idle');
@@ -296,7 +297,8 @@ describe('a server with access tokens', () => {
   });
 
   it('limits connections and requests per sub, whatever the number of sockets', async () => {
-    const h = await tokenServer({ maxConnectionsPerSub: 3, requestsPerSecondPerSub: 1, requestBurstPerSub: 6 });
+    // Refilled at 0.5/s: the burst of 12 requests below may take up to 2 s on a busy machine and still meet the bound.
+    const h = await tokenServer({ maxConnectionsPerSub: 3, requestsPerSecondPerSub: 0.5, requestBurstPerSub: 6 });
     const token = await mint('player', 'many');
     const mine = [await h.client({ authToken: token }), await h.client({ authToken: token }), await h.client({ authToken: await mint('player', 'many') })];
     expect(await refusal(FramehostClient.connect(h.url, { reconnection: false, authToken: token }))).toBe('too_many_connections');

@@ -9,7 +9,7 @@ import { fail, type Result } from '../errors.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Metrics } from './metrics.ts';
 import type { TransportOptions } from './options.ts';
-import { CLIENT_EVENTS, type ClientToServerEvents, type ServerToClientEvents, type SocketData } from './events.ts';
+import { CLIENT_EVENTS, type ClientToServerEvents, type ServerToClientEvents, type SessionView, type SocketData } from './events.ts';
 import { SessionControl } from './control.ts';
 import { handshakeError, presentsSecret } from './handshake.ts';
 import { StreamRouter } from './stream.ts';
@@ -59,6 +59,18 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
   /** Runtime subscriptions, undone when the server closes (the runtime outlives it). */
   const subscriptions: (() => void)[] = [];
 
+  /** The session as every client may see it (null: none runs). */
+  const sessionView = (): SessionView | null => {
+    const s = runtime.status().session;
+    if (!s) return null;
+    return { id: s.id, ownerAway: s.ownerAway, orphanMsLeft: s.orphanStopsAt === null ? null : Math.max(0, s.orphanStopsAt - Date.now()), controls: s.controls };
+  };
+  /** Every connection learns of a change of owner presence or command state (the controls follow). */
+  const tellSession = (): void => {
+    const view = sessionView();
+    if (view) io.emit('session:update', view);
+  };
+
   const socketsOf = (ownerId: string | null): FramehostSocket[] =>
     ownerId ? [...io.sockets.sockets.values()].filter((s) => s.data.ownerId === ownerId) : [];
 
@@ -72,6 +84,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
       for (const s of socketsOf(control.ownerOf(e.sessionId))) s.emit('command:failed', { requestId: e.requestId, error: e.error });
     }),
     runtime.on('phase', ({ phase }) => io.emit('state', { state: phase })),
+    runtime.on('controls', tellSession),
     runtime.on('session.finished', (e) => {
       const recipients = new Set(socketsOf(control.ownerOf(e.sessionId)));
       for (const v of stream.viewers()) recipients.add(v.socket);
@@ -183,6 +196,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
       if (!grant) return fail('bad_token');
       socket.data.ownerId = grant.ownerId;
       runtime.ownerPresence(grant.sessionId, true);
+      tellSession();
       clog.info({ sessionId: grant.sessionId }, 'owner resumed control');
       return { ok: true, sessionId: grant.sessionId };
     });
@@ -210,7 +224,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
 
     handle('capabilities', (req) => {
       const c = checkEmpty(req);
-      return c.ok ? { ok: true, ...runtime.capabilities, state: runtime.phase() } : c;
+      return c.ok ? { ok: true, ...runtime.capabilities, state: runtime.phase(), session: sessionView() } : c;
     });
 
     // Input frames: many a second, so no ack is required; a refusal without one is told
@@ -259,6 +273,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
       if (grant && socket.data.ownerId === grant.ownerId && socketsOf(grant.ownerId).every((s) => s.id === socket.id)) {
         clog.info({ reason, sessionId: grant.sessionId }, 'session owner disconnected; orphan timeout running');
         runtime.ownerPresence(grant.sessionId, false);
+        tellSession();
       }
     });
   });

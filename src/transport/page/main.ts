@@ -108,8 +108,8 @@ interface Page {
   readonly figures: Figures;
   readonly media: PageMedia;
   readonly forms: CommandForms;
-  /** Frames presented since the page loaded (monotonic, for tests and the curious). */
-  readonly counts: { frames: number; inputsSent: number };
+  /** Frames presented since the page loaded (monotonic), and when the first was (performance.now(): since navigation). */
+  readonly counts: { frames: number; inputsSent: number; firstFrameAt: number | null };
 }
 
 /** The encoding chosen in the box, WebRTC negotiated if need be (falls back to raw, and says so). */
@@ -187,6 +187,7 @@ function listen(page: Page): void {
   client.onFrame((f) => {
     void drawFrame(f).then(() => {
       page.counts.frames++;
+      page.counts.firstFrameAt ??= performance.now();
       figures.presented(f.meta.seq, f.meta.dropped, f.data.byteLength);
     });
   });
@@ -261,7 +262,7 @@ async function main(): Promise<void> {
   const client = await FramehostClient.connect(location.origin);
   const caps = await client.capabilities();
   $('model').textContent = `${caps.model.name} ${caps.model.version}`;
-  const counts = { frames: 0, inputsSent: 0 };
+  const counts: Page['counts'] = { frames: 0, inputsSent: 0, firstFrameAt: null };
   const figures = new Figures();
   const presence = new Presence();
   const forms = new CommandForms($('controls'), caps.commands as Record<string, CommandInfo>, (name, args) => void act(name, client.command(name, args)));
@@ -271,6 +272,7 @@ async function main(): Promise<void> {
       sizeCanvas(video.videoWidth, video.videoHeight);
       ctx2d.drawImage(video, 0, 0);
       counts.frames++;
+      counts.firstFrameAt ??= performance.now();
       figures.presented(null, null);
     },
     say: (text) => log(text),
@@ -292,6 +294,7 @@ async function main(): Promise<void> {
   const stats = {
     get frames() { return counts.frames; },
     get inputsSent() { return counts.inputsSent; },
+    get firstFrameAt() { return counts.firstFrameAt; },
     get fps() { return figures.fps; },
     get seq() { return figures.seq; },
     get dropped() { return figures.dropped; },

@@ -54,6 +54,8 @@ describe('the page keeps the ride', { timeout: 90_000 }, () => {
     const h = await rig.server(MODEL);
     const page = await rig.openPage(`${h.url}/`, 'idle', LAPTOP);
     await startSession(page);
+    const socketId = (): Promise<string> => page.evaluate(() => (globalThis as unknown as { framehost: { client: { socket: { id: string } } } }).framehost.client.socket.id);
+    const first = await socketId();
     await page.context().setOffline(true);
     await expect.poll(() => page.textContent('#notice')).toBe('Reconnecting…');
     expect(await page.isDisabled('#stop')).toBe(true);
@@ -63,6 +65,7 @@ describe('the page keeps the ride', { timeout: 90_000 }, () => {
     await expect.poll(() => page.textContent('#role')).toBe('owner');
     await framesAtLeast(page, (await stats(page)).frames + 10);
     expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).framehost.stats.transport)).toBe('webrtc');
+    expect(await socketId(), 'a new connection, resumed with the tab\'s token').not.toBe(first);
     expect(h.rt.status().session?.ownerAway).toBe(false);
     await page.click('#stop');
     await expect.poll(() => page.textContent('#state')).toBe('idle');

@@ -26,6 +26,8 @@ export class Figures {
   streaming = false;
   transport: Transport = 'socket.io';
   webrtc: ReceiverStats | null = null;
+  /** Why the stream travels as it does (WebRTC unavailable, lost…), kept beside the Socket.IO figures. */
+  private note = '';
 
   /** A stream begins (Start, Watch, resume): every figure from zero. */
   begin(transport: Transport): void {
@@ -36,9 +38,15 @@ export class Figures {
 
   /** The stream ended (Stop, the session's end, superseded): nothing stale stays on screen. */
   end(): void {
-    Object.assign(this, { fps: null, seq: null, dropped: null, streaming: false, webrtc: null });
+    Object.assign(this, { fps: null, seq: null, dropped: null, streaming: false, webrtc: null, note: '' });
     $('media').textContent = '';
     this.render();
+  }
+
+  /** Say at once why the stream travels as it does; it stays beside the Socket.IO figures. */
+  say(text: string): void {
+    this.note = text;
+    $('media').textContent = text;
   }
 
   /** A frame was presented: `seq` and `dropped` from a Socket.IO frame's metadata. */
@@ -66,7 +74,7 @@ export class Figures {
       this.dropped = stats.framesDropped;
       $('media').textContent = `WebRTC ${stats.codec ?? '…'} · ${(stats.bitrateKbps / 1000).toFixed(2)} Mbit/s · rtt ${stats.rttMs === null ? '-' : `${stats.rttMs.toFixed(1)} ms`} · lost ${stats.packetsLost}`;
     } else if (this.transport === 'socket.io') {
-      $('media').textContent = `Socket.IO frames · ${mbits.toFixed(1)} Mbit/s`;
+      $('media').textContent = `Socket.IO frames · ${mbits.toFixed(1)} Mbit/s${this.note ? ` · ${this.note}` : ''}`;
     }
     this.render();
   }

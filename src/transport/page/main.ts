@@ -275,7 +275,10 @@ async function main(): Promise<void> {
       counts.firstFrameAt ??= performance.now();
       figures.presented(null, null);
     },
-    say: (text) => log(text),
+    say: (text) => {
+      figures.say(text);
+      log(text);
+    },
     fallBack: (enc) => {
       $<HTMLSelectElement>('encoding').value = enc; // the box says what is in use
       figures.begin('socket.io');

@@ -23,6 +23,7 @@ import { capabilitiesOf, checkCommand, type Capabilities } from './model/capabil
 import { ControlValues, type ControlPatch, type ControlSnapshot } from './model/controls.ts';
 import type { CreateSessionOptions } from './gpu/session.ts';
 import { Emitter } from './util/emitter.ts';
+import { logDestination } from './util/log-output.ts';
 import { createRecorder, type JournalOptions, type JournalWritten, type SessionJournal } from './journal/recorder.ts';
 import type { ReplayScript } from './actors/loop-points.ts';
 
@@ -140,7 +141,7 @@ function inputProblem(spec: InputTrackSpec, frame: InputFrameCandidate): string 
 export const LOCAL_OWNER = 'local';
 
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const log = options.logger ?? pino({ level: process.env.FRAMEHOST_LOG_LEVEL ?? 'info' });
+  const log = options.logger ?? pino({ level: process.env.FRAMEHOST_LOG_LEVEL ?? 'info' }, logDestination(1));
   const url = modelUrl(options.model);
   const model: ErasedModel = eraseModel(await loadModelModule(url));
   const capabilities = capabilitiesOf(model);

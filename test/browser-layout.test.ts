@@ -5,8 +5,8 @@
  * the "another page took the stream" banner appears (their boxes compared); slider values from
  * the schema's defaults; the pointer hint only for models that take x/y; errors on their line
  * under the buttons until the next success; the superseded owner's one-click take-back.
- * Screenshots of each size go to docs/page-WxH.png (and the laptop's to docs/page.png, the
- * README's picture) with FRAMEHOST_UPDATE_DOCS=1, to test-output/browser/ always.
+ * Screenshots of each size go to docs/ with FRAMEHOST_UPDATE_DOCS=1 (the laptop's is docs/page.png,
+ * the README's picture; the others docs/page-WxH.png), to test-output/browser/ always.
  */
 import { copyFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -58,8 +58,9 @@ const outside = (all: Box[], size: { width: number; height: number }): Box[] => 
 /** The laptop's picture, and one per size, into docs/ when asked (FRAMEHOST_UPDATE_DOCS=1). */
 function toDocs(path: string, size: { width: number; height: number }): void {
   if (process.env.FRAMEHOST_UPDATE_DOCS !== '1') return;
-  copyFileSync(path, fileURLToPath(new URL(`../docs/page-${size.width}x${size.height}.png`, import.meta.url)));
-  if (size.width === 1366) copyFileSync(path, fileURLToPath(new URL('../docs/page.png', import.meta.url)));
+  // The laptop's is the README's picture, docs/page.png; the others are linked beside it.
+  const name = size.width === 1366 ? 'page.png' : `page-${size.width}x${size.height}.png`;
+  copyFileSync(path, fileURLToPath(new URL(`../docs/${name}`, import.meta.url)));
 }
 
 describe('the page layout', () => {
@@ -99,6 +100,28 @@ describe('the page layout', () => {
       await expect.poll(() => page.textContent('#state')).toBe('idle');
       await rig.expectNoPageErrors(page);
     }
+  });
+
+  it('shows the picture full screen, and reaches the controls and the picture from the keyboard', { timeout: 60_000 }, async () => {
+    const h = await rig.server({ modelOptions: { size: 128, fps: 30 } });
+    const page = await rig.openPage(`${h.url}/`, 'idle', SIZES[0]);
+    await startSession(page);
+    // Tab order: the buttons first (Start is disabled while the session runs, so Stop comes first).
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement.id)).toBe('stop');
+    // The focused picture: arrows move the target, Enter stamps there (centre of 128², one step right).
+    await page.focus('#view');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => h.rt.status().session?.controls.stamp).toEqual({ x: 68, y: 64, radius: 8 });
+
+    await page.click('#fullscreen');
+    await expect.poll(() => page.evaluate(() => (globalThis as unknown as { document: { fullscreenElement: { id: string } | null } }).document.fullscreenElement?.id)).toBe('stage');
+    const screen = page.viewportSize()!;
+    await expect.poll(async () => (await page.locator('#view').boundingBox())!.height).toBeGreaterThanOrEqual(Math.min(screen.width, screen.height) - 1);
+    await page.screenshot({ path: `${OUT}layout-fullscreen.png` });
+    await page.keyboard.press('Escape');
+    await rig.expectNoPageErrors(page);
   });
 
   it('shows slider values from the schema defaults, the pointer hint only where it applies, commands disabled with a reason, and errors next to the buttons until the next success', { timeout: 60_000 }, async () => {

@@ -20,7 +20,7 @@ import { createInferenceActor } from './actors/inference.actor.ts';
 import { eraseModel, type ErasedModel, type InputTrackSpec, type JsonValue } from './model/api.ts';
 import { loadModelModule, modelSource, modelUrl } from './model/load.ts';
 import { capabilitiesOf, checkCommand, type Capabilities } from './model/capabilities.ts';
-import { ControlValues, type ControlPatch, type ControlSnapshot } from './model/controls.ts';
+import { ControlValues, type ControlSnapshot } from './model/controls.ts';
 import type { CreateSessionOptions } from './gpu/session.ts';
 import { Emitter } from './util/emitter.ts';
 import { logDestination } from './util/log-output.ts';
@@ -261,20 +261,6 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     }
   }
 
-  /** An accepted command moves the session's command state; every client's controls follow. */
-  function acceptControls(name: string, args: Readonly<Record<string, unknown>>): void {
-    if (!counters) return;
-    const values = args as Readonly<Record<string, JsonValue>>; // validated against the schema: JSON scalars
-    let patch: ControlPatch | undefined;
-    try {
-      patch = model.commands[name]!.shows?.(values as never);
-    } catch (err) {
-      counters.log.warn({ err, command: name }, 'the command\'s shows() threw; only its own arguments are recorded');
-    }
-    counters.controls.accept(name, values, patch);
-    events.emit('controls', { sessionId: counters.id, controls: counters.controls.snapshot() });
-  }
-
   function snapshot(): SnapshotFrom<RuntimeMachine> {
     return actor.getSnapshot();
   }
@@ -332,7 +318,11 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       const r = request({ type: 'session.command', requestId, owner: opts.owner ?? LOCAL_OWNER, command });
       if (r.ok && command.ok) {
         counters?.journal?.command(requestId, command.name, command.args);
-        acceptControls(command.name, command.args);
+        // The session's command state moves; every client's controls follow (src/model/controls.ts).
+        if (counters) {
+          counters.controls.accept(command.name, command.args, model.commands[command.name]!, counters.log);
+          events.emit('controls', { sessionId: counters.id, controls: counters.controls.snapshot() });
+        }
       }
       return r.ok ? { ok: true, requestId } : r;
     },

@@ -4,6 +4,7 @@
  * others (`CommandDef.shows`: a preset sets the rates, so the rates' sliders move with it).
  * A page that reloads, a second tab and a spectator read this instead of the schema's defaults.
  */
+import type { Logger } from 'pino';
 import type { JsonValue } from './api.ts';
 
 /**
@@ -19,9 +20,19 @@ export type ControlPatch = Readonly<Record<string, Readonly<Record<string, JsonV
 export class ControlValues {
   private readonly values = new Map<string, Readonly<Record<string, JsonValue>> | null>();
 
-  /** An accepted command: its own arguments, then what it declares for the others. */
-  accept(name: string, args: Readonly<Record<string, JsonValue>>, patch: ControlPatch | undefined): void {
-    this.values.set(name, args);
+  /**
+   * An accepted command: its own arguments, then what its `shows` declares for the others. A
+   * `shows` that throws is the model's bug, logged; the command's own arguments still count.
+   */
+  accept(name: string, args: Readonly<Record<string, unknown>>, def: { shows?(args: never): ControlPatch }, log: Logger): void {
+    const values = args as Readonly<Record<string, JsonValue>>; // validated against the schema: JSON scalars
+    let patch: ControlPatch | undefined;
+    try {
+      patch = def.shows?.(values as never);
+    } catch (err) {
+      log.warn({ err, command: name }, "the command's shows() threw; only its own arguments are recorded");
+    }
+    this.values.set(name, values);
     for (const [other, value] of Object.entries(patch ?? {})) {
       this.values.set(other, value === null ? null : { ...this.values.get(other), ...value });
     }

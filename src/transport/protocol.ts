@@ -9,7 +9,8 @@ import { fail, type Result } from '../errors.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Metrics } from './metrics.ts';
 import type { TransportOptions } from './options.ts';
-import { CLIENT_EVENTS, type ClientToServerEvents, type ServerToClientEvents, type SessionView, type SocketData } from './events.ts';
+import { CLIENT_EVENTS, type ClientToServerEvents, type ServerToClientEvents, type SocketData } from './events.ts';
+import { sessionView } from './session-view.ts';
 import { SessionControl } from './control.ts';
 import { handshakeError, presentsSecret } from './handshake.ts';
 import { StreamRouter } from './stream.ts';
@@ -59,15 +60,9 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
   /** Runtime subscriptions, undone when the server closes (the runtime outlives it). */
   const subscriptions: (() => void)[] = [];
 
-  /** The session as every client may see it (null: none runs). */
-  const sessionView = (): SessionView | null => {
-    const s = runtime.status().session;
-    if (!s) return null;
-    return { id: s.id, ownerAway: s.ownerAway, orphanMsLeft: s.orphanStopsAt === null ? null : Math.max(0, s.orphanStopsAt - Date.now()), controls: s.controls };
-  };
   /** Every connection learns of a change of owner presence or command state (the controls follow). */
   const tellSession = (): void => {
-    const view = sessionView();
+    const view = sessionView(runtime.status());
     if (view) io.emit('session:update', view);
   };
 
@@ -224,7 +219,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
 
     handle('capabilities', (req) => {
       const c = checkEmpty(req);
-      return c.ok ? { ok: true, ...runtime.capabilities, state: runtime.phase(), session: sessionView() } : c;
+      return c.ok ? { ok: true, ...runtime.capabilities, state: runtime.phase(), session: sessionView(runtime.status()) } : c;
     });
 
     // Input frames: many a second, so no ack is required; a refusal without one is told

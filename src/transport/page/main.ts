@@ -113,9 +113,12 @@ interface Page {
 }
 
 /** The encoding chosen in the box, WebRTC negotiated if need be (falls back to raw, and says so). */
-function encoding(page: Page): Promise<Encoding> {
-  const chosen = $<HTMLSelectElement>('encoding').value;
-  return page.media.encodingFor(chosen === 'raw' || chosen === 'jpeg' ? chosen : 'webrtc');
+async function encoding(page: Page): Promise<Encoding> {
+  const box = $<HTMLSelectElement>('encoding');
+  const chosen = box.value === 'raw' || box.value === 'jpeg' ? box.value : 'webrtc';
+  const used = await page.media.encodingFor(chosen);
+  box.value = used; // the box says what is in use (raw frames when WebRTC could not connect)
+  return used;
 }
 
 function remember(page: Page): void {

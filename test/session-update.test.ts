@@ -22,7 +22,7 @@ function updates(client: FramehostClient): SessionView[] {
 }
 
 describe('session:update', () => {
-  it('tells every client the command state: a preset shows its rates, hand-set rates no preset; the capabilities ack has it too', async () => {
+  it('tells every client a new session and its command state: a preset shows its rates, hand-set rates no preset; the capabilities ack has it too', async () => {
     const h = await startServer();
     harnesses.push(h);
     await h.rt.ready();
@@ -31,11 +31,13 @@ describe('session:update', () => {
     expect((await other.capabilities()).session).toBeNull();
     const seen = updates(other);
     const { sessionId } = await owner.start();
+    await until('the new session', () => seen.length >= 1);
+    expect(seen[0]).toEqual({ id: sessionId, ownerAway: false, orphanMsLeft: null, controls: {} });
     await owner.command('preset', { name: 'maze' });
-    await until('an update', () => seen.length >= 1);
+    await until('an update', () => seen.length >= 2);
     expect(seen.at(-1)).toEqual({ id: sessionId, ownerAway: false, orphanMsLeft: null, controls: { preset: { name: 'maze' }, rates: { feed: 0.029, kill: 0.057 } } });
     await owner.command('rates', { feed: 0.04, kill: 0.06 });
-    await until('a second update', () => seen.length >= 2);
+    await until('a third update', () => seen.length >= 3);
     expect(seen.at(-1)!.controls).toEqual({ preset: null, rates: { feed: 0.04, kill: 0.06 } });
     expect((await other.capabilities()).session?.controls).toEqual({ preset: null, rates: { feed: 0.04, kill: 0.06 } });
     // A refused command (not the owner) changes nothing.

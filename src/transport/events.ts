@@ -113,7 +113,7 @@ export interface ServerToClientEvents {
   message: (payload: { sessionId: string; data: JsonValue }) => void;
   state: (payload: { state: Phase }) => void;
   'session:ended': (payload: { sessionId: string; reason: EndReason; error?: ErrorValue }) => void;
-  /** To every connection: the session's owner left or came back, or a command moved its command state. */
+  /** To every connection: a session began, its owner left or came back, or a command moved its command state. */
   'session:update': (payload: SessionView) => void;
   'stream:detached': (payload: { reason: 'superseded' | 'detached' }) => void;
   'command:failed': (payload: { requestId: string; error: ErrorValue }) => void;

@@ -80,6 +80,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     }),
     runtime.on('phase', ({ phase }) => io.emit('state', { state: phase })),
     runtime.on('controls', tellSession),
+    runtime.on('session.began', tellSession), // every page learns the session's id and its fresh state
     runtime.on('session.finished', (e) => {
       const recipients = new Set(socketsOf(control.ownerOf(e.sessionId)));
       for (const v of stream.viewers()) recipients.add(v.socket);

@@ -15,7 +15,7 @@ import type { Encoding } from '../events.ts';
 import { createPageMedia, type PageMedia } from './media.ts';
 import { CommandForms, type CommandInfo } from './controls.ts';
 import { Figures } from './figures.ts';
-import { Presence, TabMemory } from './presence.ts';
+import { Presence, TabMemory, type TabRide } from './presence.ts';
 import { setupCamera } from './camera.ts';
 import { $, act, log, showError } from './dom.ts';
 
@@ -122,7 +122,8 @@ async function encoding(page: Page): Promise<Encoding> {
 }
 
 function remember(page: Page): void {
-  TabMemory.write({ token: page.presence.owner ? page.client.sessionToken : null, watching: page.presence.viewing });
+  const sessionId = page.presence.session?.id ?? page.client.sessionId;
+  TabMemory.write({ sessionId, token: page.presence.owner ? page.client.sessionToken : null, watching: page.presence.viewing });
 }
 
 function refresh(page: Page): void {
@@ -170,7 +171,7 @@ function streamGone(page: Page, sessionOver: boolean): void {
 }
 
 /** After a reload or a reconnect: what the server says now, and this tab's ride taken back. */
-async function rejoin(page: Page, memory: { token: string | null; watching: boolean }): Promise<void> {
+async function rejoin(page: Page, memory: TabRide): Promise<void> {
   const caps = await page.client.capabilities();
   page.presence.phase = caps.state;
   page.presence.update(caps.session);
@@ -182,7 +183,8 @@ async function rejoin(page: Page, memory: { token: string | null; watching: bool
     );
   } else if (!caps.session) page.presence.owner = false;
   refresh(page);
-  if (caps.session && (page.presence.owner || memory.watching)) await watch(page);
+  // Watching again only the session this tab watched, not whatever runs now.
+  if (caps.session && (page.presence.owner || (memory.watching && memory.sessionId === caps.session.id))) await watch(page);
 }
 
 function listen(page: Page): void {
@@ -196,6 +198,11 @@ function listen(page: Page): void {
   });
   client.on('state', ({ state }) => {
     presence.phase = state;
+    // No session any more (a page that neither owned nor watched it gets no session:ended).
+    if (!presence.running && state !== 'stopping' && presence.session) {
+      presence.update(null);
+      page.forms.show(null);
+    }
     refresh(page);
   });
   client.on('session:update', (view) => {
@@ -231,7 +238,7 @@ function listenConnection(page: Page): void {
   });
   client.socket.io.on('reconnect', () => {
     presence.connected = true;
-    const memory = { token: presence.owner ? client.sessionToken : null, watching: presence.viewing };
+    const memory: TabRide = { sessionId: presence.session?.id ?? client.sessionId, token: presence.owner ? client.sessionToken : null, watching: presence.viewing };
     presence.viewing = false;
     void rejoin(page, memory);
   });

@@ -69,6 +69,13 @@ export class Presence {
   }
 }
 
+/** The tab's ride: which session, its token if this tab owns it, whether it was watching it. */
+export interface TabRide {
+  readonly sessionId: string | null;
+  readonly token: string | null;
+  readonly watching: boolean;
+}
+
 /**
  * What this tab needs to take its ride back after a reload: the session token (per tab,
  * sessionStorage: another tab is another player) and whether it was watching, with which encoding.
@@ -76,16 +83,16 @@ export class Presence {
 export class TabMemory {
   private static readonly KEY = 'framehost.page';
 
-  static read(): { token: string | null; watching: boolean } {
+  static read(): TabRide {
     try {
-      const raw = JSON.parse(sessionStorage.getItem(TabMemory.KEY) ?? '{}') as { token?: unknown; watching?: unknown };
-      return { token: typeof raw.token === 'string' ? raw.token : null, watching: raw.watching === true };
+      const raw = JSON.parse(sessionStorage.getItem(TabMemory.KEY) ?? '{}') as Record<string, unknown>;
+      return { sessionId: typeof raw.sessionId === 'string' ? raw.sessionId : null, token: typeof raw.token === 'string' ? raw.token : null, watching: raw.watching === true };
     } catch {
-      return { token: null, watching: false }; // storage off or garbled: nothing to resume
+      return { sessionId: null, token: null, watching: false }; // storage off or garbled: nothing to resume
     }
   }
 
-  static write(state: { token: string | null; watching: boolean }): void {
+  static write(state: TabRide): void {
     try {
       sessionStorage.setItem(TabMemory.KEY, JSON.stringify(state));
     } catch {

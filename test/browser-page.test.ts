@@ -1,6 +1,6 @@
 /**
  * The page keeps a ride and tells the truth, in a real Chromium against a real server (WebRTC,
- * the default): a reload resumes control and picture within 2 s; a network drop
+ * the default), at the four sizes: a reload resumes control and picture within 2 s (at each); a network drop
  * (`context.setOffline`) shows "Reconnecting…" and resumes; a preset moves the rates' sliders and
  * hand-set rates clear the preset; a second tab sees the session's values, its role (nobody,
  * then spectator), disabled commands and the orphan countdown when the owner goes; the fps shown
@@ -17,7 +17,14 @@ beforeAll(() => rig.launch());
 afterEach(() => rig.closeContexts());
 afterAll(() => rig.close());
 
-const LAPTOP = { width: 1366, height: 657 };
+/** The four sizes: the reload test runs at each; the others take one each. */
+const SIZES = [
+  { width: 1366, height: 657 },
+  { width: 1024, height: 768 },
+  { width: 390, height: 844 },
+  { width: 1920, height: 1080 },
+] as const;
+const [LAPTOP, TABLET, PHONE, DESKTOP] = SIZES;
 const MODEL = { modelOptions: { size: 128, fps: 30 } };
 
 interface PageGlobals {
@@ -31,28 +38,30 @@ const peers = async (url: string): Promise<number> => Number(/^framehost_webrtc_
 const sliders = (page: Page): Promise<string[]> => page.locator('#controls fieldset', { hasText: 'rates' }).locator('output').allTextContents();
 
 describe('the page keeps the ride', { timeout: 90_000 }, () => {
-  it('resumes control and picture within 2 s of a reload, and stops the session afterwards', async () => {
+  it('resumes control and picture within 2 s of a reload, and stops the session afterwards, at each size', async () => {
     const h = await rig.server(MODEL);
-    const page = await rig.openPage(`${h.url}/`, 'idle', LAPTOP);
-    await startSession(page);
-    await page.reload();
-    await page.waitForFunction(() => (globalThis as unknown as PageGlobals).framehost !== undefined);
-    await expect.poll(() => page.textContent('#role'), { timeout: 10_000 }).toBe('owner');
-    await framesAtLeast(page, 5);
-    // performance.now() counts from the reload's navigation: control and picture back within 2 s.
-    const firstFrameAt = await page.evaluate(() => (globalThis as unknown as PageGlobals).framehost.stats.firstFrameAt);
-    expect(firstFrameAt, 'ms from the reload to the first frame').toBeLessThan(2000);
-    expect((await stats(page)).role).toBe('owner');
-    expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).framehost.stats.transport)).toBe('webrtc');
-    await page.click('#stop');
-    await expect.poll(() => page.textContent('#state')).toBe('idle');
-    expect(h.rt.status().lastEnd?.reason).toBe('stopped');
-    await rig.expectNoPageErrors(page);
+    for (const size of SIZES) {
+      const page = await rig.openPage(`${h.url}/`, 'idle', size);
+      await startSession(page);
+      await page.reload();
+      await page.waitForFunction(() => (globalThis as unknown as PageGlobals).framehost !== undefined);
+      await expect.poll(() => page.textContent('#role'), { timeout: 10_000 }).toBe('owner');
+      await framesAtLeast(page, 5);
+      // performance.now() counts from the reload's navigation: control and picture back within 2 s.
+      const firstFrameAt = await page.evaluate(() => (globalThis as unknown as PageGlobals).framehost.stats.firstFrameAt);
+      expect(firstFrameAt, `ms from the reload to the first frame at ${size.width}×${size.height}`).toBeLessThan(2000);
+      expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).framehost.stats.transport)).toBe('webrtc');
+      await page.click('#stop');
+      await expect.poll(() => page.textContent('#state')).toBe('idle');
+      expect(h.rt.status().lastEnd?.reason).toBe('stopped');
+      await rig.expectNoPageErrors(page);
+      await page.close();
+    }
   });
 
-  it('says "Reconnecting…" while the network is gone and takes the ride back when it returns', async () => {
+  it('says "Reconnecting…" while the network is gone and takes the ride back when it returns (a phone)', async () => {
     const h = await rig.server(MODEL);
-    const page = await rig.openPage(`${h.url}/`, 'idle', LAPTOP);
+    const page = await rig.openPage(`${h.url}/`, 'idle', PHONE);
     await startSession(page);
     const socketId = (): Promise<string> => page.evaluate(() => (globalThis as unknown as { framehost: { client: { socket: { id: string } } } }).framehost.client.socket.id);
     const first = await socketId();
@@ -76,7 +85,7 @@ describe('the page keeps the ride', { timeout: 90_000 }, () => {
 describe('one source of truth for the controls, roles made visible', { timeout: 90_000 }, () => {
   it('a preset moves the sliders; a second tab sees the values, its role, disabled commands, and the orphan countdown', async () => {
     const h = await rig.server({ ...MODEL, limits: { orphanTimeoutMs: 60_000 } });
-    const owner = await rig.openPage(`${h.url}/`, 'idle', LAPTOP);
+    const owner = await rig.openPage(`${h.url}/`, 'idle', TABLET);
     await startSession(owner);
     await owner.locator('#controls fieldset', { hasText: 'preset' }).locator('select').selectOption('maze');
     await expect.poll(() => sliders(owner)).toEqual(['0.029', '0.057']);
@@ -122,7 +131,7 @@ describe('one source of truth for the controls, roles made visible', { timeout: 
 describe('honest figures', { timeout: 90_000 }, () => {
   it('shows the presented frame rate (±10%), clears every figure at Stop, and a refused Start leaves no peer', async () => {
     const h = await rig.server(MODEL);
-    const page = await rig.openPage(`${h.url}/`, 'idle', LAPTOP);
+    const page = await rig.openPage(`${h.url}/`, 'idle', DESKTOP);
     await startSession(page);
     await sleep(1500);
     // Our own count of the frames the video presents, beside the page's figure, over 4 s.

@@ -7,12 +7,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
+import { pino } from 'pino';
 import { createRuntime, type RuntimeFrame } from '../src/index.ts';
 
 const out = process.argv[2] ?? 'embed-output';
 mkdirSync(out, { recursive: true });
 
-const runtime = await createRuntime({ modelOptions: { size: 128, fps: 30 } });
+// The program's own lines on stdout; the runtime's log only when something goes wrong, on stderr.
+const runtime = await createRuntime({ modelOptions: { size: 128, fps: 30 }, logger: pino({ level: 'warn' }, pino.destination(2)) });
 const model = await runtime.ready();
 console.log(`loaded ${model.name} ${model.version} on ${model.provider} in ${model.loadMs} ms`);
 

@@ -20,8 +20,10 @@ import { createInferenceActor } from './actors/inference.actor.ts';
 import { eraseModel, type ErasedModel, type InputTrackSpec, type JsonValue } from './model/api.ts';
 import { loadModelModule, modelSource, modelUrl } from './model/load.ts';
 import { capabilitiesOf, checkCommand, type Capabilities } from './model/capabilities.ts';
+import { ControlValues, type ControlSnapshot } from './model/controls.ts';
 import type { CreateSessionOptions } from './gpu/session.ts';
 import { Emitter } from './util/emitter.ts';
+import { logDestination } from './util/log-output.ts';
 import { createRecorder, type JournalOptions, type JournalWritten, type SessionJournal } from './journal/recorder.ts';
 import type { ReplayScript } from './actors/loop-points.ts';
 
@@ -55,6 +57,8 @@ export interface RuntimeEvents {
   frame: RuntimeFrame;
   message: { sessionId: string; data: JsonValue };
   'command.failed': { sessionId: string; requestId: string; error: ErrorValue };
+  /** A command was accepted: the session's command state as it now is. */
+  controls: { sessionId: string; controls: ControlSnapshot };
   'session.began': SessionRecord;
   'session.finished': SessionEnd & { frames: number; dropped: number };
   phase: { phase: Phase; previous: Phase };
@@ -69,6 +73,10 @@ export interface SessionStatus {
   /** Input frames accepted in this session. */
   readonly inputs: number;
   readonly ownerAway: boolean;
+  /** While the owner is away: when the orphan timeout stops the session, ms since the epoch. */
+  readonly orphanStopsAt: number | null;
+  /** The command state as accepted so far (src/model/controls.ts). */
+  readonly controls: ControlSnapshot;
 }
 
 export interface RuntimeStatus {
@@ -136,14 +144,14 @@ function inputProblem(spec: InputTrackSpec, frame: InputFrameCandidate): string 
 export const LOCAL_OWNER = 'local';
 
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const log = options.logger ?? pino({ level: process.env.FRAMEHOST_LOG_LEVEL ?? 'info' });
+  const log = options.logger ?? pino({ level: process.env.FRAMEHOST_LOG_LEVEL ?? 'info' }, logDestination(1));
   const url = modelUrl(options.model);
   const model: ErasedModel = eraseModel(await loadModelModule(url));
   const capabilities = capabilitiesOf(model);
   const events = new Emitter<RuntimeEvents>((err, event) => log.error({ err, event }, 'runtime listener threw'));
 
   // Per-session counters, reset by construction: a new object per session.
-  let counters: { id: string; frames: number; dropped: number; inputs: number; log: Logger; journal?: SessionJournal } | null = null;
+  let counters: { id: string; frames: number; dropped: number; inputs: number; controls: ControlValues; awayAt: number | null; log: Logger; journal?: SessionJournal } | null = null;
   const recorder = options.record
     ? createRecorder(options.record, { name: model.name, version: model.version, source: modelSource(options.model), options: options.modelOptions ?? {}, inputs: model.inputs ?? {} }, log)
     : undefined;
@@ -210,7 +218,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   });
   actor.on('session.began', ({ session }) => {
     clearInputs();
-    counters = { id: session.id, frames: 0, dropped: 0, inputs: 0, log: log.child({ sessionId: session.id }), ...(recorder ? { journal: recorder.open(session.id) } : {}) };
+    counters = { id: session.id, frames: 0, dropped: 0, inputs: 0, controls: new ControlValues(), awayAt: null, log: log.child({ sessionId: session.id }), ...(recorder ? { journal: recorder.open(session.id) } : {}) };
     counters.log.info({ owner: session.owner, ...(session.sub ? { sub: session.sub } : {}) }, 'session began');
     events.emit('session.began', session);
   });
@@ -315,7 +323,14 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       const requestId = randomUUID();
       const command = checkCommand(model, name, args);
       const r = request({ type: 'session.command', requestId, owner: opts.owner ?? LOCAL_OWNER, command });
-      if (r.ok && command.ok) counters?.journal?.command(requestId, command.name, command.args);
+      if (r.ok && command.ok) {
+        counters?.journal?.command(requestId, command.name, command.args);
+        // The session's command state moves; every client's controls follow (src/model/controls.ts).
+        if (counters) {
+          counters.controls.accept(command.name, command.args, model.commands[command.name]!, counters.log);
+          events.emit('controls', { sessionId: counters.id, controls: counters.controls.snapshot() });
+        }
+      }
       return r.ok ? { ok: true, requestId } : r;
     },
     publish(track, frame, opts = {}) {
@@ -335,6 +350,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       return { ok: true };
     },
     ownerPresence(sessionId, present) {
+      // When the owner left, for the countdown the clients show (the chart's own timer decides).
+      if (counters?.id === sessionId) counters.awayAt = present ? null : Date.now();
       if (snapshot().status === 'active') actor.send({ type: present ? 'owner.returned' : 'owner.left', sessionId });
     },
     status() {
@@ -343,7 +360,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       return {
         phase: phaseOf(s),
         model: s.context.model,
-        session: c ? { id: c.id, frames: c.frames, dropped: c.dropped, inputs: c.inputs, ownerAway: s.context.ownerAway } : null,
+        session: c ? { id: c.id, frames: c.frames, dropped: c.dropped, inputs: c.inputs, ownerAway: s.context.ownerAway, orphanStopsAt: s.context.ownerAway && c.awayAt !== null ? c.awayAt + s.context.limits.orphanTimeoutMs : null, controls: c.controls.snapshot() } : null,
         lastEnd: s.context.lastEnd,
         loadError: s.context.loadError,
         workerStarts: s.context.workerStarts,

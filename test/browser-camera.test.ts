@@ -163,7 +163,7 @@ describe('demo page: the Camera section in Chromium', { timeout: 60_000 }, () =>
 
     const watcher = await rig.openPage(`${h.url}/`, 'running');
     await watcher.click('#watch');
-    await expect.poll(() => watcher.textContent('#role')).toBe('viewer');
+    await expect.poll(() => watcher.textContent('#role')).toBe('spectator');
     await watcher.click('#camera-toggle');
     await expect.poll(() => watcher.textContent('#error'), { timeout: 10_000 }).toContain('not_owner');
     expect(await watcher.textContent('#error')).toContain('camera (camera)');

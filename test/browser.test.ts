@@ -175,7 +175,7 @@ describe('demo page in Chromium', { timeout: 60_000 }, () => {
 
     await page.click('#stop');
     await expect.poll(() => page.textContent('#state')).toBe('idle');
-    await expect.poll(() => page.textContent('#role')).toBe('none');
+    await expect.poll(() => page.textContent('#role')).toBe('nobody');
     const stopped = (await stats(page)).frames;
     await sleep(300);
     expect((await stats(page)).frames).toBe(stopped);
@@ -216,10 +216,10 @@ describe('demo page in Chromium', { timeout: 60_000 }, () => {
     await framesAtLeast(owner, 5);
 
     const watcher = await rig.openPage(`${h.url}/`, 'running');
-    expect(await watcher.textContent('#role')).toBe('none');
+    expect(await watcher.textContent('#role')).toBe('nobody');
     expect((await stats(watcher)).frames).toBe(0); // not a viewer until it asks
     await watcher.click('#watch');
-    await expect.poll(() => watcher.textContent('#role')).toBe('viewer');
+    await expect.poll(() => watcher.textContent('#role')).toBe('spectator');
     const w0 = await framesAtLeast(watcher, 5);
     expectLivePicture(await pixels(watcher), 12);
 
@@ -234,7 +234,7 @@ describe('demo page in Chromium', { timeout: 60_000 }, () => {
     // The owner stops the session: the viewer sees it end.
     await owner.click('#stop');
     await expect.poll(() => watcher.textContent('#state')).toBe('idle');
-    await expect.poll(() => watcher.textContent('#role')).toBe('none');
+    await expect.poll(() => watcher.textContent('#role')).toBe('nobody');
     expect(await watcher.textContent('#messages')).toContain('session ended: stopped');
     await watcher.screenshot({ path: `${OUT}watcher.png` });
     await rig.expectNoPageErrors(owner, watcher);

@@ -67,7 +67,7 @@ describe('the packed package, installed', () => {
     const init = spawnSync(join(app, 'node_modules', '.bin', 'framehost'), ['init', 'world', '--framehost', tarball], { cwd: app, env: userEnv(), encoding: 'utf8' });
     expect(init.status, init.stderr).toBe(0);
     const project = join(app, 'world');
-    expect(readdirSync(project).sort()).toEqual(['.gitignore', '.npmrc', 'README.md', 'model.onnx', 'model.ts', 'package.json']);
+    expect(readdirSync(project).sort()).toEqual(['.gitignore', '.npmrc', 'README.md', 'model.onnx', 'model.ts', 'package.json', 'tsconfig.json']);
     const manifest = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as { name: string; dependencies: Record<string, string>; allowScripts: Record<string, boolean> };
     expect(manifest.name).toBe('world');
     // framehost is not on the registry yet: --framehost wrote the tarball, relative to the project.
@@ -79,7 +79,12 @@ describe('the packed package, installed', () => {
     npm(['install'], project);
     const bin = join(project, 'node_modules', '.bin', 'framehost');
 
-    // The installed declarations type-check the scaffold under a strict user tsconfig (no
+    // The scaffold's own check: tsc with its tsconfig, then framehost check (npm run check).
+    const own = spawnSync('npm', ['run', 'check'], { cwd: project, env: userEnv(), encoding: 'utf8', timeout: 90_000 });
+    expect(own.status, `${own.stdout}\n${own.stderr}`).toBe(0);
+    expect(own.stdout).toMatch(/^passed: 5 passed, 0 failed$/m);
+
+    // The installed declarations type-check the scaffold under a stricter user tsconfig (no
     // skipLibCheck); a misspelt argument is an error on its own line.
     const tsc = (): ReturnType<typeof spawnSync> =>
       spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: project, encoding: 'utf8', timeout: 60_000 });

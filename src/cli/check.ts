@@ -3,6 +3,7 @@
  * exit 0 when every step passed, 1 otherwise, 2 for a bad command line.
  */
 import { pino } from 'pino';
+import { logDestination } from '../util/log-output.ts';
 import { runCheck, type CheckResult } from '../check/run.ts';
 import { intOption, UsageError, type ParsedCommandLine } from './args.ts';
 import { checkModelArgument } from './problems.ts';
@@ -25,7 +26,7 @@ export async function runCheckCommand(cli: ParsedCommandLine): Promise<number> {
   const randomCommands = intOption(v, 'commands', 0, 100_000);
   const threads = intOption(v, 'threads', 1, 256);
   // The report is stdout; the runtime's own log lines (warnings and up by default) go to stderr.
-  const log = pino({ level: cli.logLevel }, pino.destination(2));
+  const log = pino({ level: cli.logLevel }, logDestination(2));
 
   process.stdout.write(`framehost check ${model}\n`);
   const width = 18;

@@ -9,6 +9,7 @@
  * exit 0. A second signal exits at once with 1.
  */
 import { pino } from 'pino';
+import { logDestination } from '../util/log-output.ts';
 import type { Gateway } from '../fleet/gateway.ts';
 import { DEFAULT_GATEWAY } from '../fleet/options.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
@@ -36,7 +37,7 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
 
   // Synchronous writes: pino's default stream is asynchronous and its flush() does not wait (sonic-boom,
   // minLength 0), so at exit lines still in a retry on a full pipe came out late, or after the last one.
-  const log = pino({ level: cli.logLevel }, pino.destination({ dest: 1, sync: true }));
+  const log = pino({ level: cli.logLevel }, logDestination(1, { sync: true }));
   const host = stringOption(v, 'host') ?? nonEmpty(env.FRAMEHOST_HOST) ?? DEFAULT_GATEWAY.host;
   return new Promise<number>((resolve) => {
     let gateway: Gateway | null = null;

@@ -53,6 +53,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { logDestination } from '../util/log-output.ts';
 import { PNG } from 'pngjs';
 import { recordOptions } from '../journal/cli-options.ts';
 import { errorValue, type ErrorCode, type ErrorValue, type Result } from '../errors.ts';
@@ -508,7 +509,7 @@ function messageOf(err: unknown): string {
 /** Create the runtime (which starts loading the model); undefined, reported, if the module cannot be imported. */
 async function loadRuntime(cli: ParsedCommandLine, print: (event: HeadlessEvent) => void): Promise<Runtime | undefined> {
   // stderr: stdout carries only the JSON event lines.
-  const logger = pino({ level: cli.logLevel }, pino.destination(2));
+  const logger = pino({ level: cli.logLevel }, logDestination(2));
   const record = recordOptions(cli.values); // a bad flag is a usage error (exit 2), not a load failure
   try {
     checkModelArgument(cli.model);

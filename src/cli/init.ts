@@ -1,7 +1,8 @@
 /**
  * `framehost init DIR`: a model project a new author can run at once: package.json (framehost
- * and onnxruntime-node, with onnxruntime-node's CUDA download skipped), model.ts (a typed
- * command, an input-free loop), model.onnx (the starter graph, src/models/waves/graph.ts), a
+ * and onnxruntime-node, with onnxruntime-node's CUDA download skipped; `npm run check` type-checks
+ * the model with tsc before `framehost check` runs it), tsconfig.json, model.ts (a typed command,
+ * an input-free loop paced by deadline), model.onnx (the starter graph, src/models/waves/graph.ts), a
  * README of ten lines, .npmrc and .gitignore. The files are in templates/model/ of the package.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ function packageName(raw: string): string {
 interface OwnPackage {
   readonly version: string;
   readonly dependencies: Readonly<Record<string, string>>;
+  readonly devDependencies: Readonly<Record<string, string>>;
 }
 
 export async function runInit(cli: ParsedCommandLine): Promise<number> {
@@ -47,9 +49,12 @@ export async function runInit(cli: ParsedCommandLine): Promise<number> {
     scripts: {
       // exec: npm's SIGTERM then reaches the server itself (a plain script would orphan it).
       start: 'exec framehost serve --model ./model.ts',
-      check: 'exec framehost check ./model.ts',
+      // tsc first: framehost check runs the model without reading its types (a wrong type in a
+      // handler would pass all its steps).
+      check: 'tsc && exec framehost check ./model.ts',
     },
     dependencies: { framehost, 'onnxruntime-node': own.dependencies['onnxruntime-node'] ?? '*' },
+    devDependencies: { typescript: own.devDependencies.typescript ?? '*', '@types/node': own.devDependencies['@types/node'] ?? '*' },
     // npm 11: never run onnxruntime-node's install script (it downloads CUDA libraries from outside the registry).
     allowScripts: { 'onnxruntime-node': false },
   };
@@ -58,6 +63,7 @@ export async function runInit(cli: ParsedCommandLine): Promise<number> {
     // A package name has no quote in it: safe inside the single quotes.
     'model.ts': readFileSync(join(TEMPLATE, 'model.ts'), 'utf8').replace("name: 'my-world'", `name: '${name}'`),
     'model.onnx': buildWavesGraph(),
+    'tsconfig.json': readFileSync(join(TEMPLATE, 'tsconfig.json'), 'utf8'),
     'README.md': readFileSync(join(TEMPLATE, 'README.md'), 'utf8').replace('# my-world', `# ${name}`),
     '.npmrc': readFileSync(join(TEMPLATE, 'npmrc'), 'utf8'),
     '.gitignore': readFileSync(join(TEMPLATE, 'gitignore'), 'utf8'),
@@ -75,7 +81,7 @@ export async function runInit(cli: ParsedCommandLine): Promise<number> {
       '',
       `  cd ${shown}`,
       '  npm install',
-      '  npx framehost check ./model.ts',
+      '  npm run check                           # tsc, then framehost check ./model.ts',
       '  npx framehost serve --model ./model.ts    # then open http://127.0.0.1:3000',
       '',
     ].join('\n'),

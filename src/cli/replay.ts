@@ -9,6 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { logDestination } from '../util/log-output.ts';
 import { stringOption, UsageError, type ParsedCommandLine } from './args.ts';
 import { JournalError, readJournal } from '../journal/replay-script.ts';
 import { replaySession, type ReplayReport } from '../journal/replay.ts';
@@ -56,7 +57,7 @@ export async function runReplay(cli: ParsedCommandLine): Promise<number> {
     }
     throw err;
   }
-  const logger = pino({ level: cli.logLevel }, pino.destination(2));
+  const logger = pino({ level: cli.logLevel }, logDestination(2));
   // The flag only: cli.model falls back to FRAMEHOST_MODEL, which is set up for serve and must not
   // silently replace the recorded model.
   const model = stringOption(cli.values, 'model');

@@ -6,6 +6,7 @@
  * exits 0. A second signal exits at once with 1.
  */
 import { pino } from 'pino';
+import { logDestination } from '../util/log-output.ts';
 import { createRuntime } from '../runtime.ts';
 import { listen } from '../transport/server.ts';
 import { DEFAULT_TRANSPORT } from '../transport/options.ts';
@@ -59,7 +60,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
 
   // Synchronous writes: pino's default stream is asynchronous and its flush() does not wait (sonic-boom,
   // minLength 0), so at exit lines still in a retry on a full pipe came out late, or after the last one.
-  const log = pino({ level: cli.logLevel }, pino.destination({ dest: 1, sync: true }));
+  const log = pino({ level: cli.logLevel }, logDestination(1, { sync: true }));
   let inspection: Inspection | undefined;
   if (v.inspect === true || stringOption(v, 'inspect-url')) {
     inspection = startInspection(stringOption(v, 'inspect-url') ?? inspectPort, { log: log.child({ component: 'inspect' }) });

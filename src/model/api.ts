@@ -17,6 +17,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import type { ArgsOf, Fields } from './schema.ts';
 import type { EndReason } from '../machines/types.ts';
 import type { CreateSessionOptions, OnnxSession } from '../gpu/session.ts';
+import type { ControlPatch } from './controls.ts';
 
 export type PixelFormat = 'rgba' | 'rgb';
 
@@ -115,6 +116,14 @@ export interface CommandDef<F extends Fields, M, S> {
   readonly args: F;
   /** Runs inside the worker, between frames (never during an inference). */
   handler(args: ArgsOf<F>, ctx: CommandContext<M, S>): void | Promise<void>;
+  /**
+   * Optional, pure, on the main thread: what this command does to the other commands' values,
+   * for the clients' controls (README, "The session's command state"). A preset returns the
+   * rates it sets (`{ rates: { feed, kill } }`); a command that makes another's value untrue
+   * returns it as null (`{ preset: null }` from the rates). The command's own arguments are
+   * recorded without it.
+   */
+  shows?(args: ArgsOf<F>): ControlPatch;
 }
 
 export interface SessionEndContext<M, S> {

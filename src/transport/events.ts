@@ -9,6 +9,7 @@ import type { Phase } from '../machines/phase.ts';
 import type { Capabilities } from '../model/capabilities.ts';
 import type { JsonValue } from '../model/api.ts';
 import type { Principal } from '../auth/principal.ts';
+import type { ControlSnapshot } from '../model/controls.ts';
 import type { PeerCloseReason, WebRtcCandidate, WebRtcConfig, WebRtcOfferRequest } from './webrtc/wire.ts';
 
 /**
@@ -78,6 +79,19 @@ export interface InputMeta {
   readonly format: 'rgba' | 'rgb';
 }
 
+/**
+ * The running session as every client may see it (the `capabilities` ack and `session:update`):
+ * whether its owner is connected, and the command state the controls show.
+ */
+export interface SessionView {
+  readonly id: string;
+  readonly ownerAway: boolean;
+  /** While the owner is away: ms until the orphan timeout stops the session (relative: clocks differ). */
+  readonly orphanMsLeft: number | null;
+  /** Per command, its arguments as last accepted (src/model/controls.ts); absent: as the session began. */
+  readonly controls: ControlSnapshot;
+}
+
 export type Ack<T extends object = object> = (result: Result<T>) => void;
 
 export interface ClientToServerEvents {
@@ -87,7 +101,7 @@ export interface ClientToServerEvents {
   'session:command': (request: CommandRequest, ack: Ack<{ requestId: string }>) => void;
   'stream:attach': (request: AttachRequest, ack: Ack<{ sessionId: string | null }>) => void;
   'stream:detach': (request: object, ack: Ack) => void;
-  capabilities: (request: object, ack: Ack<Capabilities & { state: Phase }>) => void;
+  capabilities: (request: object, ack: Ack<Capabilities & { state: Phase; session: SessionView | null }>) => void;
   /** The owner publishes a frame on an input track; the ack is optional (see input:rejected). */
   'input:frame': (meta: InputMeta, data: Uint8Array, ack?: Ack) => void;
   // WebRTC signalling (src/transport/webrtc): the page offers, the server answers in the ack.
@@ -103,6 +117,8 @@ export interface ServerToClientEvents {
   message: (payload: { sessionId: string; data: JsonValue }) => void;
   state: (payload: { state: Phase }) => void;
   'session:ended': (payload: { sessionId: string; reason: EndReason; error?: ErrorValue }) => void;
+  /** To every connection: a session began, its owner left or came back, or a command moved its command state. */
+  'session:update': (payload: SessionView) => void;
   'stream:detached': (payload: { reason: 'superseded' | 'detached' }) => void;
   'command:failed': (payload: { requestId: string; error: ErrorValue }) => void;
   /** An input frame sent without an ack was refused (at most one notice a second). */

@@ -10,6 +10,7 @@ import type { Runtime } from '../runtime.ts';
 import type { Metrics } from './metrics.ts';
 import type { TransportOptions } from './options.ts';
 import { CLIENT_EVENTS, type ClientToServerEvents, type ServerToClientEvents, type SocketData } from './events.ts';
+import { sessionView } from './session-view.ts';
 import { SessionControl } from './control.ts';
 import { admissionMiddleware } from './admission.ts';
 import { SubjectLimits } from './subject-limits.ts';
@@ -63,6 +64,12 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
   /** Runtime subscriptions, undone when the server closes (the runtime outlives it). */
   const subscriptions: (() => void)[] = [];
 
+  /** Every connection learns of a change of owner presence or command state (the controls follow). */
+  const tellSession = (): void => {
+    const view = sessionView(runtime.status());
+    if (view) io.emit('session:update', view);
+  };
+
   const socketsOf = (ownerId: string | null): FramehostSocket[] =>
     ownerId ? [...io.sockets.sockets.values()].filter((s) => s.data.ownerId === ownerId) : [];
 
@@ -76,6 +83,8 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
       for (const s of socketsOf(control.ownerOf(e.sessionId))) s.emit('command:failed', { requestId: e.requestId, error: e.error });
     }),
     runtime.on('phase', ({ phase }) => io.emit('state', { state: phase })),
+    runtime.on('controls', tellSession),
+    runtime.on('session.began', tellSession), // every page learns the session's id and its fresh state
     runtime.on('session.finished', (e) => {
       const recipients = new Set(socketsOf(control.ownerOf(e.sessionId)));
       for (const v of stream.viewers()) recipients.add(v.socket);
@@ -197,6 +206,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
       if (!grant) return fail(sub !== null ? 'no_session' : 'bad_token');
       socket.data.ownerId = grant.ownerId;
       runtime.ownerPresence(grant.sessionId, true);
+      tellSession();
       clog.info({ sessionId: grant.sessionId }, 'owner resumed control');
       return { ok: true, sessionId: grant.sessionId };
     });
@@ -224,7 +234,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
 
     handle('capabilities', 'watch', (req) => {
       const c = checkEmpty(req);
-      return c.ok ? { ok: true, ...runtime.capabilities, state: runtime.phase() } : c;
+      return c.ok ? { ok: true, ...runtime.capabilities, state: runtime.phase(), session: sessionView(runtime.status()) } : c;
     });
 
     // Input frames: many a second, so no ack is required; a refusal without one is told
@@ -275,6 +285,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
       if (grant && socket.data.ownerId === grant.ownerId && socketsOf(grant.ownerId).every((s) => s.id === socket.id)) {
         clog.info({ reason, sessionId: grant.sessionId }, 'session owner disconnected; orphan timeout running');
         runtime.ownerPresence(grant.sessionId, false);
+        tellSession();
       }
     });
   });

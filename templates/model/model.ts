@@ -21,14 +21,19 @@ export default defineModel({
     },
   },
   async loop(ctx) {
+    const FPS = 30;
+    let due = performance.now(); // when the next frame is due: pacing by deadline keeps 30 frames/s honest
     while (!ctx.shouldStop()) { // also applies the commands that arrived
       const out = await ctx.model.onnx.session.run({
         time: new ort.Tensor('float32', [ctx.state.time], [1]),
         size: new ort.Tensor('float32', [ctx.state.size], [1]),
       });
       ctx.emit(tensorToFrame(out.rgba!)); // [H, W, 4] uint8; the buffer moves to the viewer
-      ctx.state.time += ctx.state.speed / 30;
-      await ctx.sleep(1000 / 30); // 30 frames/s; wakes at once at stop
+      ctx.state.time += ctx.state.speed / FPS;
+      due += 1000 / FPS; // the time a frame takes is inside its period, not added to it
+      const wait = due - performance.now();
+      if (wait > 0) await ctx.sleep(wait); // wakes at once at stop
+      else due = performance.now(); // behind: go on from now rather than burst to catch up
     }
   },
 });

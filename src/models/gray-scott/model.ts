@@ -106,13 +106,16 @@ export default defineModel({
     },
     preset: {
       description: 'Switch to the feed/kill rates of a known regime.',
-      args: { name: t.enum(PRESET_NAMES, { description: 'regime' }) },
+      // The default names what a session starts with (coral), so a form shows it.
+      args: { name: t.enum(PRESET_NAMES, { default: 'coral', description: 'regime' }) },
       handler: ({ name }, { state, send }) => {
         const p = PRESETS[name as PresetName];
         state.feed[0] = p.feed;
         state.kill[0] = p.kill;
         send({ preset: name, feed: p.feed, kill: p.kill });
       },
+      // The clients' rates sliders move to the preset's rates (README, "The session's command state").
+      shows: ({ name }) => ({ rates: { feed: PRESETS[name as PresetName].feed, kill: PRESETS[name as PresetName].kill } }),
     },
     rates: {
       description: 'Set the feed and kill rates directly.',
@@ -125,10 +128,12 @@ export default defineModel({
         state.feed[0] = feed;
         state.kill[0] = kill;
       },
+      // Rates set by hand are no preset's: the preset box shows none rather than a stale name.
+      shows: () => ({ preset: null }),
     },
     palette: {
       description: 'Change the colour map.',
-      args: { name: t.enum(PALETTES, { description: 'colour map' }) },
+      args: { name: t.enum(PALETTES, { default: 'ocean', description: 'colour map' }) },
       handler: ({ name }, { state }) => {
         state.palette = name as PaletteName;
       },

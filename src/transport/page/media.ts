@@ -17,6 +17,8 @@ export interface PageMedia {
   /** The peer, negotiated now if need be; null when WebRTC cannot connect (then said why). */
   peer(): Promise<WebRtcView | null>;
   stats(): Promise<ReceiverStats | null>;
+  /** Close the peer: a Start the server refused leaves no peer behind (nothing else uses it then). */
+  release(): void;
 }
 
 export interface MediaHooks {
@@ -98,5 +100,11 @@ export function createPageMedia(client: FramehostClient, hooks: MediaHooks): Pag
     view: () => view,
     peer,
     stats: () => (view && using === 'webrtc' ? view.stats() : Promise.resolve(null)),
+    release() {
+      view?.close();
+      view = null;
+      opening = null;
+      using = null;
+    },
   };
 }

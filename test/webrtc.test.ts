@@ -148,6 +148,31 @@ describe('bad input: each refusal is coded and changes nothing else', { timeout:
     expect(metrics).toMatch(/framehost_command_errors_total\{code="bad_sdp"\} [1-9]/);
   });
 
+  it('a refused new offer creates no peer: peers_opened_total is unchanged', async () => {
+    const h = await server();
+    const client = await h.client();
+    const { wrtc } = await import('./helpers/webrtc.ts');
+    const w = wrtc();
+    // A send-only offer: the browser would only send, so there is nothing for the server to send on.
+    const source = new w.nonstandard.RTCVideoSource();
+    const track = source.createTrack();
+    const pc = new w.RTCPeerConnection({ iceServers: [] });
+    pc.addTransceiver(track, { direction: 'sendonly' });
+    const sendOnlySdp = (await pc.createOffer()).sdp;
+    pc.close();
+    track.stop();
+    const opened = async (): Promise<number> => Number(/^framehost_webrtc_peers_opened_total (\d+)$/m.exec(await (await fetch(`${h.url}/metrics`)).text())?.[1] ?? NaN);
+    expect(await opened()).toBe(0);
+    // Refused before and after libwebrtc sees the offer: neither counts as a peer.
+    const refusals = [sendOnlySdp, 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\n'];
+    for (const sdp of refusals) expect(code((await client.request('webrtc:offer', { sdp })) as Answer)).toBe('bad_sdp');
+    expect(await opened()).toBe(0);
+    expect(await peersOpen(h)).toBe(0);
+    // A good offer on the same connection is the first peer opened.
+    viewers.push(await connectViewer(client));
+    expect(await opened()).toBe(1);
+  });
+
   it('an offer flood and a renegotiation storm are rate limited; the peer goes on', async () => {
     const h = await server();
     const owner = await h.client();

@@ -16,7 +16,7 @@ export interface WebRtcMetrics {
 export function createWebRtcMetrics(registry: Registry): WebRtcMetrics {
   const registers = [registry];
   const peers = new Gauge({ name: 'framehost_webrtc_peers', help: 'Open WebRTC peer connections', registers });
-  const opened = new Counter({ name: 'framehost_webrtc_peers_opened_total', help: 'WebRTC peer connections opened', registers });
+  const opened = new Counter({ name: 'framehost_webrtc_peers_opened_total', help: 'WebRTC peer connections opened (offers answered)', registers });
   const labelNames = ['peer'] as const;
   const rtt = new Gauge({ name: 'framehost_webrtc_rtt_seconds', help: 'Round trip to the viewer (RTCP), per peer', labelNames, registers });
   const bitrate = new Gauge({ name: 'framehost_webrtc_bitrate_bps', help: 'Video bitrate sent, per peer', labelNames, registers });

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { fail, type ErrorValue, type Result } from '../../errors.ts';
 import type { RuntimeFrame } from '../../runtime.ts';
 import type { WebRtcOptions } from './options.ts';
-import { boundBitrate, checkOffer, preferCodec, sendingCodec, type MediaSection } from './sdp.ts';
+import { boundBitrate, checkOffer, NO_RECEIVE_SECTION, preferCodec, receiveSection, sendingCodec, type MediaSection } from './sdp.ts';
 import { toI420, toRgba } from './i420.ts';
 import type { I420Frame, IceCandidateInit, Wrtc, WrtcPeerConnection, WrtcSender, WrtcTrack, WrtcVideoSink, WrtcVideoSource } from './wrtc.ts';
 
@@ -115,11 +115,11 @@ export class MediaPeer {
     if (this.isClosed) return fail('unknown_peer', 'the peer closed while answering');
     if (!this.sender) {
       // The browser's receive section (recvonly in its offer) is where the server sends.
-      const wanted = sections.find((s) => s.kind === 'video' && (s.direction === 'recvonly' || s.direction === 'sendrecv'));
+      const wanted = receiveSection(sections);
       const transceiver = this.pc.getTransceivers().find((t) => t.mid !== null && t.mid === wanted?.mid);
       if (!wanted || !transceiver) {
         await this.rollback();
-        return fail('bad_sdp', 'the offer has no video section to receive on (direction recvonly)');
+        return fail('bad_sdp', NO_RECEIVE_SECTION);
       }
       transceiver.direction = wanted.direction === 'sendrecv' ? 'sendrecv' : 'sendonly';
       this.sender = transceiver.sender;

@@ -18,7 +18,7 @@ import { isPlainObject } from '../validate.ts';
 import { MediaPeer } from './peer.ts';
 import { createWebRtcMetrics } from './metrics.ts';
 import type { WebRtcOptions } from './options.ts';
-import { checkOffer } from './sdp.ts';
+import { checkOffer, NO_RECEIVE_SECTION, receiveSection } from './sdp.ts';
 import type { WebRtcCandidate, WebRtcConfig } from './wire.ts';
 import { isWrtc, loadWrtc, videoCodecs, type Wrtc } from './wrtc.ts';
 
@@ -189,6 +189,7 @@ export function createMedia(deps: MediaDeps): Media {
         // A new peer: check what is cheap to check before creating one.
         const checked = checkOffer(sdp, options.maxSdpBytes);
         if (!checked.ok) return fail('bad_sdp', checked.problem);
+        if (!receiveSection(checked.sections)) return fail('bad_sdp', NO_RECEIVE_SECTION);
         if (bySocket.has(socket.id)) return fail('too_many_peers', 'one peer per connection; renegotiate it with its peerId, or close it first');
         if (closing || peers.size >= options.maxPeers) return fail('too_many_peers', `limit ${options.maxPeers}`);
         let lastNotice = 0;
@@ -226,13 +227,14 @@ export function createMedia(deps: MediaDeps): Media {
         if (typeof inputTrack === 'string') inputOf.set(peer, inputTrack);
         peers.set(peer.id, { peer, socketId: socket.id });
         bySocket.set(socket.id, peer);
-        metrics.opened();
         metrics.peers(peers.size);
         const r = await peer.answer(sdp);
         if (!r.ok) {
           peer.close('closed'); // a peer that never answered: as if the offer had not come
           return r;
         }
+        // Counted once answered: an offer libwebrtc refuses leaves peers_opened_total as it was.
+        metrics.opened();
         answered = true;
         clog.info({ peer: peer.id, codec: peer.codec }, 'peer answered');
         startStats();

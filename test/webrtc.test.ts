@@ -66,6 +66,33 @@ describe('server → viewer video track', { timeout: 60_000 }, () => {
   });
 });
 
+describe('loopback-only ICE (iceHostAddresses, every test server has it)', { timeout: 60_000 }, () => {
+  it("the server signals only its 127.0.0.1 host candidates, and the selected pair's server end is that candidate", async () => {
+    const h = await server();
+    const owner = await h.client();
+    const signalled: string[] = [];
+    owner.on('webrtc:candidate', ({ candidate }) => candidate && signalled.push(candidate.candidate));
+    const v = await connectViewer(owner);
+    viewers.push(v);
+    await owner.start({ encoding: 'webrtc' });
+    await until('frames', () => v.frames >= 5, 20_000);
+    // candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type>
+    const hosts = signalled.map((c) => c.split(' ')).filter((f) => f[7] === 'host').map((f) => f[4]);
+    expect(hosts.length, signalled.join('\n')).toBeGreaterThan(0);
+    expect(new Set(hosts)).toEqual(new Set(['127.0.0.1']));
+    // The pair the media uses, as the viewer's libwebrtc reports it: the server's end is its
+    // signalled 127.0.0.1 host candidate (not one learned from a check from another socket).
+    // The viewer's end is the viewer's own choice: libwebrtc checks from every local socket,
+    // whatever it signals, and wrtc 0.10 has no setting to stop that (README, WebRTC media).
+    const stats = [...(await v.pc.getStats()).values()];
+    const transport = stats.find((s) => s.type === 'transport');
+    const pair = stats.find((s) => s.type === 'candidate-pair' && s.id === transport?.selectedCandidatePairId);
+    expect(pair, 'a selected candidate pair').toBeDefined();
+    const serverEnd = stats.find((s) => s.id === pair!.remoteCandidateId);
+    expect(serverEnd).toMatchObject({ candidateType: 'host', address: '127.0.0.1' });
+  });
+});
+
 const peersOpen = async (h: Harness): Promise<number> => {
   const text = await (await fetch(`${h.url}/metrics`)).text();
   return Number(/^framehost_webrtc_peers (\d+)$/m.exec(text)?.[1] ?? NaN);

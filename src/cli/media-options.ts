@@ -4,7 +4,7 @@
  * src/transport/options.ts and src/transport/webrtc/options.ts.
  */
 import type { TransportOptions } from '../transport/options.ts';
-import { DEFAULT_WEBRTC, parseIceServers, type WebRtcOptions } from '../transport/webrtc/options.ts';
+import { DEFAULT_WEBRTC, parseHostAddresses, parseIceServers, type WebRtcOptions } from '../transport/webrtc/options.ts';
 import { intOption, stringOption, UsageError, type OptionTable, type ParsedCommandLine } from './args.ts';
 
 export const MEDIA_OPTIONS = {
@@ -14,6 +14,7 @@ export const MEDIA_OPTIONS = {
   'ice-server': { type: 'string', multiple: true, valueName: 'URL', description: 'STUN/TURN server for WebRTC, e.g. turn:turn.example.com:3478 (repeatable) [env FRAMEHOST_ICE_SERVERS: comma-separated, or a JSON array of { urls, username, credential }]' },
   'ice-username': { type: 'string', valueName: 'NAME', description: 'TURN username for the --ice-server URLs [env FRAMEHOST_ICE_USERNAME]' },
   'ice-credential': { type: 'string', valueName: 'SECRET', description: 'TURN credential for the --ice-server URLs [env FRAMEHOST_ICE_CREDENTIAL]' },
+  'ice-host-addresses': { type: 'string', valueName: 'ADDRS', description: 'the only addresses the server offers as ICE host candidates, e.g. 127.0.0.1 (comma-separated; default: every interface) [env FRAMEHOST_ICE_HOST_ADDRESSES]' },
   'webrtc-codec': { type: 'string', valueName: 'NAME', description: 'codec to send with: VP8 (default), VP9 or AV1 (what this libwebrtc build encodes; the browser must offer it too) [env FRAMEHOST_WEBRTC_CODEC]' },
   'webrtc-min-kbps': { type: 'string', valueName: 'N', description: 'lowest video bitrate per viewer (default 100) [env FRAMEHOST_WEBRTC_MIN_KBPS]' },
   'webrtc-max-kbps': { type: 'string', valueName: 'N', description: 'highest video bitrate per viewer (default 4000) [env FRAMEHOST_WEBRTC_MAX_KBPS]' },
@@ -31,6 +32,7 @@ export function parseMediaOptions(values: ParsedCommandLine['values'], env: Node
   v['max-viewers'] ??= nonEmpty(env.FRAMEHOST_MAX_VIEWERS);
   v['ice-username'] ??= nonEmpty(env.FRAMEHOST_ICE_USERNAME);
   v['ice-credential'] ??= nonEmpty(env.FRAMEHOST_ICE_CREDENTIAL);
+  v['ice-host-addresses'] ??= nonEmpty(env.FRAMEHOST_ICE_HOST_ADDRESSES);
   v['webrtc-codec'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_CODEC);
   v['webrtc-min-kbps'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_MIN_KBPS);
   v['webrtc-max-kbps'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_MAX_KBPS);
@@ -43,6 +45,8 @@ export function parseMediaOptions(values: ParsedCommandLine['values'], env: Node
   const flags = Array.isArray(v['ice-server']) ? (v['ice-server'] as string[]).join(',') : undefined;
   const ice = parseIceServers(flags ?? env.FRAMEHOST_ICE_SERVERS ?? '', stringOption(v, 'ice-username'), stringOption(v, 'ice-credential'));
   if (typeof ice === 'string') throw new UsageError(ice);
+  const hosts = parseHostAddresses(stringOption(v, 'ice-host-addresses') ?? '');
+  if (typeof hosts === 'string') throw new UsageError(hosts);
   const codec = (stringOption(v, 'webrtc-codec') ?? DEFAULT_WEBRTC.codec).toUpperCase();
   if (!CODECS.includes(codec)) throw new UsageError(`--webrtc-codec must be one of ${CODECS.join(', ')}`);
   const minKbps = intOption(v, 'webrtc-min-kbps', 30, 100_000) ?? DEFAULT_WEBRTC.minBitrateKbps;
@@ -52,6 +56,7 @@ export function parseMediaOptions(values: ParsedCommandLine['values'], env: Node
   const webrtc: Partial<WebRtcOptions> = {
     enabled: v['no-webrtc'] !== true && env.FRAMEHOST_WEBRTC !== '0',
     iceServers: ice,
+    ...(hosts.length > 0 ? { iceHostAddresses: hosts } : {}),
     codec,
     minBitrateKbps: minKbps,
     maxBitrateKbps: maxKbps,

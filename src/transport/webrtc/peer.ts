@@ -14,7 +14,7 @@ import { peerMachine } from '../../machines/peer.machine.ts';
 import type { Logger } from 'pino';
 import { fail, type ErrorValue, type Result } from '../../errors.ts';
 import type { RuntimeFrame } from '../../runtime.ts';
-import type { WebRtcOptions } from './options.ts';
+import { candidateAllowed, type WebRtcOptions } from './options.ts';
 import { boundBitrate, checkOffer, NO_RECEIVE_SECTION, preferCodec, receiveSection, sendingCodec, type MediaSection } from './sdp.ts';
 import { toI420, toRgba } from './i420.ts';
 import type { I420Frame, IceCandidateInit, Wrtc, WrtcPeerConnection, WrtcSender, WrtcTrack, WrtcVideoSink, WrtcVideoSource } from './wrtc.ts';
@@ -63,6 +63,7 @@ export class MediaPeer {
     this.track = this.source.createTrack();
     this.pc.onicecandidate = ({ candidate }) => {
       if (this.isClosed) return;
+      if (candidate && !candidateAllowed(candidate.candidate, options.iceHostAddresses)) return;
       this.events.candidate(candidate ? { candidate: candidate.candidate, sdpMid: candidate.sdpMid, sdpMLineIndex: candidate.sdpMLineIndex } : null);
     };
     this.pc.onconnectionstatechange = () => {

@@ -8,7 +8,7 @@ const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseMediaOptions
 
 describe('serve media options', () => {
   it('defaults: switch, WebRTC on, VP8, no ICE servers', () => {
-    expect(parse([])).toEqual({ viewers: 'switch', maxViewers: 16, webrtc: { enabled: true, iceServers: [], codec: 'VP8', minBitrateKbps: 100, maxBitrateKbps: 4000 } });
+    expect(parse([])).toEqual({ viewers: 'switch', maxViewers: 16, webrtc: { enabled: true, iceServers: [], codec: 'VP8', minBitrateKbps: 100, maxBitrateKbps: null } });
   });
 
   it('flags: broadcast with a limit, TURN with credentials, codec, bitrate bounds, no WebRTC', () => {

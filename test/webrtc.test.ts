@@ -12,6 +12,7 @@ import { startServer, type Harness } from './helpers/server.ts';
 import { connectViewer, type NodeViewer } from './helpers/webrtc.ts';
 import type { TransportOptions } from '../src/transport/options.ts';
 import { FramehostClient } from '../src/transport/client.ts';
+import { scaledBitrateKbps } from '../src/transport/webrtc/bitrate.ts';
 
 const harnesses: Harness[] = [];
 const viewers: NodeViewer[] = [];
@@ -63,6 +64,22 @@ describe('server → viewer video track', { timeout: 60_000 }, () => {
     v.close();
     owner.close();
     await poll('the peer gone from /metrics', async () => !(await (await fetch(`${h.url}/metrics`)).text()).includes(v.peerId));
+  });
+});
+
+describe('default bitrate bound', { timeout: 60_000 }, () => {
+  it("follows the session's frame size (webrtc:config and each new offer), and the flag replaces it", async () => {
+    const h = await server();
+    const owner = await h.client();
+    const max = async (c: FramehostClient): Promise<unknown> => ((await c.request('webrtc:config', {})) as { maxBitrateKbps?: number }).maxBitrateKbps;
+    expect(await max(owner)).toBe(1000); // no frame yet: the 256² figure
+    const v = await connectViewer(owner);
+    viewers.push(v);
+    await owner.start({ encoding: 'webrtc' });
+    await until('frames', () => v.frames >= 5, 20_000);
+    expect(await max(owner)).toBe(scaledBitrateKbps(64 * 64)); // the test model's 64² frames: 160
+    const fixed = await server({ webrtc: { maxBitrateKbps: 900 } });
+    expect(await max(await fixed.client())).toBe(900);
   });
 });
 

@@ -21,7 +21,8 @@ export interface WebRtcOptions {
   readonly codec: string;
   /** Bounds on each sender's bitrate; libwebrtc's bandwidth estimate moves between them. */
   readonly minBitrateKbps: number;
-  readonly maxBitrateKbps: number;
+  /** null: scaled to the frame's pixels (src/transport/webrtc/bitrate.ts; ~1,000 kbit/s at 256²). */
+  readonly maxBitrateKbps: number | null;
   /** Peer connections on the whole server, and per connection. */
   readonly maxPeers: number;
   /** Offers (new or renegotiation) per connection: a token bucket. */
@@ -46,7 +47,7 @@ export const DEFAULT_WEBRTC: WebRtcOptions = {
   iceHostAddresses: [],
   codec: 'VP8',
   minBitrateKbps: 100,
-  maxBitrateKbps: 4000,
+  maxBitrateKbps: null,
   maxPeers: 32,
   offersPerSecond: 1,
   offerBurst: 5,

@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { fail, type ErrorValue, type Result } from '../../errors.ts';
 import type { RuntimeFrame } from '../../runtime.ts';
 import { candidateAllowed, type WebRtcOptions } from './options.ts';
+import type { FramePixels } from './bitrate.ts';
 import { boundBitrate, checkOffer, NO_RECEIVE_SECTION, preferCodec, receiveSection, sendingCodec, type MediaSection } from './sdp.ts';
 import { toI420, toRgba } from './i420.ts';
 import type { I420Frame, IceCandidateInit, Wrtc, WrtcPeerConnection, WrtcSender, WrtcTrack, WrtcVideoSink, WrtcVideoSource } from './wrtc.ts';
@@ -55,6 +56,8 @@ export class MediaPeer {
     private readonly options: WebRtcOptions,
     private readonly events: PeerEvents,
     private readonly log: Logger,
+    /** The session's frame size, for the default bitrate bound of each offer. */
+    private readonly pixels: FramePixels,
   ) {
     this.pc = new w.RTCPeerConnection({ iceServers: options.iceServers.map((s) => ({ ...s, urls: typeof s.urls === 'string' ? s.urls : [...s.urls] })) });
     // A camera-like source: libwebrtc's default ("balanced") degradation may lower frame rate
@@ -109,7 +112,8 @@ export class MediaPeer {
 
   private async negotiate(sdp: string, sections: readonly MediaSection[]): Promise<Result<{ sdp: string }>> {
     try {
-      await this.pc.setRemoteDescription({ type: 'offer', sdp: boundBitrate(sdp, this.options.minBitrateKbps, this.options.maxBitrateKbps) });
+      const { minKbps, maxKbps } = this.pixels.bounds(this.options.minBitrateKbps, this.options.maxBitrateKbps);
+      await this.pc.setRemoteDescription({ type: 'offer', sdp: boundBitrate(sdp, minKbps, maxKbps) });
     } catch (err) {
       return fail('bad_sdp', err instanceof Error ? err.message.slice(0, 200) : 'setRemoteDescription failed');
     }

@@ -17,6 +17,7 @@ import { TokenBucket } from '../rate-limit.ts';
 import { isPlainObject } from '../validate.ts';
 import { MediaPeer } from './peer.ts';
 import { createWebRtcMetrics } from './metrics.ts';
+import { FramePixels } from './bitrate.ts';
 import type { WebRtcOptions } from './options.ts';
 import { checkOffer, NO_RECEIVE_SECTION, receiveSection } from './sdp.ts';
 import type { WebRtcCandidate, WebRtcConfig } from './wire.ts';
@@ -74,6 +75,8 @@ export function createMedia(deps: MediaDeps): Media {
   const bySocket = new Map<string, MediaPeer>();
   let statsTimer: NodeJS.Timeout | undefined;
   let closing = false;
+  const pixels = new FramePixels();
+  const offFrames = runtime.on('frame', (frame) => pixels.see(frame));
 
   const wrtc = (): Wrtc | ErrorValue => (options.enabled ? loadWrtc() : errorValue('webrtc_unavailable', 'disabled by configuration'));
 
@@ -101,7 +104,8 @@ export function createMedia(deps: MediaDeps): Media {
 
   function config(): WebRtcConfig {
     const w = wrtc();
-    const base = { iceServers: options.iceServers, codec: options.codec, minBitrateKbps: options.minBitrateKbps, maxBitrateKbps: options.maxBitrateKbps };
+    const { minKbps, maxKbps } = pixels.bounds(options.minBitrateKbps, options.maxBitrateKbps);
+    const base = { iceServers: options.iceServers, codec: options.codec, minBitrateKbps: minKbps, maxBitrateKbps: maxKbps };
     return isWrtc(w) ? { available: true, codecs: videoCodecs(w), ...base } : { available: false, reason: `${w.code}: ${w.message}`, codecs: [], ...base };
   }
 
@@ -122,6 +126,7 @@ export function createMedia(deps: MediaDeps): Media {
 
     close() {
       closing = true;
+      offFrames();
       clearInterval(statsTimer);
       for (const { peer } of [...peers.values()]) peer.close('shutdown');
     },
@@ -223,6 +228,7 @@ export function createMedia(deps: MediaDeps): Media {
             },
           },
           clog,
+          pixels,
         );
         if (typeof inputTrack === 'string') inputOf.set(peer, inputTrack);
         peers.set(peer.id, { peer, socketId: socket.id });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { boundBitrate, checkOffer, preferCodec, sendingCodec } from '../src/transport/webrtc/sdp.ts';
 import { makeOffer, wrtc } from './helpers/webrtc.ts';
-import { FramePixels, scaledBitrateKbps } from '../src/transport/webrtc/bitrate.ts';
+import { FramePixels, scaledBitrateKbps } from '../src/media/bitrate.ts';
 
 describe('webrtc sdp', () => {
   it('reads the sections of a real offer, reorders codecs, bounds the bitrate', async () => {

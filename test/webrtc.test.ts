@@ -12,7 +12,7 @@ import { startServer, type Harness } from './helpers/server.ts';
 import { connectViewer, type NodeViewer } from './helpers/webrtc.ts';
 import type { TransportOptions } from '../src/transport/options.ts';
 import { FramehostClient } from '../src/transport/client.ts';
-import { scaledBitrateKbps } from '../src/transport/webrtc/bitrate.ts';
+import { scaledBitrateKbps } from '../src/media/bitrate.ts';
 
 const harnesses: Harness[] = [];
 const viewers: NodeViewer[] = [];

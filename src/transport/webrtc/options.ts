@@ -21,7 +21,7 @@ export interface WebRtcOptions {
   readonly codec: string;
   /** Bounds on each sender's bitrate; libwebrtc's bandwidth estimate moves between them. */
   readonly minBitrateKbps: number;
-  /** null: scaled to the frame's pixels (src/transport/webrtc/bitrate.ts; ~1,000 kbit/s at 256²). */
+  /** null: scaled to the frame's pixels (src/media/bitrate.ts; ~1,000 kbit/s at 256²). */
   readonly maxBitrateKbps: number | null;
   /** Peer connections on the whole server, and per connection. */
   readonly maxPeers: number;

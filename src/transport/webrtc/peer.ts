@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { fail, type ErrorValue, type Result } from '../../errors.ts';
 import type { RuntimeFrame } from '../../runtime.ts';
 import { candidateAllowed, type WebRtcOptions } from './options.ts';
-import type { FramePixels } from './bitrate.ts';
+import type { FramePixels } from '../../media/bitrate.ts';
 import { boundBitrate, checkOffer, NO_RECEIVE_SECTION, preferCodec, receiveSection, sendingCodec, type MediaSection } from './sdp.ts';
 import { toI420, toRgba } from './i420.ts';
 import type { I420Frame, IceCandidateInit, Wrtc, WrtcPeerConnection, WrtcSender, WrtcTrack, WrtcVideoSink, WrtcVideoSource } from './wrtc.ts';

@@ -17,7 +17,7 @@ import { TokenBucket } from '../rate-limit.ts';
 import { isPlainObject } from '../validate.ts';
 import { MediaPeer } from './peer.ts';
 import { createWebRtcMetrics } from './metrics.ts';
-import { FramePixels } from './bitrate.ts';
+import { FramePixels } from '../../media/bitrate.ts';
 import type { WebRtcOptions } from './options.ts';
 import { checkOffer, NO_RECEIVE_SECTION, receiveSection } from './sdp.ts';
 import type { WebRtcCandidate, WebRtcConfig } from './wire.ts';

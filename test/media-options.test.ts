@@ -54,6 +54,13 @@ describe('serve media options', () => {
     expect(candidateAllowed('candidate:9 1 udp 1686052607 203.0.113.7 50000 typ srflx raddr 192.0.2.2 rport 36066', ['127.0.0.1'])).toBe(true);
   });
 
+  it('the sender: wrtc by default, room by flag or environment, nothing else', () => {
+    expect(parse([]).webrtc?.sender).toBeUndefined(); // the default of src/transport/webrtc/options.ts: wrtc
+    expect(parse(['--webrtc-sender', 'room']).webrtc?.sender).toBe('room');
+    expect(parse([], { FRAMEHOST_WEBRTC_SENDER: 'room' }).webrtc?.sender).toBe('room');
+    expect(() => parse(['--webrtc-sender', 'gstreamer'])).toThrow(/wrtc or room/);
+  });
+
   it('mistakes are usage errors', () => {
     expect(() => parse(['--viewers', 'many'])).toThrow(UsageError);
     expect(() => parse(['--max-viewers', '3'])).toThrow(/needs --viewers broadcast/);

@@ -15,6 +15,7 @@ export const MEDIA_OPTIONS = {
   'ice-username': { type: 'string', valueName: 'NAME', description: 'TURN username for the --ice-server URLs [env FRAMEHOST_ICE_USERNAME]' },
   'ice-credential': { type: 'string', valueName: 'SECRET', description: 'TURN credential for the --ice-server URLs [env FRAMEHOST_ICE_CREDENTIAL]' },
   'ice-host-addresses': { type: 'string', valueName: 'ADDRS', description: 'the only addresses the server offers as ICE host candidates, e.g. 127.0.0.1 (comma-separated; default: every interface) [env FRAMEHOST_ICE_HOST_ADDRESSES]' },
+  'webrtc-sender': { type: 'string', valueName: 'NAME', description: 'wrtc (default: an encoder per viewer) or room (one VP8 encode for every viewer; needs the optional node-av) [env FRAMEHOST_WEBRTC_SENDER]' },
   'webrtc-codec': { type: 'string', valueName: 'NAME', description: 'codec to send with: VP8 (default), VP9 or AV1 (what this libwebrtc build encodes; the browser must offer it too) [env FRAMEHOST_WEBRTC_CODEC]' },
   'webrtc-min-kbps': { type: 'string', valueName: 'N', description: 'lowest video bitrate per viewer (default 100) [env FRAMEHOST_WEBRTC_MIN_KBPS]' },
   'webrtc-max-kbps': { type: 'string', valueName: 'N', description: 'highest video bitrate per viewer (default: scaled to the frame, ~1000 at 256², ~2500 at 512²) [env FRAMEHOST_WEBRTC_MAX_KBPS]' },
@@ -34,6 +35,7 @@ export function parseMediaOptions(values: ParsedCommandLine['values'], env: Node
   v['ice-credential'] ??= nonEmpty(env.FRAMEHOST_ICE_CREDENTIAL);
   v['ice-host-addresses'] ??= nonEmpty(env.FRAMEHOST_ICE_HOST_ADDRESSES);
   v['webrtc-codec'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_CODEC);
+  v['webrtc-sender'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_SENDER);
   v['webrtc-min-kbps'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_MIN_KBPS);
   v['webrtc-max-kbps'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_MAX_KBPS);
 
@@ -47,6 +49,8 @@ export function parseMediaOptions(values: ParsedCommandLine['values'], env: Node
   if (typeof ice === 'string') throw new UsageError(ice);
   const hosts = parseHostAddresses(stringOption(v, 'ice-host-addresses') ?? '');
   if (typeof hosts === 'string') throw new UsageError(hosts);
+  const sender = stringOption(v, 'webrtc-sender') ?? DEFAULT_WEBRTC.sender;
+  if (sender !== 'wrtc' && sender !== 'room') throw new UsageError(`--webrtc-sender must be wrtc or room, got ${JSON.stringify(sender)}`);
   const codec = (stringOption(v, 'webrtc-codec') ?? DEFAULT_WEBRTC.codec).toUpperCase();
   if (!CODECS.includes(codec)) throw new UsageError(`--webrtc-codec must be one of ${CODECS.join(', ')}`);
   const minKbps = intOption(v, 'webrtc-min-kbps', 30, 100_000) ?? DEFAULT_WEBRTC.minBitrateKbps;
@@ -57,6 +61,7 @@ export function parseMediaOptions(values: ParsedCommandLine['values'], env: Node
     enabled: v['no-webrtc'] !== true && env.FRAMEHOST_WEBRTC !== '0',
     iceServers: ice,
     ...(hosts.length > 0 ? { iceHostAddresses: hosts } : {}),
+    ...(sender !== DEFAULT_WEBRTC.sender ? { sender } : {}),
     codec,
     minBitrateKbps: minKbps,
     maxBitrateKbps: maxKbps,

@@ -25,6 +25,8 @@ export const DEFAULT_OUTLET: OutletOptions = { gatherTimeoutMs: 2000, nackHistor
 export interface OutletEvents {
   /** The track can carry media: it needs a keyframe to start. */
   opened(): void;
+  /** The peer connection's state, as libdatachannel reports it ('connected', 'failed', …). */
+  state?(state: string): void;
   keyframeRequest(): void;
   closed(outlet: Outlet): void;
 }
@@ -33,12 +35,16 @@ export class Outlet {
   /** Packets handed to the track, and keyframe requests from the viewer. */
   sent = 0;
   keyframeRequests = 0;
+  /** Encoded frames sent whole. */
+  frames = 0;
   /** Nothing goes out before a keyframe: the viewer could not decode it. */
   private started = false;
   private constructor(
     private readonly pc: PeerConnection,
     private readonly track: Track,
     private readonly rtp: RtpWriter,
+    /** The offer's video section: where trickled candidates of the viewer go. */
+    readonly mid: string,
   ) {}
 
   /** Answer a viewer's offer; the answer carries the candidates gathered (no trickle needed). */
@@ -61,7 +67,7 @@ export class Outlet {
       const track = pc.addTrack(media);
       track.setMediaHandler(new nodeDataChannel.RtcpNackResponder(options.nackHistory));
       const rtp = new RtpWriter({ ssrc: outletSsrc, payloadType: video.vp8PayloadType, playoutDelayId: video.playoutDelayId });
-      const outlet = new Outlet(pc, track, rtp);
+      const outlet = new Outlet(pc, track, rtp, video.mid);
       track.onMessage((msg) => {
         if (isRtcp(msg) && asksForKeyframe(msg)) {
           outlet.keyframeRequests++;
@@ -69,6 +75,7 @@ export class Outlet {
         }
       });
       track.onOpen(() => events.opened());
+      pc.onStateChange((state) => events.state?.(state));
       track.onClosed(() => events.closed(outlet));
       const gathered = new Promise<void>((resolve) => {
         pc.onGatheringStateChange((state) => state === 'complete' && resolve());
@@ -89,6 +96,22 @@ export class Outlet {
     return this.track.isOpen();
   }
 
+  /** Whether the outlet still waits for a keyframe to start with. */
+  get waiting(): boolean {
+    return !this.started;
+  }
+
+  /** A candidate the viewer trickled (`candidate:…`, with or without `a=`). */
+  addRemoteCandidate(candidate: string): void {
+    this.pc.addRemoteCandidate(candidate.replace(/^a=/, ''), this.mid);
+  }
+
+  /** Bytes sent and round trip (ms, null when unknown), from libdatachannel. */
+  figures(): { bytesSent: number; rttMs: number | null } {
+    const rtt = this.pc.rtt();
+    return { bytesSent: this.pc.bytesSent(), rttMs: rtt >= 0 ? rtt : null };
+  }
+
   /** One encoded frame's payloads, the same for every outlet, behind this outlet's RTP headers. */
   send(payloads: readonly Buffer[], timestamp: number, key: boolean): void {
     if (!this.track.isOpen()) return;
@@ -98,6 +121,7 @@ export class Outlet {
       this.track.sendMessageBinary(this.rtp.packet(p, timestamp, i === payloads.length - 1));
       this.sent++;
     });
+    this.frames++;
   }
 
   close(): void {

@@ -54,6 +54,8 @@ export class MediaRoom {
   private readonly outlets = new Set<Outlet>();
   private readonly gate: KeyframeGate;
   private pictureId = 0;
+  /** The last frame encoded (the same object: the stream hands each viewer the one frame) and its payloads: one encode however many outlets. */
+  private last: { frame: RoomFrame; encoded: readonly { payloads: Buffer[]; timestamp: number; key: boolean }[] } | null = null;
   private readonly startedAt = performance.now();
   /** Frames encoded, keyframes among them, and the time spent encoding (ms). */
   readonly counts = { frames: 0, keyframes: 0, encodeMs: 0 };
@@ -67,8 +69,8 @@ export class MediaRoom {
   }
 
   /** A viewer's offer: its answer, or why not; the viewer gets a keyframe once it can receive one. */
-  async join(offer: string): Promise<{ outlet: Outlet; sdp: string } | string> {
-    const events = { opened: () => this.gate.request(), keyframeRequest: () => this.gate.request(), closed: (o: Outlet) => this.outlets.delete(o) };
+  async join(offer: string, state?: (state: string) => void): Promise<{ outlet: Outlet; sdp: string } | string> {
+    const events = { opened: () => this.gate.request(), keyframeRequest: () => this.gate.request(), closed: (o: Outlet) => this.outlets.delete(o), ...(state ? { state } : {}) };
     const r = await Outlet.answer(offer, events, this.options.outlet);
     if (typeof r === 'string') return r;
     this.outlets.add(r.outlet);
@@ -78,18 +80,36 @@ export class MediaRoom {
   /** Encode the frame once and send it to every open outlet. */
   push(frame: RoomFrame): void {
     if (this.outlets.size === 0) return;
+    const encoded = this.encodeOnce(frame);
+    for (const outlet of this.outlets) for (const e of encoded) outlet.send(e.payloads, e.timestamp, e.key);
+  }
+
+  /**
+   * Send the frame to one outlet, encoding it only if no outlet had it yet: the server's stream
+   * feeds each attached viewer in turn with the same frame, and a viewer not attached gets nothing.
+   */
+  deliver(frame: RoomFrame, outlet: Outlet): void {
+    if (outlet.waiting) this.gate.request();
+    for (const e of this.encodeOnce(frame)) outlet.send(e.payloads, e.timestamp, e.key);
+  }
+
+  /** The frame's payloads, encoded at its first push or delivery and kept for the others. */
+  private encodeOnce(frame: RoomFrame): readonly { payloads: Buffer[]; timestamp: number; key: boolean }[] {
+    if (this.last?.frame === frame) return this.last.encoded;
     const encoder = this.encoderFor(frame);
     const now = performance.now();
     if (this.gate.take(now)) encoder.requestKeyframe();
-    for (const encoded of encoder.encode(frame.data)) {
+    const timestamp = Math.round(((now - this.startedAt) * VIDEO_CLOCK_HZ) / 1000);
+    const encoded = encoder.encode(frame.data).map((e) => {
       this.counts.frames++;
-      if (encoded.key) this.counts.keyframes++;
-      const payloads = vp8Payloads(encoded.data, this.pictureId);
+      if (e.key) this.counts.keyframes++;
+      const payloads = vp8Payloads(e.data, this.pictureId);
       this.pictureId = (this.pictureId + 1) & 0x7fff;
-      const timestamp = Math.round(((now - this.startedAt) * VIDEO_CLOCK_HZ) / 1000);
-      for (const outlet of this.outlets) outlet.send(payloads, timestamp, encoded.key);
-    }
+      return { payloads, timestamp, key: e.key };
+    });
     this.counts.encodeMs += performance.now() - now;
+    this.last = { frame, encoded };
+    return encoded;
   }
 
   /** The rendition's encoder; a new one (and a keyframe) when the frame size changes. */
@@ -100,6 +120,12 @@ export class MediaRoom {
     const bitrateKbps = this.options.bitrateKbps ?? scaledBitrateKbps(frame.width * frame.height);
     this.encoder = new Vp8Encoder({ width: frame.width, height: frame.height, fps: this.options.fps, bitrateKbps, gopFrames: this.options.gopFrames });
     return this.encoder;
+  }
+
+  /** A viewer leaves (its outlet is closed); the encoder stays for the others. */
+  leave(outlet: Outlet): void {
+    this.outlets.delete(outlet);
+    outlet.close();
   }
 
   close(): void {

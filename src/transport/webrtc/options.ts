@@ -17,6 +17,11 @@ export interface WebRtcOptions {
    * only these host candidates: a viewer then has no other address of the server to reach.
    */
   readonly iceHostAddresses: readonly string[];
+  /**
+   * Who encodes: `wrtc` (libwebrtc, an encoder per peer; the default) or `room` (src/media/: one
+   * VP8 encode for every viewer, sent through node-datachannel; no camera input, no renegotiation).
+   */
+  readonly sender: 'wrtc' | 'room';
   /** Codec the server sends with when the browser offers it (VP8, VP9 or AV1 in this build). */
   readonly codec: string;
   /** Bounds on each sender's bitrate; libwebrtc's bandwidth estimate moves between them. */
@@ -45,6 +50,7 @@ export const DEFAULT_WEBRTC: WebRtcOptions = {
   enabled: true,
   iceServers: [],
   iceHostAddresses: [],
+  sender: 'wrtc',
   codec: 'VP8',
   minBitrateKbps: 100,
   maxBitrateKbps: null,

@@ -16,6 +16,7 @@ import type { ClientToServerEvents, ServerToClientEvents, SocketData } from '../
 import { TokenBucket } from '../rate-limit.ts';
 import { isPlainObject } from '../validate.ts';
 import { MediaPeer } from './peer.ts';
+import { RoomLoader, RoomPeer } from './room-peer.ts';
 import { createWebRtcMetrics } from './metrics.ts';
 import { FramePixels } from '../../media/bitrate.ts';
 import type { WebRtcOptions } from './options.ts';
@@ -53,6 +54,9 @@ export interface Media {
 }
 
 const bad = (detail: string): Result => fail('bad_request', detail);
+/** A viewer's peer: libwebrtc's own encoder (MediaPeer) or an outlet of the media room (RoomPeer). */
+type AnyPeer = MediaPeer | RoomPeer;
+const isPeer = (x: AnyPeer | Result): x is AnyPeer => x instanceof MediaPeer || x instanceof RoomPeer;
 const OTHER_REQUESTS_PER_SECOND = 10;
 
 function checkCandidate(c: unknown): WebRtcCandidate | null | string {
@@ -71,8 +75,9 @@ export function createMedia(deps: MediaDeps): Media {
   const { runtime, options, log, refused } = deps;
   const metrics = createWebRtcMetrics(deps.registry);
   /** Peers by id, with the connection that owns each. */
-  const peers = new Map<string, { peer: MediaPeer; socketId: string }>();
-  const bySocket = new Map<string, MediaPeer>();
+  const peers = new Map<string, { peer: AnyPeer; socketId: string }>();
+  const bySocket = new Map<string, AnyPeer>();
+  const rooms = new RoomLoader(options);
   let statsTimer: NodeJS.Timeout | undefined;
   let closing = false;
   const pixels = new FramePixels();
@@ -95,7 +100,7 @@ export function createMedia(deps: MediaDeps): Media {
     statsTimer.unref();
   }
 
-  function forget(peer: MediaPeer, socketId: string): void {
+  function forget(peer: AnyPeer, socketId: string): void {
     peers.delete(peer.id);
     if (bySocket.get(socketId) === peer) bySocket.delete(socketId);
     metrics.forget(peer.id);
@@ -103,10 +108,39 @@ export function createMedia(deps: MediaDeps): Media {
   }
 
   function config(): WebRtcConfig {
-    const w = wrtc();
     const { minKbps, maxKbps } = pixels.bounds(options.minBitrateKbps, options.maxBitrateKbps);
     const base = { iceServers: options.iceServers, codec: options.codec, minBitrateKbps: minKbps, maxBitrateKbps: maxKbps };
+    // The room sender never loads wrtc (libwebrtc and libdatachannel were not cleared to share a process).
+    if (options.enabled && options.sender === 'room') return { available: true, codecs: ['VP8'], ...base, codec: 'VP8' };
+    const w = wrtc();
     return isWrtc(w) ? { available: true, codecs: videoCodecs(w), ...base } : { available: false, reason: `${w.code}: ${w.message}`, codecs: [], ...base };
+  }
+
+  /** A new peer on the media room (`sender: 'room'`): registered like a MediaPeer, answered by an outlet. */
+  async function answerWithRoom(socket: FramehostSocket, clog: Logger, sdp: unknown): Promise<Result<{ peerId: string; sdp: string }>> {
+    const room = await rooms.get();
+    if (!('push' in room)) return { ok: false, error: room };
+    const answered = { value: false };
+    const peer: RoomPeer = new RoomPeer(room, options, {
+      closed: (reason) => {
+        forget(peer, socket.id);
+        clog.info({ peer: peer.id, reason }, 'peer closed');
+        if (answered.value && socket.connected && reason !== 'disconnected') socket.emit('webrtc:closed', { peerId: peer.id, reason });
+      },
+    }, clog);
+    peers.set(peer.id, { peer, socketId: socket.id });
+    bySocket.set(socket.id, peer);
+    metrics.peers(peers.size);
+    const r = await peer.answer(sdp);
+    if (!r.ok) {
+      peer.close('closed');
+      return r;
+    }
+    metrics.opened();
+    answered.value = true;
+    clog.info({ peer: peer.id, codec: peer.codec, sender: 'room' }, 'peer answered');
+    startStats();
+    return { ok: true, peerId: peer.id, sdp: r.sdp };
   }
 
   return {
@@ -128,6 +162,7 @@ export function createMedia(deps: MediaDeps): Media {
       closing = true;
       offFrames();
       clearInterval(statsTimer);
+      rooms.close();
       for (const { peer } of [...peers.values()]) peer.close('shutdown');
     },
 
@@ -166,7 +201,7 @@ export function createMedia(deps: MediaDeps): Media {
         }) as never);
       }
 
-      const own = (peerId: unknown): MediaPeer | Result => {
+      const own = (peerId: unknown): AnyPeer | Result => {
         if (typeof peerId !== 'string' || peerId.length > 64) return bad('peerId must be a string');
         const entry = peers.get(peerId);
         if (!entry || entry.socketId !== socket.id) return fail('unknown_peer', `no peer ${JSON.stringify(peerId.slice(0, 40))} on this connection`);
@@ -178,15 +213,17 @@ export function createMedia(deps: MediaDeps): Media {
       handle('webrtc:offer', async (req) => {
         if (!isPlainObject(req)) return bad('an offer is { sdp, peerId?, inputTrack? }');
         if (!offers.take()) return fail('rate_limited', `more than ${options.offersPerSecond} offers/s (bursts of ${options.offerBurst})`);
-        const w = wrtc();
-        if (!isWrtc(w)) return { ok: false, error: w };
+        const room = options.enabled && options.sender === 'room';
+        const w = room ? null : wrtc();
+        if (w && !isWrtc(w)) return { ok: false, error: w };
         const { sdp, peerId, inputTrack } = req;
+        if (room && inputTrack !== undefined) return fail('webrtc_unavailable', 'the room sender takes no browser tracks: send camera frames with input:frame');
         if (inputTrack !== undefined && (typeof inputTrack !== 'string' || !Object.hasOwn(runtime.capabilities.inputs, inputTrack))) {
           return fail('unknown_track', typeof inputTrack === 'string' ? JSON.stringify(inputTrack.slice(0, 64)) : 'inputTrack must be a string');
         }
         if (peerId !== undefined) {
           const peer = own(peerId);
-          if (!(peer instanceof MediaPeer)) return peer;
+          if (!isPeer(peer)) return peer;
           if (typeof inputTrack === 'string') inputOf.set(peer, inputTrack);
           const r = await peer.answer(sdp);
           return r.ok ? { ok: true, peerId: peer.id, sdp: r.sdp } : r;
@@ -197,6 +234,7 @@ export function createMedia(deps: MediaDeps): Media {
         if (!receiveSection(checked.sections)) return fail('bad_sdp', NO_RECEIVE_SECTION);
         if (bySocket.has(socket.id)) return fail('too_many_peers', 'one peer per connection; renegotiate it with its peerId, or close it first');
         if (closing || peers.size >= options.maxPeers) return fail('too_many_peers', `limit ${options.maxPeers}`);
+        if (!w) return answerWithRoom(socket, clog, sdp);
         let lastNotice = 0;
         let answered = false;
         const peer: MediaPeer = new MediaPeer(
@@ -251,7 +289,7 @@ export function createMedia(deps: MediaDeps): Media {
         if (!isPlainObject(req)) return bad('a candidate is { peerId, candidate }');
         if (!candidates.take()) return fail('rate_limited', `more than ${options.candidatesPerSecond} candidates/s`);
         const peer = own(req.peerId);
-        if (!(peer instanceof MediaPeer)) return peer;
+        if (!isPeer(peer)) return peer;
         const c = checkCandidate(req.candidate);
         if (typeof c === 'string') return bad(c);
         return peer.addCandidate(c);
@@ -261,7 +299,7 @@ export function createMedia(deps: MediaDeps): Media {
         if (!others.take()) return limited();
         if (!isPlainObject(req)) return bad('close is { peerId }');
         const peer = own(req.peerId);
-        if (!(peer instanceof MediaPeer)) return peer;
+        if (!isPeer(peer)) return peer;
         peer.close('closed');
         return { ok: true };
       });
@@ -272,4 +310,4 @@ export function createMedia(deps: MediaDeps): Media {
 }
 
 /** The input track each peer's browser track feeds (set by its offer). */
-const inputOf = new WeakMap<MediaPeer, string>();
+const inputOf = new WeakMap<AnyPeer, string>();

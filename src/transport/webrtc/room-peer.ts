@@ -137,8 +137,14 @@ export class RoomPeer {
  */
 export class RoomLoader {
   private room: Promise<MediaRoom | ErrorValue> | null = null;
+  private loaded: MediaRoom | null = null;
 
   constructor(private readonly options: WebRtcOptions) {}
+
+  /** The room's encode counts, once it exists. */
+  counts(): MediaRoom['counts'] | null {
+    return this.loaded?.counts ?? null;
+  }
 
   get(): Promise<MediaRoom | ErrorValue> {
     this.room ??= import('../../media/room.ts').then(
@@ -146,7 +152,8 @@ export class RoomLoader {
         // libjuice binds one address: with exactly one allowed host address, media uses only it.
         const hosts = this.options.iceHostAddresses;
         const outlet = { ...DEFAULT_ROOM.outlet, ...(hosts.length === 1 ? { bindAddress: hosts[0]! } : {}) };
-        return new MediaRoom({ ...DEFAULT_ROOM, bitrateKbps: this.options.maxBitrateKbps, outlet });
+        this.loaded = new MediaRoom({ ...DEFAULT_ROOM, bitrateKbps: this.options.maxBitrateKbps, outlet });
+        return this.loaded;
       },
       (err: unknown) => errorValue('webrtc_unavailable', `the room sender did not load (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`),
     );

@@ -73,11 +73,12 @@ function checkCandidate(c: unknown): WebRtcCandidate | null | string {
 
 export function createMedia(deps: MediaDeps): Media {
   const { runtime, options, log, refused } = deps;
-  const metrics = createWebRtcMetrics(deps.registry);
+  const rooms = new RoomLoader(options);
+  const metrics = createWebRtcMetrics(deps.registry, () => rooms.counts());
   /** Peers by id, with the connection that owns each. */
   const peers = new Map<string, { peer: AnyPeer; socketId: string }>();
   const bySocket = new Map<string, AnyPeer>();
-  const rooms = new RoomLoader(options);
+
   let statsTimer: NodeJS.Timeout | undefined;
   let closing = false;
   const pixels = new FramePixels();

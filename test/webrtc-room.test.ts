@@ -19,7 +19,7 @@ afterEach(async () => {
 const gauge = async (h: Harness, name: string): Promise<number> => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${h.url}/metrics`)).text())?.[1] ?? NaN);
 
 describe('room sender over Socket.IO signalling', { timeout: 90_000 }, () => {
-  it('8 spectators of one broadcast session decode its frames; each frame is encoded once', async () => {
+  it('8 spectators of one broadcast session decode its frames, each frame encoded once; a frozen ninth slows none of them', async () => {
     const h = await startServer({ modelOptions: { size: 128, fps: 30 } }, { viewers: 'broadcast', maxViewers: 16, webrtc: { sender: 'room', maxPeers: 16 } });
     harnesses.push(h);
     await h.rt.ready();
@@ -41,5 +41,22 @@ describe('room sender over Socket.IO signalling', { timeout: 90_000 }, () => {
     expect(encoded).toBeGreaterThanOrEqual(generated * 0.9);
     for (const [i, n] of w.frames.entries()) expect(n, `viewer ${i}: frames decoded of ${generated}: ${w.frames.join(', ')}`).toBeGreaterThan(generated * 0.8);
     expect(await gauge(h, 'framehost_webrtc_room_keyframes')).toBeLessThanOrEqual(1 + 8); // the first, and at most one per joiner
+
+    // A ninth spectator freezes (SIGSTOP: its process takes nothing more): the others go on.
+    const frozen = new ChildRpc<RtcClientRequest>(new URL('../bench/webrtc-client.ts', import.meta.url));
+    children.push(frozen);
+    await frozen.ask({ type: 'open', url: h.url, viewers: 1 });
+    await frozen.ask({ type: 'attach' });
+    expect((await frozen.ask<RtcWindow>({ type: 'window', ms: 1000 })).frames[0], 'the ninth decodes before it freezes').toBeGreaterThan(5);
+    process.kill(frozen.pid!, 'SIGSTOP');
+    try {
+      let during = 0;
+      const offDuring = h.rt.on('frame', (f) => (during += f.count));
+      const w2 = await viewers.ask<RtcWindow>({ type: 'window', ms: 2000 });
+      offDuring();
+      for (const [i, n] of w2.frames.entries()) expect(n, `with a frozen spectator, viewer ${i}: ${w2.frames.join(', ')} of ${during}`).toBeGreaterThan(during * 0.8);
+    } finally {
+      process.kill(frozen.pid!, 'SIGCONT');
+    }
   });
 });

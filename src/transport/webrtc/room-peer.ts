@@ -50,6 +50,11 @@ export class RoomPeer {
     return this.actor.getSnapshot().status !== 'active';
   }
 
+  /** Whether its offer was answered (a peer that never was leaves no trace for the viewer). */
+  get answered(): boolean {
+    return this.outlet !== null;
+  }
+
   private send(event: Parameters<Actor<typeof peerMachine>['send']>[0]): void {
     if (!this.isClosed) this.actor.send(event);
   }
@@ -163,4 +168,30 @@ export class RoomLoader {
   close(): void {
     void this.room?.then((r) => 'push' in r && r.close());
   }
+}
+
+/** Where signalling keeps its peers (src/transport/webrtc/signalling.ts): a room peer joins the same book. */
+export interface PeerBook {
+  /** Registered before answering: the connection's one-peer rule and the server's limit count it. */
+  add(peer: RoomPeer): void;
+  /** Its offer was answered: counted as opened. */
+  answered(peer: RoomPeer): void;
+  /** It closed: out of the book, and the viewer told unless it went away or was never answered. */
+  closed(peer: RoomPeer, reason: PeerCloseReason): void;
+}
+
+/** A new viewer's offer on the room sender: a RoomPeer, answered by a room outlet, in the book. */
+export async function openRoomPeer(rooms: RoomLoader, options: WebRtcOptions, book: PeerBook, log: Logger, sdp: unknown): Promise<Result<{ peerId: string; sdp: string }>> {
+  const room = await rooms.get();
+  if (!('push' in room)) return { ok: false, error: room };
+  const peer: RoomPeer = new RoomPeer(room, options, { closed: (reason) => book.closed(peer, reason) }, log);
+  book.add(peer);
+  const r = await peer.answer(sdp);
+  if (!r.ok) {
+    peer.close('closed'); // as if the offer had not come
+    return r;
+  }
+  book.answered(peer);
+  log.info({ peer: peer.id, codec: peer.codec, sender: 'room' }, 'peer answered');
+  return { ok: true, peerId: peer.id, sdp: r.sdp };
 }

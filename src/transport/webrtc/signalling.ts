@@ -16,7 +16,7 @@ import type { ClientToServerEvents, ServerToClientEvents, SocketData } from '../
 import { TokenBucket } from '../rate-limit.ts';
 import { isPlainObject } from '../validate.ts';
 import { MediaPeer } from './peer.ts';
-import { RoomLoader, RoomPeer } from './room-peer.ts';
+import { openRoomPeer, RoomLoader, RoomPeer, type PeerBook } from './room-peer.ts';
 import { createWebRtcMetrics } from './metrics.ts';
 import { FramePixels } from '../../media/bitrate.ts';
 import type { WebRtcOptions } from './options.ts';
@@ -108,6 +108,24 @@ export function createMedia(deps: MediaDeps): Media {
     metrics.peers(peers.size);
   }
 
+  /** The book a room peer of `socket` is kept in: the same maps, metrics and notices as a MediaPeer's. */
+  const roomBook = (socket: FramehostSocket, clog: Logger): PeerBook => ({
+    add(peer) {
+      peers.set(peer.id, { peer, socketId: socket.id });
+      bySocket.set(socket.id, peer);
+      metrics.peers(peers.size);
+    },
+    answered() {
+      metrics.opened();
+      startStats();
+    },
+    closed(peer, reason) {
+      forget(peer, socket.id);
+      clog.info({ peer: peer.id, reason }, 'peer closed');
+      if (peer.answered && socket.connected && reason !== 'disconnected') socket.emit('webrtc:closed', { peerId: peer.id, reason });
+    },
+  });
+
   function config(): WebRtcConfig {
     const { minKbps, maxKbps } = pixels.bounds(options.minBitrateKbps, options.maxBitrateKbps);
     const base = { iceServers: options.iceServers, codec: options.codec, minBitrateKbps: minKbps, maxBitrateKbps: maxKbps };
@@ -115,33 +133,6 @@ export function createMedia(deps: MediaDeps): Media {
     if (options.enabled && options.sender === 'room') return { available: true, codecs: ['VP8'], ...base, codec: 'VP8' };
     const w = wrtc();
     return isWrtc(w) ? { available: true, codecs: videoCodecs(w), ...base } : { available: false, reason: `${w.code}: ${w.message}`, codecs: [], ...base };
-  }
-
-  /** A new peer on the media room (`sender: 'room'`): registered like a MediaPeer, answered by an outlet. */
-  async function answerWithRoom(socket: FramehostSocket, clog: Logger, sdp: unknown): Promise<Result<{ peerId: string; sdp: string }>> {
-    const room = await rooms.get();
-    if (!('push' in room)) return { ok: false, error: room };
-    const answered = { value: false };
-    const peer: RoomPeer = new RoomPeer(room, options, {
-      closed: (reason) => {
-        forget(peer, socket.id);
-        clog.info({ peer: peer.id, reason }, 'peer closed');
-        if (answered.value && socket.connected && reason !== 'disconnected') socket.emit('webrtc:closed', { peerId: peer.id, reason });
-      },
-    }, clog);
-    peers.set(peer.id, { peer, socketId: socket.id });
-    bySocket.set(socket.id, peer);
-    metrics.peers(peers.size);
-    const r = await peer.answer(sdp);
-    if (!r.ok) {
-      peer.close('closed');
-      return r;
-    }
-    metrics.opened();
-    answered.value = true;
-    clog.info({ peer: peer.id, codec: peer.codec, sender: 'room' }, 'peer answered');
-    startStats();
-    return { ok: true, peerId: peer.id, sdp: r.sdp };
   }
 
   return {
@@ -235,7 +226,7 @@ export function createMedia(deps: MediaDeps): Media {
         if (!receiveSection(checked.sections)) return fail('bad_sdp', NO_RECEIVE_SECTION);
         if (bySocket.has(socket.id)) return fail('too_many_peers', 'one peer per connection; renegotiate it with its peerId, or close it first');
         if (closing || peers.size >= options.maxPeers) return fail('too_many_peers', `limit ${options.maxPeers}`);
-        if (!w) return answerWithRoom(socket, clog, sdp);
+        if (!w) return openRoomPeer(rooms, options, roomBook(socket, clog), clog, sdp);
         let lastNotice = 0;
         let answered = false;
         const peer: MediaPeer = new MediaPeer(

@@ -33,6 +33,11 @@ export class ChildRpc<Request extends { readonly type: string }> {
     });
   }
 
+  /** The child's process id (tests stop it with SIGSTOP to play a frozen viewer). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** Asks the child to close (it exits on its own); a child already gone is fine. */
   async close(): Promise<void> {
     await this.ask({ type: 'close' } as Request).catch(() => undefined);

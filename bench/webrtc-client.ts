@@ -9,6 +9,7 @@ import { connectViewer, type NodeViewer } from '../test/helpers/webrtc.ts';
 export type RtcClientRequest =
   | { type: 'open'; url: string; viewers: number }
   | { type: 'start' }
+  | { type: 'attach' }
   | { type: 'stop' }
   | { type: 'window'; ms: number }
   | { type: 'close' };
@@ -50,6 +51,11 @@ async function handle(m: RtcClientRequest): Promise<unknown> {
     case 'start': {
       await clients[0]!.start({ encoding: 'webrtc' });
       for (const c of clients.slice(1)) await c.attach({ encoding: 'webrtc' });
+      return { ok: true };
+    }
+    case 'attach': {
+      // Spectators of a session another process owns.
+      for (const c of clients) await c.attach({ encoding: 'webrtc' });
       return { ok: true };
     }
     case 'stop': {

@@ -54,7 +54,7 @@ async function world(size: number, fps: number, threads: number | undefined, tra
   const rt = await createRuntime({ modelOptions: { size, fps }, ort: threads ? { threads } : {}, logger: pino({ level: 'warn' }) });
   await rt.ready();
   beforeListen?.(rt);
-  const server = await listen(rt, { host: '127.0.0.1', port: 0, requestsPerSecond: 10_000, requestBurst: 10_000, ...transport });
+  const server = await listen(rt, { host: '127.0.0.1', port: 0, requestsPerSecond: 10_000, requestBurst: 10_000, ...transport, webrtc: { iceHostAddresses: ['127.0.0.1'], ...transport.webrtc } });
   return {
     rt,
     server,

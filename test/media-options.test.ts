@@ -2,13 +2,13 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine, UsageError } from '../src/cli/args.ts';
 import { parseMediaOptions } from '../src/cli/media-options.ts';
-import { parseIceServers } from '../src/transport/webrtc/options.ts';
+import { candidateAllowed, parseHostAddresses, parseIceServers } from '../src/transport/webrtc/options.ts';
 
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseMediaOptions(parseCommandLine('serve', argv, env).values, env);
 
 describe('serve media options', () => {
   it('defaults: switch, WebRTC on, VP8, no ICE servers', () => {
-    expect(parse([])).toEqual({ viewers: 'switch', maxViewers: 16, webrtc: { enabled: true, iceServers: [], codec: 'VP8', minBitrateKbps: 100, maxBitrateKbps: 4000 } });
+    expect(parse([])).toEqual({ viewers: 'switch', maxViewers: 16, webrtc: { enabled: true, iceServers: [], codec: 'VP8', minBitrateKbps: 100, maxBitrateKbps: null } });
   });
 
   it('flags: broadcast with a limit, TURN with credentials, codec, bitrate bounds, no WebRTC', () => {
@@ -37,6 +37,28 @@ describe('serve media options', () => {
     expect(o.webrtc?.enabled).toBe(false);
     expect(o.webrtc?.iceServers).toEqual([{ urls: ['turn:t.example:3478'], username: 'x', credential: 'y' }]);
     expect(parse(['--viewers', 'switch'], env).viewers).toBe('switch');
+  });
+
+  it('ICE host addresses: flag, environment, validation, and which candidates they let through', () => {
+    expect(parse(['--ice-host-addresses', '127.0.0.1, ::1']).webrtc?.iceHostAddresses).toEqual(['127.0.0.1', '::1']);
+    expect(parse([], { FRAMEHOST_ICE_HOST_ADDRESSES: '127.0.0.1' }).webrtc?.iceHostAddresses).toEqual(['127.0.0.1']);
+    expect(parse(['--ice-host-addresses', '10.0.0.1'], { FRAMEHOST_ICE_HOST_ADDRESSES: '127.0.0.1' }).webrtc?.iceHostAddresses).toEqual(['10.0.0.1']);
+    expect(() => parse(['--ice-host-addresses', 'localhost'])).toThrow(/not an IP address/);
+    expect(parseHostAddresses('')).toEqual([]);
+    const host = (address: string): string => `candidate:1510613869 1 udp 2122063615 ${address} 36066 typ host generation 0`;
+    expect(candidateAllowed(host('127.0.0.1'), ['127.0.0.1'])).toBe(true);
+    expect(candidateAllowed(host('192.0.2.2'), ['127.0.0.1'])).toBe(false);
+    expect(candidateAllowed(`a=${host('::1')}`, ['127.0.0.1'])).toBe(false);
+    expect(candidateAllowed(host('192.0.2.2'), [])).toBe(true);
+    // Server-reflexive and relay candidates come from the configured STUN/TURN servers: kept.
+    expect(candidateAllowed('candidate:9 1 udp 1686052607 203.0.113.7 50000 typ srflx raddr 192.0.2.2 rport 36066', ['127.0.0.1'])).toBe(true);
+  });
+
+  it('the sender: wrtc by default, room by flag or environment, nothing else', () => {
+    expect(parse([]).webrtc?.sender).toBeUndefined(); // the default of src/transport/webrtc/options.ts: wrtc
+    expect(parse(['--webrtc-sender', 'room']).webrtc?.sender).toBe('room');
+    expect(parse([], { FRAMEHOST_WEBRTC_SENDER: 'room' }).webrtc?.sender).toBe('room');
+    expect(() => parse(['--webrtc-sender', 'gstreamer'])).toThrow(/wrtc or room/);
   });
 
   it('mistakes are usage errors', () => {

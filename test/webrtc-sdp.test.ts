@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { boundBitrate, checkOffer, preferCodec, sendingCodec } from '../src/transport/webrtc/sdp.ts';
 import { makeOffer, wrtc } from './helpers/webrtc.ts';
+import { FramePixels, scaledBitrateKbps } from '../src/media/bitrate.ts';
 
 describe('webrtc sdp', () => {
   it('reads the sections of a real offer, reorders codecs, bounds the bitrate', async () => {
@@ -31,5 +32,21 @@ describe('webrtc sdp', () => {
     expect(checkOffer('x'.repeat(101), 100)).toMatchObject({ ok: false, problem: expect.stringContaining('limit') });
     expect(checkOffer('v=0\r\ns=-\r\n', 100)).toMatchObject({ ok: false, problem: 'the sdp has no media section' });
     expect(checkOffer('v=0\r\nm=audio 9 RTP/AVP 0\r\n', 100)).toMatchObject({ ok: false, problem: 'the sdp has no video section' });
+  });
+});
+
+describe('default bitrate, scaled to the frame', () => {
+  it('is ~1 Mbit/s at 256², 2.5 at 512², grows slower than pixels; a flag replaces it; never under the minimum', () => {
+    expect(scaledBitrateKbps(256 * 256)).toBe(1000);
+    expect(scaledBitrateKbps(512 * 512)).toBe(2500);
+    expect(scaledBitrateKbps(1280 * 720)).toBeGreaterThan(5000);
+    expect(scaledBitrateKbps(1280 * 720)).toBeLessThan(6500);
+    const p = new FramePixels();
+    expect(p.bounds(100, null)).toEqual({ minKbps: 100, maxKbps: 1000 }); // no frame yet: the 256² figure
+    p.see({ width: 512, height: 512 });
+    expect(p.bounds(100, null)).toEqual({ minKbps: 100, maxKbps: 2500 });
+    expect(p.bounds(100, 900)).toEqual({ minKbps: 100, maxKbps: 900 });
+    p.see({ width: 32, height: 32 });
+    expect(p.bounds(100, null)).toEqual({ minKbps: 100, maxKbps: 100 });
   });
 });

@@ -12,6 +12,7 @@ import { startServer, type Harness } from './helpers/server.ts';
 import { connectViewer, type NodeViewer } from './helpers/webrtc.ts';
 import type { TransportOptions } from '../src/transport/options.ts';
 import { FramehostClient } from '../src/transport/client.ts';
+import { scaledBitrateKbps } from '../src/media/bitrate.ts';
 
 const harnesses: Harness[] = [];
 const viewers: NodeViewer[] = [];
@@ -63,6 +64,49 @@ describe('server → viewer video track', { timeout: 60_000 }, () => {
     v.close();
     owner.close();
     await poll('the peer gone from /metrics', async () => !(await (await fetch(`${h.url}/metrics`)).text()).includes(v.peerId));
+  });
+});
+
+describe('default bitrate bound', { timeout: 60_000 }, () => {
+  it("follows the session's frame size (webrtc:config and each new offer), and the flag replaces it", async () => {
+    const h = await server();
+    const owner = await h.client();
+    const max = async (c: FramehostClient): Promise<unknown> => ((await c.request('webrtc:config', {})) as { maxBitrateKbps?: number }).maxBitrateKbps;
+    expect(await max(owner)).toBe(1000); // no frame yet: the 256² figure
+    const v = await connectViewer(owner);
+    viewers.push(v);
+    await owner.start({ encoding: 'webrtc' });
+    await until('frames', () => v.frames >= 5, 20_000);
+    expect(await max(owner)).toBe(scaledBitrateKbps(64 * 64)); // the test model's 64² frames: 160
+    const fixed = await server({ webrtc: { maxBitrateKbps: 900 } });
+    expect(await max(await fixed.client())).toBe(900);
+  });
+});
+
+describe('loopback-only ICE (iceHostAddresses, every test server has it)', { timeout: 60_000 }, () => {
+  it("the server signals only its 127.0.0.1 host candidates, and the selected pair's server end is that candidate", async () => {
+    const h = await server();
+    const owner = await h.client();
+    const signalled: string[] = [];
+    owner.on('webrtc:candidate', ({ candidate }) => candidate && signalled.push(candidate.candidate));
+    const v = await connectViewer(owner);
+    viewers.push(v);
+    await owner.start({ encoding: 'webrtc' });
+    await until('frames', () => v.frames >= 5, 20_000);
+    // candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type>
+    const hosts = signalled.map((c) => c.split(' ')).filter((f) => f[7] === 'host').map((f) => f[4]);
+    expect(hosts.length, signalled.join('\n')).toBeGreaterThan(0);
+    expect(new Set(hosts)).toEqual(new Set(['127.0.0.1']));
+    // The pair the media uses, as the viewer's libwebrtc reports it: the server's end is its
+    // signalled 127.0.0.1 host candidate (not one learned from a check from another socket).
+    // The viewer's end is the viewer's own choice: libwebrtc checks from every local socket,
+    // whatever it signals, and wrtc 0.10 has no setting to stop that (README, WebRTC media).
+    const stats = [...(await v.pc.getStats()).values()];
+    const transport = stats.find((s) => s.type === 'transport');
+    const pair = stats.find((s) => s.type === 'candidate-pair' && s.id === transport?.selectedCandidatePairId);
+    expect(pair, 'a selected candidate pair').toBeDefined();
+    const serverEnd = stats.find((s) => s.id === pair!.remoteCandidateId);
+    expect(serverEnd).toMatchObject({ candidateType: 'host', address: '127.0.0.1' });
   });
 });
 
@@ -146,6 +190,31 @@ describe('bad input: each refusal is coded and changes nothing else', { timeout:
     expect(await peersOpen(h)).toBe(1);
     const metrics = await (await fetch(`${h.url}/metrics`)).text();
     expect(metrics).toMatch(/framehost_command_errors_total\{code="bad_sdp"\} [1-9]/);
+  });
+
+  it('a refused new offer creates no peer: peers_opened_total is unchanged', async () => {
+    const h = await server();
+    const client = await h.client();
+    const { wrtc } = await import('./helpers/webrtc.ts');
+    const w = wrtc();
+    // A send-only offer: the browser would only send, so there is nothing for the server to send on.
+    const source = new w.nonstandard.RTCVideoSource();
+    const track = source.createTrack();
+    const pc = new w.RTCPeerConnection({ iceServers: [] });
+    pc.addTransceiver(track, { direction: 'sendonly' });
+    const sendOnlySdp = (await pc.createOffer()).sdp;
+    pc.close();
+    track.stop();
+    const opened = async (): Promise<number> => Number(/^framehost_webrtc_peers_opened_total (\d+)$/m.exec(await (await fetch(`${h.url}/metrics`)).text())?.[1] ?? NaN);
+    expect(await opened()).toBe(0);
+    // Refused before and after libwebrtc sees the offer: neither counts as a peer.
+    const refusals = [sendOnlySdp, 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\n'];
+    for (const sdp of refusals) expect(code((await client.request('webrtc:offer', { sdp })) as Answer)).toBe('bad_sdp');
+    expect(await opened()).toBe(0);
+    expect(await peersOpen(h)).toBe(0);
+    // A good offer on the same connection is the first peer opened.
+    viewers.push(await connectViewer(client));
+    expect(await opened()).toBe(1);
   });
 
   it('an offer flood and a renegotiation storm are rate limited; the peer goes on', async () => {

@@ -4,7 +4,7 @@
  * src/transport/options.ts and src/transport/webrtc/options.ts.
  */
 import type { TransportOptions } from '../transport/options.ts';
-import { DEFAULT_WEBRTC, parseIceServers, type WebRtcOptions } from '../transport/webrtc/options.ts';
+import { DEFAULT_WEBRTC, parseHostAddresses, parseIceServers, type WebRtcOptions } from '../transport/webrtc/options.ts';
 import { intOption, stringOption, UsageError, type OptionTable, type ParsedCommandLine } from './args.ts';
 
 export const MEDIA_OPTIONS = {
@@ -14,9 +14,11 @@ export const MEDIA_OPTIONS = {
   'ice-server': { type: 'string', multiple: true, valueName: 'URL', description: 'STUN/TURN server for WebRTC, e.g. turn:turn.example.com:3478 (repeatable) [env FRAMEHOST_ICE_SERVERS: comma-separated, or a JSON array of { urls, username, credential }]' },
   'ice-username': { type: 'string', valueName: 'NAME', description: 'TURN username for the --ice-server URLs [env FRAMEHOST_ICE_USERNAME]' },
   'ice-credential': { type: 'string', valueName: 'SECRET', description: 'TURN credential for the --ice-server URLs [env FRAMEHOST_ICE_CREDENTIAL]' },
+  'ice-host-addresses': { type: 'string', valueName: 'ADDRS', description: 'the only addresses the server offers as ICE host candidates, e.g. 127.0.0.1 (comma-separated; default: every interface) [env FRAMEHOST_ICE_HOST_ADDRESSES]' },
+  'webrtc-sender': { type: 'string', valueName: 'NAME', description: 'wrtc (default: an encoder per viewer) or room (one VP8 encode for every viewer; needs the optional node-av) [env FRAMEHOST_WEBRTC_SENDER]' },
   'webrtc-codec': { type: 'string', valueName: 'NAME', description: 'codec to send with: VP8 (default), VP9 or AV1 (what this libwebrtc build encodes; the browser must offer it too) [env FRAMEHOST_WEBRTC_CODEC]' },
   'webrtc-min-kbps': { type: 'string', valueName: 'N', description: 'lowest video bitrate per viewer (default 100) [env FRAMEHOST_WEBRTC_MIN_KBPS]' },
-  'webrtc-max-kbps': { type: 'string', valueName: 'N', description: 'highest video bitrate per viewer (default 4000) [env FRAMEHOST_WEBRTC_MAX_KBPS]' },
+  'webrtc-max-kbps': { type: 'string', valueName: 'N', description: 'highest video bitrate per viewer (default: scaled to the frame, ~1000 at 256², ~2500 at 512²) [env FRAMEHOST_WEBRTC_MAX_KBPS]' },
   'max-peers': { type: 'string', valueName: 'N', description: 'WebRTC peer connections on the server (default 32)' },
 } as const satisfies OptionTable;
 
@@ -31,7 +33,9 @@ export function parseMediaOptions(values: ParsedCommandLine['values'], env: Node
   v['max-viewers'] ??= nonEmpty(env.FRAMEHOST_MAX_VIEWERS);
   v['ice-username'] ??= nonEmpty(env.FRAMEHOST_ICE_USERNAME);
   v['ice-credential'] ??= nonEmpty(env.FRAMEHOST_ICE_CREDENTIAL);
+  v['ice-host-addresses'] ??= nonEmpty(env.FRAMEHOST_ICE_HOST_ADDRESSES);
   v['webrtc-codec'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_CODEC);
+  v['webrtc-sender'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_SENDER);
   v['webrtc-min-kbps'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_MIN_KBPS);
   v['webrtc-max-kbps'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_MAX_KBPS);
 
@@ -43,15 +47,21 @@ export function parseMediaOptions(values: ParsedCommandLine['values'], env: Node
   const flags = Array.isArray(v['ice-server']) ? (v['ice-server'] as string[]).join(',') : undefined;
   const ice = parseIceServers(flags ?? env.FRAMEHOST_ICE_SERVERS ?? '', stringOption(v, 'ice-username'), stringOption(v, 'ice-credential'));
   if (typeof ice === 'string') throw new UsageError(ice);
+  const hosts = parseHostAddresses(stringOption(v, 'ice-host-addresses') ?? '');
+  if (typeof hosts === 'string') throw new UsageError(hosts);
+  const sender = stringOption(v, 'webrtc-sender') ?? DEFAULT_WEBRTC.sender;
+  if (sender !== 'wrtc' && sender !== 'room') throw new UsageError(`--webrtc-sender must be wrtc or room, got ${JSON.stringify(sender)}`);
   const codec = (stringOption(v, 'webrtc-codec') ?? DEFAULT_WEBRTC.codec).toUpperCase();
   if (!CODECS.includes(codec)) throw new UsageError(`--webrtc-codec must be one of ${CODECS.join(', ')}`);
   const minKbps = intOption(v, 'webrtc-min-kbps', 30, 100_000) ?? DEFAULT_WEBRTC.minBitrateKbps;
   const maxKbps = intOption(v, 'webrtc-max-kbps', 30, 100_000) ?? DEFAULT_WEBRTC.maxBitrateKbps;
-  if (minKbps > maxKbps) throw new UsageError('--webrtc-min-kbps must not exceed --webrtc-max-kbps');
+  if (maxKbps !== null && minKbps > maxKbps) throw new UsageError('--webrtc-min-kbps must not exceed --webrtc-max-kbps');
   const maxPeers = intOption(v, 'max-peers', 1, 10_000);
   const webrtc: Partial<WebRtcOptions> = {
     enabled: v['no-webrtc'] !== true && env.FRAMEHOST_WEBRTC !== '0',
     iceServers: ice,
+    ...(hosts.length > 0 ? { iceHostAddresses: hosts } : {}),
+    ...(sender !== DEFAULT_WEBRTC.sender ? { sender } : {}),
     codec,
     minBitrateKbps: minKbps,
     maxBitrateKbps: maxKbps,

@@ -120,6 +120,7 @@ export async function startFleet(redisUrl: string, spec: NodeSpec & { graceMs?: 
         '--lease', String(s.leaseMs ?? 1500), '--stall-interval', String(s.stallMs ?? 500), '--no-show', String(s.noShowMs ?? 3000),
         '--drain-deadline', String(s.drainDeadlineMs ?? 10_000), '--max-stalled', String(s.maxStalled ?? 2), '--orphan-timeout', String(s.orphanMs ?? 2000),
         '--model-option', 'size=32', '--model-option', 'fps=30', '--threads', '1', '--log-level', 'info',
+        '--ice-host-addresses', '127.0.0.1',
         ...(s.args ?? []),
       ];
       // The secret through the environment (as in production): base64url may begin with '-', which

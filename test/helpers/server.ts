@@ -13,9 +13,14 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** The only ICE host address of every test's WebRTC peers (servers and Node viewers). */
+export const LOOPBACK: readonly string[] = ['127.0.0.1'];
+
 export async function startServer(runtime: RuntimeOptions = {}, transport: Partial<TransportOptions> = {}): Promise<Harness> {
   const rt = await startRuntime({ modelOptions: { size: 64, fps: 100 }, ...runtime });
-  const server = await listen(rt, { host: '127.0.0.1', port: 0, ...transport });
+  // WebRTC media stays on loopback too: the server offers only its 127.0.0.1 host candidates.
+  const webrtc = { iceHostAddresses: LOOPBACK, ...transport.webrtc };
+  const server = await listen(rt, { host: '127.0.0.1', port: 0, ...transport, webrtc });
   const clients: FramehostClient[] = [];
   return {
     rt,

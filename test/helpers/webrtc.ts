@@ -6,6 +6,9 @@
 import { isWrtc, loadWrtc, type Wrtc, type WrtcPeerConnection, type WrtcTrack, type WrtcVideoSink } from '../../src/transport/webrtc/wrtc.ts';
 import type { FramehostClient } from '../../src/transport/client.ts';
 import type { Result } from '../../src/errors.ts';
+import type { WebRtcCandidate } from '../../src/transport/webrtc/wire.ts';
+import { candidateAllowed } from '../../src/transport/webrtc/options.ts';
+import { LOOPBACK } from './server.ts';
 
 export function wrtc(): Wrtc {
   const w = loadWrtc();
@@ -40,13 +43,21 @@ export async function connectViewer(client: FramehostClient, options: { send?: W
   const pending: { candidate: string; sdpMid: string | null; sdpMLineIndex: number | null }[] = [];
   let peerId: string | null = null;
   pc.onicecandidate = ({ candidate }) => {
-    if (!candidate) return;
+    // Like the server, the viewer offers only its loopback host candidates: media stays on 127.0.0.1.
+    if (!candidate || !candidateAllowed(candidate.candidate, LOOPBACK)) return;
     const c = { candidate: candidate.candidate, sdpMid: candidate.sdpMid, sdpMLineIndex: candidate.sdpMLineIndex };
     if (peerId) void client.request('webrtc:candidate', { peerId, candidate: c });
     else pending.push(c);
   };
+  // The server trickles candidates as soon as it has answered, before the answer's ack arrives:
+  // keep them until the answer is applied (dropping them left the viewer to find the server by
+  // peer-reflexive candidates alone).
+  const early: { peerId: string; candidate: WebRtcCandidate }[] = [];
+  let answered = false;
   const offFromServer = client.on('webrtc:candidate', ({ peerId: id, candidate }) => {
-    if (id === peerId && candidate) void pc.addIceCandidate(candidate).catch(() => undefined);
+    if (!candidate) return;
+    if (!answered) early.push({ peerId: id, candidate });
+    else if (id === peerId) void pc.addIceCandidate(candidate).catch(() => undefined);
   });
   const r = (await client.request('webrtc:offer', { sdp, ...(options.inputTrack ? { inputTrack: options.inputTrack } : {}) })) as Result<{ peerId: string; sdp: string }>;
   if (!r.ok) {
@@ -56,6 +67,8 @@ export async function connectViewer(client: FramehostClient, options: { send?: W
   }
   peerId = r.peerId;
   await pc.setRemoteDescription({ type: 'answer', sdp: r.sdp });
+  answered = true;
+  for (const e of early.splice(0)) if (e.peerId === peerId) void pc.addIceCandidate(e.candidate).catch(() => undefined);
   for (const c of pending.splice(0)) void client.request('webrtc:candidate', { peerId, candidate: c });
   let sink: WrtcVideoSink | null = null;
   const viewer: NodeViewer = {

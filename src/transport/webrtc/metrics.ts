@@ -13,10 +13,13 @@ export interface WebRtcMetrics {
   forget(peerId: string): void;
 }
 
-export function createWebRtcMetrics(registry: Registry): WebRtcMetrics {
+/** The room sender's figures, read at each scrape (null: no room yet). */
+export type RoomCounts = () => { readonly frames: number; readonly keyframes: number } | null;
+
+export function createWebRtcMetrics(registry: Registry, roomCounts: RoomCounts = () => null): WebRtcMetrics {
   const registers = [registry];
   const peers = new Gauge({ name: 'framehost_webrtc_peers', help: 'Open WebRTC peer connections', registers });
-  const opened = new Counter({ name: 'framehost_webrtc_peers_opened_total', help: 'WebRTC peer connections opened', registers });
+  const opened = new Counter({ name: 'framehost_webrtc_peers_opened_total', help: 'WebRTC peer connections opened (offers answered)', registers });
   const labelNames = ['peer'] as const;
   const rtt = new Gauge({ name: 'framehost_webrtc_rtt_seconds', help: 'Round trip to the viewer (RTCP), per peer', labelNames, registers });
   const bitrate = new Gauge({ name: 'framehost_webrtc_bitrate_bps', help: 'Video bitrate sent, per peer', labelNames, registers });
@@ -24,6 +27,9 @@ export function createWebRtcMetrics(registry: Registry): WebRtcMetrics {
   const lost = new Gauge({ name: 'framehost_webrtc_packets_lost', help: 'Packets the viewer reported lost, per peer', labelNames, registers });
   const dropped = new Gauge({ name: 'framehost_webrtc_frames_dropped', help: 'Frames given to the track but not encoded (newest wins), per peer', labelNames, registers });
   const all = [rtt, bitrate, fps, lost, dropped];
+  // Read at scrape time from the room: one encode per frame shows as frames encoded = frames made.
+  new Gauge({ name: 'framehost_webrtc_room_frames_encoded', help: 'Frames the room sender encoded (once for all its viewers)', registers, collect() { this.set(roomCounts()?.frames ?? 0); } });
+  new Gauge({ name: 'framehost_webrtc_room_keyframes', help: 'Keyframes the room sender encoded (joins, PLI/FIR, every 600 frames)', registers, collect() { this.set(roomCounts()?.keyframes ?? 0); } });
   return {
     peers: (n) => peers.set(n),
     opened: () => opened.inc(),
@@ -37,5 +43,6 @@ export function createWebRtcMetrics(registry: Registry): WebRtcMetrics {
     forget(peer) {
       for (const g of all) g.remove({ peer });
     },
+
   };
 }

@@ -3,6 +3,7 @@
  * or the environment and are handed to the page as they are: TURN credentials are the
  * operator's to scope (short-lived ones are best).
  */
+import { isIP } from 'node:net';
 import type { IceServer } from './wire.ts';
 
 export interface WebRtcOptions {
@@ -10,11 +11,23 @@ export interface WebRtcOptions {
   readonly enabled: boolean;
   /** STUN/TURN servers for both ends; loopback and LAN need none. */
   readonly iceServers: readonly IceServer[];
+  /**
+   * The only addresses the server's host candidates may carry (empty: every interface). libwebrtc
+   * in wrtc 0.10 gathers on every interface and has no setting to narrow that, so the server signals
+   * only these host candidates: a viewer then has no other address of the server to reach.
+   */
+  readonly iceHostAddresses: readonly string[];
+  /**
+   * Who encodes: `wrtc` (libwebrtc, an encoder per peer; the default) or `room` (src/media/: one
+   * VP8 encode for every viewer, sent through node-datachannel; no camera input, no renegotiation).
+   */
+  readonly sender: 'wrtc' | 'room';
   /** Codec the server sends with when the browser offers it (VP8, VP9 or AV1 in this build). */
   readonly codec: string;
   /** Bounds on each sender's bitrate; libwebrtc's bandwidth estimate moves between them. */
   readonly minBitrateKbps: number;
-  readonly maxBitrateKbps: number;
+  /** null: scaled to the frame's pixels (src/media/bitrate.ts; ~1,000 kbit/s at 256²). */
+  readonly maxBitrateKbps: number | null;
   /** Peer connections on the whole server, and per connection. */
   readonly maxPeers: number;
   /** Offers (new or renegotiation) per connection: a token bucket. */
@@ -36,9 +49,11 @@ export interface WebRtcOptions {
 export const DEFAULT_WEBRTC: WebRtcOptions = {
   enabled: true,
   iceServers: [],
+  iceHostAddresses: [],
+  sender: 'wrtc',
   codec: 'VP8',
   minBitrateKbps: 100,
-  maxBitrateKbps: 4000,
+  maxBitrateKbps: null,
   maxPeers: 32,
   offersPerSecond: 1,
   offerBurst: 5,
@@ -81,4 +96,24 @@ export function parseIceServers(text: string, username?: string, credential?: st
   const bad = urls.find((x) => !/^(stun|stuns|turn|turns):/.test(x));
   if (bad) return `ICE servers: ${JSON.stringify(bad.slice(0, 64))} is not a stun: or turn: URL`;
   return urls.map((u) => ({ urls: u, ...(username ? { username } : {}), ...(credential ? { credential } : {}) }));
+}
+
+/** Host addresses from text: `127.0.0.1` or `127.0.0.1,::1` (IP literals; names are not resolved). */
+export function parseHostAddresses(text: string): string[] | string {
+  const list = text.split(',').map((a) => a.trim()).filter(Boolean);
+  const bad = list.find((a) => isIP(a) === 0);
+  if (bad !== undefined) return `ICE host addresses: ${JSON.stringify(bad.slice(0, 64))} is not an IP address`;
+  return list;
+}
+
+/**
+ * Whether the server may signal a local candidate: one that is not a host candidate (srflx, relay:
+ * they come from the configured STUN/TURN servers), or a host candidate on an allowed address.
+ */
+export function candidateAllowed(candidate: string, hostAddresses: readonly string[]): boolean {
+  if (hostAddresses.length === 0) return true;
+  // candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> …
+  const fields = candidate.replace(/^a=/, '').split(' ');
+  if (fields[7] !== 'host') return true;
+  return hostAddresses.includes(fields[4] ?? '');
 }

@@ -14,8 +14,9 @@ import { peerMachine } from '../../machines/peer.machine.ts';
 import type { Logger } from 'pino';
 import { fail, type ErrorValue, type Result } from '../../errors.ts';
 import type { RuntimeFrame } from '../../runtime.ts';
-import type { WebRtcOptions } from './options.ts';
-import { boundBitrate, checkOffer, preferCodec, sendingCodec, type MediaSection } from './sdp.ts';
+import { candidateAllowed, type WebRtcOptions } from './options.ts';
+import type { FramePixels } from '../../media/bitrate.ts';
+import { boundBitrate, checkOffer, NO_RECEIVE_SECTION, preferCodec, receiveSection, sendingCodec, type MediaSection } from './sdp.ts';
 import { toI420, toRgba } from './i420.ts';
 import type { I420Frame, IceCandidateInit, Wrtc, WrtcPeerConnection, WrtcSender, WrtcTrack, WrtcVideoSink, WrtcVideoSource } from './wrtc.ts';
 
@@ -55,6 +56,8 @@ export class MediaPeer {
     private readonly options: WebRtcOptions,
     private readonly events: PeerEvents,
     private readonly log: Logger,
+    /** The session's frame size, for the default bitrate bound of each offer. */
+    private readonly pixels: FramePixels,
   ) {
     this.pc = new w.RTCPeerConnection({ iceServers: options.iceServers.map((s) => ({ ...s, urls: typeof s.urls === 'string' ? s.urls : [...s.urls] })) });
     // A camera-like source: libwebrtc's default ("balanced") degradation may lower frame rate
@@ -63,6 +66,7 @@ export class MediaPeer {
     this.track = this.source.createTrack();
     this.pc.onicecandidate = ({ candidate }) => {
       if (this.isClosed) return;
+      if (candidate && !candidateAllowed(candidate.candidate, options.iceHostAddresses)) return;
       this.events.candidate(candidate ? { candidate: candidate.candidate, sdpMid: candidate.sdpMid, sdpMLineIndex: candidate.sdpMLineIndex } : null);
     };
     this.pc.onconnectionstatechange = () => {
@@ -108,18 +112,19 @@ export class MediaPeer {
 
   private async negotiate(sdp: string, sections: readonly MediaSection[]): Promise<Result<{ sdp: string }>> {
     try {
-      await this.pc.setRemoteDescription({ type: 'offer', sdp: boundBitrate(sdp, this.options.minBitrateKbps, this.options.maxBitrateKbps) });
+      const { minKbps, maxKbps } = this.pixels.bounds(this.options.minBitrateKbps, this.options.maxBitrateKbps);
+      await this.pc.setRemoteDescription({ type: 'offer', sdp: boundBitrate(sdp, minKbps, maxKbps) });
     } catch (err) {
       return fail('bad_sdp', err instanceof Error ? err.message.slice(0, 200) : 'setRemoteDescription failed');
     }
     if (this.isClosed) return fail('unknown_peer', 'the peer closed while answering');
     if (!this.sender) {
       // The browser's receive section (recvonly in its offer) is where the server sends.
-      const wanted = sections.find((s) => s.kind === 'video' && (s.direction === 'recvonly' || s.direction === 'sendrecv'));
+      const wanted = receiveSection(sections);
       const transceiver = this.pc.getTransceivers().find((t) => t.mid !== null && t.mid === wanted?.mid);
       if (!wanted || !transceiver) {
         await this.rollback();
-        return fail('bad_sdp', 'the offer has no video section to receive on (direction recvonly)');
+        return fail('bad_sdp', NO_RECEIVE_SECTION);
       }
       transceiver.direction = wanted.direction === 'sendrecv' ? 'sendrecv' : 'sendonly';
       this.sender = transceiver.sender;

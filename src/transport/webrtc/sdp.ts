@@ -37,6 +37,13 @@ export function checkOffer(sdp: unknown, maxBytes: number): { ok: true; sections
   return { ok: true, sections };
 }
 
+/** The offer's video section the server sends on: one the browser receives on (recvonly or sendrecv). */
+export function receiveSection(sections: readonly MediaSection[]): MediaSection | undefined {
+  return sections.find((s) => s.kind === 'video' && (s.direction === 'recvonly' || s.direction === 'sendrecv'));
+}
+
+export const NO_RECEIVE_SECTION = 'the offer has no video section to receive on (direction recvonly)';
+
 /**
  * Put the payload types of `codec` (and their retransmission types) first on every video
  * m-line of the answer: the answerer sends with the first codec it lists. A codec the offer

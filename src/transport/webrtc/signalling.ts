@@ -16,9 +16,11 @@ import type { ClientToServerEvents, ServerToClientEvents, SocketData } from '../
 import { TokenBucket } from '../rate-limit.ts';
 import { isPlainObject } from '../validate.ts';
 import { MediaPeer } from './peer.ts';
+import { openRoomPeer, RoomLoader, RoomPeer, type PeerBook } from './room-peer.ts';
 import { createWebRtcMetrics } from './metrics.ts';
+import { FramePixels } from '../../media/bitrate.ts';
 import type { WebRtcOptions } from './options.ts';
-import { checkOffer } from './sdp.ts';
+import { checkOffer, NO_RECEIVE_SECTION, receiveSection } from './sdp.ts';
 import type { WebRtcCandidate, WebRtcConfig } from './wire.ts';
 import { isWrtc, loadWrtc, videoCodecs, type Wrtc } from './wrtc.ts';
 
@@ -52,6 +54,9 @@ export interface Media {
 }
 
 const bad = (detail: string): Result => fail('bad_request', detail);
+/** A viewer's peer: libwebrtc's own encoder (MediaPeer) or an outlet of the media room (RoomPeer). */
+type AnyPeer = MediaPeer | RoomPeer;
+const isPeer = (x: AnyPeer | Result): x is AnyPeer => x instanceof MediaPeer || x instanceof RoomPeer;
 const OTHER_REQUESTS_PER_SECOND = 10;
 
 function checkCandidate(c: unknown): WebRtcCandidate | null | string {
@@ -68,12 +73,16 @@ function checkCandidate(c: unknown): WebRtcCandidate | null | string {
 
 export function createMedia(deps: MediaDeps): Media {
   const { runtime, options, log, refused } = deps;
-  const metrics = createWebRtcMetrics(deps.registry);
+  const rooms = new RoomLoader(options);
+  const metrics = createWebRtcMetrics(deps.registry, () => rooms.counts());
   /** Peers by id, with the connection that owns each. */
-  const peers = new Map<string, { peer: MediaPeer; socketId: string }>();
-  const bySocket = new Map<string, MediaPeer>();
+  const peers = new Map<string, { peer: AnyPeer; socketId: string }>();
+  const bySocket = new Map<string, AnyPeer>();
+
   let statsTimer: NodeJS.Timeout | undefined;
   let closing = false;
+  const pixels = new FramePixels();
+  const offFrames = runtime.on('frame', (frame) => pixels.see(frame));
 
   const wrtc = (): Wrtc | ErrorValue => (options.enabled ? loadWrtc() : errorValue('webrtc_unavailable', 'disabled by configuration'));
 
@@ -92,16 +101,37 @@ export function createMedia(deps: MediaDeps): Media {
     statsTimer.unref();
   }
 
-  function forget(peer: MediaPeer, socketId: string): void {
+  function forget(peer: AnyPeer, socketId: string): void {
     peers.delete(peer.id);
     if (bySocket.get(socketId) === peer) bySocket.delete(socketId);
     metrics.forget(peer.id);
     metrics.peers(peers.size);
   }
 
+  /** The book a room peer of `socket` is kept in: the same maps, metrics and notices as a MediaPeer's. */
+  const roomBook = (socket: FramehostSocket, clog: Logger): PeerBook => ({
+    add(peer) {
+      peers.set(peer.id, { peer, socketId: socket.id });
+      bySocket.set(socket.id, peer);
+      metrics.peers(peers.size);
+    },
+    answered() {
+      metrics.opened();
+      startStats();
+    },
+    closed(peer, reason) {
+      forget(peer, socket.id);
+      clog.info({ peer: peer.id, reason }, 'peer closed');
+      if (peer.answered && socket.connected && reason !== 'disconnected') socket.emit('webrtc:closed', { peerId: peer.id, reason });
+    },
+  });
+
   function config(): WebRtcConfig {
+    const { minKbps, maxKbps } = pixels.bounds(options.minBitrateKbps, options.maxBitrateKbps);
+    const base = { iceServers: options.iceServers, codec: options.codec, minBitrateKbps: minKbps, maxBitrateKbps: maxKbps };
+    // The room sender never loads wrtc (libwebrtc and libdatachannel were not cleared to share a process).
+    if (options.enabled && options.sender === 'room') return { available: true, codecs: ['VP8'], ...base, codec: 'VP8' };
     const w = wrtc();
-    const base = { iceServers: options.iceServers, codec: options.codec, minBitrateKbps: options.minBitrateKbps, maxBitrateKbps: options.maxBitrateKbps };
     return isWrtc(w) ? { available: true, codecs: videoCodecs(w), ...base } : { available: false, reason: `${w.code}: ${w.message}`, codecs: [], ...base };
   }
 
@@ -122,7 +152,9 @@ export function createMedia(deps: MediaDeps): Media {
 
     close() {
       closing = true;
+      offFrames();
       clearInterval(statsTimer);
+      rooms.close();
       for (const { peer } of [...peers.values()]) peer.close('shutdown');
     },
 
@@ -161,7 +193,7 @@ export function createMedia(deps: MediaDeps): Media {
         }) as never);
       }
 
-      const own = (peerId: unknown): MediaPeer | Result => {
+      const own = (peerId: unknown): AnyPeer | Result => {
         if (typeof peerId !== 'string' || peerId.length > 64) return bad('peerId must be a string');
         const entry = peers.get(peerId);
         if (!entry || entry.socketId !== socket.id) return fail('unknown_peer', `no peer ${JSON.stringify(peerId.slice(0, 40))} on this connection`);
@@ -173,15 +205,17 @@ export function createMedia(deps: MediaDeps): Media {
       handle('webrtc:offer', async (req) => {
         if (!isPlainObject(req)) return bad('an offer is { sdp, peerId?, inputTrack? }');
         if (!offers.take()) return fail('rate_limited', `more than ${options.offersPerSecond} offers/s (bursts of ${options.offerBurst})`);
-        const w = wrtc();
-        if (!isWrtc(w)) return { ok: false, error: w };
+        const room = options.enabled && options.sender === 'room';
+        const w = room ? null : wrtc();
+        if (w && !isWrtc(w)) return { ok: false, error: w };
         const { sdp, peerId, inputTrack } = req;
+        if (room && inputTrack !== undefined) return fail('webrtc_unavailable', 'the room sender takes no browser tracks: send camera frames with input:frame');
         if (inputTrack !== undefined && (typeof inputTrack !== 'string' || !Object.hasOwn(runtime.capabilities.inputs, inputTrack))) {
           return fail('unknown_track', typeof inputTrack === 'string' ? JSON.stringify(inputTrack.slice(0, 64)) : 'inputTrack must be a string');
         }
         if (peerId !== undefined) {
           const peer = own(peerId);
-          if (!(peer instanceof MediaPeer)) return peer;
+          if (!isPeer(peer)) return peer;
           if (typeof inputTrack === 'string') inputOf.set(peer, inputTrack);
           const r = await peer.answer(sdp);
           return r.ok ? { ok: true, peerId: peer.id, sdp: r.sdp } : r;
@@ -189,8 +223,10 @@ export function createMedia(deps: MediaDeps): Media {
         // A new peer: check what is cheap to check before creating one.
         const checked = checkOffer(sdp, options.maxSdpBytes);
         if (!checked.ok) return fail('bad_sdp', checked.problem);
+        if (!receiveSection(checked.sections)) return fail('bad_sdp', NO_RECEIVE_SECTION);
         if (bySocket.has(socket.id)) return fail('too_many_peers', 'one peer per connection; renegotiate it with its peerId, or close it first');
         if (closing || peers.size >= options.maxPeers) return fail('too_many_peers', `limit ${options.maxPeers}`);
+        if (!w) return openRoomPeer(rooms, options, roomBook(socket, clog), clog, sdp);
         let lastNotice = 0;
         let answered = false;
         const peer: MediaPeer = new MediaPeer(
@@ -222,17 +258,19 @@ export function createMedia(deps: MediaDeps): Media {
             },
           },
           clog,
+          pixels,
         );
         if (typeof inputTrack === 'string') inputOf.set(peer, inputTrack);
         peers.set(peer.id, { peer, socketId: socket.id });
         bySocket.set(socket.id, peer);
-        metrics.opened();
         metrics.peers(peers.size);
         const r = await peer.answer(sdp);
         if (!r.ok) {
           peer.close('closed'); // a peer that never answered: as if the offer had not come
           return r;
         }
+        // Counted once answered: an offer libwebrtc refuses leaves peers_opened_total as it was.
+        metrics.opened();
         answered = true;
         clog.info({ peer: peer.id, codec: peer.codec }, 'peer answered');
         startStats();
@@ -243,7 +281,7 @@ export function createMedia(deps: MediaDeps): Media {
         if (!isPlainObject(req)) return bad('a candidate is { peerId, candidate }');
         if (!candidates.take()) return fail('rate_limited', `more than ${options.candidatesPerSecond} candidates/s`);
         const peer = own(req.peerId);
-        if (!(peer instanceof MediaPeer)) return peer;
+        if (!isPeer(peer)) return peer;
         const c = checkCandidate(req.candidate);
         if (typeof c === 'string') return bad(c);
         return peer.addCandidate(c);
@@ -253,7 +291,7 @@ export function createMedia(deps: MediaDeps): Media {
         if (!others.take()) return limited();
         if (!isPlainObject(req)) return bad('close is { peerId }');
         const peer = own(req.peerId);
-        if (!(peer instanceof MediaPeer)) return peer;
+        if (!isPeer(peer)) return peer;
         peer.close('closed');
         return { ok: true };
       });
@@ -264,4 +302,4 @@ export function createMedia(deps: MediaDeps): Media {
 }
 
 /** The input track each peer's browser track feeds (set by its offer). */
-const inputOf = new WeakMap<MediaPeer, string>();
+const inputOf = new WeakMap<AnyPeer, string>();

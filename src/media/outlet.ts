@@ -1,0 +1,131 @@
+/**
+ * One viewer of a rendition: a node-datachannel (libdatachannel) peer connection that answers the
+ * viewer's offer with a send-only VP8 track and takes RTP packets already encoded for everybody.
+ * NACKs are answered by libdatachannel's RtcpNackResponder from its packet history; PLI and FIR
+ * reach `onKeyframeRequest`. ICE binds only `bindAddress` when one is given (libjuice gathers on
+ * that address alone), so tests and private deployments keep media on it.
+ */
+import { randomInt } from 'node:crypto';
+import nodeDataChannel from 'node-datachannel';
+import type { PeerConnection, Track } from 'node-datachannel';
+import { readVideoOffer } from './offer.ts';
+import { asksForKeyframe, isRtcp, PLAYOUT_DELAY_URI, RtpWriter } from './vp8-rtp.ts';
+
+export interface OutletOptions {
+  /** The only local address ICE uses (e.g. 127.0.0.1); undefined: every interface. */
+  readonly bindAddress?: string;
+  /** How long gathering may take before the answer goes out with what it has. */
+  readonly gatherTimeoutMs: number;
+  /** Packets kept for retransmission on NACK (at 60 fps and ~2 packets a frame, ~4 s). */
+  readonly nackHistory: number;
+}
+
+export const DEFAULT_OUTLET: OutletOptions = { gatherTimeoutMs: 2000, nackHistory: 512 };
+
+export interface OutletEvents {
+  /** The track can carry media: it needs a keyframe to start. */
+  opened(): void;
+  /** The peer connection's state, as libdatachannel reports it ('connected', 'failed', …). */
+  state?(state: string): void;
+  keyframeRequest(): void;
+  closed(outlet: Outlet): void;
+}
+
+export class Outlet {
+  /** Packets handed to the track, and keyframe requests from the viewer. */
+  sent = 0;
+  keyframeRequests = 0;
+  /** Encoded frames sent whole. */
+  frames = 0;
+  /** Nothing goes out before a keyframe: the viewer could not decode it. */
+  private started = false;
+  private constructor(
+    private readonly pc: PeerConnection,
+    private readonly track: Track,
+    private readonly rtp: RtpWriter,
+    /** The offer's video section: where trickled candidates of the viewer go. */
+    readonly mid: string,
+  ) {}
+
+  /** Answer a viewer's offer; the answer carries the candidates gathered (no trickle needed). */
+  static async answer(offer: string, events: OutletEvents, options: OutletOptions = DEFAULT_OUTLET): Promise<{ outlet: Outlet; sdp: string } | string> {
+    const video = readVideoOffer(offer);
+    if (typeof video === 'string') return video;
+    const pc = new nodeDataChannel.PeerConnection('viewer', {
+      iceServers: [],
+      disableAutoNegotiation: true,
+      enableIceTcp: false,
+      ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
+    });
+    try {
+      pc.setRemoteDescription(offer, 'offer');
+      const outletSsrc = randomInt(1, 0xffffffff);
+      const media = new nodeDataChannel.Video(video.mid, 'SendOnly');
+      media.addVP8Codec(video.vp8PayloadType);
+      media.addSSRC(outletSsrc, 'framehost', 'framehost', 'video');
+      if (video.playoutDelayId !== null) media.parseSdpLine(`a=extmap:${video.playoutDelayId} ${PLAYOUT_DELAY_URI}`);
+      const track = pc.addTrack(media);
+      track.setMediaHandler(new nodeDataChannel.RtcpNackResponder(options.nackHistory));
+      const rtp = new RtpWriter({ ssrc: outletSsrc, payloadType: video.vp8PayloadType, playoutDelayId: video.playoutDelayId });
+      const outlet = new Outlet(pc, track, rtp, video.mid);
+      track.onMessage((msg) => {
+        if (isRtcp(msg) && asksForKeyframe(msg)) {
+          outlet.keyframeRequests++;
+          events.keyframeRequest();
+        }
+      });
+      track.onOpen(() => events.opened());
+      pc.onStateChange((state) => events.state?.(state));
+      track.onClosed(() => events.closed(outlet));
+      const gathered = new Promise<void>((resolve) => {
+        pc.onGatheringStateChange((state) => state === 'complete' && resolve());
+        setTimeout(resolve, options.gatherTimeoutMs).unref();
+      });
+      pc.setLocalDescription('answer');
+      await gathered;
+      const local = pc.localDescription();
+      if (!local) throw new Error('no answer');
+      return { outlet, sdp: local.sdp };
+    } catch (err) {
+      pc.close();
+      return err instanceof Error ? err.message.slice(0, 200) : 'cannot answer this offer';
+    }
+  }
+
+  get isOpen(): boolean {
+    return this.track.isOpen();
+  }
+
+  /** Whether the outlet still waits for a keyframe to start with. */
+  get waiting(): boolean {
+    return !this.started;
+  }
+
+  /** A candidate the viewer trickled (`candidate:…`, with or without `a=`). */
+  addRemoteCandidate(candidate: string): void {
+    this.pc.addRemoteCandidate(candidate.replace(/^a=/, ''), this.mid);
+  }
+
+  /** Bytes sent and round trip (ms, null when unknown), from libdatachannel. */
+  figures(): { bytesSent: number; rttMs: number | null } {
+    const rtt = this.pc.rtt();
+    return { bytesSent: this.pc.bytesSent(), rttMs: rtt >= 0 ? rtt : null };
+  }
+
+  /** One encoded frame's payloads, the same for every outlet, behind this outlet's RTP headers. */
+  send(payloads: readonly Buffer[], timestamp: number, key: boolean): void {
+    if (!this.track.isOpen()) return;
+    if (!this.started && !key) return;
+    this.started = true;
+    payloads.forEach((p, i) => {
+      this.track.sendMessageBinary(this.rtp.packet(p, timestamp, i === payloads.length - 1));
+      this.sent++;
+    });
+    this.frames++;
+  }
+
+  close(): void {
+    this.track.close();
+    this.pc.close();
+  }
+}

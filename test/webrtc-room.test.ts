@@ -1,0 +1,62 @@
+/**
+ * The encode-once sender (`webrtc.sender: 'room'`) through framehost's own signalling: 8 viewers
+ * (libwebrtc, in a child process: bench/webrtc-client.ts, the page's part over Socket.IO) watch one
+ * broadcast session, and the room encodes each frame once for all of them. This file's server runs
+ * node-datachannel and never loads wrtc.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { ChildRpc } from '../bench/child-rpc.ts';
+import type { RtcClientRequest, RtcWindow } from '../bench/webrtc-client.ts';
+import { startServer, type Harness } from './helpers/server.ts';
+
+const harnesses: Harness[] = [];
+const children: ChildRpc<RtcClientRequest>[] = [];
+afterEach(async () => {
+  await Promise.allSettled(children.splice(0).map((c) => c.close()));
+  await Promise.allSettled(harnesses.splice(0).map((h) => h.close()));
+});
+
+const gauge = async (h: Harness, name: string): Promise<number> => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${h.url}/metrics`)).text())?.[1] ?? NaN);
+
+describe('room sender over Socket.IO signalling', { timeout: 90_000 }, () => {
+  it('8 spectators of one broadcast session decode its frames, each frame encoded once; a frozen ninth slows none of them', async () => {
+    const h = await startServer({ modelOptions: { size: 128, fps: 30 } }, { viewers: 'broadcast', maxViewers: 16, webrtc: { sender: 'room', maxPeers: 16 } });
+    harnesses.push(h);
+    await h.rt.ready();
+    const viewers = new ChildRpc<RtcClientRequest>(new URL('../bench/webrtc-client.ts', import.meta.url));
+    children.push(viewers);
+    await viewers.ask({ type: 'open', url: h.url, viewers: 8 });
+    await viewers.ask({ type: 'start' });
+    expect(await gauge(h, 'framehost_webrtc_peers')).toBe(8);
+    await viewers.ask<RtcWindow>({ type: 'window', ms: 1500 }); // every viewer past its keyframe
+    let generated = 0;
+    const off = h.rt.on('frame', (f) => (generated += f.count));
+    const encoded0 = await gauge(h, 'framehost_webrtc_room_frames_encoded');
+    const w = await viewers.ask<RtcWindow>({ type: 'window', ms: 2000 });
+    const encoded = (await gauge(h, 'framehost_webrtc_room_frames_encoded')) - encoded0;
+    off();
+    expect(generated).toBeGreaterThan(30);
+    // One encode per frame for the 8 of them (a frame may straddle the window's edges).
+    expect(encoded, `encoded ${encoded} of ${generated} generated`).toBeLessThanOrEqual(generated + 2);
+    expect(encoded).toBeGreaterThanOrEqual(generated * 0.9);
+    for (const [i, n] of w.frames.entries()) expect(n, `viewer ${i}: frames decoded of ${generated}: ${w.frames.join(', ')}`).toBeGreaterThan(generated * 0.8);
+    expect(await gauge(h, 'framehost_webrtc_room_keyframes')).toBeLessThanOrEqual(1 + 8); // the first, and at most one per joiner
+
+    // A ninth spectator freezes (SIGSTOP: its process takes nothing more): the others go on.
+    const frozen = new ChildRpc<RtcClientRequest>(new URL('../bench/webrtc-client.ts', import.meta.url));
+    children.push(frozen);
+    await frozen.ask({ type: 'open', url: h.url, viewers: 1 });
+    await frozen.ask({ type: 'attach' });
+    expect((await frozen.ask<RtcWindow>({ type: 'window', ms: 1000 })).frames[0], 'the ninth decodes before it freezes').toBeGreaterThan(5);
+    process.kill(frozen.pid!, 'SIGSTOP');
+    try {
+      let during = 0;
+      const offDuring = h.rt.on('frame', (f) => (during += f.count));
+      const w2 = await viewers.ask<RtcWindow>({ type: 'window', ms: 2000 });
+      offDuring();
+      for (const [i, n] of w2.frames.entries()) expect(n, `with a frozen spectator, viewer ${i}: ${w2.frames.join(', ')} of ${during}`).toBeGreaterThan(during * 0.8);
+    } finally {
+      process.kill(frozen.pid!, 'SIGCONT');
+    }
+  });
+});

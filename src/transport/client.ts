@@ -11,7 +11,7 @@ import { io, type Socket } from 'socket.io-client';
 import { errorValue, FramehostError, isErrorCode, type Result } from '../errors.ts';
 import type { Capabilities } from '../model/capabilities.ts';
 import type { Phase } from '../machines/phase.ts';
-import type { AttachRequest, ClientToServerEvents, FrameMeta, ServerToClientEvents, SessionView, StartRequest } from './events.ts';
+import type { AttachRequest, CapabilitiesReply, ClientToServerEvents, FrameMeta, ServerToClientEvents, SessionView, StartRequest } from './events.ts';
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -147,8 +147,8 @@ export class FramehostClient {
     this.viewing = null;
   }
 
-  async capabilities(): Promise<Capabilities & { state: Phase; session: SessionView | null }> {
-    return this.must<Capabilities & { state: Phase; session: SessionView | null }>('capabilities', {});
+  async capabilities(): Promise<CapabilitiesReply> {
+    return this.must<CapabilitiesReply>('capabilities', {});
   }
 
   /**

@@ -8,7 +8,7 @@ import type { EndReason } from '../machines/types.ts';
 import type { Phase } from '../machines/phase.ts';
 import type { Capabilities } from '../model/capabilities.ts';
 import type { JsonValue } from '../model/api.ts';
-import type { Principal } from '../auth/principal.ts';
+import type { Principal, Right } from '../auth/principal.ts';
 import type { ControlSnapshot } from '../model/controls.ts';
 import type { PeerCloseReason, WebRtcCandidate, WebRtcConfig, WebRtcOfferRequest } from './webrtc/wire.ts';
 
@@ -92,6 +92,19 @@ export interface SessionView {
   readonly controls: ControlSnapshot;
 }
 
+/**
+ * This connection as the server admitted it: what its credential allows (`play`, `watch`,
+ * `observe`) and its user id (`sub` of an access token; null without tokens). A page uses it to
+ * disable what would be refused and to take back its user's ride by `sub`.
+ */
+export interface ConnectionView {
+  readonly rights: readonly Right[];
+  readonly sub: string | null;
+}
+
+/** The `capabilities` ack: the model's commands and inputs, the runtime's phase, the session, this connection. */
+export type CapabilitiesReply = Capabilities & { state: Phase; session: SessionView | null; you: ConnectionView };
+
 export type Ack<T extends object = object> = (result: Result<T>) => void;
 
 export interface ClientToServerEvents {
@@ -101,7 +114,7 @@ export interface ClientToServerEvents {
   'session:command': (request: CommandRequest, ack: Ack<{ requestId: string }>) => void;
   'stream:attach': (request: AttachRequest, ack: Ack<{ sessionId: string | null }>) => void;
   'stream:detach': (request: object, ack: Ack) => void;
-  capabilities: (request: object, ack: Ack<Capabilities & { state: Phase; session: SessionView | null }>) => void;
+  capabilities: (request: object, ack: Ack<CapabilitiesReply>) => void;
   /** The owner publishes a frame on an input track; the ack is optional (see input:rejected). */
   'input:frame': (meta: InputMeta, data: Uint8Array, ack?: Ack) => void;
   // WebRTC signalling (src/transport/webrtc): the page offers, the server answers in the ack.

@@ -14,7 +14,7 @@ import { sessionView } from './session-view.ts';
 import { SessionControl } from './control.ts';
 import { admissionMiddleware } from './admission.ts';
 import { SubjectLimits } from './subject-limits.ts';
-import { roleRefusal, type Access, type Right } from '../auth/access.ts';
+import { permits, roleRefusal, type Access, type Right } from '../auth/access.ts';
 import { StreamRouter } from './stream.ts';
 import { createMedia } from './webrtc/signalling.ts';
 import { DEFAULT_WEBRTC } from './webrtc/options.ts';
@@ -234,7 +234,10 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
 
     handle('capabilities', 'watch', (req) => {
       const c = checkEmpty(req);
-      return c.ok ? { ok: true, ...runtime.capabilities, state: runtime.phase(), session: sessionView(runtime.status()) } : c;
+      if (!c.ok) return c;
+      const { principal } = socket.data;
+      const you = { rights: (['play', 'watch', 'observe'] as const).filter((r) => permits(principal, r)), sub: principal.sub };
+      return { ok: true, ...runtime.capabilities, state: runtime.phase(), session: sessionView(runtime.status()), you };
     });
 
     // Input frames: many a second, so no ack is required; a refusal without one is told

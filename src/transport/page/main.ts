@@ -15,7 +15,7 @@ import type { Encoding } from '../events.ts';
 import { createPageMedia, type PageMedia } from './media.ts';
 import { CommandForms, type CommandInfo } from './controls.ts';
 import { Figures } from './figures.ts';
-import { Presence, TabMemory, type TabRide } from './presence.ts';
+import { Presence, TabCredential, TabMemory, type TabRide } from './presence.ts';
 import { setupCamera } from './camera.ts';
 import { $, act, log, showError } from './dom.ts';
 
@@ -173,11 +173,15 @@ function streamGone(page: Page, sessionOver: boolean): void {
 /** After a reload or a reconnect: what the server says now, and this tab's ride taken back. */
 async function rejoin(page: Page, memory: TabRide): Promise<void> {
   const caps = await page.client.capabilities();
+  page.presence.rights = caps.you.rights;
   page.presence.phase = caps.state;
   page.presence.update(caps.session);
   page.forms.show(caps.session?.controls ?? null);
-  if (caps.session && memory.token) {
-    await page.client.resume(memory.token).then(
+  // With the session token this tab kept; a player with an access token also by its user id
+  // (the server compares the token's sub with the session's), so another tab or device of the same
+  // user takes the ride back too. Refused (another user's session, a spectator): not the owner.
+  if (caps.session && (memory.token || (caps.you.sub !== null && caps.you.rights.includes('play')))) {
+    await page.client.resume(memory.token ?? undefined).then(
       () => (page.presence.owner = true),
       () => (page.presence.owner = false), // the session is someone else's now
     );
@@ -269,7 +273,8 @@ function bindButtons(page: Page): void {
 }
 
 async function main(): Promise<void> {
-  const client = await FramehostClient.connect(location.origin);
+  const credential = TabCredential.take();
+  const client = await FramehostClient.connect(location.origin, credential ? { authToken: credential } : {});
   const caps = await client.capabilities();
   $('model').textContent = `${caps.model.name} ${caps.model.version}`;
   const counts: Page['counts'] = { frames: 0, inputsSent: 0, firstFrameAt: null };

@@ -6,6 +6,7 @@
  * so their coming and going never moves anything.
  */
 import type { Phase } from '../../machines/phase.ts';
+import type { Right } from '../../auth/principal.ts';
 import type { SessionView } from '../events.ts';
 import { $, allow } from './dom.ts';
 
@@ -20,6 +21,8 @@ export class Presence {
   viewing = false;
   connected = true;
   session: SessionView | null = null;
+  /** What this page's credential allows (a spectator's access token: watch only). */
+  rights: readonly Right[] = ['play', 'watch'];
   /** When the orphan timeout stops the session, performance.now() ms (null: the owner is here). */
   private orphanAt: number | null = null;
 
@@ -49,7 +52,8 @@ export class Presence {
     $('role').textContent = this.role;
     $('state').textContent = this.phase;
     const offline = this.connected ? null : 'Reconnecting…';
-    allow($<HTMLButtonElement>('start'), offline ?? (this.running || this.phase === 'stopping' ? 'A session runs: Watch it, or wait for it to end' : this.phase !== 'idle' ? `The model is ${this.phase}` : null), 'Start a session: you control it');
+    const player = this.rights.includes('play') ? null : 'Your access token lets you watch, not play';
+    allow($<HTMLButtonElement>('start'), offline ?? player ?? (this.running || this.phase === 'stopping' ? 'A session runs: Watch it, or wait for it to end' : this.phase !== 'idle' ? `The model is ${this.phase}` : null), 'Start a session: you control it');
     allow($<HTMLButtonElement>('stop'), offline ?? (!this.running ? 'No session runs' : !this.owner ? 'Only the session’s owner may stop it' : null), 'Stop your session');
     allow($<HTMLButtonElement>('watch'), offline ?? (!this.running ? 'No session runs to watch' : this.viewing ? 'You are watching' : null), 'Receive the stream without controlling the session');
     allow($<HTMLSelectElement>('encoding'), this.viewing ? 'The stream in use keeps its encoding: choose before Start or Watch' : null, 'How frames travel: WebRTC video, or frames over Socket.IO');
@@ -97,6 +101,29 @@ export class TabMemory {
       sessionStorage.setItem(TabMemory.KEY, JSON.stringify(state));
     } catch {
       // storage off (private mode): the page works, only a reload loses the ride
+    }
+  }
+}
+
+/**
+ * The player's access credential (an access token minted by the operator's backend, or the LAN's
+ * shared secret), handed to the page in the URL's fragment: `https://host/#token=…`. A fragment
+ * never reaches a server, a proxy's log or a Referer header. The page moves it into this tab's
+ * sessionStorage and out of the address bar, so a reload keeps it and a copied link does not.
+ */
+export class TabCredential {
+  private static readonly KEY = 'framehost.credential';
+
+  static take(): string | undefined {
+    const fromUrl = new URLSearchParams(location.hash.slice(1)).get('token');
+    try {
+      if (fromUrl) {
+        sessionStorage.setItem(TabCredential.KEY, fromUrl);
+        history.replaceState(null, '', location.pathname + location.search);
+      }
+      return fromUrl ?? sessionStorage.getItem(TabCredential.KEY) ?? undefined;
+    } catch {
+      return fromUrl ?? undefined; // storage off: this load works, a reload needs the link again
     }
   }
 }

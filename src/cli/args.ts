@@ -39,6 +39,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const BUILTIN_MODELS = {
   'gray-scott': 'Gray-Scott reaction-diffusion, the default (also "demo"); click to stamp, commands for feed/kill/palette',
   'video-filter': 'edges or toon shading of the video the page sends from your camera (input track "camera")',
+  'vae-decoder': 'a VAE-decoder-shaped network with random weights (frames are noise): a GPU workload to measure',
 } as const;
 
 /** Options of the subcommands that run a model (not the gateway). */

@@ -57,7 +57,7 @@ export function installedOrtVersion(): string {
 export function versionProblem(built: string | undefined, installed: string): string | undefined {
   if (!built) return 'the ORT version the libraries were built for is unknown: pass --ort-version X.Y.Z';
   if (built === installed) return undefined;
-  return `the libraries were built for onnxruntime ${built}, and onnxruntime-node ${installed} is installed: pin it first (npm install --save-exact onnxruntime-node@${built}; offline: npm install --save-exact ./onnxruntime-node-${built}.tgz), then run this again`;
+  return `the libraries were built for onnxruntime ${built}, and onnxruntime-node ${installed} is installed: pin it first (npm install --save-exact onnxruntime-node@${built}; offline: npm install --save-exact ./onnxruntime-common-${built}.tgz ./onnxruntime-node-${built}.tgz), then run this again`;
 }
 
 /** Copies the libraries into the binding folder; returns the placed paths. */

@@ -63,8 +63,9 @@ export function gpuDevicePresent(dev = '/dev'): boolean {
   }
 }
 
-/** The one hint for a CUDA install, in the log and the README alike. */
-export const CUDA_HINT = 'CUDA: npm run gpu:cuda -- --from <folder or .tgz> (README, GPU)';
+/** The one hint for a CUDA install, word for word the README's (section GPU). */
+export const CUDA_HINT =
+  'CUDA, online: npm pkg set allowScripts.onnxruntime-node=true --json && ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node; offline: npm run gpu:cuda -- --from <folder or .tgz>; README, GPU';
 
 export function planProviders(choice: ProviderChoice, hasCuda = cudaInstalled(), hasGpu = gpuDevicePresent()): ProviderPlan {
   switch (choice) {

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { createPlannedSession, type OnnxSession } from '../src/gpu/session.ts';
 import { planProviders, type ProviderChoice } from '../src/gpu/providers.ts';
 import { buildGrayScottGraph } from '../src/models/gray-scott/graph.ts';
-import { seedField } from '../src/models/gray-scott/model.ts';
+import { seedField, type Field } from '../src/models/gray-scott/model.ts';
 import { paletteBytes } from '../src/models/gray-scott/palettes.ts';
 import { buildDecoderGraph } from '../src/models/vae-decoder/graph.ts';
 import { latentTensor } from '../src/models/vae-decoder/model.ts';
@@ -44,43 +44,61 @@ export interface BareOptions {
   readonly ocrPath?: string;
 }
 
+const OCEAN = new ort.Tensor('uint8', paletteBytes('ocean'), [256, 4]);
+
+/** The demo world's inputs for a field. */
+function demoFeeds(field: Field, size: number): Record<string, ort.Tensor> {
+  return {
+    state: new ort.Tensor('float32', field.uv, [1, 2, size, size]),
+    feed: new ort.Tensor('float32', field.feed, [1]),
+    kill: new ort.Tensor('float32', field.kill, [1]),
+    palette: OCEAN,
+  };
+}
+
+/** The demo model's call: the next field into the spare buffer, a fresh picture. */
+class DemoLoop implements BareLoop {
+  constructor(readonly onnx: OnnxSession, private readonly size: number, private readonly field: Field) {}
+  async step(): Promise<Uint8Array> {
+    const out = await this.onnx.session.run(demoFeeds(this.field, this.size), { state_out: new ort.Tensor('float32', this.field.spare, [1, 2, this.size, this.size]), rgba: null });
+    [this.field.uv, this.field.spare] = [this.field.spare, this.field.uv];
+    return out.rgba!.data as Uint8Array;
+  }
+}
+
+/** The decoder on its drifting latent. */
+class DecoderLoop implements BareLoop {
+  private t = 0;
+  constructor(readonly onnx: OnnxSession, private readonly size: number) {}
+  async step(): Promise<Uint8Array> {
+    return (await this.onnx.session.run({ latent: latentTensor(this.size, this.t++) })).rgb!.data as Uint8Array;
+  }
+}
+
+/** The OCR model's frame: test card → input → detector → heat map. */
+class OcrLoop implements BareLoop {
+  private t = 0;
+  constructor(readonly onnx: OnnxSession) {}
+  async step(): Promise<Uint8Array> {
+    const card = testCard(this.t++);
+    const out = await this.onnx.session.run({ x: ocrInput(card) });
+    return heatMap(card, Object.values(out)[0]!.data as Float32Array);
+  }
+}
+
 /** The bare loop of a workload, on an explicit provider (no fallback: a failure is the answer). */
 export async function openBare(name: WorkloadName, size: number, opts: BareOptions, log: Logger): Promise<BareLoop> {
   const settings = { provider: opts.provider, ...(opts.threads ? { threads: opts.threads } : {}) };
   const create = (source: string | Uint8Array, probe: Record<string, ort.Tensor>) => createPlannedSession(source, planProviders(opts.provider), { ...settings, probe }, log);
   switch (name) {
     case 'demo': {
-      const field = seedField(size);
-      const shape = [1, 2, size, size];
-      const feeds = () => ({ state: new ort.Tensor('float32', field.uv, shape), feed: new ort.Tensor('float32', field.feed, [1]), kill: new ort.Tensor('float32', field.kill, [1]), palette: new ort.Tensor('uint8', paletteBytes('ocean'), [256, 4]) });
-      const onnx = await create(buildGrayScottGraph(8), feeds());
-      return {
-        onnx,
-        async step() {
-          // The demo model's call: the next field into the spare buffer, a fresh picture.
-          const out = await onnx.session.run(feeds(), { state_out: new ort.Tensor('float32', field.spare, shape), rgba: null });
-          [field.uv, field.spare] = [field.spare, field.uv];
-          return out.rgba!.data as Uint8Array;
-        },
-      };
+      // The probe is the seed field itself, as the demo model passes it.
+      return new DemoLoop(await create(buildGrayScottGraph(8), demoFeeds(seedField(size), size)), size, seedField(size));
     }
-    case 'decoder': {
-      const onnx = await create(buildDecoderGraph(size).onnx, { latent: latentTensor(size, 0) });
-      const t = { n: 0 };
-      return { onnx, step: async () => (await onnx.session.run({ latent: latentTensor(size, t.n++) })).rgb!.data as Uint8Array };
-    }
-    case 'ocr': {
-      const onnx = await create(opts.ocrPath ?? defaultOcrPath(), { x: ocrInput(testCard(0)) });
-      const t = { n: 0 };
-      return {
-        onnx,
-        async step() {
-          const card = testCard(t.n++);
-          const out = await onnx.session.run({ x: ocrInput(card) });
-          return heatMap(card, Object.values(out)[0]!.data as Float32Array);
-        },
-      };
-    }
+    case 'decoder':
+      return new DecoderLoop(await create(buildDecoderGraph(size).onnx, { latent: latentTensor(size, 0) }), size);
+    case 'ocr':
+      return new OcrLoop(await create(opts.ocrPath ?? defaultOcrPath(), { x: ocrInput(testCard(0)) }));
   }
 }
 

@@ -5,6 +5,7 @@
  * CPU's cannot exist here, so that one case uses a stand-in: a real CPU session of a subtly wrong
  * graph, opened where the WebGPU session would be (the only mock in this file).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +19,10 @@ import { compareOutputs } from '../src/gpu/compare.ts';
 import { describeAdapter, gpuDevicePresent, planProviders } from '../src/gpu/providers.ts';
 import { FramehostError } from '../src/errors.ts';
 import { startServer, type Harness } from './helpers/server.ts';
-import { startRuntime } from './helpers/runtime.ts';
+import { BIN, ROOT } from './helpers/cli.ts';
+import { collectMessages, startRuntime, until } from './helpers/runtime.ts';
+
+const PROVIDER_MODEL = new URL('./fixtures/models/provider.ts', import.meta.url).pathname;
 
 interface Line {
   readonly level: number;
@@ -138,6 +142,19 @@ describe('what runs the model, in /health, /metrics and the adapter name', () =>
     expect(metrics).toContain(`framehost_execution_provider{provider="cpu",adapter="${cpus()[0]!.model.trim()}"} 1`);
   });
 
+  it("a model's load context carries the provider asked for; its session says what it got", async () => {
+    const rt = await startRuntime({ model: PROVIDER_MODEL, ort: { provider: 'cpu' } });
+    try {
+      await rt.ready();
+      const messages = collectMessages(rt);
+      rt.start();
+      await until('the report', () => messages.length > 0);
+      expect(messages[0]).toEqual({ asked: 'cpu', got: 'cpu', adapter: cpus()[0]!.model.trim(), reason: 'CPU requested' });
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
   it('an explicit webgpu with no adapter fails the load with the reason', async () => {
     const rt = await startRuntime({ ort: { provider: 'webgpu' } });
     try {
@@ -166,6 +183,18 @@ describe('what runs the model, in /health, /metrics and the adapter name', () =>
       expect(gpuDevicePresent(join(dir, 'dev'))).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('--provider on the command line', () => {
+  const serve = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, [BIN, 'serve', '--port', '0', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30_000, env: { ...process.env, FRAMEHOST_LOG_LEVEL: 'warn', ...env } });
+
+  it('refuses an unknown provider, from the flag or FRAMEHOST_PROVIDER, naming the choices', () => {
+    for (const run of [serve(['--provider', 'metal']), serve([], { FRAMEHOST_PROVIDER: 'metal' })]) {
+      expect(run.status).toBe(2);
+      expect(run.stderr).toMatch(/--provider must be one of auto, cpu, webgpu, cuda, tensorrt/);
     }
   });
 });

@@ -266,7 +266,7 @@ const started = Date.now();
 process.stderr.write(`framehost bench (${quick ? 'quick' : 'full'}): phases of ${PHASE_MS} ms, ${ROUNDS} rounds\n`);
 const networks: PairedResult[] = [];
 for (const part of ['decoder', 'ocr'] as const) {
-  if (PARTS.includes(part)) networks.push(await pairedRun(client, part, part === 'decoder' ? DECODER_SIZE : 256, { provider: PROVIDER, phaseMs: PHASE_MS, rounds: ROUNDS, ...(THREADS ? { threads: THREADS } : {}) }));
+  if (PARTS.includes(part)) networks.push((await pairedRun(client, part, part === 'decoder' ? DECODER_SIZE : 256, { provider: PROVIDER, phaseMs: PHASE_MS, rounds: ROUNDS, ...(THREADS ? { threads: THREADS } : {}) })).result);
 }
 if (!PARTS.includes('demo')) {
   await client.close();

@@ -5,8 +5,8 @@
  * (it applies to the bare loop and the runtime alike).
  *
  * Parts: `demo` is everything below on the demo world; `decoder` and `ocr` are the workloads
- * shaped like real networks (bench/networks.ts: delivered ÷ bare in paired phases), on
- * `--provider` (default cpu). The decoder runs at 128² by default: ~75 ms a frame on one CPU
+ * shaped like real networks (bench/networks.ts: delivered ÷ bare in paired phases). All run on
+ * `--provider` (default cpu; bare loop and runtime alike; WebRTC's section stays on the CPU). The decoder runs at 128² by default: ~75 ms a frame on one CPU
  * thread here (0.3 s at 256²), so a phase still holds ~25 frames.
  *
  * Variants, interleaved in rounds so machine noise hits them alike (the machine drifts ±10-15% between runs):
@@ -30,7 +30,7 @@ import { median, pct, r2, r3, sleep } from './stats.ts';
 import { runWebRtcBench } from './webrtc.ts';
 import { networksMarkdown, pairedRun, type PairedResult } from './networks.ts';
 import { WORKLOADS } from './workloads.ts';
-import { isProviderChoice } from '../src/gpu/providers.ts';
+import { isProviderChoice, type ProviderChoice } from '../src/gpu/providers.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -46,8 +46,10 @@ const THREADS = Number(process.env.FRAMEHOST_ORT_THREADS) || undefined;
 const PARTS = (args.includes('--parts') ? args[args.indexOf('--parts') + 1]! : 'demo,decoder,ocr').split(',');
 for (const p of PARTS) if (p !== 'demo' && !(WORKLOADS as readonly string[]).includes(p)) throw new Error(`--parts: unknown part ${p} (demo, decoder, ocr)`);
 const DECODER_SIZE = args.includes('--decoder-size') ? Number(args[args.indexOf('--decoder-size') + 1]) : 128;
-const PROVIDER = args.includes('--provider') ? args[args.indexOf('--provider') + 1]! : 'cpu';
-if (!isProviderChoice(PROVIDER)) throw new Error('--provider: auto, cpu, webgpu, cuda or tensorrt');
+const PROVIDER: ProviderChoice = ((p: string) => {
+  if (!isProviderChoice(p)) throw new Error('--provider: auto, cpu, webgpu, cuda or tensorrt');
+  return p;
+})(args.includes('--provider') ? args[args.indexOf('--provider') + 1]! : 'cpu');
 
 
 // ---------- the pieces under test ----------
@@ -56,7 +58,7 @@ class Bare {
   private readonly worker: Worker;
   private readonly ready: Promise<void>;
   constructor(size: number) {
-    this.worker = startWorker(new URL('./bare-worker.ts', import.meta.url), { workerData: { size, threads: THREADS } });
+    this.worker = startWorker(new URL('./bare-worker.ts', import.meta.url), { workerData: { size, threads: THREADS, provider: PROVIDER } });
     this.ready = new Promise((r) => this.worker.once('message', () => r()));
   }
   async fps(ms: number): Promise<number> {
@@ -75,7 +77,7 @@ class Bare {
 type Client = ChildRpc<ClientRequest>;
 
 async function world(size: number, fps = 0): Promise<{ rt: Runtime; server: FramehostHttpServer }> {
-  const rt = await createRuntime({ modelOptions: { size, fps }, ort: THREADS ? { threads: THREADS } : {}, logger: pino({ level: 'warn' }) });
+  const rt = await createRuntime({ modelOptions: { size, fps }, ort: { provider: PROVIDER, ...(THREADS ? { threads: THREADS } : {}) }, logger: pino({ level: 'warn' }) });
   await rt.ready();
   const server = await listen(rt, { host: '127.0.0.1', port: 0, requestsPerSecond: 10_000, requestBurst: 10_000 });
   return { rt, server };

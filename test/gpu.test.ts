@@ -6,7 +6,7 @@
  * graph, opened where the WebGPU session would be (the only mock in this file).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -16,7 +16,7 @@ import { pino, type Logger } from 'pino';
 import { GraphBuilder } from '../src/models/graph-builder.ts';
 import { createOnnxSession, createPlannedSession, openOrtSession, type OpenSession } from '../src/gpu/session.ts';
 import { compareOutputs } from '../src/gpu/compare.ts';
-import { describeAdapter, gpuDevicePresent, planProviders } from '../src/gpu/providers.ts';
+import { CUDA_HINT, describeAdapter, gpuDevicePresent, planProviders } from '../src/gpu/providers.ts';
 import { FramehostError } from '../src/errors.ts';
 import { startServer, type Harness } from './helpers/server.ts';
 import { BIN, ROOT } from './helpers/cli.ts';
@@ -82,6 +82,14 @@ describe('execution providers on a machine without a GPU', () => {
     expect(warnings(lines)[0]!.msg).toMatch(/webgpu provider failed to start: .*; falling back to the CPU$/);
     const out = await s.session.run({ x: new ort.Tensor('float32', new Float32Array(8).fill(1), [1, 8]) });
     expect((out.y!.data as Float32Array)[0]).toBeCloseTo(1.5);
+  });
+
+  it('the CUDA hint in the log is the README\'s, command for command', () => {
+    expect(planProviders('auto', false, false).reason).toContain(CUDA_HINT);
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const [online, offline] = CUDA_HINT.replace(/^CUDA, online: /, '').split('; offline: ');
+    expect(readme).toContain(online!);
+    expect(readme).toContain(offline!.replace(/; README, GPU$/, ''));
   });
 
   it('auto with no GPU device plans the CPU alone (no Dawn start, no stderr noise)', () => {

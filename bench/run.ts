@@ -1,7 +1,13 @@
 /**
- * `npm run bench [-- --quick] [-- --json PATH] [-- --sizes 256,512] [-- --throughput-only]`:
+ * `npm run bench [-- --quick] [-- --json PATH] [-- --sizes 256,512] [-- --throughput-only]
+ *   [-- --parts demo,decoder,ocr] [-- --decoder-size 128] [-- --provider cpu]`:
  * framehost against the bare ONNX loop. FRAMEHOST_ORT_THREADS=1 compares another thread setting
  * (it applies to the bare loop and the runtime alike).
+ *
+ * Parts: `demo` is everything below on the demo world; `decoder` and `ocr` are the workloads
+ * shaped like real networks (bench/networks.ts: delivered ÷ bare in paired phases). All run on
+ * `--provider` (default cpu; bare loop and runtime alike; WebRTC's section stays on the CPU). The decoder runs at 128² by default: ~75 ms a frame on one CPU
+ * thread here (0.3 s at 256²), so a phase still holds ~25 frames.
  *
  * Variants, interleaved in rounds so machine noise hits them alike (the machine drifts ±10-15% between runs):
  *   bare       the demo graph in a tight loop on a worker thread, nothing else
@@ -22,6 +28,9 @@ import type { ClientRequest } from './client-process.ts';
 import { ChildRpc } from './child-rpc.ts';
 import { median, pct, r2, r3, sleep } from './stats.ts';
 import { runWebRtcBench } from './webrtc.ts';
+import { networksMarkdown, pairedRun, type PairedResult } from './networks.ts';
+import { WORKLOADS } from './workloads.ts';
+import { isProviderChoice, type ProviderChoice } from '../src/gpu/providers.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -34,6 +43,13 @@ const THROUGHPUT_ONLY = args.includes('--throughput-only');
 const SESSIONS = quick ? 300 : 1000;
 /** FRAMEHOST_ORT_THREADS: the same ORT thread count for the bare loop and the runtime. */
 const THREADS = Number(process.env.FRAMEHOST_ORT_THREADS) || undefined;
+const PARTS = (args.includes('--parts') ? args[args.indexOf('--parts') + 1]! : 'demo,decoder,ocr').split(',');
+for (const p of PARTS) if (p !== 'demo' && !(WORKLOADS as readonly string[]).includes(p)) throw new Error(`--parts: unknown part ${p} (demo, decoder, ocr)`);
+const DECODER_SIZE = args.includes('--decoder-size') ? Number(args[args.indexOf('--decoder-size') + 1]) : 128;
+const PROVIDER: ProviderChoice = ((p: string) => {
+  if (!isProviderChoice(p)) throw new Error('--provider: auto, cpu, webgpu, cuda or tensorrt');
+  return p;
+})(args.includes('--provider') ? args[args.indexOf('--provider') + 1]! : 'cpu');
 
 
 // ---------- the pieces under test ----------
@@ -42,7 +58,7 @@ class Bare {
   private readonly worker: Worker;
   private readonly ready: Promise<void>;
   constructor(size: number) {
-    this.worker = startWorker(new URL('./bare-worker.ts', import.meta.url), { workerData: { size, threads: THREADS } });
+    this.worker = startWorker(new URL('./bare-worker.ts', import.meta.url), { workerData: { size, threads: THREADS, provider: PROVIDER } });
     this.ready = new Promise((r) => this.worker.once('message', () => r()));
   }
   async fps(ms: number): Promise<number> {
@@ -61,7 +77,7 @@ class Bare {
 type Client = ChildRpc<ClientRequest>;
 
 async function world(size: number, fps = 0): Promise<{ rt: Runtime; server: FramehostHttpServer }> {
-  const rt = await createRuntime({ modelOptions: { size, fps }, ort: THREADS ? { threads: THREADS } : {}, logger: pino({ level: 'warn' }) });
+  const rt = await createRuntime({ modelOptions: { size, fps }, ort: { provider: PROVIDER, ...(THREADS ? { threads: THREADS } : {}) }, logger: pino({ level: 'warn' }) });
   await rt.ready();
   const server = await listen(rt, { host: '127.0.0.1', port: 0, requestsPerSecond: 10_000, requestBurst: 10_000 });
   return { rt, server };
@@ -250,6 +266,16 @@ async function memory() {
 const client: Client = new ChildRpc(new URL('./client-process.ts', import.meta.url));
 const started = Date.now();
 process.stderr.write(`framehost bench (${quick ? 'quick' : 'full'}): phases of ${PHASE_MS} ms, ${ROUNDS} rounds\n`);
+const networks: PairedResult[] = [];
+for (const part of ['decoder', 'ocr'] as const) {
+  if (PARTS.includes(part)) networks.push((await pairedRun(client, part, part === 'decoder' ? DECODER_SIZE : 256, { provider: PROVIDER, phaseMs: PHASE_MS, rounds: ROUNDS, ...(THREADS ? { threads: THREADS } : {}) })).result);
+}
+if (!PARTS.includes('demo')) {
+  await client.close();
+  writeFileSync(jsonPath, `${JSON.stringify({ machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version, onnxruntime: ort.env.versions.common }, mode: quick ? 'quick' : 'full', networks }, null, 2)}\n`);
+  console.log(`\n${networksMarkdown(networks)}\n\nmachine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, onnxruntime ${ort.env.versions.common}; JSON: ${jsonPath}`);
+  process.exit(0);
+}
 const sizes: SizeResult[] = [];
 for (const size of SIZES) sizes.push(await throughput(size, client));
 if (THROUGHPUT_ONLY) {
@@ -286,6 +312,7 @@ const results = {
   viewers: view,
   memory: mem,
   ...(rtc ? { webrtc: rtc.result } : {}),
+  networks,
   seconds: Math.round((Date.now() - started) / 1000),
 };
 writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
@@ -316,6 +343,8 @@ ${rows.join('\n')}
 | heap MB | ${mem.heap_mb_after_10} | | ${mem.heap_mb_after_n} | ${mem.heap_growth_mb_1000_sessions} | |
 
 ${rtc ? `${rtc.markdown}
+
+` : ''}${networks.length ? `${networksMarkdown(networks)}
 
 ` : ''}machine: ${results.machine.cores} cores (${results.machine.cpu}), Node ${results.machine.node}, onnxruntime ${results.machine.onnxruntime}, CPU provider; ${results.seconds} s; JSON: ${jsonPath}`);
 process.exit(0);

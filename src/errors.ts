@@ -11,6 +11,7 @@ export const ERRORS = {
   busy: 'a session is already running (or still being cleaned up); only one session at a time',
   not_ready: 'the model is not loaded yet; retry when /ready answers 200',
   load_failed: 'the model failed to load; the runtime cannot serve sessions',
+  provider_failed: 'the requested execution provider (webgpu, cuda, tensorrt) could not start; --provider auto falls back to the CPU',
   shutting_down: 'the runtime is shutting down and takes no new sessions',
   no_session: 'there is no running session',
   not_owner: 'only the session owner may do this',

@@ -31,7 +31,7 @@ export interface RuntimeOptions {
   /** Model module path or URL; default: the built-in Gray-Scott world. */
   readonly model?: string;
   readonly modelOptions?: Readonly<Record<string, unknown>>;
-  readonly ort?: CreateSessionOptions;
+  readonly ort?: Omit<CreateSessionOptions, 'probe'>;
   readonly limits?: Partial<Limits>;
   readonly logger?: Logger;
   /** Frames the worker may have in flight to the main thread before it drops (counted). */

@@ -158,7 +158,7 @@ describe('framehost check', () => {
   it('exits 2 with one line and a hint for a missing or misspelled model', { timeout: 30_000 }, async () => {
     const [missing, typo, none] = await Promise.all([check(['/nonexistent/model.ts']), check(['video-filtr']), check([])]);
     expect(missing.code).toBe(2);
-    expect(missing.out).toMatch(/^framehost: check: --model \/nonexistent\/model\.ts: no such file \(\/nonexistent\/model\.ts\); built-ins: gray-scott, video-filter$/m);
+    expect(missing.out).toMatch(/^framehost: check: --model \/nonexistent\/model\.ts: no such file \(\/nonexistent\/model\.ts\); built-ins: gray-scott, video-filter, vae-decoder$/m);
     expect(missing.out).not.toMatch(/\n\s+at /); // no stack trace
     expect(typo.code).toBe(2);
     expect(typo.out).toMatch(/^framehost: check: no model "video-filtr": did you mean the built-in video-filter\?$/m);

@@ -24,7 +24,7 @@ import type {
 
 // ── fixtures ────────────────────────────────────────────────────────────────────────────────
 
-const MODEL: ModelInfo = { name: 'fake', version: '1.0.0', provider: 'cpu', loadMs: 3 };
+const MODEL: ModelInfo = { name: 'fake', version: '1.0.0', provider: 'cpu', adapter: 'test CPU', loadMs: 3 };
 
 /** Distinct small limits, so a test can tell which delay fired. */
 const LIMITS: Limits = {

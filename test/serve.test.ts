@@ -141,7 +141,7 @@ describe('framehost serve', () => {
 
   it('refuses a missing model, a misspelled built-in and a bad --inspect-url in one line, exit 2', async () => {
     const runs = [
-      [['--model', '/nonexistent'], /^framehost: serve: --model \/nonexistent: no such file \(\/nonexistent\); built-ins: gray-scott, video-filter\n/],
+      [['--model', '/nonexistent'], /^framehost: serve: --model \/nonexistent: no such file \(\/nonexistent\); built-ins: gray-scott, video-filter, vae-decoder\n/],
       [['--model', 'video-filtr'], /^framehost: serve: no model "video-filtr": did you mean the built-in video-filter\?\n/],
       [['--inspect-url', 'notaurl'], /^framehost: serve: --inspect-url "notaurl" is not a URL: try ws:\/\/127\.0\.0\.1:8080\n/],
       [['--inspect-url', 'http://127.0.0.1:1'], /^framehost: serve: --inspect-url needs a ws:\/\/ or wss:\/\/ URL, got http:\n/],

@@ -92,14 +92,16 @@ async function load(): Promise<void> {
       },
       resolve: (path) => resolveModelPath(path, init.modelUrl),
       modelUrl: init.modelUrl,
+      provider: init.ort.provider ?? 'auto',
       options: init.modelOptions,
       log,
     });
     loaded = { model, scope, onnx };
     const provider = onnx[0]?.provider ?? 'none';
+    const adapter = onnx[0]?.adapter ?? 'none';
     post({
       type: 'ready',
-      model: { name: model.name, version: model.version, provider, loadMs: Math.round(performance.now() - started) },
+      model: { name: model.name, version: model.version, provider, adapter, loadMs: Math.round(performance.now() - started) },
       commands: Object.keys(model.commands),
     });
   } catch (err) {

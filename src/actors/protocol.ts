@@ -21,7 +21,8 @@ export interface WorkerInit {
   /** file: URL of the model module (default-exports a model definition). */
   readonly modelUrl: string;
   readonly modelOptions: Readonly<Record<string, unknown>>;
-  readonly ort: CreateSessionOptions;
+  /** No probe: tensors do not cross to the worker (a model passes its own to createSession). */
+  readonly ort: Omit<CreateSessionOptions, 'probe'>;
   readonly logLevel: string;
   /** Int32Array over CONTROL_SLOTS slots. */
   readonly control: SharedArrayBuffer;

@@ -39,6 +39,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const BUILTIN_MODELS = {
   'gray-scott': 'Gray-Scott reaction-diffusion, the default (also "demo"); click to stamp, commands for feed/kill/palette',
   'video-filter': 'edges or toon shading of the video the page sends from your camera (input track "camera")',
+  'vae-decoder': 'a VAE-decoder-shaped network with random weights (frames are noise): a GPU workload to measure',
 } as const;
 
 /** Options of the subcommands that run a model (not the gateway). */
@@ -87,7 +88,7 @@ export const SUBCOMMANDS = {
       'cors-origin': { type: 'string', multiple: true, valueName: 'ORIGIN', description: 'allow browser pages from this origin (repeatable) [env FRAMEHOST_CORS_ORIGINS, comma-separated]' },
       'orphan-timeout': { type: 'string', valueName: 'MS', description: 'stop a session whose owner is gone this long (default 30000) [env FRAMEHOST_ORPHAN_TIMEOUT_MS]' },
       'stop-deadline': { type: 'string', valueName: 'MS', description: 'kill a loop that ignores stop after this long (default 5000)' },
-      provider: { type: 'string', valueName: 'NAME', description: 'auto|cpu|cuda|tensorrt (default auto) [env FRAMEHOST_PROVIDER]' },
+      provider: { type: 'string', valueName: 'NAME', description: 'auto|cpu|webgpu|cuda|tensorrt (default auto: CUDA if installed, else WebGPU if a GPU device exists, else CPU) [env FRAMEHOST_PROVIDER]' },
       threads: { type: 'string', valueName: 'N', description: 'ONNX Runtime intra-op threads (default cores − 1, 1 to 4) [env FRAMEHOST_ORT_THREADS]' },
       // Fleet node (src/fleet/node.ts): take ride requests from a queue, admit ticket holders only.
       fleet: { type: 'boolean', description: 'run as a fleet node: take sessions from the gateway\'s queue (needs --redis and a secret)' },

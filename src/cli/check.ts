@@ -15,7 +15,7 @@ export async function runCheckCommand(cli: ParsedCommandLine): Promise<number> {
     throw new UsageError('give the model once: as MODEL or as --model');
   }
   const model = cli.positional ?? cli.model;
-  if (model === undefined) throw new UsageError('which model? framehost check ./model.ts (or a built-in: gray-scott, video-filter)');
+  if (model === undefined) throw new UsageError('which model? framehost check ./model.ts (or a built-in: gray-scott, video-filter, vae-decoder)');
   checkModelArgument(model);
   // FRAMEHOST_ORT_THREADS as serve reads it: a fallback for the flag, checked like the flag.
   const v = { ...cli.values, threads: cli.values.threads ?? (process.env.FRAMEHOST_ORT_THREADS || undefined) };

@@ -11,7 +11,7 @@ import { createRuntime } from '../runtime.ts';
 import { listen } from '../transport/server.ts';
 import { DEFAULT_TRANSPORT } from '../transport/options.ts';
 import { startInspection, type Inspection } from '../inspect.ts';
-import type { ProviderChoice } from '../gpu/providers.ts';
+import { isProviderChoice, PROVIDER_CHOICES } from '../gpu/providers.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
 import type { NodeOptions } from '../fleet/node.ts';
 import { leaseSettings } from '../fleet/options.ts';
@@ -20,8 +20,6 @@ import { onShutdownRequest } from './shutdown-trigger.ts';
 import { checkModelArgument, checkWebSocketUrl, listenProblem } from './problems.ts';
 import { parseMediaOptions } from './media-options.ts';
 import { tokenVerifier } from './token-options.ts';
-
-const PROVIDERS: readonly ProviderChoice[] = ['auto', 'cpu', 'cuda', 'tensorrt'];
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
 
@@ -41,7 +39,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
     : (env.FRAMEHOST_CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
 
   const provider = stringOption(v, 'provider') ?? 'auto';
-  if (!PROVIDERS.includes(provider as ProviderChoice)) throw new UsageError(`--provider must be one of ${PROVIDERS.join(', ')}`);
+  if (!isProviderChoice(provider)) throw new UsageError(`--provider must be one of ${PROVIDER_CHOICES.join(', ')}`);
   const port = intOption(v, 'port', 0, 65535) ?? DEFAULT_TRANSPORT.port;
   const orphan = intOption(v, 'orphan-timeout', 100, 86_400_000);
   const deadline = intOption(v, 'stop-deadline', 10, 600_000);
@@ -71,7 +69,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
     model: cli.model,
     modelOptions: cli.modelOptions,
     logger: log,
-    ort: { provider: provider as ProviderChoice, ...(threads ? { threads } : {}) },
+    ort: { provider, ...(threads ? { threads } : {}) },
     limits: { ...(orphan ? { orphanTimeoutMs: orphan } : {}), ...(deadline ? { stopDeadlineMs: deadline } : {}) },
     ...(inspection ? { inspect: inspection.inspect } : {}),
     ...(record ? { record } : {}),
@@ -100,7 +98,7 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   process.stderr.write(`framehost: open ${server.url} in a browser\n`);
   if (server.metricsUrl) log.info({ url: server.metricsUrl }, `metrics without credentials on ${server.metricsUrl}/metrics`);
   runtime.ready().then(
-    (model) => log.info({ model }, `ready: ${model.name} ${model.version} on ${model.provider}`),
+    (model) => log.info({ model }, `ready: ${model.name} ${model.version} on ${model.provider} (${model.adapter})`),
     (err: Error) => log.error({ err }, 'the model failed to load; /ready answers 503'),
   );
 

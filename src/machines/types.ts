@@ -22,7 +22,10 @@ export const END_REASONS: readonly EndReason[] = ['stopped', 'returned', 'error'
 export interface ModelInfo {
   readonly name: string;
   readonly version: string;
+  /** The execution provider of the model's first ONNX session (cpu, webgpu, cuda, tensorrt), or none. */
   readonly provider: string;
+  /** What runs it, as the system names it (the CPU's or GPU's model name). */
+  readonly adapter: string;
   readonly loadMs: number;
 }
 

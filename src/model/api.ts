@@ -18,6 +18,7 @@ import type { ArgsOf, Fields } from './schema.ts';
 import type { EndReason } from '../machines/types.ts';
 import type { CreateSessionOptions, OnnxSession } from '../gpu/session.ts';
 import type { ControlPatch } from './controls.ts';
+import type { ProviderChoice } from '../gpu/providers.ts';
 
 export type PixelFormat = 'rgba' | 'rgb';
 
@@ -77,6 +78,12 @@ export interface LoadContext {
   resolve(path: string): string;
   /** The model module's URL (`import.meta.url` of the model file). */
   readonly modelUrl: string;
+  /**
+   * The execution provider asked for (`--provider`, `createRuntime({ ort })`): what
+   * `createSession` plans with unless its options say otherwise. The provider a session got is
+   * `OnnxSession.provider` (auto and fallbacks decide it there).
+   */
+  readonly provider: ProviderChoice;
   /** Model options from the command line or `createRuntime({ modelOptions })`. */
   readonly options: Readonly<Record<string, unknown>>;
   readonly log: Logger;

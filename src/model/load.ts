@@ -15,10 +15,14 @@ export const DEMO_MODEL_URL = new URL(`../models/gray-scott/model${import.meta.u
 /** The built-in video-to-video filter (input track `camera`). */
 export const VIDEO_FILTER_MODEL_URL = new URL(`../models/video-filter/model${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
 
+/** The VAE-decoder-shaped GPU workload (frames are noise). */
+export const VAE_DECODER_MODEL_URL = new URL(`../models/vae-decoder/model${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+
 /** A path (relative to the working directory), a URL, or a built-in name, as a URL. */
 export function modelUrl(pathOrUrl: string | undefined): string {
   if (!pathOrUrl || pathOrUrl === 'demo' || pathOrUrl === 'gray-scott') return DEMO_MODEL_URL;
   if (pathOrUrl === 'video-filter') return VIDEO_FILTER_MODEL_URL;
+  if (pathOrUrl === 'vae-decoder') return VAE_DECODER_MODEL_URL;
   if (/^[a-z]+:/i.test(pathOrUrl) && !isAbsolute(pathOrUrl)) return pathOrUrl;
   return pathToFileURL(resolve(pathOrUrl)).href;
 }
@@ -29,7 +33,7 @@ export function modelUrl(pathOrUrl: string | undefined): string {
  */
 export function modelSource(pathOrUrl: string | undefined): string {
   if (!pathOrUrl) return 'gray-scott';
-  if (pathOrUrl === 'demo' || pathOrUrl === 'gray-scott' || pathOrUrl === 'video-filter') return pathOrUrl;
+  if (pathOrUrl === 'demo' || pathOrUrl === 'gray-scott' || pathOrUrl === 'video-filter' || pathOrUrl === 'vae-decoder') return pathOrUrl;
   if (/^[a-z]+:/i.test(pathOrUrl) && !isAbsolute(pathOrUrl)) return pathOrUrl;
   return resolve(pathOrUrl);
 }

@@ -35,6 +35,19 @@ export function createMetrics(runtime: Runtime): Metrics {
   const commandErrors = new Counter({ name: 'framehost_command_errors_total', help: 'Refused or failed requests, by error code', labelNames: ['code'], registers: [registry] });
   const state = new Gauge({ name: 'framehost_state', help: 'Current lifecycle state (1 for the current one)', labelNames: ['state'], registers: [registry] });
   const conns = new Gauge({ name: 'framehost_connections', help: 'Open Socket.IO connections', registers: [registry] });
+  // Read at scrape time: the provider is known once the model loaded (and may change if a stuck
+  // loop forced a fresh worker that fell back), so no event has to keep it in step.
+  new Gauge({
+    name: 'framehost_execution_provider',
+    help: 'The execution provider running the model and what runs it (1 for the current one)',
+    labelNames: ['provider', 'adapter'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const model = runtime.status().model;
+      if (model) this.set({ provider: model.provider, adapter: model.adapter }, 1);
+    },
+  });
 
   const setState = (current: string): void => {
     for (const p of PHASES) state.set({ state: p }, p === current ? 1 : 0);

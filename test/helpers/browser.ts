@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { RuntimeOptions } from '../../src/runtime.ts';
+import type { TransportOptions } from '../../src/transport/options.ts';
 import { CHROMIUM } from '../setup/system.ts';
 import { startServer, type Harness } from './server.ts';
 
@@ -66,17 +67,23 @@ export class BrowserRig {
   }
 
   /** A real server (runtime, worker, transport), closed after the test. */
-  async server(runtime: RuntimeOptions): Promise<Harness> {
-    const h = await startServer(runtime);
+  async server(runtime: RuntimeOptions, transport: Partial<TransportOptions> = {}): Promise<Harness> {
+    const h = await startServer(runtime, transport);
     this.harnesses.push(h);
     await h.rt.ready();
     return h;
   }
 
-  /** A page in its own browser context (own cookies, own socket), connected and showing `state`. */
-  async openPage(url: string, state: string, viewport = { width: 1280, height: 900 }): Promise<Page> {
+  /** A browser context of its own (own cookies, own storage), closed after the test. */
+  async newContext(viewport = { width: 1280, height: 900 }): Promise<BrowserContext> {
     const context = await this.browser!.newContext({ viewport });
     this.contexts.push(context);
+    return context;
+  }
+
+  /** A page in its own browser context (own cookies, own socket), connected and showing `state`. */
+  async openPage(url: string, state: string, viewport = { width: 1280, height: 900 }): Promise<Page> {
+    const context = await this.newContext(viewport);
     const page = await context.newPage();
     page.setDefaultTimeout(15_000);
     page.on('pageerror', (err) => this.pageErrors.push(`pageerror: ${err.message}`));

@@ -99,7 +99,9 @@ export function parseJournal(text: string): ParsedJournal {
   // recorded frames for a worker that died or a journal cut short; by itself otherwise.
   const lastFrame = last ? last.seq + last.count : Math.max(0, ...[...hashes.values()].map((h) => h.seq + h.count));
   let script: ReplayScript = { commands, reads: replayReads };
-  let expectedFrames = end?.frames ?? lastFrame;
+  // `end.frames` counts the frames the main thread received; the worker made `dropped` more
+  // (the main thread was behind) and replay makes them all, so both count.
+  let expectedFrames = end ? end.frames + end.dropped : lastFrame;
   if (truncatedAt !== null) {
     script = { ...script, stopAtFrame: truncatedAt };
     expectedFrames = truncatedAt;

@@ -259,6 +259,41 @@ describe('session journal and replay', () => {
     }
   });
 
+  it('refuses, in one line, a journal whose commands the replay model lacks, and an --out folder that is not empty', async () => {
+    const dir = dirs.make('journal');
+    const cli = new Cli(['headless', '--out', dirs.make('frames'), '--record', dir, '--record-hash-every', '1', '--model-option', 'size=32']);
+    cli.send({ type: 'start' }, { type: 'wait', frames: 3 }, { type: 'command', name: 'stamp', args: { x: 5, y: 6, radius: 3 } }, { type: 'command', name: 'palette', args: { name: 'neon' } }, { type: 'wait', frames: 6 }, { type: 'stop' });
+    cli.end();
+    expect(await cli.exitWithin(30_000)).toBe(0);
+    const path = join(dir, readdirSync(dir)[0]!);
+
+    // Another model: one line naming what it lacks and what the journal was recorded with; no frames, no log lines.
+    const otherOut = dirs.make('replay');
+    const other = await runRaw(['replay', path, '--out', otherOut, '--model', 'video-filter']);
+    expect(other.code).toBe(2);
+    expect(other.stdout).toBe('');
+    expect(other.stderr.trim().split('\n')).toEqual([
+      'framehost replay: video-filter 1.0.0 has no commands "stamp", "palette"; the journal was recorded with gray-scott 1.0.0 (replay it with --model gray-scott); nothing was replayed',
+    ]);
+    expect(readdirSync(otherOut)).toEqual([]);
+
+    // A folder with an earlier replay's frames in it: refused, and nothing in it touched.
+    const out = dirs.make('replay');
+    writeFileSync(join(out, 'frame-000999.png'), 'stale');
+    writeFileSync(join(out, 'notes.txt'), 'mine');
+    const refused = await runRaw(['replay', path, '--out', out]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim().split('\n')[0]).toBe(`framehost: replay: --out ${out} is not empty (2 entries): choose a new folder, or --force to replace its frame-NNNNNN.png files`);
+    expect(readdirSync(out).sort()).toEqual(['frame-000999.png', 'notes.txt']);
+    // --force: the old frames go, other files stay, the folder holds exactly this replay's frames.
+    const forced = await replay(path, out, ['--force']);
+    expect(forced.code).toBe(0);
+    const pngs = readdirSync(out).filter((n) => n.endsWith('.png'));
+    expect(pngs).toHaveLength(forced.report.frames);
+    expect(pngs).not.toContain('frame-000999.png');
+    expect(readFileSync(join(out, 'notes.txt'), 'utf8')).toBe('mine');
+  });
+
   it('says clearly that --video needs ffmpeg when it is not installed', async () => {
     const r = await runRaw(['replay', 'any.jsonl', '--out', dirs.make('replay'), '--video', 'out.webm']);
     let ffmpeg = true;

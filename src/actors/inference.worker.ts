@@ -268,7 +268,9 @@ function runCommand(run: SessionRun, requestId: string, name: string, args: Read
     run.log.warn({ err, command: name }, 'command handler threw');
     post({ type: 'command.failed', sessionId, requestId, error: errorValue('command_failed', `${name}: ${messageOf(err)}`) });
   };
-  if (!def) return fail(new Error('unknown command'));
+  // Only a replayed journal names a command the model lacks (live ones are checked on the main
+  // thread, and replay checks the journal first): a coded failure, no stack.
+  if (!def) return void post({ type: 'command.failed', sessionId, requestId, error: errorValue('unknown_command', JSON.stringify(name)) });
   try {
     const result = def.handler(args as never, {
       sessionId,

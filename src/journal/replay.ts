@@ -13,7 +13,7 @@ import { bytesPerPixel } from '../gpu/frames.ts';
 import { encodePng, frameFileName } from '../util/png.ts';
 import { FramehostError } from '../errors.ts';
 import { hashBytes } from './format.ts';
-import type { ParsedJournal } from './replay-script.ts';
+import { JournalError, misfit, type ParsedJournal } from './replay-script.ts';
 
 export interface ReplayOptions {
   /** Folder for the frames (frame-NNNNNN.png, NNNNNN = the frame index from 0); none: hashes only (check). */
@@ -68,6 +68,11 @@ export async function replaySession(journal: ParsedJournal, options: ReplayOptio
     await runtime.shutdown();
     throw err;
   });
+  const unfit = misfit(journal, runtime.capabilities);
+  if (unfit !== null) {
+    await runtime.shutdown();
+    throw new JournalError(unfit);
+  }
   if (model.name !== header.model.name || model.version !== header.model.version) {
     warnings.push(`recorded with ${header.model.name} ${header.model.version}, replayed with ${model.name} ${model.version}`);
   }

@@ -86,8 +86,16 @@ export interface Runtime {
   readonly actor: Actor<RuntimeMachine>;
   readonly capabilities: Capabilities;
   readonly log: Logger;
-  /** Resolves once the model is loaded; rejects if it failed to load. */
+  /**
+   * Resolves once the model is loaded; rejects if it failed to load (`load_failed`), or with
+   * `shutting_down` when shutdown() came first.
+   */
   ready(): Promise<ModelInfo>;
+  /**
+   * After a failed load: load the model again in a fresh worker (the runtime never retries by
+   * itself); resolves or rejects as ready(). In any other state it is ready().
+   */
+  reload(): Promise<ModelInfo>;
   start(options?: { owner?: string }): Result<{ sessionId: string }>;
   stop(options?: { owner?: string; reason?: EndReason }): Result;
   command(name: unknown, args: unknown, options?: { owner?: string }): Result<{ requestId: string }>;
@@ -282,7 +290,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     });
   }
 
-  return {
+  const runtime: Runtime = {
     actor,
     capabilities,
     log,
@@ -290,7 +298,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       const outcome = await waitFor((): { model: ModelInfo } | { error: ErrorValue } | undefined => {
         const s = snapshot();
         if (s.context.model && phaseOf(s) !== 'loading') return { model: s.context.model };
-        if (s.matches('failed') || s.status === 'done') return { error: s.context.loadError ?? errorValue('load_failed') };
+        // Shut down before the model loaded: nothing failed, and the caller is told so.
+        const notLoaded = errorValue('shutting_down', 'the runtime shut down before the model loaded');
+        if (s.matches('failed') || s.status === 'done') return { error: s.context.loadError ?? (s.context.shutdownRequested ? notLoaded : errorValue('load_failed')) };
+        if (s.context.shutdownRequested) return { error: notLoaded };
         return undefined;
       });
       if ('error' in outcome) throw FramehostError.from(outcome.error);
@@ -354,6 +365,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         return s.context.lastEnd?.sessionId === id ? s.context.lastEnd : null;
       });
     },
+    reload() {
+      if (snapshot().matches('failed')) actor.send({ type: 'runtime.reload' });
+      return runtime.ready();
+    },
     async shutdown() {
       if (snapshot().status === 'active') actor.send({ type: 'runtime.shutdown' });
       await waitFor(() => (snapshot().status !== 'active' ? true : undefined));
@@ -361,4 +376,5 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       await recorder?.idle();
     },
   };
+  return runtime;
 }

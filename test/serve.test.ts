@@ -2,13 +2,17 @@
  * `framehost serve`, end to end: the real launcher (bin/framehost.mjs) in a child process on a
  * port of its choosing, driven over HTTP and Socket.IO, stopped with signals.
  */
+import { createServer, type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FramehostClient } from '../src/transport/client.ts';
 import { childPool, type Child } from './helpers/child.ts';
+import { startRedis } from './helpers/redis.ts';
 import { SCRIPTED_MODEL, until } from './helpers/runtime.ts';
 import { nextEvent, sleep } from './helpers/server.ts';
 
 const BIN = 'bin/framehost.mjs';
+const SLOW_IMPORT_MODEL = fileURLToPath(new URL('./fixtures/models/slow-import.ts', import.meta.url));
 // Each test starts real `framehost` processes (tsx, a worker, ONNX Runtime): generous on a busy machine.
 const TEST_TIMEOUT_MS = 60_000;
 const children = childPool();
@@ -137,6 +141,78 @@ describe('framehost serve', () => {
     expect(await second.exitWithin(20_000)).toEqual({ code: 1, signal: null });
     expect(second.stderr).toMatch(new RegExp(`^framehost: serve: port ${port} is in use on 127\\.0\\.0\\.1: try --port (\\d+)$`, 'm'));
     expect(second.stderr).not.toMatch(/\n\s+at /);
+    // Checked before the model loads: nothing was logged, nothing else said.
+    expect(second.stdout).toBe('');
+    expect(second.stderr.trim().split('\n')).toHaveLength(1);
+  }, TEST_TIMEOUT_MS);
+
+  it('exits 1 with one line when the model cannot load (an invalid model option), no stack', async () => {
+    const child = children.start([BIN, 'serve', '--port', '0', '--model-option', 'size=99999'], { env: cleanEnv() });
+    expect(await child.exitWithin(30_000), child.stderr).toEqual({ code: 1, signal: null });
+    expect(child.stderr).toMatch(/^framehost: serve: the model failed to load; the runtime cannot serve sessions: model option size must be an integer in 16\.\.1024, got 99999$/m);
+    expect(child.stderr.trim().split('\n').filter((l) => !l.startsWith('framehost: open '))).toHaveLength(1);
+    expect(child.stderr).not.toMatch(/\n\s+at /);
+    expect(child.stdout).not.toContain('"stack"');
+    const lines = logLines(child.stdout);
+    expect(lines.filter((l) => l.level === 50).map((l) => l.msg)).toEqual(['model load failed', 'the model failed to load; exiting']);
+    expect(lines.at(-1)?.msg).toBe('shutdown complete');
+  }, TEST_TIMEOUT_MS);
+
+  it('on SIGTERM during the model load, shuts down at info level (no error, no stack) and exits 0', async () => {
+    const { child } = await serve(['--model', SCRIPTED_MODEL, '--model-option', 'mode=load-hangs']);
+    // The model never loads (load-hangs): the signal comes during the load.
+    child.signal('SIGTERM');
+    expect(await child.exitWithin(20_000), child.stderr).toEqual({ code: 0, signal: null });
+    const lines = logLines(child.stdout);
+    expect(lines.filter((l) => Number(l.level) >= 50), child.stdout).toEqual([]);
+    expect(lines.find((l) => l.msg === 'shutting down during load: the model was not loaded')).toMatchObject({ level: 30 });
+    expect(lines.at(-1)?.msg).toBe('shutdown complete');
+    expect(child.stderr).not.toContain('failed to load');
+  }, TEST_TIMEOUT_MS);
+
+  it('on SIGTERM while the model module is still being imported (before the runtime exists), drains and exits 0', async () => {
+    const child = children.start([BIN, 'serve', '--port', '0', '--model', SLOW_IMPORT_MODEL], { env: cleanEnv() });
+    await child.waitFor('stderr', /^fixture: slow import began$/m);
+    child.signal('SIGTERM');
+    expect(await child.exitWithin(20_000), child.stderr).toEqual({ code: 0, signal: null });
+    const lines = logLines(child.stdout);
+    expect(lines.filter((l) => Number(l.level) >= 50), child.stdout).toEqual([]);
+    expect(lines.find((l) => String(l.msg).startsWith('shutting down'))).toMatchObject({ signal: 'SIGTERM' });
+    expect(lines.at(-1)?.msg).toBe('shutdown complete');
+  }, TEST_TIMEOUT_MS);
+
+  it('serve --fleet: on SIGTERM during the model load, drains at info level and exits 0', async () => {
+    const redis = await startRedis();
+    try {
+      const args = ['serve', '--port', '0', '--fleet', '--redis', redis.url, '--queue', `load-${process.pid}`, '--secret', 'a-test-secret-of-some-length', '--model', SCRIPTED_MODEL, '--model-option', 'mode=load-hangs'];
+      const child = children.start([BIN, ...args], { env: cleanEnv() });
+      await child.waitFor('stderr', /^framehost: open http:\/\/127\.0\.0\.1:\d+ in a browser$/m);
+      child.signal('SIGTERM');
+      expect(await child.exitWithin(20_000), child.stderr).toEqual({ code: 0, signal: null });
+      const lines = logLines(child.stdout);
+      expect(lines.filter((l) => Number(l.level) >= 50), child.stdout).toEqual([]);
+      expect(lines.map((l) => l.msg)).toContain('shutting down during load: the model was not loaded');
+      expect(lines.map((l) => l.msg)).toContain('shutdown complete');
+    } finally {
+      await redis.stop();
+    }
+  }, TEST_TIMEOUT_MS);
+
+  it('gateway: on SIGTERM before Redis ever answers, exits 0 with no error line', async () => {
+    // A port nothing listens on: Redis never answers.
+    const closed = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const child = children.start([BIN, 'gateway', '--port', '0', '--redis', `redis://127.0.0.1:${closed}`], { env: cleanEnv() });
+    await child.waitFor('stderr', /^framehost: gateway on http:\/\/127\.0\.0\.1:\d+$/m);
+    child.signal('SIGTERM');
+    expect(await child.exitWithin(20_000), child.stderr).toEqual({ code: 0, signal: null });
+    const lines = logLines(child.stdout);
+    expect(lines.filter((l) => Number(l.level) >= 50), child.stdout).toEqual([]);
+    expect(lines.map((l) => l.msg)).toContain('gateway shutting down');
   }, TEST_TIMEOUT_MS);
 
   it('refuses a missing model, a misspelled built-in and a bad --inspect-url in one line, exit 2', async () => {

@@ -103,8 +103,12 @@ async function load(): Promise<void> {
       commands: Object.keys(model.commands),
     });
   } catch (err) {
-    log.error({ err }, 'model load failed');
-    post({ type: 'load.failed', error: errorValue('load_failed', messageOf(err)) });
+    // Most load failures are the model's own words (a bad option, a missing file): the message
+    // says it; the stack, for the model's author, at debug.
+    const error = errorValue('load_failed', messageOf(err));
+    log.error({ error }, 'model load failed');
+    log.debug({ err }, 'model load failed: the stack');
+    post({ type: 'load.failed', error });
   }
 }
 

@@ -16,7 +16,7 @@ import { createTrackShare, frameBytes, TrackWriter } from './actors/input-track.
 import { wallClockMs, type FrameMessage } from './actors/protocol.ts';
 import { phaseOf, type Phase } from './machines/phase.ts';
 import { DEFAULT_LIMITS, type EndReason, type Limits, type ModelInfo, type RuntimeEvent, type SessionEnd, type SessionRecord } from './machines/types.ts';
-import { createInferenceActor } from './actors/inference.actor.ts';
+import { createInferenceActor, type WorkerMemory } from './actors/inference.actor.ts';
 import { eraseModel, type ErasedModel, type InputTrackSpec, type JsonValue } from './model/api.ts';
 import { loadModelModule, modelSource, modelUrl } from './model/load.ts';
 import { capabilitiesOf, checkCommand, type Capabilities } from './model/capabilities.ts';
@@ -60,6 +60,8 @@ export interface RuntimeEvents {
   phase: { phase: Phase; previous: Phase };
   /** A session's journal file is complete (only with the `record` option). */
   'journal.written': JournalWritten;
+  /** The inference worker's memory, about once a second (its heartbeat): where a process's RSS goes. */
+  'worker.memory': WorkerMemory;
 }
 
 export interface SessionStatus {
@@ -196,6 +198,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       },
       points(sessionId, points) {
         if (counters?.id === sessionId) counters.journal?.points(points);
+      },
+      workerMemory(memory) {
+        events.emit('worker.memory', memory);
       },
     },
   });

@@ -324,8 +324,8 @@ function handle(message: ToWorker): void {
 
 // The watchdog's evidence: a wedged native call or a loop that never yields stops this.
 const heartbeat = setInterval(() => {
-  const { rss, heapUsed } = process.memoryUsage();
-  post({ type: 'heartbeat', rss, heapUsed });
+  const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+  post({ type: 'heartbeat', rss, heapUsed, heapTotal, external, arrayBuffers });
 }, init.heartbeatIntervalMs);
 
 port.on('message', handle);

@@ -23,6 +23,7 @@ import { ChildRpc } from './child-rpc.ts';
 import { median, pct, r2, r3, sleep } from './stats.ts';
 import { runWebRtcBench } from './webrtc.ts';
 import { memoryMarkdown, memoryOverSessions, type MemoryResult } from './memory.ts';
+import { joinsMarkdown, runJoinsBench } from './webrtc-joins.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -36,6 +37,9 @@ const THROUGHPUT_ONLY = args.includes('--throughput-only');
 const MEMORY_SESSIONS = Number(process.env.BENCH_MEMORY_SESSIONS) || (quick ? 300 : 1000);
 /** `--memory-only`: the memory section alone (bench/memory.ts). */
 const MEMORY_ONLY = args.includes('--memory-only');
+/** `--joins-only`: server RSS over BENCH_JOINS WebRTC joins alone (bench/webrtc-joins.ts). */
+const JOINS_ONLY = args.includes('--joins-only');
+const JOINS = Number(process.env.BENCH_JOINS) || (quick ? 300 : 2000);
 /** FRAMEHOST_ORT_THREADS: the same ORT thread count for the bare loop and the runtime. */
 const THREADS = Number(process.env.FRAMEHOST_ORT_THREADS) || undefined;
 
@@ -219,6 +223,14 @@ async function memory(): Promise<MemoryResult> {
 const client: Client = new ChildRpc(new URL('./client-process.ts', import.meta.url));
 const started = Date.now();
 process.stderr.write(`framehost bench (${quick ? 'quick' : 'full'}): phases of ${PHASE_MS} ms, ${ROUNDS} rounds\n`);
+if (JOINS_ONLY) {
+  process.stderr.write(`  server RSS over ${JOINS} WebRTC joins…\n`);
+  const joins = await runJoinsBench(JOINS);
+  await client.close();
+  writeFileSync(jsonPath, `${JSON.stringify({ machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version }, webrtc_joins: joins }, null, 2)}\n`);
+  console.log(joinsMarkdown(joins));
+  process.exit(0);
+}
 if (MEMORY_ONLY) {
   process.stderr.write(`  memory over ${MEMORY_SESSIONS} sessions…\n`);
   const mem = await memory();
@@ -243,6 +255,8 @@ const mem = await memory();
 await client.close();
 // `--no-webrtc`: skip the WebRTC section (bench/webrtc.ts).
 const rtc = args.includes('--no-webrtc') ? null : await runWebRtcBench({ quick, phaseMs: PHASE_MS, rounds: ROUNDS, sizes: SIZES, threads: THREADS, bare: (size) => new Bare(size) });
+if (!args.includes('--no-webrtc')) process.stderr.write(`  server RSS over ${JOINS} WebRTC joins…\n`);
+const joins = args.includes('--no-webrtc') ? null : await runJoinsBench(JOINS);
 
 const s256 = sizes.find((s) => s.size === 256)!;
 const results = {
@@ -263,6 +277,7 @@ const results = {
   viewers: view,
   memory: mem,
   ...(rtc ? { webrtc: rtc.result } : {}),
+  ...(joins ? { webrtc_joins: joins } : {}),
   seconds: Math.round((Date.now() - started) / 1000),
 };
 writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
@@ -290,6 +305,8 @@ ${rows.join('\n')}
 ${memoryMarkdown(mem)}
 
 ${rtc ? `${rtc.markdown}
+
+` : ''}${joins ? `${joinsMarkdown(joins)}
 
 ` : ''}machine: ${results.machine.cores} cores (${results.machine.cpu}), Node ${results.machine.node}, onnxruntime ${results.machine.onnxruntime}, CPU provider; ${results.seconds} s; JSON: ${jsonPath}`);
 process.exit(0);

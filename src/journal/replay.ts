@@ -111,17 +111,7 @@ export async function replaySession(journal: ParsedJournal, options: ReplayOptio
   if (writeError) throw writeError;
   if (overrun) warnings.push(`the replay ran past the ${limit} recorded frames and was stopped`);
 
-  let checked = 0;
-  let matched = 0;
-  let first: FrameDifference | null = null;
-  for (const seq of [...journal.hashes.keys()].sort((a, b) => a - b)) {
-    if (seq >= journal.expectedFrames) continue; // after the cut of a truncated journal
-    const recorded = journal.hashes.get(seq)!.hash;
-    const got = replayed.get(seq) ?? null;
-    checked++;
-    if (got === recorded) matched++;
-    else first ??= { seq, recorded, replayed: got };
-  }
+  const { checked, matched, first } = compareHashes(journal, replayed);
   if (frames !== journal.expectedFrames) warnings.push(`the replay made ${frames} frames; the session made ${journal.expectedFrames}`);
   return {
     ok: first === null && frames === journal.expectedFrames,
@@ -135,4 +125,20 @@ export async function replaySession(journal: ParsedJournal, options: ReplayOptio
     end: { reason: end?.reason ?? 'unknown', recordedReason: journal.end?.reason ?? null },
     warnings,
   };
+}
+
+/** The journal's recorded hashes (before any cut) against the replayed ones, in frame order. */
+function compareHashes(journal: ParsedJournal, replayed: ReadonlyMap<number, string>): { checked: number; matched: number; first: FrameDifference | null } {
+  let checked = 0;
+  let matched = 0;
+  let first: FrameDifference | null = null;
+  for (const seq of [...journal.hashes.keys()].sort((a, b) => a - b)) {
+    if (seq >= journal.expectedFrames) continue; // after the cut of a truncated journal
+    const recorded = journal.hashes.get(seq)!.hash;
+    const got = replayed.get(seq) ?? null;
+    checked++;
+    if (got === recorded) matched++;
+    else first ??= { seq, recorded, replayed: got };
+  }
+  return { checked, matched, first };
 }

@@ -232,6 +232,19 @@ describe('scripted model', () => {
     expect(rt.start()).toMatchObject({ ok: false, error: { code: 'load_failed', message: expect.stringContaining('scripted load failure') } });
   });
 
+  it('reports the worker\'s own memory with its heartbeat (worker.memory)', async () => {
+    const rt = await runtime({ model: SCRIPTED_MODEL, limits: { heartbeatTimeoutMs: 1000 } });
+    const seen: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }[] = [];
+    rt.on('worker.memory', (m) => seen.push(m));
+    await rt.ready();
+    await until('two heartbeats', () => seen.length >= 2, 5000);
+    const m = seen.at(-1)!;
+    expect(m.rss).toBeGreaterThan(m.heapTotal);
+    expect(m.heapUsed).toBeGreaterThan(0);
+    expect(m.heapTotal).toBeGreaterThanOrEqual(m.heapUsed);
+    expect(m.external).toBeGreaterThanOrEqual(m.arrayBuffers);
+  });
+
   it('keeps a failed load in `failed` for an embedder, and reload() loads again in a fresh worker', async () => {
     const rt = await runtime({ model: SCRIPTED_MODEL, modelOptions: { mode: 'load-throws' } });
     await expect(rt.ready()).rejects.toMatchObject({ code: 'load_failed' });

@@ -1,6 +1,6 @@
 /**
- * `npm run bench [-- --quick] [-- --json PATH] [-- --sizes 256,512] [-- --throughput-only]
- *   [-- --parts demo,decoder,ocr] [-- --decoder-size 128] [-- --provider cpu]`:
+ * `npm run bench [-- --quick] [-- --json PATH] [-- --sizes 256,512] [-- --throughput-only] [-- --memory-only]
+ *   [-- --joins-only] [-- --parts demo,decoder,ocr] [-- --decoder-size 128] [-- --provider cpu]`:
  * framehost against the bare ONNX loop. FRAMEHOST_ORT_THREADS=1 compares another thread setting
  * (it applies to the bare loop and the runtime alike).
  *
@@ -31,6 +31,8 @@ import { runWebRtcBench } from './webrtc.ts';
 import { networksMarkdown, pairedRun, type PairedResult } from './networks.ts';
 import { WORKLOADS } from './workloads.ts';
 import { isProviderChoice, type ProviderChoice } from '../src/gpu/providers.ts';
+import { memoryMarkdown, memoryOverSessions, type MemoryResult } from './memory.ts';
+import { joinsMarkdown, runJoinsBench } from './webrtc-joins.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -40,7 +42,13 @@ const ROUNDS = quick ? 3 : 6;
 const SIZES = args.includes('--sizes') ? args[args.indexOf('--sizes') + 1]!.split(',').map(Number) : quick ? [256] : [256, 512];
 /** `--throughput-only`: the paired fps rounds alone (e.g. to compare ORT thread settings). */
 const THROUGHPUT_ONLY = args.includes('--throughput-only');
-const SESSIONS = quick ? 300 : 1000;
+/** Sessions of the memory section; BENCH_MEMORY_SESSIONS=10000 shows whether RSS levels off. */
+const MEMORY_SESSIONS = Number(process.env.BENCH_MEMORY_SESSIONS) || (quick ? 300 : 1000);
+/** `--memory-only`: the memory section alone (bench/memory.ts). */
+const MEMORY_ONLY = args.includes('--memory-only');
+/** `--joins-only`: server RSS over BENCH_JOINS WebRTC joins alone (bench/webrtc-joins.ts). */
+const JOINS_ONLY = args.includes('--joins-only');
+const JOINS = Number(process.env.BENCH_JOINS) || (quick ? 300 : 2000);
 /** FRAMEHOST_ORT_THREADS: the same ORT thread count for the bare loop and the runtime. */
 const THREADS = Number(process.env.FRAMEHOST_ORT_THREADS) || undefined;
 const PARTS = (args.includes('--parts') ? args[args.indexOf('--parts') + 1]! : 'demo,decoder,ocr').split(',');
@@ -218,47 +226,12 @@ async function viewers(client: Client) {
   };
 }
 
-/**
- * RSS of a process whose worker churns 256-512 KiB buffers moves ±20 MB from one moment to the
- * next (garbage not yet collected in the worker, allocator caches). So each figure is the
- * median of RSS sampled after every session of a window of 21 sessions, the main thread's
- * garbage collected (with --expose-gc) every few sessions: "after 10" is sessions 10-30,
- * "after 100" 100-120, "after N" the last 21.
- */
-async function memory() {
+async function memory(): Promise<MemoryResult> {
   const { rt, server } = await world(256);
-  const mb = (x: number) => r2(x / (1024 * 1024));
-  const gc = (globalThis as { gc?: () => void }).gc;
-  const rss: number[] = [];
-  const heap: number[] = [];
-  for (let i = 1; i <= SESSIONS; i++) {
-    rt.start();
-    while ((rt.status().session?.frames ?? 0) < 1) await sleep(0.2);
-    rt.stop();
-    await untilIdle(rt);
-    if (i % 5 === 0) gc?.();
-    const m = process.memoryUsage();
-    rss[i] = m.rss;
-    heap[i] = m.heapUsed;
-  }
+  const mem = await memoryOverSessions(rt, MEMORY_SESSIONS);
   await server.close();
   await rt.shutdown();
-  const window = (xs: number[], from: number) => median(xs.slice(from, from + 21));
-  const [r10, r100, rN] = [window(rss, 10), window(rss, 100), window(rss, SESSIONS - 20)];
-  const [h10, hN] = [window(heap, 10), window(heap, SESSIONS - 20)];
-  return {
-    sessions: SESSIONS,
-    rss_mb_after_10: mb(r10),
-    rss_mb_after_100: mb(r100),
-    rss_mb_after_n: mb(rN),
-    heap_mb_after_10: mb(h10),
-    heap_mb_after_n: mb(hN),
-    // As the issue defines it: after N sessions against after 10 (includes allocator warm-up).
-    rss_growth_mb_1000_sessions: mb(((rN - r10) * 1000) / (SESSIONS - 10)),
-    // Steady state: after N against after 100, per 1,000 sessions.
-    rss_growth_mb_per_1000_after_warmup: mb(((rN - r100) * 1000) / (SESSIONS - 100)),
-    heap_growth_mb_1000_sessions: mb(((hN - h10) * 1000) / (SESSIONS - 10)),
-  };
+  return mem;
 }
 
 // ---------- main ----------
@@ -266,6 +239,22 @@ async function memory() {
 const client: Client = new ChildRpc(new URL('./client-process.ts', import.meta.url));
 const started = Date.now();
 process.stderr.write(`framehost bench (${quick ? 'quick' : 'full'}): phases of ${PHASE_MS} ms, ${ROUNDS} rounds\n`);
+if (JOINS_ONLY) {
+  process.stderr.write(`  server RSS over ${JOINS} WebRTC joins…\n`);
+  const joins = await runJoinsBench(JOINS);
+  await client.close();
+  writeFileSync(jsonPath, `${JSON.stringify({ machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version }, webrtc_joins: joins }, null, 2)}\n`);
+  console.log(joinsMarkdown(joins));
+  process.exit(0);
+}
+if (MEMORY_ONLY) {
+  process.stderr.write(`  memory over ${MEMORY_SESSIONS} sessions…\n`);
+  const mem = await memory();
+  await client.close();
+  writeFileSync(jsonPath, `${JSON.stringify({ machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version }, memory: mem }, null, 2)}\n`);
+  console.log(memoryMarkdown(mem));
+  process.exit(0);
+}
 const networks: PairedResult[] = [];
 for (const part of ['decoder', 'ocr'] as const) {
   if (PARTS.includes(part)) networks.push((await pairedRun(client, part, part === 'decoder' ? DECODER_SIZE : 256, { provider: PROVIDER, phaseMs: PHASE_MS, rounds: ROUNDS, ...(THREADS ? { threads: THREADS } : {}) })).result);
@@ -287,11 +276,13 @@ process.stderr.write('  latencies…\n');
 const lat = await latencies(client);
 process.stderr.write('  viewers…\n');
 const view = await viewers(client);
-process.stderr.write(`  memory over ${SESSIONS} sessions…\n`);
+process.stderr.write(`  memory over ${MEMORY_SESSIONS} sessions…\n`);
 const mem = await memory();
 await client.close();
 // `--no-webrtc`: skip the WebRTC section (bench/webrtc.ts).
 const rtc = args.includes('--no-webrtc') ? null : await runWebRtcBench({ quick, phaseMs: PHASE_MS, rounds: ROUNDS, sizes: SIZES, threads: THREADS, bare: (size) => new Bare(size) });
+if (!args.includes('--no-webrtc')) process.stderr.write(`  server RSS over ${JOINS} WebRTC joins…\n`);
+const joins = args.includes('--no-webrtc') ? null : await runJoinsBench(JOINS);
 
 const s256 = sizes.find((s) => s.size === 256)!;
 const results = {
@@ -313,6 +304,7 @@ const results = {
   memory: mem,
   ...(rtc ? { webrtc: rtc.result } : {}),
   networks,
+  ...(joins ? { webrtc_joins: joins } : {}),
   seconds: Math.round((Date.now() - started) / 1000),
 };
 writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
@@ -337,14 +329,13 @@ ${rows.join('\n')}
 |---|---|---|---|---|
 | delivered fps | ${view.viewers_fps[1]} | ${view.viewers_fps[2]} | ${view.viewers_fps[4]} | ${view.viewers_ratio_4_to_1} |
 
-| memory (${mem.sessions} sessions) | after 10 | after 100 | after ${mem.sessions} | growth per 1,000 (from 10) | growth per 1,000 (from 100) |
-|---|---|---|---|---|---|
-| RSS MB | ${mem.rss_mb_after_10} | ${mem.rss_mb_after_100} | ${mem.rss_mb_after_n} | ${mem.rss_growth_mb_1000_sessions} | ${mem.rss_growth_mb_per_1000_after_warmup} |
-| heap MB | ${mem.heap_mb_after_10} | | ${mem.heap_mb_after_n} | ${mem.heap_growth_mb_1000_sessions} | |
+${memoryMarkdown(mem)}
 
 ${rtc ? `${rtc.markdown}
 
 ` : ''}${networks.length ? `${networksMarkdown(networks)}
+
+` : ''}${joins ? `${joinsMarkdown(joins)}
 
 ` : ''}machine: ${results.machine.cores} cores (${results.machine.cpu}), Node ${results.machine.node}, onnxruntime ${results.machine.onnxruntime}, CPU provider; ${results.seconds} s; JSON: ${jsonPath}`);
 process.exit(0);

@@ -16,7 +16,7 @@ import { createTrackShare, frameBytes, TrackWriter } from './actors/input-track.
 import { wallClockMs, type FrameMessage } from './actors/protocol.ts';
 import { phaseOf, type Phase } from './machines/phase.ts';
 import { DEFAULT_LIMITS, type EndReason, type Limits, type ModelInfo, type RequestSubject, type RuntimeEvent, type SessionEnd, type SessionRecord } from './machines/types.ts';
-import { createInferenceActor } from './actors/inference.actor.ts';
+import { createInferenceActor, type WorkerMemory } from './actors/inference.actor.ts';
 import { eraseModel, type ErasedModel, type InputTrackSpec, type JsonValue } from './model/api.ts';
 import { loadModelModule, modelSource, modelUrl } from './model/load.ts';
 import { capabilitiesOf, checkCommand, type Capabilities } from './model/capabilities.ts';
@@ -64,6 +64,8 @@ export interface RuntimeEvents {
   phase: { phase: Phase; previous: Phase };
   /** A session's journal file is complete (only with the `record` option). */
   'journal.written': JournalWritten;
+  /** The inference worker's memory, about once a second (its heartbeat): where a process's RSS goes. */
+  'worker.memory': WorkerMemory;
 }
 
 export interface SessionStatus {
@@ -94,8 +96,16 @@ export interface Runtime {
   readonly actor: Actor<RuntimeMachine>;
   readonly capabilities: Capabilities;
   readonly log: Logger;
-  /** Resolves once the model is loaded; rejects if it failed to load. */
+  /**
+   * Resolves once the model is loaded; rejects if it failed to load (`load_failed`), or with
+   * `shutting_down` when shutdown() came first.
+   */
   ready(): Promise<ModelInfo>;
+  /**
+   * After a failed load: load the model again in a fresh worker (the runtime never retries by
+   * itself); resolves or rejects as ready(). In any other state it is ready().
+   */
+  reload(): Promise<ModelInfo>;
   /** `subject`: the access token's user, to whom the session then belongs (see `resume`). */
   start(options?: { owner?: string; subject?: RequestSubject }): Result<{ sessionId: string }>;
   /** The session's user (token `sub`) takes control back; the caller then acts as its owner. */
@@ -200,6 +210,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       points(sessionId, points) {
         if (counters?.id === sessionId) counters.journal?.points(points);
       },
+      workerMemory(memory) {
+        events.emit('worker.memory', memory);
+      },
     },
   });
 
@@ -293,7 +306,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     });
   }
 
-  return {
+  const runtime: Runtime = {
     actor,
     capabilities,
     log,
@@ -301,7 +314,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       const outcome = await waitFor((): { model: ModelInfo } | { error: ErrorValue } | undefined => {
         const s = snapshot();
         if (s.context.model && phaseOf(s) !== 'loading') return { model: s.context.model };
-        if (s.matches('failed') || s.status === 'done') return { error: s.context.loadError ?? errorValue('load_failed') };
+        // Shut down before the model loaded: nothing failed, and the caller is told so.
+        const notLoaded = errorValue('shutting_down', 'the runtime shut down before the model loaded');
+        if (s.matches('failed') || s.status === 'done') return { error: s.context.loadError ?? (s.context.shutdownRequested ? notLoaded : errorValue('load_failed')) };
+        if (s.context.shutdownRequested) return { error: notLoaded };
         return undefined;
       });
       if ('error' in outcome) throw FramehostError.from(outcome.error);
@@ -378,6 +394,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         return s.context.lastEnd?.sessionId === id ? s.context.lastEnd : null;
       });
     },
+    reload() {
+      if (snapshot().matches('failed')) actor.send({ type: 'runtime.reload' });
+      return runtime.ready();
+    },
     async shutdown() {
       if (snapshot().status === 'active') actor.send({ type: 'runtime.shutdown' });
       await waitFor(() => (snapshot().status !== 'active' ? true : undefined));
@@ -385,4 +405,5 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       await recorder?.idle();
     },
   };
+  return runtime;
 }

@@ -26,8 +26,43 @@ const NODES = 3;
 const LEASE_MS = 1500;
 const STALL_MS = 500;
 
-/** Seeded (src/util/random.ts), so a failing run can be replayed with FLEET_CHAOS_SEED. */
-const prng = seededRandom;
+type FaultKind = 'kill' | 'freeze' | 'drain';
+
+interface Fault {
+  /** Fires once this many rides have ended. */
+  readonly afterRides: number;
+  readonly kind: FaultKind;
+  /** Which of the nodes able to serve (in start order) is hit: index = floor(pick × count). */
+  readonly pick: number;
+  /** How long a freeze lasts past the lease and the stall check. */
+  readonly extraFreezeMs: number;
+}
+
+/**
+ * The whole chaos plan as a function of the seed (src/util/random.ts): which faults, in which
+ * order, after how many rides, and how long each user keeps its session. Faults are tied to
+ * ride progress, not to the clock, so a loaded machine (slower rides) runs the same plan: a
+ * failing run is replayed with FLEET_CHAOS_SEED. Which concrete node a fault hits still depends
+ * on which nodes are up at that moment.
+ */
+function chaosPlan(seed: number, sessions: number): { faults: Fault[]; stopAfterMs: number[] } {
+  const rand = seededRandom(seed);
+  const faults: Fault[] = [];
+  // One fault every 6-15 rides, none in the last tenth (the tail finishes on a calm fleet).
+  for (let ride = 6 + Math.floor(rand() * 10); ride < sessions * 0.9; ride += 6 + Math.floor(rand() * 10)) {
+    const roll = rand();
+    faults.push({ afterRides: ride, kind: roll < 0.4 ? 'kill' : roll < 0.75 ? 'freeze' : 'drain', pick: rand(), extraFreezeMs: 300 + Math.floor(rand() * 600) });
+  }
+  // Each user stops its session 120-270 ms after it starts.
+  const stopAfterMs = Array.from({ length: sessions }, () => 120 + Math.floor(rand() * 150));
+  return { faults, stopAfterMs };
+}
+
+const countKinds = (faults: readonly { kind: FaultKind }[]): Record<FaultKind, number> => ({
+  kill: faults.filter((f) => f.kind === 'kill').length,
+  freeze: faults.filter((f) => f.kind === 'freeze').length,
+  drain: faults.filter((f) => f.kind === 'drain').length,
+});
 
 interface FrameSeen {
   readonly t: number;
@@ -123,6 +158,14 @@ function check(log: EventLog): string[] {
   for (const r of log.records) if (r.kind === 'ended') endedRecords.set(r.jobId, (endedRecords.get(r.jobId) ?? 0) + 1);
   for (const [jobId, n] of endedRecords) if (n !== 1) violations.push(`job ${jobId} ended ${n} times`);
   for (const e of log.ends) if (e.reason === 'shutdown') violations.push(`user ${e.user}: a drain cut the session`);
+  // A ride ends `fenced` only as a node's own completion: it fenced itself (its last confirmed
+  // renewal too old, as after a freeze or on a starved machine), cut the session, and Redis still
+  // took its completion because the lock had not lapsed yet (the fence comes a margin before the
+  // lease ends). No other node can have held the ride meanwhile: that end is correct and final.
+  const completedFenced = new Set(log.nodes.flatMap((n) => n.lines.filter((l) => l.fleet === 'job.completed' && l.fenced === true && l.reason === 'fenced').map((l) => l.jobId)));
+  for (const e of log.ends) if (e.reason === 'fenced' && !completedFenced.has(e.jobId)) violations.push(`user ${e.user}: ride ${e.jobId} ended fenced, but no fenced node completed it`);
+  const allowed = new Set(['stopped', 'failed', 'no_show', 'fenced']);
+  for (const e of log.ends) if (!allowed.has(e.reason)) violations.push(`user ${e.user}: ride ${e.jobId} ended ${e.reason}`);
   // Assignments of one job only move forward in attempts.
   const lastAttempt = new Map<string, number>();
   for (const r of log.records) {
@@ -162,7 +205,7 @@ describe('fleet chaos', () => {
         { id: 'b', lines: [line('drain.began', 10, { takesIssued: 4 }), line('job.taken', 11, { jobId: 'j3', take: 5 }), line('job.completed', 12, { jobId: 'j3' })] },
         { id: 'c', lines: [line('job.taken', 1, { jobId: 'j3' }), line('completion.rejected', 2, { jobId: 'j3', fenced: false })] },
       ],
-      ends: [{ jobId: 'j1', reason: 'shutdown', user: 5 }],
+      ends: [{ jobId: 'j1', reason: 'shutdown', user: 5 }, { jobId: 'j7', reason: 'fenced', user: 6 }],
       records: [
         { kind: 'ended', t: 1, jobId: 'j9', reason: 'stopped' },
         { kind: 'ended', t: 2, jobId: 'j9', reason: 'stopped' },
@@ -170,33 +213,42 @@ describe('fleet chaos', () => {
         { kind: 'assigned', t: 2, jobId: 'j8', node: 'b', attempt: 1, reassignment: false },
       ],
     });
-    const expected = ['on two nodes at once', 'served two users at once', 'while holding', 'after its drain began', 'never fenced', 'a drain cut the session', 'ended 2 times', 'assignment attempt 1 after 2'];
+    const expected = ['on two nodes at once', 'served two users at once', 'while holding', 'after its drain began', 'never fenced', 'a drain cut the session', 'ended 2 times', 'assignment attempt 1 after 2', 'ended fenced, but no fenced node completed it', 'ride j1 ended shutdown'];
     for (const e of expected) expect(violations.some((v) => v.includes(e)), e).toBe(true);
+  });
+
+  it('the chaos plan is a function of the seed and the number of rides', () => {
+    const a = chaosPlan(32587, 160);
+    expect(chaosPlan(32587, 160)).toEqual(a);
+    expect(chaosPlan(32588, 160)).not.toEqual(a);
+    expect(a.faults.length).toBeGreaterThan(5);
+    expect(a.faults.every((f) => f.afterRides < 160 * 0.9)).toBe(true);
+    expect(Object.values(countKinds(a.faults)).every((n) => n > 0)).toBe(true);
   });
 
   it(`${SESSIONS} short rides through kills, freezes and drains keep every invariant`, async () => {
     const seed = Number(process.env.FLEET_CHAOS_SEED ?? Date.now() % 100_000);
-    const rand = prng(seed);
+    const plan = chaosPlan(seed, SESSIONS);
     const started = Date.now();
     const f = (fleet = await startFleet(redis.url, { leaseMs: LEASE_MS, stallMs: STALL_MS, maxStalled: 3, noShowMs: 5000, drainDeadlineMs: 15_000, orphanMs: 3000, graceMs: 1000 }));
     await Promise.all(Array.from({ length: NODES }, () => f.startNode().ready()));
 
     const frames: FrameSeen[] = [];
     const ends: (RideEnd & { user: number })[] = [];
-    const stats = { kills: 0, freezes: 0, drains: 0 };
+    const done: Fault[] = [];
     const frozen = new Set<FleetNodeProcess>();
     const drained: FleetNodeProcess[] = [];
     const booting: Promise<unknown>[] = [];
     let finished = 0;
 
-    // Users: SESSIONS rides, CONCURRENCY at a time; each stops its session 120-270 ms after it starts.
+    // Users: SESSIONS rides, CONCURRENCY at a time; each stops its session after its planned delay.
     async function user(i: number): Promise<void> {
       const ride: FleetClient = f.client({ timeoutMs: 4000 });
       ride.onFrame((fr) => frames.push({ t: Date.now(), user: i, node: fr.node, sessionId: fr.meta.sessionId }));
       ride.on('session', (s) => {
         setTimeout(() => {
           if (ride.current?.sessionId === s.sessionId) ride.stop().catch(() => undefined); // the node may just have died
-        }, 120 + Math.floor(rand() * 150));
+        }, plan.stopAfterMs[i]);
       });
       const end = await ride.ended(60_000);
       ends.push({ ...end, user: i });
@@ -212,29 +264,25 @@ describe('fleet chaos', () => {
       const n = f.startNode();
       booting.push(n.ready().catch((err: unknown) => { throw new Error(`replacement node failed to start: ${String(err)}`); }));
     };
-    // Chaos: one fault every 0.8-1.6 s, never leaving fewer than two nodes able to serve.
+    // Chaos: the plan's faults in order, each once its ride count is reached and at least two
+    // nodes can serve (a node still booting or frozen is waited for, never skipped).
     const chaos = (async () => {
-      while (finished < SESSIONS) {
-        await sleep(800 + rand() * 800);
-        if (finished >= SESSIONS * 0.9) break; // let the tail finish on a calm fleet
+      for (const fault of plan.faults) {
+        await until(`${fault.afterRides} rides ended and two nodes able to serve`, () => finished >= fault.afterRides && live().length >= 2, 120_000);
         const candidates = live();
-        if (candidates.length < 2) continue;
-        const victim = candidates[Math.floor(rand() * candidates.length)]!;
-        const roll = rand();
-        if (roll < 0.4) {
-          stats.kills++;
+        const victim = candidates[Math.floor(fault.pick * candidates.length)]!;
+        done.push(fault);
+        if (fault.kind === 'kill') {
           victim.child.kill();
           replace();
-        } else if (roll < 0.75) {
-          stats.freezes++;
+        } else if (fault.kind === 'freeze') {
           frozen.add(victim);
           victim.child.signal('SIGSTOP');
-          void sleep(LEASE_MS + STALL_MS + 300 + rand() * 600).then(() => {
+          void sleep(LEASE_MS + STALL_MS + fault.extraFreezeMs).then(() => {
             victim.child.signal('SIGCONT');
             frozen.delete(victim);
           });
         } else {
-          stats.drains++;
           drained.push(victim);
           victim.child.signal('SIGTERM');
           replace();
@@ -261,13 +309,15 @@ describe('fleet chaos', () => {
     const count = (event: string): number => nodeLogs.reduce((sum, n) => sum + n.lines.filter((l) => l.fleet === event).length, 0);
     const reasons: Record<string, number> = {};
     for (const e of ends) reasons[e.reason] = (reasons[e.reason] ?? 0) + 1;
-    const summary = { seed, sessions: SESSIONS, seconds: Math.round((Date.now() - started) / 1000), ...stats, reasons, requeues: health.requeues, reassignments: health.reassignments, fenced: count('fenced'), completionsRejected: count('completion.rejected'), fencedButCompleted: nodeLogs.reduce((sum, n) => sum + n.lines.filter((l) => l.fleet === 'job.completed' && l.fenced === true).length, 0), nodesStarted: f.nodes.length };
+    const summary = { seed, sessions: SESSIONS, seconds: Math.round((Date.now() - started) / 1000), faults: countKinds(done), reasons, requeues: health.requeues, reassignments: health.reassignments, fenced: count('fenced'), completionsRejected: count('completion.rejected'), fencedButCompleted: nodeLogs.reduce((sum, n) => sum + n.lines.filter((l) => l.fleet === 'job.completed' && l.fenced === true).length, 0), nodesStarted: f.nodes.length };
     console.log(`fleet chaos: ${JSON.stringify(summary)}`);
     expect(violations, `seed ${seed}`).toEqual([]);
     expect(ends).toHaveLength(SESSIONS);
-    // Rides end because their users stopped them; a ride whose nodes all die (past maxStalled) fails, a user too slow to arrive is a no_show; both rare.
-    expect(Object.keys(reasons).every((r) => r === 'stopped' || r === 'failed' || r === 'no_show')).toBe(true);
+    // The seed's plan ran whole: the same faults, in the same order, in every run of this seed.
+    expect(done).toEqual(plan.faults);
+    // Rides end because their users stopped them; the other ends (checked above: a ride whose nodes
+    // all died past maxStalled fails, a user too slow to arrive is a no_show, a fenced node's own
+    // completion) are rare.
     expect(reasons.stopped ?? 0).toBeGreaterThanOrEqual(Math.floor(SESSIONS * 0.9));
-    expect(stats.kills + stats.freezes + stats.drains).toBeGreaterThan(0);
   }, 170_000);
 });

@@ -16,6 +16,8 @@ import { readJournal } from '../src/journal/replay-script.ts';
 import { replaySession } from '../src/journal/replay.ts';
 import { modelSource } from '../src/model/load.ts';
 import { tempDirs } from './helpers/cli.ts';
+import { recordOptions } from '../src/journal/cli-options.ts';
+import { UsageError } from '../src/cli/args.ts';
 import { quietLogger, until } from './helpers/runtime.ts';
 
 const dirs = tempDirs();
@@ -90,8 +92,9 @@ describe('journal limits', () => {
 
   it('keeps the folder under its cap by removing the oldest journals, and nothing else', async () => {
     const dir = dirs.make('journal');
-    writeFileSync(join(dir, 'notes.txt'), 'not a journal');
     const cap = 20 * 1024;
+    // Larger than the cap: only journal files count toward it, so this one changes nothing.
+    writeFileSync(join(dir, 'notes.txt'), 'not a journal\n'.repeat(3000));
     const { rt } = await runtime({ record: { dir, maxSessionBytes: 8 * 1024, maxFolderBytes: cap, hashEvery: 1 } });
     const paths: string[] = [];
     for (let i = 0; i < 6; i++) {
@@ -107,6 +110,7 @@ describe('journal limits', () => {
     // What is left is the newest journals: the oldest went first, and some had to go.
     const left = readdirSync(dir).filter((n) => n.endsWith('.jsonl')).sort();
     expect(left.length).toBeLessThan(paths.length);
+    expect(left.length).toBeGreaterThan(1);
     expect(left).toEqual(paths.slice(-left.length).sort());
   });
 
@@ -141,6 +145,16 @@ describe('journal limits', () => {
     expect(JSON.stringify(warning)).toContain('ENOSPC');
     full.mockRestore();
     expect((await session(rt, 50)).journal).toMatchObject({ failed: false });
+  });
+
+  it('takes --record-max-mb and --record-folder-mb in MiB with fractions, and refuses what is not a size', () => {
+    expect(recordOptions({ record: 'd', 'record-max-mb': '0.5', 'record-folder-mb': '2.25' })).toMatchObject({ maxSessionBytes: 512 * 1024, maxFolderBytes: 2.25 * 2 ** 20 });
+    expect(recordOptions({ record: 'd', 'record-max-mb': '3' })).toMatchObject({ maxSessionBytes: 3 * 2 ** 20, maxFolderBytes: 2 ** 30 });
+    // The smallest cap still holds a journal's header and end; every one is accepted by the recorder.
+    expect(recordOptions({ record: 'd', 'record-max-mb': '0.01' })?.maxSessionBytes).toBe(10_486);
+    for (const bad of ['0.001', '-1', '1e3', 'abc', '1.', '']) {
+      expect(() => recordOptions({ record: 'd', 'record-max-mb': bad }), bad).toThrow(UsageError);
+    }
   });
 
   it('refuses caps that cannot work', async () => {

@@ -113,10 +113,43 @@ describe('session journal and replay', () => {
     const { code, report } = await replay(journal.path, out);
     const hashLines = new Set(recorded.filter((l) => l.type === 'frame').map((l) => l.seq)).size;
     expect(report).toMatchObject({ ok: true, firstDifference: null, hashesChecked: hashLines, hashesMatched: hashLines });
-    expect(report.frames).toBe(end.type === 'end' ? end.frames : -1);
+    // The frames the live worker made: those delivered and those it dropped (the main thread behind).
+    expect(report.frames).toBe(end.type === 'end' ? end.frames + end.dropped : -1);
     expect(code).toBe(0);
     expect(readdirSync(out).filter((n) => n.endsWith('.png'))).toHaveLength(report.frames);
     expectSameFrames(rec.frames, out);
+  });
+
+  it('replays every frame of a session whose worker dropped frames (the main thread was behind)', async () => {
+    const dir = dirs.make('journal');
+    // Unpaced, one frame in flight: while this thread is busy the worker drops what it makes.
+    const h = await server({ modelOptions: { size: 32, fps: 0 }, maxFramesInFlight: 1, record: { dir, hashEvery: 1 } });
+    const client = await h.client();
+    const written = nextJournal(h.rt);
+    await client.start({ encoding: 'raw' });
+    for (let i = 0; i < 4; i++) {
+      await sleep(30);
+      await client.command('stamp', { x: 4 + i * 6, y: 10, radius: 3 });
+      const busyUntil = Date.now() + 60;
+      while (Date.now() < busyUntil); // the main thread is behind: the worker drops frames
+    }
+    await sleep(30);
+    await client.stop();
+    const journal = await written;
+    const recorded = lines(journal.path);
+    const end = recorded.at(-1)!;
+    if (end.type !== 'end') throw new Error('no end line');
+    expect(end.dropped).toBeGreaterThan(0);
+    const hashed = new Set(recorded.filter((l) => l.type === 'frame').map((l) => l.seq));
+    // Some hashed frames come after the first drop: index past the delivered count.
+    expect(Math.max(...hashed)).toBeGreaterThanOrEqual(end.frames);
+
+    const { code, report, stderr } = await replay(journal.path, dirs.make('replay'));
+    expect(report).toMatchObject({ ok: true, firstDifference: null, frames: end.frames + end.dropped, expectedFrames: end.frames + end.dropped });
+    expect(report.hashesChecked).toBe(hashed.size);
+    expect(report.hashesMatched).toBe(hashed.size);
+    expect(stderr).not.toContain('ran past');
+    expect(code).toBe(0);
   });
 
   it('replays a video-filter session with recorded camera frames and filter commands', async () => {
@@ -224,6 +257,41 @@ describe('session journal and replay', () => {
       if (before === undefined) delete process.env.FRAMEHOST_MODEL;
       else process.env.FRAMEHOST_MODEL = before;
     }
+  });
+
+  it('refuses, in one line, a journal whose commands the replay model lacks, and an --out folder that is not empty', async () => {
+    const dir = dirs.make('journal');
+    const cli = new Cli(['headless', '--out', dirs.make('frames'), '--record', dir, '--record-hash-every', '1', '--model-option', 'size=32']);
+    cli.send({ type: 'start' }, { type: 'wait', frames: 3 }, { type: 'command', name: 'stamp', args: { x: 5, y: 6, radius: 3 } }, { type: 'command', name: 'palette', args: { name: 'neon' } }, { type: 'wait', frames: 6 }, { type: 'stop' });
+    cli.end();
+    expect(await cli.exitWithin(30_000)).toBe(0);
+    const path = join(dir, readdirSync(dir)[0]!);
+
+    // Another model: one line naming what it lacks and what the journal was recorded with; no frames, no log lines.
+    const otherOut = dirs.make('replay');
+    const other = await runRaw(['replay', path, '--out', otherOut, '--model', 'video-filter']);
+    expect(other.code).toBe(2);
+    expect(other.stdout).toBe('');
+    expect(other.stderr.trim().split('\n')).toEqual([
+      'framehost replay: video-filter 1.0.0 has no commands "stamp", "palette"; the journal was recorded with gray-scott 1.0.0 (replay it with --model gray-scott); nothing was replayed',
+    ]);
+    expect(readdirSync(otherOut)).toEqual([]);
+
+    // A folder with an earlier replay's frames in it: refused, and nothing in it touched.
+    const out = dirs.make('replay');
+    writeFileSync(join(out, 'frame-000999.png'), 'stale');
+    writeFileSync(join(out, 'notes.txt'), 'mine');
+    const refused = await runRaw(['replay', path, '--out', out]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim().split('\n')[0]).toBe(`framehost: replay: --out ${out} is not empty (2 entries): choose a new folder, or --force to replace its frame-NNNNNN.png files`);
+    expect(readdirSync(out).sort()).toEqual(['frame-000999.png', 'notes.txt']);
+    // --force: the old frames go, other files stay, the folder holds exactly this replay's frames.
+    const forced = await replay(path, out, ['--force']);
+    expect(forced.code).toBe(0);
+    const pngs = readdirSync(out).filter((n) => n.endsWith('.png'));
+    expect(pngs).toHaveLength(forced.report.frames);
+    expect(pngs).not.toContain('frame-000999.png');
+    expect(readFileSync(join(out, 'notes.txt'), 'utf8')).toBe('mine');
   });
 
   it('says clearly that --video needs ffmpeg when it is not installed', async () => {

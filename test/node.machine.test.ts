@@ -322,6 +322,19 @@ describe('node chart: drain', () => {
     expect(rig.take.calls).toHaveLength(1);
   });
 
+  it('a node drained while still registering (its model loading) is gone at once; its connect is abandoned', async () => {
+    const rig = new Rig();
+    expect(rig.ride()).toBe('"registering"');
+    rig.send({ type: 'node.drain' });
+    expect(rig.ride()).toBe('"gone"');
+    expect(rig.lines()).toEqual(['drain.began', 'drained']);
+    // The connect that answers late changes nothing: no take, never ready.
+    rig.connect.last().resolve();
+    await rig.elapse(TIMES.pollMs * 2);
+    expect(rig.take.calls).toHaveLength(0);
+    expect(rig.lines()).not.toContain('ready');
+  });
+
   it('a take sent before the drain is served; the node is gone when that ride completes', async () => {
     const rig = await new Rig().free();
     rig.send({ type: 'node.drain' });

@@ -2,6 +2,8 @@
  * The runtime end to end, without a network: the real chart, the real inference worker and the
  * real ONNX Runtime, with the demo world and a scripted fixture model for the fault paths.
  */
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Runtime } from '../src/runtime.ts';
 import { SCRIPTED_MODEL, collectFrames, collectMessages, startRuntime, until, untilPhase } from './helpers/runtime.ts';
@@ -228,6 +230,47 @@ describe('scripted model', () => {
     expect(rt.status().loadError?.message).toContain('scripted load failure');
     // The refusal says why (issue 11: it said only load_failed; the cause was in /health alone).
     expect(rt.start()).toMatchObject({ ok: false, error: { code: 'load_failed', message: expect.stringContaining('scripted load failure') } });
+  });
+
+  it('reports the worker\'s own memory with its heartbeat (worker.memory)', async () => {
+    const rt = await runtime({ model: SCRIPTED_MODEL, limits: { heartbeatTimeoutMs: 1000 } });
+    const seen: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }[] = [];
+    rt.on('worker.memory', (m) => seen.push(m));
+    await rt.ready();
+    await until('two heartbeats', () => seen.length >= 2, 5000);
+    const m = seen.at(-1)!;
+    expect(m.rss).toBeGreaterThan(m.heapTotal);
+    expect(m.heapUsed).toBeGreaterThan(0);
+    expect(m.heapTotal).toBeGreaterThanOrEqual(m.heapUsed);
+    expect(m.external).toBeGreaterThanOrEqual(m.arrayBuffers);
+  });
+
+  it('keeps a failed load in `failed` for an embedder, and reload() loads again in a fresh worker', async () => {
+    const rt = await runtime({ model: SCRIPTED_MODEL, modelOptions: { mode: 'load-throws' } });
+    await expect(rt.ready()).rejects.toMatchObject({ code: 'load_failed' });
+    expect(rt.status()).toMatchObject({ phase: 'failed', workerStarts: 1 });
+    // The same model fails again, but it was loaded again: a second worker.
+    await expect(rt.reload()).rejects.toMatchObject({ code: 'load_failed', message: expect.stringContaining('scripted load failure') });
+    expect(rt.status()).toMatchObject({ phase: 'failed', workerStarts: 2 });
+  });
+
+  it('tells an embedder that shutdown() came during the load, not that the load failed, and logs no error', async () => {
+    const logs: { level: number; msg: string }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as { level: number; msg: string });
+        done();
+      },
+    });
+    const rt = await runtime({ model: SCRIPTED_MODEL, modelOptions: { mode: 'load-hangs' }, logger: pino({ level: 'info' }, sink) });
+    const ready = rt.ready();
+    ready.catch(() => undefined); // it rejects during shutdown(): asserted below, not unhandled
+    await until('the worker loading', () => rt.phase() === 'loading' && rt.status().workerStarts === 1);
+    await rt.shutdown();
+    await expect(ready).rejects.toMatchObject({ code: 'shutting_down', message: expect.stringContaining('the runtime shut down before the model loaded') });
+    await expect(rt.ready()).rejects.toMatchObject({ code: 'shutting_down' });
+    expect(rt.phase()).toBe('shutdown');
+    expect(logs.filter((l) => l.level >= 50), JSON.stringify(logs)).toEqual([]);
   });
 
   it('fails a load that hangs past the load timeout', async () => {

@@ -181,6 +181,26 @@ describe('session lifecycle over Socket.IO', () => {
   });
 });
 
+describe('broadcast viewer limit', () => {
+  it('counts the owner (it watches too) toward --max-viewers; a viewer that leaves frees its place', async () => {
+    const h = await server({}, { viewers: 'broadcast', maxViewers: 2 });
+    const owner = await h.client();
+    await owner.start({ encoding: 'raw' });
+    const first = await h.client();
+    await first.attach({ encoding: 'raw' });
+    // The owner and one spectator fill a limit of 2.
+    const second = await h.client();
+    expect(await refusal(second.attach({ encoding: 'raw' }))).toBe('too_many_viewers');
+    first.close();
+    let answer = '';
+    for (let tries = 0; tries < 50 && answer !== 'accepted'; tries++) {
+      if (tries > 0) await sleep(20); // the server sees the disconnect shortly after the close
+      answer = await refusal(second.attach({ encoding: 'raw' }));
+    }
+    expect(answer).toBe('accepted');
+  });
+});
+
 describe('slow clients', () => {
   it('a viewer that stops reading costs dropped frames, not model speed or memory', async () => {
     const h = await server({ modelOptions: { size: 256, fps: 0 } });

@@ -25,6 +25,17 @@ export interface InferenceSink {
   sessionStats(sessionId: string, stats: { frames: number; dropped: number; checks: number; stopCheck?: number }): void;
   /** Where commands took effect and input frames were read (before the frame they came with). */
   points(sessionId: string, points: readonly LoopPoint[]): void;
+  /** The worker's memory, with every heartbeat. */
+  workerMemory(memory: WorkerMemory): void;
+}
+
+/** Bytes: the process's RSS, and the worker thread's own heap, external and ArrayBuffer memory. */
+export interface WorkerMemory {
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  readonly external: number;
+  readonly arrayBuffers: number;
 }
 
 export interface InferenceActorOptions {
@@ -112,6 +123,7 @@ export function createInferenceActor(options: InferenceActorOptions) {
         case 'heartbeat': {
           // Not a chart event: the chart asks (worker.probe) when its watchdog delay runs out.
           lastBeat = Date.now();
+          sink.workerMemory({ rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers });
           const warnAt = (options.memoryWarnMb ?? 0) * 1024 * 1024;
           if (warnAt > 0 && m.rss > warnAt !== memoryWarned) {
             memoryWarned = !memoryWarned;

@@ -105,8 +105,12 @@ async function load(): Promise<void> {
       commands: Object.keys(model.commands),
     });
   } catch (err) {
-    log.error({ err }, 'model load failed');
-    post({ type: 'load.failed', error: errorValue('load_failed', messageOf(err)) });
+    // Most load failures are the model's own words (a bad option, a missing file): the message
+    // says it; the stack, for the model's author, at debug.
+    const error = errorValue('load_failed', messageOf(err));
+    log.error({ error }, 'model load failed');
+    log.debug({ err }, 'model load failed: the stack');
+    post({ type: 'load.failed', error });
   }
 }
 
@@ -270,7 +274,9 @@ function runCommand(run: SessionRun, requestId: string, name: string, args: Read
     run.log.warn({ err, command: name }, 'command handler threw');
     post({ type: 'command.failed', sessionId, requestId, error: errorValue('command_failed', `${name}: ${messageOf(err)}`) });
   };
-  if (!def) return fail(new Error('unknown command'));
+  // Only a replayed journal names a command the model lacks (live ones are checked on the main
+  // thread, and replay checks the journal first): a coded failure, no stack.
+  if (!def) return void post({ type: 'command.failed', sessionId, requestId, error: errorValue('unknown_command', JSON.stringify(name)) });
   try {
     const result = def.handler(args as never, {
       sessionId,
@@ -320,8 +326,8 @@ function handle(message: ToWorker): void {
 
 // The watchdog's evidence: a wedged native call or a loop that never yields stops this.
 const heartbeat = setInterval(() => {
-  const { rss, heapUsed } = process.memoryUsage();
-  post({ type: 'heartbeat', rss, heapUsed });
+  const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+  post({ type: 'heartbeat', rss, heapUsed, heapTotal, external, arrayBuffers });
 }, init.heartbeatIntervalMs);
 
 port.on('message', handle);

@@ -60,7 +60,8 @@ export type FromWorker =
   | { readonly type: 'ready'; readonly model: ModelInfo; readonly commands: readonly string[] }
   | { readonly type: 'load.failed'; readonly error: ErrorValue }
   /** The worker's event loop turned; with the process's resident memory, for the memory warning. */
-  | { readonly type: 'heartbeat'; readonly rss: number; readonly heapUsed: number }
+  /** The process's RSS; the worker's own heap, and its external and ArrayBuffer memory (bytes). */
+  | { readonly type: 'heartbeat'; readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number; readonly arrayBuffers: number }
   | { readonly type: 'session.started'; readonly sessionId: string }
   | FrameMessage
   | { readonly type: 'message'; readonly sessionId: string; readonly data: JsonValue }

@@ -154,9 +154,10 @@ export const SUBCOMMANDS = {
   },
   replay: {
     summary: 'run a recorded session (a --record journal) again, write its frames as PNG and verify the recorded frame hashes',
-    usage: 'framehost replay FILE --out DIR [--video OUT.webm] [--model PATH] [--model-option K=V]...',
+    usage: 'framehost replay FILE --out DIR [--force] [--video OUT.webm] [--model PATH] [--model-option K=V]...',
     options: {
-      out: { type: 'string', short: 'o', valueName: 'DIR', description: 'directory for the PNG frames, frame-NNNNNN.png from 0 (created if missing; required)' },
+      out: { type: 'string', short: 'o', valueName: 'DIR', description: 'directory for the PNG frames, frame-NNNNNN.png from 0 (created if missing, refused if not empty; required)' },
+      force: { type: 'boolean', description: 'replay into a folder that is not empty: its frame-NNNNNN.png files are removed first, other files are kept' },
       video: { type: 'string', valueName: 'FILE', description: "also encode the frames into a WebM video with ffmpeg (Debian's ffmpeg package; refused when it is not installed)" },
       model: { ...MODEL_OPTIONS.model, description: 'replay through this model instead of the recorded one (path, URL or built-in)' },
       'model-option': { ...MODEL_OPTIONS['model-option'], description: 'override a recorded model option (repeatable; numeric values become numbers)' },

@@ -9,7 +9,7 @@ import { intOption, stringOption, UsageError, type OptionTable, type ParsedComma
 
 export const MEDIA_OPTIONS = {
   viewers: { type: 'string', valueName: 'MODE', description: 'switch (default: one viewer, a new one takes the stream) or broadcast (spectators) [env FRAMEHOST_VIEWERS]' },
-  'max-viewers': { type: 'string', valueName: 'N', description: 'broadcast: spectators at once (default 16) [env FRAMEHOST_MAX_VIEWERS]' },
+  'max-viewers': { type: 'string', valueName: 'N', description: 'broadcast: viewers at once, the owner watching included (default 16) [env FRAMEHOST_MAX_VIEWERS]' },
   'no-webrtc': { type: 'boolean', description: 'no WebRTC: pages use Socket.IO frames [env FRAMEHOST_WEBRTC=0]' },
   'ice-server': { type: 'string', multiple: true, valueName: 'URL', description: 'STUN/TURN server for WebRTC, e.g. turn:turn.example.com:3478 (repeatable) [env FRAMEHOST_ICE_SERVERS: comma-separated, or a JSON array of { urls, username, credential }]' },
   'ice-username': { type: 'string', valueName: 'NAME', description: 'TURN username for the --ice-server URLs [env FRAMEHOST_ICE_USERNAME]' },

@@ -74,3 +74,18 @@ export async function listenProblem(err: unknown, host: string, port: number): P
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return new RunError(`cannot listen on host ${host}: not an address of this machine (try --host 127.0.0.1)`, { cause: err });
   return undefined;
 }
+
+/**
+ * Whether `host:port` can be listened on now, checked before the model loads (seconds) so that a
+ * port in use is one line at once. The port is released again at once: one taken in between is
+ * still reported the same way when the server listens.
+ */
+export async function portProblem(host: string, port: number): Promise<RunError | undefined> {
+  if (port === 0) return undefined; // any free port
+  const err = await new Promise<unknown>((done) => {
+    const probe = createServer();
+    probe.once('error', done);
+    probe.listen(port, host, () => probe.close(() => done(undefined)));
+  });
+  return err === undefined ? undefined : ((await listenProblem(err, host, port)) ?? new RunError(`cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+}

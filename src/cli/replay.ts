@@ -1,12 +1,14 @@
 /**
- * `framehost replay FILE --out DIR [--video OUT.webm]`: run a journaled session again
+ * `framehost replay FILE --out DIR [--force] [--video OUT.webm]`: run a journaled session again
  * (src/journal/replay.ts), write its frames as PNG, verify the recorded hashes.
  *
  * stdout: one JSON line, the report. stderr: a sentence saying what happened.
  * Exit codes: 0 every recorded hash matched; 1 a frame differs (or the video failed); 2 a bad
- * command line, an unreadable journal, or --video without ffmpeg.
+ * command line (an --out folder that is not empty, without --force), an unreadable journal, a
+ * journal whose commands or input tracks the model lacks, or --video without ffmpeg.
  */
 import { spawnSync } from 'node:child_process';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { logDestination } from '../util/log-output.ts';
@@ -37,11 +39,32 @@ function describe(report: ReplayReport): string {
   return `replay: ${report.frames} frames, the session made ${report.expectedFrames}`;
 }
 
+const FRAME_FILE = /^frame-\d{6,}\.png$/;
+
+/**
+ * Frames of an earlier replay left beside the new ones would read as this replay's: a folder
+ * that is not empty is refused, or with --force its frame files (only those) are removed first.
+ */
+function prepareOut(out: string, force: boolean): void {
+  let entries: string[];
+  try {
+    if (!statSync(out).isDirectory()) throw new UsageError(`--out ${out} is not a folder`);
+    entries = readdirSync(out);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // created by the replay
+    throw err;
+  }
+  if (entries.length === 0) return;
+  if (!force) throw new UsageError(`--out ${out} is not empty (${entries.length} entries): choose a new folder, or --force to replace its frame-NNNNNN.png files`);
+  for (const name of entries) if (FRAME_FILE.test(name)) rmSync(join(out, name), { force: true });
+}
+
 export async function runReplay(cli: ParsedCommandLine): Promise<number> {
   const file = cli.positional;
   if (!file) throw new UsageError('which journal? framehost replay FILE --out DIR');
   const out = stringOption(cli.values, 'out');
   if (!out) throw new UsageError('--out DIR is required');
+  prepareOut(out, cli.values.force === true);
   const video = stringOption(cli.values, 'video');
   if (video && !hasFfmpeg()) {
     process.stderr.write('framehost replay: --video needs ffmpeg, which is not installed here (Debian: apt-get install ffmpeg); nothing was replayed. Run without --video for the PNG frames.\n');
@@ -61,12 +84,15 @@ export async function runReplay(cli: ParsedCommandLine): Promise<number> {
   // The flag only: cli.model falls back to FRAMEHOST_MODEL, which is set up for serve and must not
   // silently replace the recorded model.
   const model = stringOption(cli.values, 'model');
-  const report = await replaySession(journal, {
-    out,
-    ...(model ? { model } : {}),
-    modelOptions: cli.modelOptions,
-    logger,
-  });
+  let report: ReplayReport;
+  try {
+    report = await replaySession(journal, { out, ...(model ? { model } : {}), modelOptions: cli.modelOptions, logger });
+  } catch (err) {
+    if (!(err instanceof JournalError)) throw err;
+    await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    process.stderr.write(`framehost replay: ${err.message}\n`);
+    return 2;
+  }
   for (const w of report.warnings) process.stderr.write(`framehost replay: warning: ${w}\n`);
   let code = report.ok ? 0 : 1;
   let videoError: string | null = null;

@@ -3,21 +3,23 @@
  *
  * Shutdown: the first signal refuses new sessions, stops the running one within its deadline
  * (its client is told `shutdown`), releases the model, closes connections, flushes the log and
- * exits 0. A second signal exits at once with 1.
+ * exits 0. A second signal exits at once with 1. A model that fails to load: one line on stderr,
+ * the same shutdown, exit 1.
  */
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { logDestination } from '../util/log-output.ts';
-import { createRuntime } from '../runtime.ts';
-import { listen } from '../transport/server.ts';
+import { createRuntime, type Runtime } from '../runtime.ts';
+import { listen, type FramehostHttpServer } from '../transport/server.ts';
+import { errorValue, FramehostError } from '../errors.ts';
 import { DEFAULT_TRANSPORT } from '../transport/options.ts';
 import { startInspection, type Inspection } from '../inspect.ts';
 import { isProviderChoice, PROVIDER_CHOICES } from '../gpu/providers.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
-import type { NodeOptions } from '../fleet/node.ts';
+import type { FleetNode, NodeOptions } from '../fleet/node.ts';
 import { leaseSettings } from '../fleet/options.ts';
 import { recordOptions } from '../journal/cli-options.ts';
-import { onShutdownRequest } from './shutdown-trigger.ts';
-import { checkModelArgument, checkWebSocketUrl, listenProblem } from './problems.ts';
+import { onShutdownRequest, ShutdownLatch, type ShutdownCause } from './shutdown-trigger.ts';
+import { checkModelArgument, checkWebSocketUrl, listenProblem, portProblem } from './problems.ts';
 import { parseMediaOptions } from './media-options.ts';
 import { tokenVerifier } from './token-options.ts';
 
@@ -56,9 +58,15 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   const tokens = await tokenVerifier(v, env);
   const metricsPort = intOption(v, 'metrics-port', 0, 65535) ?? (nonEmpty(env.FRAMEHOST_METRICS_PORT) ? Number(env.FRAMEHOST_METRICS_PORT) : undefined);
 
+  // Before the model loads (seconds) and before any log line: a port in use is one line at once.
+  const portInUse = await portProblem(host, port);
+  if (portInUse) throw portInUse;
+
   // Synchronous writes: pino's default stream is asynchronous and its flush() does not wait (sonic-boom,
   // minLength 0), so at exit lines still in a retry on a full pipe came out late, or after the last one.
   const log = pino({ level: cli.logLevel }, logDestination(1, { sync: true }));
+  const latch = new ShutdownLatch();
+  const stop = onShutdownRequest(log, latch.request);
   let inspection: Inspection | undefined;
   if (v.inspect === true || stringOption(v, 'inspect-url')) {
     inspection = startInspection(stringOption(v, 'inspect-url') ?? inspectPort, { log: log.child({ component: 'inspect' }) });
@@ -97,15 +105,32 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   }
   process.stderr.write(`framehost: open ${server.url} in a browser\n`);
   if (server.metricsUrl) log.info({ url: server.metricsUrl }, `metrics without credentials on ${server.metricsUrl}/metrics`);
-  runtime.ready().then(
-    (model) => log.info({ model }, `ready: ${model.name} ${model.version} on ${model.provider} (${model.adapter})`),
-    (err: Error) => log.error({ err }, 'the model failed to load; /ready answers 503'),
-  );
+  return untilShutdown({ runtime, server, fleet, inspection, log, latch, stop });
+}
 
+interface Served {
+  readonly runtime: Runtime;
+  readonly server: FramehostHttpServer;
+  readonly fleet: FleetNode | undefined;
+  readonly inspection: Inspection | undefined;
+  readonly log: Logger;
+  /** The signal handlers, in place since before the model began to load. */
+  readonly latch: ShutdownLatch;
+  readonly stop: (cause: ShutdownCause) => void;
+}
+
+/**
+ * Serve until a signal, or until the model fails to load: the runtime never retries a failed
+ * load by itself, so on the command line a process left in `failed` would serve nobody; it exits
+ * 1 with one line and a process manager's restart is the retry. A signal during the load is a
+ * shutdown like any other, said at info (the model did not fail).
+ */
+function untilShutdown({ runtime, server, fleet, inspection, log, latch, stop }: Served): Promise<number> {
   return new Promise<number>((resolve) => {
     let exitCode = 0;
-    const stop = onShutdownRequest(log, (signal) => {
-      log.info({ signal }, fleet ? 'draining: no new jobs; the running session may finish' : 'shutting down: no new sessions; stopping the running one');
+    const early = latch.requested;
+    latch.attach((cause) => {
+      if (cause !== 'failure') log.info({ signal: cause }, fleet ? 'draining: no new jobs; the running session may finish' : 'shutting down: no new sessions; stopping the running one');
       (fleet ? fleet.drain() : Promise.resolve())
         .then(() => runtime.shutdown())
         .then(() => server.close())
@@ -120,10 +145,22 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
           log.flush(() => resolve(1));
         });
     });
+    runtime.ready().then(
+      (model) => log.info({ model }, `ready: ${model.name} ${model.version} on ${model.provider} (${model.adapter})`),
+      (err: unknown) => {
+        const error = err instanceof FramehostError ? err.toValue() : errorValue('load_failed', err instanceof Error ? err.message : String(err));
+        if (error.code === 'shutting_down') return log.info('shutting down during load: the model was not loaded');
+        log.error({ error }, 'the model failed to load; exiting');
+        process.stderr.write(`framehost: serve: ${error.message}\n`);
+        exitCode = 1;
+        stop('failure');
+      },
+    );
+    if (early) return; // the drain above has begun: a fleet node does not join
     fleet?.start(server.url).catch((err: unknown) => {
       log.error({ err }, 'fleet: the node could not join the fleet');
       exitCode = 1;
-      stop('SIGTERM');
+      stop('failure');
     });
   });
 }

@@ -9,14 +9,15 @@
 import type { Logger } from 'pino';
 import { onLauncherGone } from './launcher.ts';
 
-export type ShutdownCause = NodeJS.Signals | 'launcher-gone';
+/** `failure`: the server itself cannot go on (its model failed to load, its fleet refused it). */
+export type ShutdownCause = NodeJS.Signals | 'launcher-gone' | 'failure';
 
 /** Installs the handlers; returns the function that starts the same shutdown from code. */
 export function onShutdownRequest(log: Logger, begin: (cause: ShutdownCause) => void): (cause: ShutdownCause) => void {
   let stopping = false;
   let signals = 0;
   const request = (cause: ShutdownCause): void => {
-    if (cause !== 'launcher-gone') signals++;
+    if (cause !== 'launcher-gone' && cause !== 'failure') signals++;
     if (signals > 1) {
       log.warn({ signal: cause }, 'second signal: exiting now');
       process.exit(1);
@@ -29,4 +30,31 @@ export function onShutdownRequest(log: Logger, begin: (cause: ShutdownCause) => 
   process.on('SIGINT', request);
   onLauncherGone(() => request('launcher-gone'));
   return request;
+}
+
+/**
+ * A shutdown that may be asked for before the server it ends exists: the handlers go in first
+ * (a SIGTERM with no handler kills Node by the signal, even in the seconds a model takes to
+ * import), the server attaches its drain once it has one, and a request that came earlier
+ * starts that drain at once.
+ */
+export class ShutdownLatch {
+  private early: ShutdownCause | null = null;
+  private drain: ((cause: ShutdownCause) => void) | null = null;
+
+  /** onShutdownRequest's `begin`: called once. */
+  readonly request = (cause: ShutdownCause): void => {
+    if (this.drain) this.drain(cause);
+    else this.early ??= cause;
+  };
+
+  /** Whether a shutdown was asked for before the drain was attached. */
+  get requested(): boolean {
+    return this.early !== null;
+  }
+
+  attach(drain: (cause: ShutdownCause) => void): void {
+    this.drain = drain;
+    if (this.early !== null) drain(this.early);
+  }
 }

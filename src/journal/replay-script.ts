@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ReplayCommand, ReplayRead, ReplayScript } from '../actors/loop-points.ts';
 import { JOURNAL_FORMAT, type JournalLine, type SessionHeader } from './format.ts';
+import type { Capabilities } from '../model/capabilities.ts';
 
 type EndLine = Extract<JournalLine, { type: 'end' }>;
 type FrameLine = Extract<JournalLine, { type: 'frame' }>;
@@ -99,7 +100,9 @@ export function parseJournal(text: string): ParsedJournal {
   // recorded frames for a worker that died or a journal cut short; by itself otherwise.
   const lastFrame = last ? last.seq + last.count : Math.max(0, ...[...hashes.values()].map((h) => h.seq + h.count));
   let script: ReplayScript = { commands, reads: replayReads };
-  let expectedFrames = end?.frames ?? lastFrame;
+  // `end.frames` counts the frames the main thread received; the worker made `dropped` more
+  // (the main thread was behind) and replay makes them all, so both count.
+  let expectedFrames = end ? end.frames + end.dropped : lastFrame;
   if (truncatedAt !== null) {
     script = { ...script, stopAtFrame: truncatedAt };
     expectedFrames = truncatedAt;
@@ -111,6 +114,22 @@ export function parseJournal(text: string): ParsedJournal {
     if (!end) warnings.push('the journal has no end line (the process died?); replaying the frames it recorded');
   }
   return { header, script, hashes, last, end, truncatedAt, expectedFrames, readsWithoutBytes, warnings };
+}
+
+/**
+ * Why a journal cannot be replayed through a model whose capabilities are these, or null when it
+ * can: every recorded command and input track must exist there. Said once, before anything runs,
+ * rather than as one failed command per recorded command.
+ */
+export function misfit(journal: ParsedJournal, model: Pick<Capabilities, 'model' | 'commands' | 'inputs'>): string | null {
+  const missing = (names: Iterable<string>, has: Readonly<Record<string, unknown>>): string[] => [...new Set(names)].filter((n) => !Object.hasOwn(has, n));
+  const commands = missing(journal.script.commands.map((c) => c.name), model.commands);
+  const tracks = missing(journal.script.reads.map((r) => r.track), model.inputs);
+  if (commands.length === 0 && tracks.length === 0) return null;
+  const listed = (kind: string, names: string[]): string => `no ${kind}${names.length > 1 ? 's' : ''} ${names.map((n) => JSON.stringify(n)).join(', ')}`;
+  const lacks = [commands.length > 0 ? listed('command', commands) : '', tracks.length > 0 ? listed('input track', tracks) : ''].filter(Boolean).join(' and ');
+  const { name, version } = journal.header.model;
+  return `${model.model.name} ${model.model.version} has ${lacks}; the journal was recorded with ${name} ${version} (replay it with --model ${journal.header.model.source}); nothing was replayed`;
 }
 
 export async function readJournal(path: string): Promise<ParsedJournal> {

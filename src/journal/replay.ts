@@ -13,7 +13,7 @@ import { bytesPerPixel } from '../gpu/frames.ts';
 import { encodePng, frameFileName } from '../util/png.ts';
 import { FramehostError } from '../errors.ts';
 import { hashBytes } from './format.ts';
-import type { ParsedJournal } from './replay-script.ts';
+import { JournalError, misfit, type ParsedJournal } from './replay-script.ts';
 
 export interface ReplayOptions {
   /** Folder for the frames (frame-NNNNNN.png, NNNNNN = the frame index from 0); none: hashes only (check). */
@@ -68,6 +68,11 @@ export async function replaySession(journal: ParsedJournal, options: ReplayOptio
     await runtime.shutdown();
     throw err;
   });
+  const unfit = misfit(journal, runtime.capabilities);
+  if (unfit !== null) {
+    await runtime.shutdown();
+    throw new JournalError(unfit);
+  }
   if (model.name !== header.model.name || model.version !== header.model.version) {
     warnings.push(`recorded with ${header.model.name} ${header.model.version}, replayed with ${model.name} ${model.version}`);
   }
@@ -106,17 +111,7 @@ export async function replaySession(journal: ParsedJournal, options: ReplayOptio
   if (writeError) throw writeError;
   if (overrun) warnings.push(`the replay ran past the ${limit} recorded frames and was stopped`);
 
-  let checked = 0;
-  let matched = 0;
-  let first: FrameDifference | null = null;
-  for (const seq of [...journal.hashes.keys()].sort((a, b) => a - b)) {
-    if (seq >= journal.expectedFrames) continue; // after the cut of a truncated journal
-    const recorded = journal.hashes.get(seq)!.hash;
-    const got = replayed.get(seq) ?? null;
-    checked++;
-    if (got === recorded) matched++;
-    else first ??= { seq, recorded, replayed: got };
-  }
+  const { checked, matched, first } = compareHashes(journal, replayed);
   if (frames !== journal.expectedFrames) warnings.push(`the replay made ${frames} frames; the session made ${journal.expectedFrames}`);
   return {
     ok: first === null && frames === journal.expectedFrames,
@@ -130,4 +125,20 @@ export async function replaySession(journal: ParsedJournal, options: ReplayOptio
     end: { reason: end?.reason ?? 'unknown', recordedReason: journal.end?.reason ?? null },
     warnings,
   };
+}
+
+/** The journal's recorded hashes (before any cut) against the replayed ones, in frame order. */
+function compareHashes(journal: ParsedJournal, replayed: ReadonlyMap<number, string>): { checked: number; matched: number; first: FrameDifference | null } {
+  let checked = 0;
+  let matched = 0;
+  let first: FrameDifference | null = null;
+  for (const seq of [...journal.hashes.keys()].sort((a, b) => a - b)) {
+    if (seq >= journal.expectedFrames) continue; // after the cut of a truncated journal
+    const recorded = journal.hashes.get(seq)!.hash;
+    const got = replayed.get(seq) ?? null;
+    checked++;
+    if (got === recorded) matched++;
+    else first ??= { seq, recorded, replayed: got };
+  }
+  return { checked, matched, first };
 }

@@ -284,6 +284,9 @@ export const nodeMachine = nodeSetup.createMachine({
       on: { 'node.close': '.gone' },
       states: {
         registering: {
+          // Drained before it ever joined (the model still loading, Redis not yet answering): it
+          // holds no ride, so it is done at once rather than after a load that may never end.
+          always: { guard: 'draining', target: 'gone', actions: 'lineDrained' },
           invoke: {
             id: 'connect',
             src: 'connect',

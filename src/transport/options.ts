@@ -50,7 +50,7 @@ export interface TransportOptions {
   readonly admit?: (request: { readonly ticket?: string; readonly sub?: string }) => Result;
   /** `switch`: one viewer at a time, a new one takes the stream. `broadcast`: spectators. */
   readonly viewers: 'switch' | 'broadcast';
-  /** Spectators at once in broadcast mode; more get `too_many_viewers`. */
+  /** Viewers at once in broadcast mode, the owner watching included; more get `too_many_viewers`. */
   readonly maxViewers: number;
   /** WebRTC media (src/transport/webrtc/options.ts has the defaults). */
   readonly webrtc?: Partial<WebRtcOptions>;

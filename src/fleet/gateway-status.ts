@@ -75,9 +75,9 @@ export class FleetReads {
   private cached: { at: number; value: Promise<FleetSnapshot> } | null = null;
 
   constructor(
-    private readonly s: GatewaySettings,
-    private readonly queue: Queue<RideJobData, RideResult, string>,
-    private readonly registry: NodeRegistry,
+    private readonly s: Pick<GatewaySettings, 'redisTimeoutMs' | 'nodeStaleMs' | 'nodeGoneKeepMs'>,
+    private readonly queue: Pick<Queue<RideJobData, RideResult, string>, 'getJobCounts'>,
+    private readonly registry: Pick<NodeRegistry, 'list'>,
   ) {}
 
   read(): Promise<FleetSnapshot> {

@@ -19,19 +19,21 @@
  * the reason and refuses ride requests with `queue_unavailable` while it is, and carries on by
  * itself once ioredis has reconnected (RedisLink).
  *
- * This file wires the parts: the rides and their charts (rides.ts), the HTTP side and the fleet
- * page (gateway-http.ts, page.ts), the record (records.ts), the Redis link (redis-link.ts).
+ * This file wires the parts: the connections to Redis and their link (gateway-links.ts,
+ * redis-link.ts), the rides and their charts (rides.ts), the answers to ride requests
+ * (ride-desk.ts), the Socket.IO side (gateway-sockets.ts), health, readiness and the fleet's
+ * view (gateway-status.ts), the HTTP side and the fleet page (gateway-http.ts, page-feed.ts,
+ * page.ts), the record (records.ts).
  */
 import type { Server as HttpServer } from 'node:http';
 import { pino, type Logger } from 'pino';
-import type { GatewayRecord } from './records.ts';
 import { createGatewayHttp } from './gateway-http.ts';
 import { GatewayLinks } from './gateway-links.ts';
 import { createGatewayIo } from './gateway-sockets.ts';
 import { FleetReads, fleetViewOf, healthOf, readinessOf, type GatewayHealth, type Readiness, type StatusSources } from './gateway-status.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { DEFAULT_GATEWAY, type GatewaySettings } from './options.ts';
-import { GatewayRecords } from './records.ts';
+import { GatewayRecords, type GatewayRecord } from './records.ts';
 import { RideDesk } from './ride-desk.ts';
 import { Rides, type GatewayIo } from './rides.ts';
 import { listenOn } from '../util/listen.ts';

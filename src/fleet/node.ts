@@ -5,7 +5,9 @@
  * The node's lifecycle is a chart (src/machines/node.machine.ts: take, reserve, serve, complete;
  * the lease held → late → fenced; the drain); this file is its edge: it provides the chart's
  * actors (BullMQ's take, publish, renew, complete; the registry heartbeat), carries out what the
- * chart emits (log lines, stopping the session), and feeds it the runtime's events.
+ * chart emits (log lines, stopping the session), and feeds it the runtime's events. The parts it
+ * wires: the connections to Redis (node-links.ts), the held jobs and their lock tokens
+ * (held-jobs.ts), admission by ticket (node-admission.ts), the registry entry (node-entry.ts).
  *
  * The job is the ride. The node takes one only while the runtime is idle (manual fetching, so
  * the node, not BullMQ's loop, decides when), arms admission for exactly one ticket, and only

@@ -2,10 +2,13 @@
  * The fleet page's live viewers (`/fleet/events`): each is an open server-sent event stream,
  * sent a fresh view of the fleet whenever something changes and every PAGE_REFRESH_MS besides.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { messageOf } from './deadline.ts';
 import type { FleetView } from './page.ts';
+
+/** What the feed needs of a viewer's response (an http.ServerResponse) and of its request (the close). */
+type Viewer = { write(data: string): unknown; end(): unknown };
+type Closing = { on(event: 'close', listener: () => void): unknown };
 
 /** Live viewers of the fleet page at once; how often the page is refreshed when nothing happens. */
 export const MAX_PAGE_VIEWERS = 32;
@@ -13,7 +16,7 @@ export const PAGE_REFRESH_MS = 500;
 
 /** The page's open event streams, and one push of a fresh view to them at a time. */
 export class PageFeed {
-  private readonly viewers = new Set<ServerResponse>();
+  private readonly viewers = new Set<Viewer>();
   /** A view is being built; a change meanwhile asks for one more after it (coalesced). */
   private pushing = false;
   private pushAgain = false;
@@ -21,7 +24,7 @@ export class PageFeed {
 
   constructor(
     private readonly view: () => Promise<FleetView>,
-    private readonly log: Logger,
+    private readonly log: Pick<Logger, 'warn'>,
   ) {
     this.timer = setInterval(() => this.changed(), PAGE_REFRESH_MS);
     this.timer.unref();
@@ -32,7 +35,7 @@ export class PageFeed {
   }
 
   /** Follow one more viewer until its request closes, and send it a view at once. */
-  add(req: IncomingMessage, res: ServerResponse): void {
+  add(req: Closing, res: Viewer): void {
     this.viewers.add(res);
     req.on('close', () => this.viewers.delete(res));
     this.changed();

@@ -69,8 +69,10 @@ export type NodeOptions = Partial<NodeSettings> &
     readonly inspect?: (event: InspectionEvent) => void;
   };
 
+/** One of the chart's log lines, as it emits them. */
 type LineEvent = Extract<NodeEmitted, { type: 'line' }>;
 
+/** The monotonic clock the chart and the frame path judge the lease by (a wall clock can jump). */
 const now = (): number => performance.now();
 
 export function createFleetNode(runtime: Runtime, options: NodeOptions, parentLog: Logger): FleetNode {

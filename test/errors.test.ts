@@ -1,12 +1,13 @@
-/** The error table, its README twin, and the error helpers (fastify's errors.test.js idea). */
+/** The error table, its twin in docs/protocol.md, and the error helpers (fastify's errors.test.js idea). */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERRORS, FramehostError, errorValue, fail, isErrorCode } from '../src/errors.ts';
 
 describe('error codes', () => {
-  it('are listed in the README, each with the same message, and nothing else is', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const section = readme.slice(readme.indexOf('### Error codes'), readme.indexOf('### Limits'));
+  it('are listed in docs/protocol.md, each with the same message, and nothing else is', () => {
+    const guide = readFileSync(new URL('../docs/protocol.md', import.meta.url), 'utf8');
+    const section = guide.slice(guide.indexOf('### Error codes'), guide.indexOf('### Limits'));
+    expect(section.length).toBeGreaterThan(0);
     const rows = [...section.matchAll(/^\| `([a-z_]+)` \| (.+) \|$/gm)].map((m) => [m[1], m[2]]);
     expect(Object.fromEntries(rows)).toEqual(ERRORS);
   });

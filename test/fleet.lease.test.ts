@@ -1,6 +1,6 @@
 /**
  * The lease on the frame path, seen from the wire: raw Socket.IO clients written from the
- * README's tables (no FleetClient, which drops the old connection on `requeued` and so would
+ * tables of docs/fleet.md (no FleetClient, which drops the old connection on `requeued` and so would
  * hide a node that keeps streaming). A busy node is frozen (SIGSTOP) past its lease, the gateway
  * requeues the ride to another node, the frozen node is resumed (SIGCONT), and the client's own
  * log must hold no frame from the frozen node after the requeue, and the command it sent to that

@@ -610,7 +610,7 @@ class World {
   /** The answers the model allows, for every state the chart went through meanwhile. */
   private allowed(r: Req, cls: string, w: { phases: Set<Phase>; owner: boolean; notOwner: boolean; resumeFor: string | null; finishedAtEmit: Set<string> }): Set<Outcome> {
     const out = new Set<Outcome>();
-    // README: unknown events with an ack, and malformed payloads, are answered bad_request.
+    // docs/protocol.md: unknown events with an ack, and malformed payloads, are answered bad_request.
     // Unexpected arguments before the ack: bad_request, whatever the payload (issue 11).
     if (r.t === 'unknown' || cls === 'invalid' || cls === 'shape' || cls === 'extra') return new Set<Outcome>(['bad_request']);
     if (cls === 'large') return new Set<Outcome>(['payload_too_large']);
@@ -782,7 +782,7 @@ const previousRuns = new Set<string>();
 
 describe('cases the fuzz found', () => {
   // Shrunk from the fuzz (`connect`, then `{ a: 'req', req: { t: 'unknown', … }, ack: 'fn' }`):
-  // README, "Malformed events (…, unknown event names) are answered with bad_request when they
+  // docs/protocol.md, "Malformed events (…, unknown event names) are answered with bad_request when they
   // have an acknowledgement"; the server logs them and never calls the ack, so the client waits
   // for its own timeout.
   it('answers an unknown event that carries an acknowledgement with bad_request', async () => {

@@ -84,12 +84,14 @@ describe('execution providers on a machine without a GPU', () => {
     expect((out.y!.data as Float32Array)[0]).toBeCloseTo(1.5);
   });
 
-  it('the CUDA hint in the log is the README\'s, command for command', () => {
+  it('the CUDA hint in the log is the GPU guide\'s, command for command, and the README links that guide', () => {
     expect(planProviders('auto', false, false).reason).toContain(CUDA_HINT);
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const guide = readFileSync(join(ROOT, 'docs', 'gpu.md'), 'utf8');
     const [online, offline] = CUDA_HINT.replace(/^CUDA, online: /, '').split('; offline: ');
-    expect(readme).toContain(online!);
-    expect(readme).toContain(offline!.replace(/; README, GPU$/, ''));
+    expect(guide).toContain(online!);
+    expect(guide).toContain(offline!.replace(/; README, GPU$/, ''));
+    // The hint ends "README, GPU": the README's guide list leads there.
+    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain('[GPU](docs/gpu.md)');
   });
 
   it('auto with no GPU device plans the CPU alone (no Dawn start, no stderr noise)', () => {

@@ -1,7 +1,8 @@
 /**
- * The README's model examples, taken from the README itself and run with `framehost check`
- * from this checkout (the bin from the sources: `import 'framehost'` must work in a fresh clone,
- * with no build step). The five-minute model is also what `framehost init` writes, word for word.
+ * The code of the README and of the guides in docs/, taken from the files themselves: the model
+ * examples run with `framehost check` from this checkout (the bin from the sources: `import
+ * 'framehost'` must work in a fresh clone, with no build step), the token-minting backend as a
+ * user runs it. The five-minute model is also what `framehost init` writes, word for word.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +13,8 @@ import { startServer } from './helpers/server.ts';
 import { childPool, ROOT } from './helpers/child.ts';
 import { BIN } from './helpers/cli.ts';
 
-const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+/** The README, or a guide under docs/ (`docs/writing-a-model.md`). */
+const read = (file: string): string => `\n${readFileSync(join(ROOT, file), 'utf8')}`;
 // Inside the repository and with no package.json of its own, so `framehost` is this package.
 const WORK = join(ROOT, 'test-output', 'readme');
 const children = childPool();
@@ -22,11 +24,12 @@ afterAll(async () => {
   rmSync(WORK, { recursive: true, force: true });
 });
 
-/** The first ```ts block after the heading. */
-function exampleAfter(heading: string): string {
-  const at = README.indexOf(`\n${heading}\n`);
-  expect(at, `README heading ${heading}`).toBeGreaterThan(0);
-  const block = /```ts\n([\s\S]*?)```/.exec(README.slice(at));
+/** The first ```ts block after the heading in the file. */
+function exampleAfter(file: string, heading: string): string {
+  const text = read(file);
+  const at = text.indexOf(`\n${heading}\n`);
+  expect(at, `${file}: heading ${heading}`).toBeGreaterThanOrEqual(0);
+  const block = /```ts\n([\s\S]*?)```/.exec(text.slice(at));
   expect(block).not.toBeNull();
   return block![1]!;
 }
@@ -37,9 +40,9 @@ async function check(args: string[], cwd: string): Promise<{ code: number | null
   return { code: exit.code, out: `${child.stdout}\n${child.stderr}` };
 }
 
-describe('the README', () => {
-  it('"Your own model in five minutes": the model framehost init writes, and it passes check', { timeout: 60_000 }, async () => {
-    const example = exampleAfter('## Your own model in five minutes');
+describe('the README and the guides', () => {
+  it('README, "Your own model in five minutes": the model framehost init writes, and it passes check', { timeout: 60_000 }, async () => {
+    const example = exampleAfter('README.md', '## Your own model in five minutes');
     expect(example).toBe(readFileSync(join(ROOT, 'templates', 'model', 'model.ts'), 'utf8'));
     const dir = join(WORK, 'five-minutes');
     rmSync(dir, { recursive: true, force: true });
@@ -53,10 +56,10 @@ describe('the README', () => {
     expect(r.out).toMatch(/^passed: 5 passed, 0 failed$/m);
   });
 
-  it('"Writing a model": the reference example runs and passes check, its ONNX file found beside it from another folder', { timeout: 60_000 }, async () => {
+  it('docs/writing-a-model.md: the reference example runs and passes check, its ONNX file found beside it from another folder', { timeout: 60_000 }, async () => {
     const dir = join(WORK, 'reference');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'my-world.ts'), exampleAfter('## Writing a model'));
+    writeFileSync(join(dir, 'my-world.ts'), exampleAfter('docs/writing-a-model.md', '# Writing a model'));
     // The graph it expects: latent [1, H, W] float in, rgba [H, W, 4] uint8 out (grey levels).
     const g = new GraphBuilder('readme');
     const latent = g.input('latent', 'float', [1, 'H', 'W']);
@@ -75,10 +78,10 @@ describe('the README', () => {
     expect(r.out).toMatch(/^ {2}ok {4}command move /m);
   });
 
-  it('"Minting tokens in your backend": the example serves tokens to its logged-in users, and a framehost with the same key admits them', { timeout: 60_000 }, async () => {
+  it('docs/production.md, "Minting tokens in your backend": the example serves tokens to its logged-in users, and a framehost with the same key admits them', { timeout: 60_000 }, async () => {
     const dir = join(WORK, 'backend');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'backend.ts'), exampleAfter('### Minting tokens in your backend'));
+    writeFileSync(join(dir, 'backend.ts'), exampleAfter('docs/production.md', '### Minting tokens in your backend'));
     const key = 'readme-example-key-0123456789-abcdefghij';
     // As a user runs a TypeScript file; `framehost` resolves to this checkout's sources.
     const backend = children.start(['--conditions=framehost-source', '--import', 'tsx', 'backend.ts'], { cwd: dir, env: { ...process.env, FRAMEHOST_TOKEN_KEY: key, PORT: '0' } });

@@ -100,7 +100,7 @@ describe('loopback-only ICE (iceHostAddresses, every test server has it)', { tim
     // The pair the media uses, as the viewer's libwebrtc reports it: the server's end is its
     // signalled 127.0.0.1 host candidate (not one learned from a check from another socket).
     // The viewer's end is the viewer's own choice: libwebrtc checks from every local socket,
-    // whatever it signals, and wrtc 0.10 has no setting to stop that (README, WebRTC media).
+    // whatever it signals, and wrtc 0.10 has no setting to stop that (docs/media.md, Configuration).
     const stats = [...(await v.pc.getStats()).values()];
     const transport = stats.find((s) => s.type === 'transport');
     const pair = stats.find((s) => s.type === 'candidate-pair' && s.id === transport?.selectedCandidatePairId);

@@ -11,6 +11,7 @@ import { pageAsset } from './assets.ts';
 import type { EventStream } from './events-sse.ts';
 import type { ChartStream } from './chart-sse.ts';
 import { Access, authorizeRequest } from '../auth/access.ts';
+import { WhepEndpoint } from './webrtc/whep.ts';
 
 /** The chart page (drawn once) and its live stream. */
 export interface ChartHttp {
@@ -60,16 +61,17 @@ export function createMetricsHandler(metrics: Metrics, log: Logger) {
   };
 }
 
-export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logger, events?: EventStream, chart?: ChartHttp, access: Access = new Access()) {
+export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logger, events?: EventStream, chart?: ChartHttp, access: Access = new Access(), whep?: WhepEndpoint) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]!;
+    if (whep && WhepEndpoint.handles(path)) return done(whep.handle(req, res, path));
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: { code: 'bad_request', message: 'only GET' } });
-    const done = (p: Promise<void>): void => {
+    function done(p: Promise<void>): void {
       p.catch((err: unknown) => {
         log.error({ err, path }, 'http handler failed');
         if (!res.headersSent) json(res, 500, { error: { code: 'internal', message: 'internal error' } });
       });
-    };
+    }
     if (path === '/events' && events) return events.handle(req, res);
     if (path === '/favicon.ico') return void res.writeHead(204).end(); // browsers ask; the pages have none
     if (path === '/chart/events' && chart) return chart.stream.handle(req, res);

@@ -16,6 +16,8 @@ import { createEventStream } from './events-sse.ts';
 import { createChartStream } from './chart-sse.ts';
 import { createChartPage } from './chart-page.ts';
 import { runtimeMachine } from '../machines/runtime.machine.ts';
+import { WhepEndpoint } from './webrtc/whep.ts';
+import { DEFAULT_WEBRTC } from './webrtc/options.ts';
 
 export interface FramehostHttpServer {
   readonly url: string;
@@ -39,7 +41,8 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   // /chart: the runtime's chart, and any the caller adds (a fleet node's).
   const charts = [{ machine: runtimeMachine, actor: runtime.actor }, ...(options.charts ?? [])];
   const chartStream = createChartStream(charts, { access }, log);
-  const http = createServer(createHttpHandler(runtime, metrics, log, events, { page: createChartPage(charts), stream: chartStream }, access));
+  const whep = new WhepEndpoint({ access, log, maxSdpBytes: options.webrtc?.maxSdpBytes ?? DEFAULT_WEBRTC.maxSdpBytes, refused: (code) => counted.commandError(code) });
+  const http = createServer(createHttpHandler(runtime, metrics, log, events, { page: createChartPage(charts), stream: chartStream }, access, whep));
   const metricsHttp = options.metricsPort !== undefined ? createServer(createMetricsHandler(metrics, log)) : null;
   const largestInput = Math.max(0, ...Object.values(runtime.capabilities.inputs).map((i) => i.width * i.height * (i.format === 'rgba' ? 4 : 3)));
   const io: FramehostServer = new Server(http, {
@@ -54,6 +57,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   // Every refusal the protocol counts also reaches the /events readers.
   const counted: Metrics = { ...metrics, commandError: (code) => (metrics.commandError(code), events.refused(code)) };
   const protocol = attachProtocol(io, { runtime, options, log, metrics: counted, access });
+  whep.bind(protocol);
 
   /** Everything above subscribes to the runtime or holds a timer: undone by close, or when listening fails. */
   const detach = (): void => {

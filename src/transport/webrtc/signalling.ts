@@ -17,6 +17,7 @@ import { TokenBucket } from '../rate-limit.ts';
 import { isPlainObject } from '../validate.ts';
 import { MediaPeer } from './peer.ts';
 import { openRoomPeer, RoomLoader, RoomPeer, type PeerBook } from './room-peer.ts';
+import type { MediaRoom } from '../../media/room.ts';
 import { createWebRtcMetrics } from './metrics.ts';
 import { FramePixels } from '../../media/bitrate.ts';
 import type { WebRtcOptions } from './options.ts';
@@ -55,6 +56,8 @@ export interface Media {
   openWatcher(sdp: string, closed: (peerId: string) => void): Promise<Result<{ peerId: string; sdp: string; sink: { offer(frame: RuntimeFrame): void; close(): void } }>>;
   /** End a watcher's peer (WHEP's DELETE); false when there is no such watcher. */
   closeWatcher(peerId: string): boolean;
+  /** The server's media room (loaded on first use), for recordings; or why it cannot load. */
+  room(): Promise<MediaRoom | ErrorValue>;
   /** Open peers (for tests and the soak). */
   count(): number;
   close(): void;
@@ -177,6 +180,7 @@ export function createMedia(deps: MediaDeps): Media {
 
   return {
     count: () => peers.size,
+    room: () => rooms.get(),
     openWatcher,
     closeWatcher(peerId) {
       const entry = peers.get(peerId);

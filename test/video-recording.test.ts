@@ -14,6 +14,8 @@ import { loadTokenKeys, type TokenKeySet } from '../src/auth/keys.ts';
 import type { TransportOptions } from '../src/transport/options.ts';
 import type { RuntimeOptions } from '../src/runtime.ts';
 import { SCRIPTED_MODEL } from './helpers/runtime.ts';
+import { Vp8Encoder } from '../src/media/vp8-encoder.ts';
+import { WebmWriter } from '../src/media/webm.ts';
 import { sleep, startServer, type Harness } from './helpers/server.ts';
 
 const SECRET = 'r'.repeat(16) + 'recordings-secret-012345678';
@@ -62,6 +64,35 @@ function readBack(path: string): { packets: number; keys: number; decoded: numbe
 const finished = (h: Harness): Promise<string> => new Promise((resolve) => h.rt.on('session.finished', (e) => resolve(e.reason)));
 
 const files = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWith('.webm'));
+
+describe('the WebM writer', () => {
+  it('a file never closed (a killed process) is still read whole; closing it sizes it and gives it a duration', () => {
+    const dir = folder();
+    const encoder = new Vp8Encoder({ width: 64, height: 64, fps: 30, bitrateKbps: 300, gopFrames: 10 });
+    const rgba = new Uint8Array(64 * 64 * 4);
+    const open = WebmWriter.create(join(dir, 'open.webm'), 64, 64);
+    const closed = WebmWriter.create(join(dir, 'closed.webm'), 64, 64);
+    let n = 0;
+    try {
+      for (let i = 0; i < 30; i++) {
+        rgba.fill(i * 8);
+        for (const e of encoder.encode(rgba)) {
+          open.write(e.data, n * 33.3, e.key);
+          closed.write(e.data, n * 33.3, e.key);
+          n++;
+        }
+      }
+    } finally {
+      encoder.close();
+    }
+    closed.close();
+    const cut = readBack(join(dir, 'open.webm')); // as a killed process leaves it: unknown sizes, no duration
+    expect([cut.packets, cut.decoded, cut.keys]).toEqual([n, n, 3]);
+    const whole = readBack(join(dir, 'closed.webm'));
+    expect([whole.packets, whole.decoded]).toEqual([n, n]);
+    expect(whole.duration).toBeCloseTo((n * 33.3) / 1000, 1);
+  });
+});
 
 describe('recordings', { timeout: 60_000 }, () => {
   it("a session's frames are in its WebM file, every one decodable, its duration the session's; GET /recordings for operators", async () => {

@@ -108,6 +108,18 @@ describe('WHEP', { timeout: 60_000 }, () => {
     expect(await gauge(h, 'framehost_webrtc_peers_opened_total')).toBe(1);
   });
 
+  it('a viewer that never connects is ended by the peer chart (connectTimeoutMs): it leaves the viewers and its resource is gone', async () => {
+    const h = await server({ ...ROOM, webrtc: { sender: 'room', maxPeers: 8, connectTimeoutMs: 800 } });
+    const offer = await rx.ask<{ index: number; sdp: string }>({ type: 'offer' }); // its answer is never applied
+    const r = await post(h, offer.sdp);
+    expect(r.status).toBe(201);
+    expect(await gauge(h, 'framehost_webrtc_peers')).toBe(1);
+    await expect.poll(() => gauge(h, 'framehost_webrtc_peers'), { timeout: 5000 }).toBe(0);
+    expect((await fetch(`${h.url}${r.headers.get('location')!}`, { method: 'DELETE' })).status).toBe(404);
+    // Its place among the viewers is free again: two more fit (maxViewers 2).
+    for (let i = 0; i < 2; i++) expect((await post(h, (await rx.ask<{ index: number; sdp: string }>({ type: 'offer' })).sdp)).status).toBe(201);
+  });
+
   it('is refused on the wrtc sender and in switch mode (webrtc_unavailable, too_many_viewers)', async () => {
     const offer = await rx.ask<{ index: number; sdp: string }>({ type: 'offer' });
     const wrtc = await server({ viewers: 'broadcast' });

@@ -54,7 +54,7 @@ describe('the encode-once sender in Chromium', { timeout: 90_000 }, () => {
     expect(colours.size, 'distinct colours').toBeGreaterThan(20);
     await framesAtLeast(page, (await stats(page)).frames + 30, 20_000);
     expect(changedPixels(a, await pixels(page), 30), 'pixels that changed between frames').toBeGreaterThan(50);
-    await expect.poll(() => page.textContent('#media'), { timeout: 10_000 }).toMatch(/^WebRTC VP8 · .* fps/);
+    await expect.poll(() => page.textContent('#media'), { timeout: 10_000 }).toMatch(/^WebRTC VP8 · [0-9.]+ Mbit\/s · rtt /);
     const metrics = await (await fetch(`${h.url}/metrics`)).text();
     expect(metrics).toMatch(/^framehost_webrtc_peers 1$/m);
     expect(metrics).toMatch(/^framehost_webrtc_peers_opened_total 1$/m);

@@ -120,6 +120,22 @@ describe('WHEP', { timeout: 60_000 }, () => {
     for (let i = 0; i < 2; i++) expect((await post(h, (await rx.ask<{ index: number; sdp: string }>({ type: 'offer' })).sdp)).status).toBe(201);
   });
 
+  it('CORS: a player on an allowed origin gets the preflight and Location exposed; another origin gets no CORS header', async () => {
+    const h = await server({ ...ROOM, corsOrigins: ['http://player.example'] });
+    const preflight = (origin: string): Promise<Response> =>
+      fetch(`${h.url}/whep`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' } });
+    const allowed = await preflight('http://player.example');
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('http://player.example');
+    expect(allowed.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(allowed.headers.get('access-control-allow-headers')).toMatch(/Content-Type.*Authorization/);
+    expect((await preflight('http://elsewhere.example')).headers.get('access-control-allow-origin')).toBeNull();
+    const offer = await rx.ask<{ index: number; sdp: string }>({ type: 'offer' });
+    const r = await post(h, offer.sdp, { origin: 'http://player.example' });
+    expect(r.status).toBe(201);
+    expect(r.headers.get('access-control-expose-headers')).toBe('Location');
+  });
+
   it('is refused on the wrtc sender and in switch mode (webrtc_unavailable, too_many_viewers)', async () => {
     const offer = await rx.ask<{ index: number; sdp: string }>({ type: 'offer' });
     const wrtc = await server({ viewers: 'broadcast' });

@@ -52,7 +52,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   // /chart: the runtime's chart, and any the caller adds (a fleet node's).
   const charts = [{ machine: runtimeMachine, actor: runtime.actor }, ...(options.charts ?? [])];
   const chartStream = createChartStream(charts, { access }, log);
-  const whep = new WhepEndpoint({ access, log, maxSdpBytes: options.webrtc?.maxSdpBytes ?? DEFAULT_WEBRTC.maxSdpBytes, refused: (code) => counted.commandError(code) });
+  const whep = new WhepEndpoint({ access, log, corsOrigins: options.corsOrigins, maxSdpBytes: options.webrtc?.maxSdpBytes ?? DEFAULT_WEBRTC.maxSdpBytes, refused: (code) => counted.commandError(code) });
   const recordVideo = options.recordVideo;
   const problem = recordVideo ? videoRecordProblem(recordVideo) : null;
   if (problem) throw new FramehostError('bad_request', problem);

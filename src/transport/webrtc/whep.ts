@@ -38,6 +38,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 
 export interface WhepDeps {
   readonly access: Access;
+  /** Pages on these origins may use WHEP from the browser (`--cors-origin`); the same origin always may. */
+  readonly corsOrigins: readonly string[];
   readonly log: Logger;
   readonly maxSdpBytes: number;
   /** Count a refusal in /metrics (framehost_command_errors_total). */
@@ -85,7 +87,24 @@ export class WhepEndpoint {
     return path === '/whep' || path.startsWith('/whep/');
   }
 
+  /**
+   * A player on another origin POSTs `application/sdp` with a token: a preflighted request. An
+   * allowed origin gets the CORS headers (and `Location` exposed to its script); others get none.
+   */
+  private cors(req: IncomingMessage, res: ServerResponse): void {
+    const origin = req.headers.origin;
+    if (typeof origin !== 'string' || !this.deps.corsOrigins.includes(origin)) return;
+    res.setHeader('access-control-allow-origin', origin);
+    res.setHeader('vary', 'Origin');
+    res.setHeader('access-control-expose-headers', 'Location');
+  }
+
   async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    this.cors(req, res);
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { 'access-control-allow-methods': 'POST, DELETE, PATCH', 'access-control-allow-headers': 'Content-Type, Authorization, If-Match', 'access-control-max-age': '600' });
+      return void res.end();
+    }
     const target = this.target;
     if (!target) return this.refuse(res, errorValue('webrtc_unavailable', 'the server is starting'));
     if (path === '/whep') {

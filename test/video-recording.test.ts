@@ -134,6 +134,9 @@ describe('recordings', { timeout: 60_000 }, () => {
     expect(body.recordings[0]!.bytes).toBeGreaterThan(1000);
   });
 
+});
+
+describe('recordings of sessions that end badly, and the caps', { timeout: 60_000 }, () => {
   it('a session whose worker crashes still leaves a valid file', async () => {
     const dir = folder();
     const h = await server({ model: SCRIPTED_MODEL, modelOptions: { mode: 'normal' } }, dir);

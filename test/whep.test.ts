@@ -85,6 +85,9 @@ describe('WHEP', { timeout: 60_000 }, () => {
     expect([never.status, await codeOf(never)]).toEqual([404, 'unknown_peer']);
   });
 
+});
+
+describe('WHEP refusals and limits', { timeout: 60_000 }, () => {
   it('refuses bad SDP, a wrong content type and an offer past the viewer limit, making no peer', async () => {
     const h = await server();
     const garbage = await post(h, 'v=0\r\nnot an offer');
@@ -120,6 +123,9 @@ describe('WHEP', { timeout: 60_000 }, () => {
     for (let i = 0; i < 2; i++) expect((await post(h, (await rx.ask<{ index: number; sdp: string }>({ type: 'offer' })).sdp)).status).toBe(201);
   });
 
+});
+
+describe('WHEP access', { timeout: 60_000 }, () => {
   it('CORS: a player on an allowed origin gets the preflight and Location exposed; another origin gets no CORS header', async () => {
     const h = await server({ ...ROOM, corsOrigins: ['http://player.example'] });
     const preflight = (origin: string): Promise<Response> =>

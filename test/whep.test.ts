@@ -60,7 +60,9 @@ describe('WHEP', { timeout: 60_000 }, () => {
     const owner = await h.client();
     await owner.start();
     const offer = await rx.ask<{ index: number; sdp: string }>({ type: 'offer' });
+    const posted = performance.now();
     const r = await post(h, offer.sdp);
+    const answerMs = performance.now() - posted;
     expect(r.status).toBe(201);
     expect(r.headers.get('content-type')).toBe('application/sdp');
     const location = r.headers.get('location')!;
@@ -70,6 +72,7 @@ describe('WHEP', { timeout: 60_000 }, () => {
     await rx.ask({ type: 'answer', index: offer.index, sdp: answer });
     const decoded = await viewerUntil(offer.index, 'the WHEP viewer decodes 20 frames', (s) => s.frames >= 20, 15_000);
     expect(decoded.width).toBe(128);
+    console.log(`WHEP: POST → 201 in ${answerMs.toFixed(0)} ms; offer made → first frame decoded in ${decoded.firstFrameMs?.toFixed(0)} ms (this includes the viewer's own ICE gathering, up to 1 s); ${decoded.keyFramesDecoded} keyframes`);
     expect(await gauge(h, 'framehost_webrtc_peers')).toBe(1);
 
     expect((await fetch(`${h.url}${location}`, { method: 'PATCH', body: 'a=candidate:x' })).status).toBe(405);

@@ -67,8 +67,7 @@ describe('the page with access tokens', { timeout: 90_000 }, () => {
 
   it('a page without a token is refused with the code', async () => {
     const h = await tokenServer();
-    const context = await rig.newContext();
-    const page = await context.newPage();
+    const page = await rig.blankPage();
     await page.goto(`${h.url}/`);
     await expect.poll(() => page.textContent('#error'), { timeout: 10_000 }).toMatch(/^cannot connect: .*credentials/);
   });

@@ -7,6 +7,13 @@ import { candidateAllowed, parseHostAddresses, parseIceServers } from '../src/tr
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseMediaOptions(parseCommandLine('serve', argv, env).values, env);
 
 describe('serve media options', () => {
+  it('--record-video: the folder and its caps (a folder cap below a file cap is raised); only with the room sender', () => {
+    expect(parse(['--webrtc-sender', 'room', '--record-video', '/tmp/v', '--record-video-max-mb', '8', '--record-video-folder-mb', '4']).recordVideo).toEqual({ dir: '/tmp/v', maxFileBytes: 8 * 2 ** 20, maxFolderBytes: 8 * 2 ** 20 });
+    expect(parse(['--webrtc-sender', 'room'], { FRAMEHOST_RECORD_VIDEO: '/tmp/e' }).recordVideo).toEqual({ dir: '/tmp/e', maxFileBytes: 256 * 2 ** 20, maxFolderBytes: 4 * 2 ** 30 });
+    expect(() => parse(['--record-video', '/tmp/v'])).toThrow(UsageError);
+    expect(parse([]).recordVideo).toBeUndefined();
+  });
+
   it('defaults: switch, WebRTC on, VP8, no ICE servers', () => {
     expect(parse([])).toEqual({ viewers: 'switch', maxViewers: 16, webrtc: { enabled: true, iceServers: [], codec: 'VP8', minBitrateKbps: 100, maxBitrateKbps: null } });
   });

@@ -4,6 +4,7 @@
  * src/transport/options.ts and src/transport/webrtc/options.ts.
  */
 import type { TransportOptions } from '../transport/options.ts';
+import { DEFAULT_VIDEO_RECORD, type VideoRecordOptions } from '../media/video-recorder.ts';
 import { DEFAULT_WEBRTC, parseHostAddresses, parseIceServers, type WebRtcOptions } from '../transport/webrtc/options.ts';
 import { intOption, stringOption, UsageError, type OptionTable, type ParsedCommandLine } from './args.ts';
 
@@ -20,14 +21,28 @@ export const MEDIA_OPTIONS = {
   'webrtc-min-kbps': { type: 'string', valueName: 'N', description: 'lowest video bitrate per viewer (default 100) [env FRAMEHOST_WEBRTC_MIN_KBPS]' },
   'webrtc-max-kbps': { type: 'string', valueName: 'N', description: 'highest video bitrate per viewer (default: scaled to the frame, ~1000 at 256², ~2500 at 512²) [env FRAMEHOST_WEBRTC_MAX_KBPS]' },
   'max-peers': { type: 'string', valueName: 'N', description: 'WebRTC peer connections on the server (default 32)' },
+  'record-video': { type: 'string', valueName: 'DIR', description: "write each session's encoded video into a WebM file in DIR (needs --webrtc-sender room; no second encode) [env FRAMEHOST_RECORD_VIDEO]" },
+  'record-video-max-mb': { type: 'string', valueName: 'MB', description: `cap on one recording; the file ends there (default ${DEFAULT_VIDEO_RECORD.maxFileBytes / 2 ** 20})` },
+  'record-video-folder-mb': { type: 'string', valueName: 'MB', description: `cap on the recordings folder; the oldest go first (default ${DEFAULT_VIDEO_RECORD.maxFolderBytes / 2 ** 20})` },
 } as const satisfies OptionTable;
+
+/** `--record-video` and its caps, or undefined without it. A folder cap below a file's is raised to it. */
+function recordVideoOptions(v: ParsedCommandLine['values'], sender: string): VideoRecordOptions | undefined {
+  const dir = stringOption(v, 'record-video');
+  const fileMb = intOption(v, 'record-video-max-mb', 1, 1 << 20);
+  const folderMb = intOption(v, 'record-video-folder-mb', 1, 1 << 30);
+  if (!dir) return undefined;
+  if (sender !== 'room') throw new UsageError('--record-video needs --webrtc-sender room (the recording is the room\'s encode)');
+  const maxFileBytes = (fileMb ?? DEFAULT_VIDEO_RECORD.maxFileBytes / 2 ** 20) * 2 ** 20;
+  return { dir, maxFileBytes, maxFolderBytes: Math.max(maxFileBytes, (folderMb ?? DEFAULT_VIDEO_RECORD.maxFolderBytes / 2 ** 20) * 2 ** 20) };
+}
 
 /** What @roamhq/wrtc 0.10's libwebrtc encodes (RTCRtpSender.getCapabilities: no H264). */
 const CODECS = ['VP8', 'VP9', 'AV1'];
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
 
-export function parseMediaOptions(values: ParsedCommandLine['values'], env: NodeJS.ProcessEnv): Pick<TransportOptions, 'viewers' | 'maxViewers' | 'webrtc'> {
+export function parseMediaOptions(values: ParsedCommandLine['values'], env: NodeJS.ProcessEnv): Pick<TransportOptions, 'viewers' | 'maxViewers' | 'webrtc' | 'recordVideo'> {
   const v = { ...values };
   v.viewers ??= nonEmpty(env.FRAMEHOST_VIEWERS);
   v['max-viewers'] ??= nonEmpty(env.FRAMEHOST_MAX_VIEWERS);
@@ -38,6 +53,7 @@ export function parseMediaOptions(values: ParsedCommandLine['values'], env: Node
   v['webrtc-sender'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_SENDER);
   v['webrtc-min-kbps'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_MIN_KBPS);
   v['webrtc-max-kbps'] ??= nonEmpty(env.FRAMEHOST_WEBRTC_MAX_KBPS);
+  v['record-video'] ??= nonEmpty(env.FRAMEHOST_RECORD_VIDEO);
 
   const viewers = stringOption(v, 'viewers') ?? 'switch';
   if (viewers !== 'switch' && viewers !== 'broadcast') throw new UsageError(`--viewers must be switch or broadcast, got ${JSON.stringify(viewers)}`);
@@ -67,5 +83,6 @@ export function parseMediaOptions(values: ParsedCommandLine['values'], env: Node
     maxBitrateKbps: maxKbps,
     ...(maxPeers ? { maxPeers } : {}),
   };
-  return { viewers, maxViewers, webrtc };
+  const recordVideo = recordVideoOptions(v, sender);
+  return { viewers, maxViewers, webrtc, ...(recordVideo ? { recordVideo } : {}) };
 }

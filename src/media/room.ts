@@ -49,7 +49,17 @@ export class KeyframeGate {
   }
 }
 
+/** One frame as the encoder made it (the VP8 bitstream), for a recording. */
+export interface EncodedVideo {
+  readonly data: Buffer;
+  readonly key: boolean;
+  readonly width: number;
+  readonly height: number;
+}
+
 export class MediaRoom {
+  /** Who also takes each encoded frame (recordings), besides the outlets. */
+  private readonly taps = new Set<(e: EncodedVideo) => void>();
   private encoder: Vp8Encoder | null = null;
   private readonly outlets = new Set<Outlet>();
   private readonly gate: KeyframeGate;
@@ -75,6 +85,21 @@ export class MediaRoom {
     if (typeof r === 'string') return r;
     this.outlets.add(r.outlet);
     return r;
+  }
+
+  /**
+   * Take every frame this room encodes from now on, starting with a keyframe (a recording
+   * cannot start on a delta frame). Returns the way to stop.
+   */
+  tap(fn: (e: EncodedVideo) => void): () => void {
+    this.taps.add(fn);
+    this.gate.request();
+    return () => this.taps.delete(fn);
+  }
+
+  /** Encode the frame for the taps even when no viewer watches (once: a viewer's delivery reuses it). */
+  record(frame: RoomFrame): void {
+    if (this.taps.size > 0) this.encodeOnce(frame);
   }
 
   /** Encode the frame once and send it to every open outlet. */
@@ -105,6 +130,7 @@ export class MediaRoom {
       if (e.key) this.counts.keyframes++;
       const payloads = vp8Payloads(e.data, this.pictureId);
       this.pictureId = (this.pictureId + 1) & 0x7fff;
+      for (const tap of this.taps) tap({ data: e.data, key: e.key, width: frame.width, height: frame.height });
       return { payloads, timestamp, key: e.key };
     });
     this.counts.encodeMs += performance.now() - now;

@@ -11,6 +11,8 @@ import { pageAsset } from './assets.ts';
 import type { EventStream } from './events-sse.ts';
 import type { ChartStream } from './chart-sse.ts';
 import { Access, authorizeRequest } from '../auth/access.ts';
+import { WhepEndpoint } from './webrtc/whep.ts';
+import { listRecordings } from '../media/video-recorder.ts';
 
 /** The chart page (drawn once) and its live stream. */
 export interface ChartHttp {
@@ -60,16 +62,32 @@ export function createMetricsHandler(metrics: Metrics, log: Logger) {
   };
 }
 
-export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logger, events?: EventStream, chart?: ChartHttp, access: Access = new Access()) {
+/** Endpoints that exist only with their feature on. */
+export interface OptionalHttp {
+  /** `POST /whep`, `DELETE /whep/<id>` (src/transport/webrtc/whep.ts). */
+  readonly whep?: WhepEndpoint;
+  /** `GET /recordings`: the folder of `--record-video`. */
+  readonly recordingsDir?: string;
+}
+
+/** `GET /recordings`: the recordings (name, bytes, modified), oldest first, for the `observe` right. */
+async function serveRecordings(dir: string, access: Access, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+  if (!(await authorizeRequest(access, req, res, 'observe', { log }))) return;
+  json(res, 200, { recordings: await listRecordings(dir) });
+}
+
+export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logger, events?: EventStream, chart?: ChartHttp, access: Access = new Access(), optional: OptionalHttp = {}) {
+  const { whep, recordingsDir } = optional;
   return (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]!;
+    if (whep && WhepEndpoint.handles(path)) return done(whep.handle(req, res, path));
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: { code: 'bad_request', message: 'only GET' } });
-    const done = (p: Promise<void>): void => {
+    function done(p: Promise<void>): void {
       p.catch((err: unknown) => {
         log.error({ err, path }, 'http handler failed');
         if (!res.headersSent) json(res, 500, { error: { code: 'internal', message: 'internal error' } });
       });
-    };
+    }
     if (path === '/events' && events) return events.handle(req, res);
     if (path === '/favicon.ico') return void res.writeHead(204).end(); // browsers ask; the pages have none
     if (path === '/chart/events' && chart) return chart.stream.handle(req, res);
@@ -96,6 +114,9 @@ export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logge
         return done(serveMetrics(metrics, access, req, res, log));
       case '/schema':
         return json(res, 200, runtime.capabilities);
+      case '/recordings':
+        if (recordingsDir !== undefined) return done(serveRecordings(recordingsDir, access, req, res, log));
+        return json(res, 404, { error: { code: 'bad_request', message: 'recordings are off (--record-video DIR)' } });
       default:
         return done(
           pageAsset(path).then((asset) => (asset ? send(res, 200, asset.type, asset.body) : json(res, 404, { error: { code: 'bad_request', message: `no route ${path}` } }))),

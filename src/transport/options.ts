@@ -1,4 +1,5 @@
 import type { Result } from '../errors.ts';
+import type { VideoRecordOptions } from '../media/video-recorder.ts';
 import type { WebRtcOptions } from './webrtc/options.ts';
 import type { LiveChart } from '../machines/chart-graph.ts';
 import type { TokenVerifier } from '../auth/tokens.ts';
@@ -52,6 +53,11 @@ export interface TransportOptions {
   readonly viewers: 'switch' | 'broadcast';
   /** Viewers at once in broadcast mode, the owner watching included; more get `too_many_viewers`. */
   readonly maxViewers: number;
+  /**
+   * Record each session's encoded stream into a WebM file in this folder (src/media/video-recorder.ts);
+   * needs the room sender (`webrtc.sender: 'room'`), whose encode it reuses. Off when unset.
+   */
+  readonly recordVideo?: VideoRecordOptions;
   /** WebRTC media (src/transport/webrtc/options.ts has the defaults). */
   readonly webrtc?: Partial<WebRtcOptions>;
   /**

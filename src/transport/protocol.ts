@@ -16,7 +16,7 @@ import { admissionMiddleware } from './admission.ts';
 import { SubjectLimits } from './subject-limits.ts';
 import { permits, roleRefusal, type Access, type Right } from '../auth/access.ts';
 import { StreamRouter } from './stream.ts';
-import { createMedia } from './webrtc/signalling.ts';
+import { createMedia, type Media } from './webrtc/signalling.ts';
 import { DEFAULT_WEBRTC } from './webrtc/options.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { checkCommandRequest, checkEmpty, checkResume, checkStream, isPlainObject } from './validate.ts';
@@ -43,7 +43,7 @@ export interface ProtocolDeps {
 /** The chart's owner id for a socket that controls nothing: never equal to a real owner. */
 const viewerIdentity = (socket: FramehostSocket): string => socket.data.ownerId ?? `viewer-${socket.id}`;
 
-export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { stream: StreamRouter; control: SessionControl; detach(): void } {
+export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { stream: StreamRouter; control: SessionControl; media: Media; detach(): void } {
   const { runtime, options, log, metrics, access } = deps;
   const control = new SessionControl();
   /** The gate (fleet nodes: the lease), asked synchronously at every frame, message, command and input frame. */
@@ -296,8 +296,10 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
   return {
     stream,
     control,
+    media,
     detach: () => {
       subscriptions.forEach((off) => off());
+      stream.close();
       media.close();
     },
   };

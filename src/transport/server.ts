@@ -16,6 +16,12 @@ import { createEventStream } from './events-sse.ts';
 import { createChartStream } from './chart-sse.ts';
 import { createChartPage } from './chart-page.ts';
 import { runtimeMachine } from '../machines/runtime.machine.ts';
+import { WhepEndpoint } from './webrtc/whep.ts';
+import type { Media } from './webrtc/signalling.ts';
+import { VideoRecorder, videoRecordProblem, type VideoRecordOptions } from '../media/video-recorder.ts';
+import { FramehostError } from '../errors.ts';
+import type { Logger } from 'pino';
+import { DEFAULT_WEBRTC } from './webrtc/options.ts';
 
 export interface FramehostHttpServer {
   readonly url: string;
@@ -29,6 +35,13 @@ export interface FramehostHttpServer {
   close(): Promise<void>;
 }
 
+/** The recorder on the server's media room (loaded now: a failure to load is the server's, at start). */
+async function startVideoRecorder(options: VideoRecordOptions, media: Media, runtime: Runtime, log: Logger): Promise<VideoRecorder> {
+  const room = await media.room();
+  if (!('tap' in room)) throw FramehostError.from(room);
+  return new VideoRecorder(options, room, runtime, log.child({ component: 'recording' }));
+}
+
 export async function listen(runtime: Runtime, overrides: Partial<TransportOptions> = {}): Promise<FramehostHttpServer> {
   const options: TransportOptions = { ...DEFAULT_TRANSPORT, ...overrides };
   const log = runtime.log.child({ component: 'transport' });
@@ -39,7 +52,14 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   // /chart: the runtime's chart, and any the caller adds (a fleet node's).
   const charts = [{ machine: runtimeMachine, actor: runtime.actor }, ...(options.charts ?? [])];
   const chartStream = createChartStream(charts, { access }, log);
-  const http = createServer(createHttpHandler(runtime, metrics, log, events, { page: createChartPage(charts), stream: chartStream }, access));
+  const whep = new WhepEndpoint({ access, log, corsOrigins: options.corsOrigins, maxSdpBytes: options.webrtc?.maxSdpBytes ?? DEFAULT_WEBRTC.maxSdpBytes, refused: (code) => counted.commandError(code) });
+  const recordVideo = options.recordVideo;
+  const problem = recordVideo ? videoRecordProblem(recordVideo) : null;
+  if (problem) throw new FramehostError('bad_request', problem);
+  // The recording reuses the room's encode; a wrtc server has no room (and must not load node-datachannel).
+  if (recordVideo && options.webrtc?.sender !== 'room') throw new FramehostError('bad_request', 'recordVideo needs the room sender (webrtc.sender: room, --webrtc-sender room)');
+  const optional = { whep, ...(recordVideo ? { recordingsDir: recordVideo.dir } : {}) };
+  const http = createServer(createHttpHandler(runtime, metrics, log, events, { page: createChartPage(charts), stream: chartStream }, access, optional));
   const metricsHttp = options.metricsPort !== undefined ? createServer(createMetricsHandler(metrics, log)) : null;
   const largestInput = Math.max(0, ...Object.values(runtime.capabilities.inputs).map((i) => i.width * i.height * (i.format === 'rgba' ? 4 : 3)));
   const io: FramehostServer = new Server(http, {
@@ -54,9 +74,14 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   // Every refusal the protocol counts also reaches the /events readers.
   const counted: Metrics = { ...metrics, commandError: (code) => (metrics.commandError(code), events.refused(code)) };
   const protocol = attachProtocol(io, { runtime, options, log, metrics: counted, access });
+  whep.bind(protocol);
+  // Loaded before listening (a room that cannot load fails the start); undone by detach.
+  const recorder = recordVideo ? startVideoRecorder(recordVideo, protocol.media, runtime, log) : null;
 
   /** Everything above subscribes to the runtime or holds a timer: undone by close, or when listening fails. */
   const detach = (): void => {
+    // Before the room closes with the protocol: the file is closed cleanly.
+    void recorder?.then((r) => r.close(), () => undefined);
     protocol.detach();
     metrics.detach();
     events.close(); // open event streams would keep the HTTP server from closing
@@ -65,6 +90,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   let address: { url: string; port: number };
   let metricsUrl: string | undefined;
   try {
+    await recorder;
     address = await listenOn(http, options.host, options.port);
     if (metricsHttp) metricsUrl = (await listenOn(metricsHttp, options.metricsHost ?? '127.0.0.1', options.metricsPort ?? 0)).url;
   } catch (err) {

@@ -154,6 +154,15 @@ export interface StreamSink {
   close(): void;
 }
 
+/**
+ * A viewer without a Socket.IO connection (a WHEP player, src/transport/webrtc/whep.ts): it
+ * watches, never controls, and is told nothing over Socket.IO. It ends when its peer does.
+ */
+export interface Watcher {
+  offer(frame: RuntimeFrame): void;
+  close(): void;
+}
+
 export interface StreamRouting {
   /** `switch` (default): one viewer, a new one supersedes it. `broadcast`: up to `maxViewers` at once. */
   readonly mode: 'switch' | 'broadcast';
@@ -173,6 +182,8 @@ const SWITCH: StreamRouting = { mode: 'switch', maxViewers: 1 };
  */
 export class StreamRouter {
   private readonly sinks = new Map<string, StreamSink>();
+  /** Viewers without a connection, by their resource id; spectators, so broadcast mode only. */
+  private readonly watchers = new Map<string, Watcher>();
 
   constructor(
     private readonly counters: StreamCounters,
@@ -188,7 +199,7 @@ export class StreamRouter {
       if ('code' in peer) return { ok: false, error: peer };
       peer.close(); // only asked; attach makes the real one
     }
-    if (this.routing.mode === 'broadcast' && !this.sinks.has(socket.id) && this.sinks.size >= this.routing.maxViewers) {
+    if (this.routing.mode === 'broadcast' && !this.sinks.has(socket.id) && this.sinks.size + this.watchers.size >= this.routing.maxViewers) {
       return fail('too_many_viewers', `limit ${this.routing.maxViewers}`);
     }
     return { ok: true };
@@ -221,6 +232,38 @@ export class StreamRouter {
     return true;
   }
 
+  /**
+   * Whether a viewer without a connection may watch now. Only in broadcast mode: in switch mode
+   * the one viewer is the one that attached last over Socket.IO, and a watcher that never
+   * controls must not take the stream from it. It counts against `maxViewers` like a spectator.
+   */
+  mayWatch(): Result {
+    if (this.routing.mode !== 'broadcast') return fail('too_many_viewers', 'the server streams to one viewer (switch mode); WHEP players watch with --viewers broadcast');
+    if (this.sinks.size + this.watchers.size >= this.routing.maxViewers) return fail('too_many_viewers', `limit ${this.routing.maxViewers}`);
+    return { ok: true };
+  }
+
+  /** A watcher joins the spectators (checked by `mayWatch` first). */
+  watch(id: string, watcher: Watcher): Result {
+    const may = this.mayWatch();
+    if (!may.ok) return may;
+    this.watchers.set(id, watcher);
+    return { ok: true };
+  }
+
+  /** A watcher leaves (its peer closed or was deleted); false when it was not watching. */
+  unwatch(id: string): boolean {
+    const w = this.watchers.get(id);
+    if (!w) return false;
+    this.watchers.delete(id); // first: closing it comes back here through its peer
+    w.close();
+    return true;
+  }
+
+  get watching(): number {
+    return this.watchers.size;
+  }
+
   /** Every viewer: one in switch mode, the spectators in broadcast mode. */
   viewers(): StreamSink[] {
     return [...this.sinks.values()];
@@ -231,5 +274,11 @@ export class StreamRouter {
     // again by a Socket.IO viewer right before it writes (its JPEG encoding is asynchronous).
     if (this.routing.mayLeave && !this.routing.mayLeave()) return;
     for (const sink of this.sinks.values()) sink.offer(frame);
+    for (const watcher of this.watchers.values()) watcher.offer(frame);
+  }
+
+  /** The server closes: every watcher's peer with it. */
+  close(): void {
+    for (const id of [...this.watchers.keys()]) this.unwatch(id);
   }
 }

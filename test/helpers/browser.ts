@@ -83,8 +83,17 @@ export class BrowserRig {
 
   /** A page in its own browser context (own cookies, own socket), connected and showing `state`. */
   async openPage(url: string, state: string, viewport = { width: 1280, height: 900 }): Promise<Page> {
-    const context = await this.newContext(viewport);
-    const page = await context.newPage();
+    const page = await this.blankPage(viewport);
+    const response = await page.goto(url);
+    expect(response?.status()).toBe(200);
+    await page.waitForFunction(() => (globalThis as unknown as PageWindow).framehost !== undefined);
+    await expect.poll(() => page.textContent('#state'), { timeout: 10_000 }).toBe(state);
+    return page;
+  }
+
+  /** A page in its own browser context, its errors collected, showing nothing yet. */
+  async blankPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
+    const page = await (await this.newContext(viewport)).newPage();
     page.setDefaultTimeout(15_000);
     page.on('pageerror', (err) => this.pageErrors.push(`pageerror: ${err.message}`));
     page.on('console', (msg) => {
@@ -93,10 +102,6 @@ export class BrowserRig {
     page.on('response', (r) => {
       if (r.status() >= 400) this.pageErrors.push(`http ${r.status()}: ${r.url()}`);
     });
-    const response = await page.goto(url);
-    expect(response?.status()).toBe(200);
-    await page.waitForFunction(() => (globalThis as unknown as PageWindow).framehost !== undefined);
-    await expect.poll(() => page.textContent('#state'), { timeout: 10_000 }).toBe(state);
     return page;
   }
 

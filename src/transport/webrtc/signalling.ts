@@ -17,6 +17,7 @@ import { TokenBucket } from '../rate-limit.ts';
 import { isPlainObject } from '../validate.ts';
 import { MediaPeer } from './peer.ts';
 import { openRoomPeer, RoomLoader, RoomPeer, type PeerBook } from './room-peer.ts';
+import type { MediaRoom } from '../../media/room.ts';
 import { createWebRtcMetrics } from './metrics.ts';
 import { FramePixels } from '../../media/bitrate.ts';
 import type { WebRtcOptions } from './options.ts';
@@ -48,6 +49,15 @@ export interface Media {
   attach(socket: FramehostSocket, identity: () => string): void;
   /** A sink on the connection's peer, for `encoding: 'webrtc'`. */
   sinkFor(socket: FramehostSocket): MediaSink | ErrorValue;
+  /**
+   * A peer for a viewer without a connection (WHEP): always the room sender, whose answer it
+   * returns with a sink of its frames; `closed` tells when the peer ends, for whatever reason.
+   */
+  openWatcher(sdp: string, closed: (peerId: string) => void): Promise<Result<{ peerId: string; sdp: string; sink: { offer(frame: RuntimeFrame): void; close(): void } }>>;
+  /** End a watcher's peer (WHEP's DELETE); false when there is no such watcher. */
+  closeWatcher(peerId: string): boolean;
+  /** The server's media room (loaded on first use), for recordings; or why it cannot load. */
+  room(): Promise<MediaRoom | ErrorValue>;
   /** Open peers (for tests and the soak). */
   count(): number;
   close(): void;
@@ -58,6 +68,8 @@ const bad = (detail: string): Result => fail('bad_request', detail);
 type AnyPeer = MediaPeer | RoomPeer;
 const isPeer = (x: AnyPeer | Result): x is AnyPeer => x instanceof MediaPeer || x instanceof RoomPeer;
 const OTHER_REQUESTS_PER_SECOND = 10;
+/** The owner recorded for a watcher's peer: no Socket.IO id is this short. */
+const WATCHER = 'whep';
 
 function checkCandidate(c: unknown): WebRtcCandidate | null | string {
   if (c === null) return null;
@@ -126,6 +138,37 @@ export function createMedia(deps: MediaDeps): Media {
     },
   });
 
+  /** The book of a watcher's peer: counted like any peer; nobody to tell over Socket.IO when it closes. */
+  const watcherBook = (closed: (peerId: string) => void): PeerBook => ({
+    add(peer) {
+      peers.set(peer.id, { peer, socketId: WATCHER });
+      metrics.peers(peers.size);
+    },
+    answered() {
+      metrics.opened();
+      startStats();
+    },
+    closed(peer, reason) {
+      forget(peer, WATCHER);
+      log.info({ peer: peer.id, reason, viewer: 'whep' }, 'peer closed');
+      closed(peer.id);
+    },
+  });
+
+  async function openWatcher(sdp: string, closed: (peerId: string) => void): ReturnType<Media['openWatcher']> {
+    // wrtc and node-datachannel were not cleared to share a process: WHEP needs the room sender.
+    if (!options.enabled || options.sender !== 'room') return fail('webrtc_unavailable', 'WHEP needs the room sender (--webrtc-sender room)');
+    const checked = checkOffer(sdp, options.maxSdpBytes);
+    if (!checked.ok) return fail('bad_sdp', checked.problem);
+    if (!receiveSection(checked.sections)) return fail('bad_sdp', NO_RECEIVE_SECTION);
+    if (closing || peers.size >= options.maxPeers) return fail('too_many_peers', `limit ${options.maxPeers}`);
+    const r = await openRoomPeer(rooms, options, watcherBook(closed), log.child({ viewer: 'whep' }), sdp);
+    if (!r.ok) return r;
+    const peer = peers.get(r.peerId)?.peer;
+    if (!peer) return fail('unknown_peer', 'the peer closed while answering');
+    return { ok: true, peerId: r.peerId, sdp: r.sdp, sink: { offer: (frame) => peer.feed(frame), close: () => peer.close('closed') } };
+  }
+
   function config(): WebRtcConfig {
     const { minKbps, maxKbps } = pixels.bounds(options.minBitrateKbps, options.maxBitrateKbps);
     const base = { iceServers: options.iceServers, codec: options.codec, minBitrateKbps: minKbps, maxBitrateKbps: maxKbps };
@@ -137,6 +180,14 @@ export function createMedia(deps: MediaDeps): Media {
 
   return {
     count: () => peers.size,
+    room: () => rooms.get(),
+    openWatcher,
+    closeWatcher(peerId) {
+      const entry = peers.get(peerId);
+      if (!entry || entry.socketId !== WATCHER) return false;
+      entry.peer.close('closed');
+      return true;
+    },
 
     sinkFor(socket) {
       const peer = bySocket.get(socket.id);

@@ -1,0 +1,12 @@
+import { JanusApi } from './src/media/janus/api.ts';
+import { OfferingPeer } from './src/media/janus/offer.ts';
+const api = new JanusApi('http://127.0.0.1:18088/janus');
+const s = await api.createSession(); const h = await api.attach(s, 'janus.plugin.videoroom');
+await api.message(s, h, { request: 'create', room: 77 });
+const peer = await OfferingPeer.create({ gatherTimeoutMs: 2000, nackHistory: 512 });
+console.log(peer.sdp);
+const j = await api.message(s, h, { request: 'joinandconfigure', ptype: 'publisher', room: 77 }, { jsep: { type: 'offer', sdp: peer.sdp } });
+console.log(JSON.stringify(j.plugindata), j.jsep?.sdp);
+const o = peer.accept(j.jsep!.sdp, { opened: () => console.log('OPEN'), keyframeRequest: () => console.log('PLI'), state: (x) => console.log('state', x), closed: () => console.log('closed') });
+await new Promise((r) => setTimeout(r, 3000));
+o.close(); await api.destroy(s, h); process.exit(0);

@@ -117,6 +117,7 @@ export class JanusPublisher {
 
   /** Leave the room, detach and destroy the Janus session (bounded by the chart's stop deadline). */
   async stop(): Promise<void> {
+    if (this.actor.getSnapshot().status !== 'active') return; // stopped already, or given up
     this.actor.send({ type: 'publisher.stop' });
     await toPromise(this.actor).catch(() => undefined);
   }

@@ -1,0 +1,95 @@
+/**
+ * `--publish janus://…` against Debian's `janus` (1.1.2), started here with a minimal config
+ * (test/helpers/janus.ts): a framehost server on the room sender publishes its session to a
+ * VideoRoom; a subscriber (libwebrtc in a child process) joins through Janus's REST API and
+ * decodes the session's changing frames. Janus stopped and started again: the publisher comes
+ * back by itself. The server's shutdown leaves the room empty.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { ChildRpc } from '../bench/child-rpc.ts';
+import { JanusApi } from '../src/media/janus/api.ts';
+import { VIDEOROOM } from '../src/media/janus/publication.ts';
+import { parseJanusTarget } from '../src/media/janus/target.ts';
+import { eventually, hostAddress, JanusProcess } from './helpers/janus.ts';
+import { startServer, type Harness } from './helpers/server.ts';
+import type { SubscriberRequest, SubscriberStats } from './helpers/wrtc-subscriber.ts';
+
+const ROOM = 4242;
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+/** The room's publishers' feed ids, as Janus lists them. */
+async function publishers(endpoint: string): Promise<number[]> {
+  const api = new JanusApi(endpoint);
+  const s = await api.createSession();
+  try {
+    const h = await api.attach(s, VIDEOROOM);
+    const r = await api.message(s, h, { request: 'listparticipants', room: ROOM });
+    const list = (r.plugindata?.data.participants ?? []) as { id: number; publisher: boolean }[];
+    return list.filter((p) => p.publisher).map((p) => p.id);
+  } finally {
+    await api.destroy(s, null).catch(() => undefined);
+  }
+}
+
+/** Subscribe to `feed` through Janus's REST API; the child's libwebrtc answers Janus's offer. */
+async function subscribe(endpoint: string, feed: number, rx: ChildRpc<SubscriberRequest>, address: string): Promise<void> {
+  const api = new JanusApi(endpoint);
+  const s = await api.createSession();
+  const h = await api.attach(s, VIDEOROOM);
+  const joined = await api.message(s, h, { request: 'join', ptype: 'subscriber', room: ROOM, streams: [{ feed }] });
+  expect(joined.jsep?.type, JSON.stringify(joined.plugindata)).toBe('offer');
+  const sdp = await rx.ask<string>({ type: 'answer', offer: joined.jsep!.sdp, address });
+  const started = await api.message(s, h, { request: 'start', room: ROOM }, { jsep: { type: 'answer', sdp } });
+  expect(started.plugindata?.data.started, JSON.stringify(started.plugindata)).toBe('ok');
+  // Janus's session must stay alive while the test watches: its long poll keeps it so.
+  const keep = setInterval(() => void api.keepalive(s).catch(() => undefined), 10_000);
+  cleanups.push(async () => (clearInterval(keep), api.destroy(s, h)));
+}
+
+async function framesOf(rx: ChildRpc<SubscriberRequest>, index: number): Promise<SubscriberStats> {
+  return (await rx.ask<SubscriberStats[]>({ type: 'stats' }))[index]!;
+}
+
+describe('publishing to a Janus VideoRoom (Debian janus)', { timeout: 120_000 }, () => {
+  it("a Janus subscriber decodes the session's changing frames; after Janus restarts the publisher is back; shutdown leaves the room", async () => {
+    let janus = await JanusProcess.start();
+    cleanups.push(() => janus.stop());
+    const address = hostAddress();
+    const target = parseJanusTarget(`janus://127.0.0.1:${janus.port}/${ROOM}`);
+    if (typeof target === 'string') throw new Error(target);
+    const h: Harness = await startServer({ modelOptions: { size: 128, fps: 30 } }, { webrtc: { sender: 'room', iceHostAddresses: [address], publish: target } });
+    cleanups.push(() => h.close());
+    await h.rt.ready();
+    const owner = await h.client();
+    await owner.start();
+    const rx = new ChildRpc<SubscriberRequest>(new URL('./helpers/wrtc-subscriber.ts', import.meta.url));
+    cleanups.push(() => rx.close());
+
+    await eventually('a publisher in the room', async () => (await publishers(janus.endpoint)).length === 1, 15_000);
+    const [feed] = await publishers(janus.endpoint);
+    const t0 = performance.now();
+    await subscribe(janus.endpoint, feed!, rx, address);
+    await eventually('30 frames at the subscriber', async () => (await framesOf(rx, 0)).frames >= 30, 15_000);
+    const first = await framesOf(rx, 0);
+    console.log(`janus: subscriber's 30th frame ${(performance.now() - t0).toFixed(0)} ms after its join; ${first.changed} of ${first.frames} frames changed; ${first.width}×${first.height}`);
+    expect([first.width, first.height]).toEqual([128, 128]);
+    expect(first.changed).toBeGreaterThan(first.frames * 0.8);
+
+    // Janus goes away and comes back on the same port: the publisher connects again by itself.
+    const port = janus.port;
+    await janus.stop();
+    janus = await JanusProcess.start(port);
+    await eventually('the publisher back in the restarted Janus', async () => (await publishers(janus.endpoint)).length === 1, 30_000);
+    const [again] = await publishers(janus.endpoint);
+    await subscribe(janus.endpoint, again!, rx, address);
+    await eventually('frames at a subscriber of the restarted Janus', async () => (await framesOf(rx, 1)).frames >= 30, 15_000);
+    expect((await framesOf(rx, 1)).changed).toBeGreaterThan(20);
+
+    // The server's shutdown ends the publication: Janus's room has no publisher left.
+    await h.close();
+    await eventually('an empty room after the shutdown', async () => (await publishers(janus.endpoint)).length === 0, 5000);
+  });
+});

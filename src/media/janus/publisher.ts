@@ -24,7 +24,7 @@ export interface PublisherOptions {
   readonly api: JanusApiOptions;
 }
 
-export const publisherDefaults = (target: JanusTarget, outlet: OutletOptions): PublisherOptions => ({ target, display: 'framehost', outlet, timings: DEFAULT_PUBLISHER_TIMINGS, api: DEFAULT_JANUS_API });
+export const publisherDefaults = (target: JanusTarget, outlet: OutletOptions): PublisherOptions => ({ target, display: target.display, outlet, timings: DEFAULT_PUBLISHER_TIMINGS, api: DEFAULT_JANUS_API });
 
 /** What ends a publication in Janus's events: our publisher hung up or detached. */
 function goneReason(e: JanusMessage): string | null {

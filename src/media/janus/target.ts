@@ -2,12 +2,14 @@
  * Where `--publish` sends the stream: `janus://HOST:PORT[/BASE]/ROOM` (Janus's REST API over
  * HTTP at http://HOST:PORT/BASE, default base `/janus`; ROOM is the VideoRoom's numeric id),
  * or `janus+https://…` when Janus's HTTP transport serves TLS. The room is created if it does
- * not exist. Nothing here throws: a problem is a message for the command line's usage error.
+ * not exist; `?display=NAME` names the publisher there. Nothing here throws: a problem is a message for the command line's usage error.
  */
 export interface JanusTarget {
   /** The REST endpoint, e.g. http://127.0.0.1:8088/janus. */
   readonly endpoint: string;
   readonly room: number;
+  /** The publisher's display name in the room (`?display=NAME`, default framehost): fleet nodes sharing a room tell theirs apart. */
+  readonly display: string;
   /** The URL as the operator wrote it, without credentials (for logs). */
   readonly label: string;
 }
@@ -27,8 +29,10 @@ export function parseJanusTarget(text: string): JanusTarget | string {
   const roomText = parts.pop();
   // Janus room ids are unsigned 64-bit; JSON numbers are exact up to 2^53, which is what Janus's own demos use.
   if (!roomText || !/^\d{1,15}$/.test(roomText) || Number(roomText) === 0) return '--publish needs the VideoRoom id (a positive integer) as the last path segment: janus://HOST:PORT/ROOM';
+  const display = url.searchParams.get('display') ?? 'framehost';
+  if (display.length === 0 || display.length > 64) return '--publish: display must be 1-64 characters';
   const base = parts.length > 0 ? `/${parts.join('/')}` : '/janus';
   const port = url.port ? `:${url.port}` : '';
   const endpoint = `${scheme}://${url.hostname}${port}${base}`;
-  return { endpoint, room: Number(roomText), label: `${url.protocol}//${url.hostname}${port}${base === '/janus' ? '' : base}/${roomText}` };
+  return { endpoint, room: Number(roomText), display, label: `${url.protocol}//${url.hostname}${port}${base === '/janus' ? '' : base}/${roomText}` };
 }

@@ -70,6 +70,8 @@ export async function publish(api: JanusApi, request: PublishRequest): Promise<P
     const feed = joined.plugindata?.data.id;
     if (joined.jsep?.type !== 'answer' || typeof feed !== 'number') throw new FramehostError('sfu_refused', `VideoRoom joinandconfigure: no answer (${joined.janus})`);
     const outlet = peer.accept(joined.jsep.sdp, request.events);
+    // Stopped while the answer was on its way: nobody would take (or close) this publication.
+    if (signal.aborted) throw new FramehostError('sfu_unreachable', 'the publisher stopped while Janus answered');
     return new Publication(session, handle, feed, outlet);
   } catch (err) {
     peer?.close();

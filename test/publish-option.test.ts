@@ -19,9 +19,9 @@ describe('--publish', () => {
   });
 
   it('from the flag or FRAMEHOST_PUBLISH, with --webrtc-sender room', () => {
-    expect(parse(['--webrtc-sender', 'room', '--publish', 'janus://127.0.0.1:8088/5']).webrtc.publish?.room).toBe(5);
-    expect(parse([], { FRAMEHOST_WEBRTC_SENDER: 'room', FRAMEHOST_PUBLISH: 'janus://10.0.0.2:8088/6' }).webrtc.publish?.endpoint).toBe('http://10.0.0.2:8088/janus');
-    expect(parse(['--webrtc-sender', 'room']).webrtc.publish).toBeUndefined();
+    expect(parse(['--webrtc-sender', 'room', '--publish', 'janus://127.0.0.1:8088/5']).webrtc?.publish?.room).toBe(5);
+    expect(parse([], { FRAMEHOST_WEBRTC_SENDER: 'room', FRAMEHOST_PUBLISH: 'janus://10.0.0.2:8088/6' }).webrtc?.publish?.endpoint).toBe('http://10.0.0.2:8088/janus');
+    expect(parse(['--webrtc-sender', 'room']).webrtc?.publish).toBeUndefined();
   });
 
   it('is a usage error without the room sender (wrtc and node-datachannel do not share a process) or with a bad URL', () => {

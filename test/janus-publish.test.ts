@@ -10,7 +10,12 @@ import { ChildRpc } from '../bench/child-rpc.ts';
 import { JanusApi } from '../src/media/janus/api.ts';
 import { VIDEOROOM } from '../src/media/janus/publication.ts';
 import { parseJanusTarget } from '../src/media/janus/target.ts';
-import { eventually, hostAddress, JanusProcess } from './helpers/janus.ts';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { JanusPublisher, publisherDefaults } from '../src/media/janus/publisher.ts';
+import { DEFAULT_OUTLET } from '../src/media/outlet.ts';
+import { MediaRoom, DEFAULT_ROOM } from '../src/media/room.ts';
+import { eventually, freePort, hostAddress, JanusProcess } from './helpers/janus.ts';
 import { startServer, type Harness } from './helpers/server.ts';
 import type { SubscriberRequest, SubscriberStats } from './helpers/wrtc-subscriber.ts';
 
@@ -81,7 +86,7 @@ describe('publishing to a Janus VideoRoom (Debian janus)', { timeout: 120_000 },
     // Janus goes away and comes back on the same port: the publisher connects again by itself.
     const port = janus.port;
     await janus.stop();
-    janus = await JanusProcess.start(port);
+    janus = await JanusProcess.start({ port });
     await eventually('the publisher back in the restarted Janus', async () => (await publishers(janus.endpoint)).length === 1, 30_000);
     const [again] = await publishers(janus.endpoint);
     await subscribe(janus.endpoint, again!, rx, address);
@@ -91,5 +96,39 @@ describe('publishing to a Janus VideoRoom (Debian janus)', { timeout: 120_000 },
     // The server's shutdown ends the publication: Janus's room has no publisher left.
     await h.close();
     await eventually('an empty room after the shutdown', async () => (await publishers(janus.endpoint)).length === 0, 5000);
+  });
+});
+
+/** A publisher on a room of its own, logging into `lines` (parsed JSON). */
+function publisherTo(url: string, lines: Record<string, unknown>[]): JanusPublisher {
+  const target = parseJanusTarget(url);
+  if (typeof target === 'string') throw new Error(target);
+  const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) });
+  const outlet = { ...DEFAULT_OUTLET, bindAddress: hostAddress() };
+  const room = new MediaRoom({ ...DEFAULT_ROOM, outlet });
+  const publisher = new JanusPublisher(room, publisherDefaults(target, outlet), pino(sink));
+  cleanups.push(async () => (await publisher.stop(), room.close()));
+  return publisher;
+}
+
+const retries = (lines: Record<string, unknown>[]): { code?: string; message?: string }[] => lines.filter((l) => l.msg === 'Janus publication lost or refused; connecting again').map((l) => l.err as { code?: string; message?: string });
+
+describe('publishing to Janus: what the log says when it cannot', { timeout: 60_000 }, () => {
+  it('nothing listening: sfu_unreachable, and it keeps trying', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const publisher = publisherTo(`janus://127.0.0.1:${await freePort()}/9`, lines);
+    await eventually('two retries', async () => retries(lines).length >= 2, 10_000);
+    expect(retries(lines)[0]?.code).toBe('sfu_unreachable');
+    expect(publisher.state).toMatch(/connecting|retrying/);
+  });
+
+  it("a Janus whose rooms need an admin_key refuses to create one: sfu_refused with Janus's code", async () => {
+    const janus = await JanusProcess.start({ videoroom: '  admin_key = "operators-only"' });
+    cleanups.push(() => janus.stop());
+    const lines: Record<string, unknown>[] = [];
+    publisherTo(`janus://127.0.0.1:${janus.port}/31`, lines);
+    await eventually('a refusal', async () => retries(lines).length >= 1, 10_000);
+    expect(retries(lines)[0]).toMatchObject({ code: 'sfu_refused' });
+    expect(retries(lines)[0]?.message).toMatch(/VideoRoom create: 429 .*admin_key/);
   });
 });

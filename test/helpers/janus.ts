@@ -39,7 +39,7 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-function writeConfig(dir: string, port: number, address: string): void {
+function writeConfig(dir: string, port: number, address: string, videoroom: string): void {
   for (const [folder, lib] of [['plugins', 'libjanus_videoroom.so'], ['transports', 'libjanus_http.so']] as const) {
     mkdirSync(join(dir, folder));
     symlinkSync(join(LIBS, folder, lib), join(dir, folder, lib));
@@ -49,7 +49,7 @@ function writeConfig(dir: string, port: number, address: string): void {
   const where = Object.entries(folders).map(([k, v]) => `  ${k} = "${v}"`).join('\n');
   writeFileSync(join(dir, 'janus.jcfg'), `general: {\n${where}\n  debug_level = 4\n  session_timeout = 60\n}\nnat: {\n  ice_enforce_list = "${address}"\n  ice_tcp = false\n}\nmedia: {\n  ipv6 = false\n}\n`);
   writeFileSync(join(dir, 'janus.transport.http.jcfg'), `general: {\n  json = "compact"\n  base_path = "/janus"\n  http = true\n  port = ${port}\n  ip = "127.0.0.1"\n  https = false\n}\nadmin: {\n  admin_http = false\n}\n`);
-  writeFileSync(join(dir, 'janus.plugin.videoroom.jcfg'), 'general: {\n}\n');
+  writeFileSync(join(dir, 'janus.plugin.videoroom.jcfg'), `general: {\n${videoroom}\n}\n`);
 }
 
 export class JanusProcess {
@@ -63,11 +63,14 @@ export class JanusProcess {
     readonly endpoint: string,
   ) {}
 
-  /** Start Janus with a fresh config on a free port (or `port`, to bring one back) and wait for its REST API. */
-  static async start(port?: number): Promise<JanusProcess> {
+  /**
+   * Start Janus with a fresh config on a free port (or `port`, to bring one back) and wait for its
+   * REST API; `videoroom` adds lines to the VideoRoom plugin's general section (e.g. an admin_key).
+   */
+  static async start(options: { port?: number; videoroom?: string } = {}): Promise<JanusProcess> {
     const dir = mkdtempSync(join(tmpdir(), 'framehost-janus-'));
-    const p = port ?? (await freePort());
-    writeConfig(dir, p, hostAddress());
+    const p = options.port ?? (await freePort());
+    writeConfig(dir, p, hostAddress(), options.videoroom ?? '');
     const child = spawn('janus', ['-F', dir, '-C', join(dir, 'janus.jcfg')], { stdio: ['ignore', 'pipe', 'pipe'] });
     const j = new JanusProcess(child, dir, p, `http://127.0.0.1:${p}/janus`);
     child.stdout!.on('data', (d: Buffer) => j.log.push(d.toString()));

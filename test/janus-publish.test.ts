@@ -10,12 +10,14 @@ import { ChildRpc } from '../bench/child-rpc.ts';
 import { JanusApi } from '../src/media/janus/api.ts';
 import { VIDEOROOM } from '../src/media/janus/publication.ts';
 import { parseJanusTarget } from '../src/media/janus/target.ts';
+import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { JanusPublisher, publisherDefaults } from '../src/media/janus/publisher.ts';
 import { DEFAULT_OUTLET } from '../src/media/outlet.ts';
 import { MediaRoom, DEFAULT_ROOM } from '../src/media/room.ts';
 import { eventually, freePort, hostAddress, JanusProcess } from './helpers/janus.ts';
+import { BIN, ROOT } from './helpers/cli.ts';
 import { startServer, type Harness } from './helpers/server.ts';
 import type { SubscriberRequest, SubscriberStats } from './helpers/wrtc-subscriber.ts';
 
@@ -130,5 +132,26 @@ describe('publishing to Janus: what the log says when it cannot', { timeout: 60_
     await eventually('a refusal', async () => retries(lines).length >= 1, 10_000);
     expect(retries(lines)[0]).toMatchObject({ code: 'sfu_refused' });
     expect(retries(lines)[0]?.message).toMatch(/VideoRoom create: 429 .*admin_key/);
+  });
+});
+
+describe('publishing to Janus from the command line', { timeout: 60_000 }, () => {
+  it('serve --publish joins the room at start; SIGTERM leaves it empty at once, exit 0', async () => {
+    const janus = await JanusProcess.start();
+    cleanups.push(() => janus.stop());
+    const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--webrtc-sender', 'room', '--ice-host-addresses', hostAddress(), '--publish', `janus://127.0.0.1:${janus.port}/${ROOM}?display=cli`];
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, FRAMEHOST_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const output: string[] = [];
+    child.stdout.on('data', (d: Buffer) => output.push(d.toString()));
+    child.stderr.on('data', (d: Buffer) => output.push(d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    cleanups.push(async () => child.exitCode === null && child.signalCode === null && process.kill(child.pid!, 'SIGKILL'));
+    await eventually(() => `the CLI's publisher in the room; output: ${output.join('').slice(-1500)}`, async () => (await publishers(janus.endpoint)).length === 1, 30_000);
+    expect(output.join('')).toMatch(/publishing to Janus/);
+    process.kill(child.pid!, 'SIGTERM');
+    expect(await exited).toBe(0);
+    // Our detach, or at the latest the DTLS close of our peer: not Janus's 60 s session timeout.
+    await eventually('an empty room after SIGTERM', async () => (await publishers(janus.endpoint)).length === 0, 2000);
+    expect(output.join('')).not.toMatch(/sfu_unreachable|sfu_refused/);
   });
 });

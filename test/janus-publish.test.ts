@@ -3,7 +3,8 @@
  * (test/helpers/janus.ts): a framehost server on the room sender publishes its session to a
  * VideoRoom; a subscriber (libwebrtc in a child process) joins through Janus's REST API and
  * decodes the session's changing frames. Janus stopped and started again: the publisher comes
- * back by itself. The server's shutdown leaves the room empty.
+ * back by itself. The server's shutdown leaves the room empty. A room viewer and Janus share one
+ * encode. What the log says when Janus is not there or refuses.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChildRpc } from '../bench/child-rpc.ts';
@@ -19,6 +20,7 @@ import { MediaRoom, DEFAULT_ROOM } from '../src/media/room.ts';
 import { eventually, freePort, hostAddress, JanusProcess } from './helpers/janus.ts';
 import { BIN, ROOT } from './helpers/cli.ts';
 import { startServer, type Harness } from './helpers/server.ts';
+import type { ReceiversRequest, ReceiverStats } from './helpers/wrtc-receivers.ts';
 import type { SubscriberRequest, SubscriberStats } from './helpers/wrtc-subscriber.ts';
 
 const ROOM = 4242;
@@ -153,5 +155,45 @@ describe('publishing to Janus from the command line', { timeout: 60_000 }, () =>
     // Our detach, or at the latest the DTLS close of our peer: not Janus's 60 s session timeout.
     await eventually('an empty room after SIGTERM', async () => (await publishers(janus.endpoint)).length === 0, 2000);
     expect(output.join('')).not.toMatch(/sfu_unreachable|sfu_refused/);
+  });
+});
+
+describe('one encode for the room and Janus', { timeout: 60_000 }, () => {
+  it("a room viewer and a Janus subscriber decode the same frames, encoded once (the publisher is one more outlet)", async () => {
+    const janus = await JanusProcess.start();
+    cleanups.push(() => janus.stop());
+    const target = parseJanusTarget(`janus://127.0.0.1:${janus.port}/${ROOM}`);
+    if (typeof target === 'string') throw new Error(target);
+    // Viewers on loopback as in every test; the publisher on the host address Janus gathers on.
+    const room = new MediaRoom({ ...DEFAULT_ROOM, outlet: { ...DEFAULT_OUTLET, bindAddress: '127.0.0.1' } });
+    const publisher = new JanusPublisher(room, publisherDefaults(target, { ...DEFAULT_OUTLET, bindAddress: hostAddress() }), pino({ level: 'warn' }));
+    cleanups.push(async () => (await publisher.stop(), room.close()));
+    const viewers = new ChildRpc<ReceiversRequest>(new URL('./helpers/wrtc-receivers.ts', import.meta.url));
+    cleanups.push(() => viewers.close());
+    const offer = await viewers.ask<{ index: number; sdp: string }>({ type: 'offer' });
+    const joined = await room.join(offer.sdp);
+    if (typeof joined === 'string') throw new Error(joined);
+    await viewers.ask({ type: 'answer', index: offer.index, sdp: joined.sdp });
+
+    const counter = { pushed: 0 };
+    const rgba = new Uint8Array(128 * 128 * 4);
+    const timer = setInterval(() => {
+      const n = counter.pushed++;
+      for (let p = 0; p < 128 * 128; p++) rgba.set([(p + n * 3) & 255, ((p >> 7) + n) & 255, 90, 255], p * 4);
+      const frame = { data: rgba, width: 128, height: 128 }; // one object for both: the room encodes it once
+      room.push(frame);
+      publisher.feed(frame);
+    }, 1000 / 30);
+    cleanups.push(async () => clearInterval(timer));
+
+    await eventually('the publisher in the room', async () => (await publishers(janus.endpoint)).length === 1, 15_000);
+    const rx = new ChildRpc<SubscriberRequest>(new URL('./helpers/wrtc-subscriber.ts', import.meta.url));
+    cleanups.push(() => rx.close());
+    await subscribe(janus.endpoint, publisher.publication!.feed, rx, hostAddress());
+    await eventually('30 frames at the Janus subscriber', async () => (await framesOf(rx, 0)).frames >= 30, 15_000);
+    const viewer = (await viewers.ask<ReceiverStats[]>({ type: 'stats' }))[0]!;
+    expect(viewer.frames).toBeGreaterThan(30);
+    expect(room.counts.frames, `encoded ${room.counts.frames} of ${counter.pushed} pushed`).toBeLessThanOrEqual(counter.pushed);
+    expect(room.counts.frames).toBeGreaterThan(counter.pushed * 0.9);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Vitest globalSetup: system packages the tests need. The browser test drives the demo page in
- * a real Chromium (playwright-core, which brings no browser of its own). When it is missing and
+ * a real Chromium (playwright-core, which brings no browser of its own); the --publish test starts
+ * Debian's janus. When it is missing and
  * we are root (a CI container), install it with apt; otherwise fail loudly with the command to
  * run. Tests are never skipped silently.
  */

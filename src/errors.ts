@@ -50,6 +50,9 @@ export const ERRORS = {
   too_many_peers: 'the server has reached its peer connection limit',
   too_many_viewers: 'the broadcast has reached its viewer limit',
   lease_lost: 'this fleet node no longer holds the ride (its lease lapsed); the gateway assigns it again',
+  // publishing to an SFU (--publish, src/media/janus)
+  sfu_unreachable: 'the SFU (Janus) did not answer, lost the session or the media connection to it failed; the publisher connects again',
+  sfu_refused: 'the SFU (Janus) refused a request of the publisher (the error names its code); the publisher connects again',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

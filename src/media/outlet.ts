@@ -39,7 +39,8 @@ export class Outlet {
   frames = 0;
   /** Nothing goes out before a keyframe: the viewer could not decode it. */
   private started = false;
-  private constructor(
+  /** Made by `answer` for a viewer, or by src/media/janus/offer.ts for an SFU (which answers our offer). */
+  constructor(
     private readonly pc: PeerConnection,
     private readonly track: Track,
     private readonly rtp: RtpWriter,

@@ -148,6 +148,11 @@ export class MediaRoom {
     return this.encoder;
   }
 
+  /** A keyframe for an outlet the room did not make (an SFU's PLI): the same rate limit as everybody's. */
+  requestKeyframe(): void {
+    this.gate.request();
+  }
+
   /** A viewer leaves (its outlet is closed); the encoder stays for the others. */
   leave(outlet: Outlet): void {
     this.outlets.delete(outlet);

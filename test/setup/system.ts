@@ -1,6 +1,7 @@
 /**
  * Vitest globalSetup: system packages the tests need. The browser test drives the demo page in
- * a real Chromium (playwright-core, which brings no browser of its own). When it is missing and
+ * a real Chromium (playwright-core, which brings no browser of its own); the --publish test starts
+ * Debian's janus. When it is missing and
  * we are root (a CI container), install it with apt; otherwise fail loudly with the command to
  * run. Tests are never skipped silently.
  */
@@ -40,6 +41,29 @@ function ensureChromium(): void {
   console.log('[setup] chromium installed');
 }
 
+/** Another apt-get (a CI step, unattended upgrades) may hold dpkg's lock: wait for it rather than fail. */
+function waitForDpkgLock(): void {
+  execFileSync('sh', ['-c', 'while fuser /var/lib/dpkg/lock-frontend >/dev/null 2>&1; do sleep 2; done'], { stdio: 'ignore', timeout: 600_000 });
+}
+
+/** Debian's janus (WebRTC SFU): test/janus-publish.test.ts starts one with its own config. */
+export const JANUS = '/usr/bin/janus';
+
+function ensureJanus(): void {
+  if (existsSync(JANUS)) return;
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) {
+    throw new Error(`janus is missing at ${JANUS} and the --publish test needs it; install it with: sudo apt-get install -y janus (Debian/Ubuntu)`);
+  }
+  console.log(`[setup] ${JANUS} missing: installing janus with apt-get (root)…`);
+  waitForDpkgLock();
+  apt(['update', '-qq'], 180_000);
+  waitForDpkgLock();
+  apt(['install', '-y', '-qq', 'janus'], 600_000);
+  if (!existsSync(JANUS)) throw new Error(`apt-get installed janus but ${JANUS} is still missing`);
+  console.log('[setup] janus installed');
+}
+
 export default function setup(): void {
   ensureChromium();
+  ensureJanus();
 }

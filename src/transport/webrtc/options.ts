@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import type { IceServer } from './wire.ts';
+import type { JanusTarget } from '../../media/janus/target.ts';
 
 export interface WebRtcOptions {
   /** Off: `webrtc:offer` answers `webrtc_unavailable` and the page uses Socket.IO frames. */
@@ -44,6 +45,8 @@ export interface WebRtcOptions {
   readonly answerTimeoutMs: number;
   /** How often each peer's stats are read for /metrics. */
   readonly statsIntervalMs: number;
+  /** `--publish`: the room's stream also goes to this Janus VideoRoom (src/media/janus/); null: nowhere. */
+  readonly publish: JanusTarget | null;
 }
 
 export const DEFAULT_WEBRTC: WebRtcOptions = {
@@ -63,6 +66,7 @@ export const DEFAULT_WEBRTC: WebRtcOptions = {
   connectTimeoutMs: 15_000,
   answerTimeoutMs: 5000,
   statsIntervalMs: 2000,
+  publish: null,
 };
 
 /**

@@ -13,7 +13,7 @@ import { peerMachine } from '../../machines/peer.machine.ts';
 import { errorValue, fail, type ErrorValue, type Result } from '../../errors.ts';
 import type { RuntimeFrame } from '../../runtime.ts';
 import type { MediaRoom } from '../../media/room.ts';
-import type { Outlet } from '../../media/outlet.ts';
+import type { Outlet, OutletOptions } from '../../media/outlet.ts';
 import type { WebRtcOptions } from './options.ts';
 import { checkOffer } from './sdp.ts';
 import type { IceCandidateInit } from './wrtc.ts';
@@ -151,13 +151,16 @@ export class RoomLoader {
     return this.loaded?.counts ?? null;
   }
 
+  /** Every outlet's ICE settings. libjuice binds one address: with exactly one allowed host address, media uses only it. */
+  outletOptions(): Pick<OutletOptions, 'bindAddress'> {
+    const hosts = this.options.iceHostAddresses;
+    return hosts.length === 1 ? { bindAddress: hosts[0]! } : {};
+  }
+
   get(): Promise<MediaRoom | ErrorValue> {
     this.room ??= import('../../media/room.ts').then(
       ({ MediaRoom, DEFAULT_ROOM }) => {
-        // libjuice binds one address: with exactly one allowed host address, media uses only it.
-        const hosts = this.options.iceHostAddresses;
-        const outlet = { ...DEFAULT_ROOM.outlet, ...(hosts.length === 1 ? { bindAddress: hosts[0]! } : {}) };
-        this.loaded = new MediaRoom({ ...DEFAULT_ROOM, bitrateKbps: this.options.maxBitrateKbps, outlet });
+        this.loaded = new MediaRoom({ ...DEFAULT_ROOM, bitrateKbps: this.options.maxBitrateKbps, outlet: { ...DEFAULT_ROOM.outlet, ...this.outletOptions() } });
         return this.loaded;
       },
       (err: unknown) => errorValue('webrtc_unavailable', `the room sender did not load (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`),

@@ -95,6 +95,10 @@ export function createMedia(deps: MediaDeps): Media {
   let closing = false;
   const pixels = new FramePixels();
   const offFrames = runtime.on('frame', (frame) => pixels.see(frame));
+  // --publish: the room's encode also goes to a Janus VideoRoom (loaded only then: src/media/janus/serve.ts).
+  const target = options.publish;
+  const publishing = target ? import('../../media/janus/serve.ts').then((m) => m.RoomPublishing.start(rooms.get(), (fn) => runtime.on('frame', fn), target, rooms.outletOptions(), log))
+    .catch((err: unknown) => (log.error({ err, sfu: target.label }, 'cannot publish: the publisher did not load'), null)) : null;
 
   const wrtc = (): Wrtc | ErrorValue => (options.enabled ? loadWrtc() : errorValue('webrtc_unavailable', 'disabled by configuration'));
 
@@ -205,7 +209,8 @@ export function createMedia(deps: MediaDeps): Media {
       closing = true;
       offFrames();
       clearInterval(statsTimer);
-      rooms.close();
+      void publishing?.then((p) => p?.stop()).finally(() => rooms.close());
+      if (!publishing) rooms.close();
       for (const { peer } of [...peers.values()]) peer.close('shutdown');
     },
 

@@ -5,7 +5,7 @@
  */
 import type { TransportOptions } from '../transport/options.ts';
 import { DEFAULT_WEBRTC, parseHostAddresses, parseIceServers, type WebRtcOptions } from '../transport/webrtc/options.ts';
-import { intOption, stringOption, UsageError, type OptionTable, type ParsedCommandLine } from './args.ts';
+import { intOption, stringOption, UsageError, type OptionTable, type OptionValues } from '../util/option-table.ts';
 
 export const MEDIA_OPTIONS = {
   viewers: { type: 'string', valueName: 'MODE', description: 'switch (default: one viewer, a new one takes the stream) or broadcast (spectators) [env FRAMEHOST_VIEWERS]' },
@@ -27,7 +27,7 @@ const CODECS = ['VP8', 'VP9', 'AV1'];
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
 
-export function parseMediaOptions(values: ParsedCommandLine['values'], env: NodeJS.ProcessEnv): Pick<TransportOptions, 'viewers' | 'maxViewers' | 'webrtc'> {
+export function parseMediaOptions(values: OptionValues, env: NodeJS.ProcessEnv): Pick<TransportOptions, 'viewers' | 'maxViewers' | 'webrtc'> {
   const v = { ...values };
   v.viewers ??= nonEmpty(env.FRAMEHOST_VIEWERS);
   v['max-viewers'] ??= nonEmpty(env.FRAMEHOST_MAX_VIEWERS);

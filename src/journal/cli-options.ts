@@ -1,11 +1,11 @@
 /**
  * The journal's command-line flags (flags.ts) as createRuntime's `record` option.
  */
-import { intOption, stringOption, type ParsedCommandLine } from '../cli/args.ts';
+import { intOption, stringOption, type OptionValues } from '../util/option-table.ts';
 import { DEFAULT_JOURNAL, type JournalOptions } from './recorder.ts';
 
 /** The `record` option of createRuntime, or undefined without --record. Throws UsageError. */
-export function recordOptions(values: ParsedCommandLine['values']): JournalOptions | undefined {
+export function recordOptions(values: OptionValues): JournalOptions | undefined {
   const dir = stringOption(values, 'record');
   const sessionMb = intOption(values, 'record-max-mb', 1, 1 << 20);
   const folderMb = intOption(values, 'record-folder-mb', 1, 1 << 30);

@@ -11,6 +11,7 @@ import { pageAsset } from './assets.ts';
 import type { EventStream } from './events-sse.ts';
 import type { ChartStream } from './chart-sse.ts';
 import { Access, authorizeRequest } from '../auth/access.ts';
+import { json } from './json-reply.ts';
 
 /** The chart page (drawn once) and its live stream. */
 export interface ChartHttp {
@@ -22,8 +23,6 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
   res.end(body);
 }
-
-export const json = (res: ServerResponse, status: number, value: unknown): void => send(res, status, 'application/json; charset=utf-8', JSON.stringify(value));
 
 export function health(runtime: Runtime) {
   const s = runtime.status();

@@ -22,8 +22,6 @@ const LONG_FUNCTIONS: Readonly<Record<string, number>> = {
   'src/actors/inference.actor.ts: createInferenceActor': 104,
   'src/actors/inference.actor.ts: createInferenceActor/fromCallback()': 101,
   'src/actors/inference.worker.ts: runSession': 89,
-  'src/check/narrow.ts: narrowLeak': 86,
-  'src/check/run.ts: runCheck': 294,
   'src/cli/serve.ts: runServe': 104,
   'src/fleet/gateway-http.ts: createGatewayHttp': 88,
   'src/fleet/gateway.ts: startGateway': 323,

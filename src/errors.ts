@@ -50,6 +50,10 @@ export const ERRORS = {
   too_many_peers: 'the server has reached its peer connection limit',
   too_many_viewers: 'the broadcast has reached its viewer limit',
   lease_lost: 'this fleet node no longer holds the ride (its lease lapsed); the gateway assigns it again',
+  // the command line (src/cli): failures whose message is the whole story, printed without a stack
+  bad_journal: 'the file is not a journal this framehost can replay',
+  listen_failed: 'the server cannot listen on this host and port',
+  write_failed: 'a file or folder could not be written',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

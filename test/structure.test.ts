@@ -25,7 +25,6 @@ const LONG_FUNCTIONS: Readonly<Record<string, number>> = {
   'src/cli/serve.ts: runServe': 104,
   'src/fleet/gateway-http.ts: createGatewayHttp': 88,
   'src/fleet/gateway.ts: startGateway': 323,
-  'src/fleet/metrics.ts: createGatewayMetrics': 94,
   'src/fleet/node.ts: createFleetNode': 318,
   'src/journal/recorder.ts: createRecorder': 146,
   'src/journal/recorder.ts: createRecorder/open': 127,

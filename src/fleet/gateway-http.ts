@@ -14,6 +14,7 @@ import { runtimeMachine } from '../machines/runtime.machine.ts';
 import { rideMachine } from '../machines/ride.machine.ts';
 import { drawChart } from '../charts/drawing.ts';
 import { chartsPageHtml, FLEET_PAGE_HTML, type FleetView } from './page.ts';
+import { json } from '../transport/json-reply.ts';
 
 /** Live viewers of the fleet page at once; how often the page is refreshed when nothing happens. */
 export const MAX_PAGE_VIEWERS = 32;
@@ -36,70 +37,104 @@ export interface GatewayHttp {
 }
 
 export function createGatewayHttp(deps: GatewayHttpDeps): GatewayHttp {
-  const { log } = deps;
-  const viewers = new Set<ServerResponse>();
-  let pushing = false;
-  let pushAgain = false;
-  const changed = (): void => {
-    if (viewers.size === 0) return;
-    if (pushing) {
-      pushAgain = true;
+  const feed = new FleetPageFeed(deps.fleetView, deps.log);
+  const routes = new GatewayRoutes(deps, feed);
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => routes.handle(req, res));
+  return { server, changed: () => feed.changed(), close: () => feed.close() };
+}
+
+/** The fleet page's live viewers, and a fresh view pushed to them on a change (coalesced) or every PAGE_REFRESH_MS. */
+class FleetPageFeed {
+  private readonly viewers = new Set<ServerResponse>();
+  private pushing = false;
+  private pushAgain = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly fleetView: () => Promise<FleetView>,
+    private readonly log: Logger,
+  ) {
+    this.timer = setInterval(() => this.changed(), PAGE_REFRESH_MS);
+    this.timer.unref();
+  }
+
+  get size(): number {
+    return this.viewers.size;
+  }
+
+  /** A new viewer's event stream: it gets a view at once. */
+  add(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    this.viewers.add(res);
+    req.on('close', () => this.viewers.delete(res));
+    this.changed();
+  }
+
+  changed(): void {
+    if (this.viewers.size === 0) return;
+    if (this.pushing) {
+      this.pushAgain = true;
       return;
     }
-    pushing = true;
-    deps
-      .fleetView()
+    this.pushing = true;
+    this.fleetView()
       .then((v) => {
         const data = `data: ${JSON.stringify(v)}\n\n`;
-        for (const res of viewers) res.write(data);
+        for (const res of this.viewers) res.write(data);
       })
-      .catch((err: unknown) => log.warn({ err: messageOf(err) }, 'gateway: building the fleet view failed'))
+      .catch((err: unknown) => this.log.warn({ err: messageOf(err) }, 'gateway: building the fleet view failed'))
       .finally(() => {
-        pushing = false;
-        if (pushAgain) {
-          pushAgain = false;
-          changed();
+        this.pushing = false;
+        if (this.pushAgain) {
+          this.pushAgain = false;
+          this.changed();
         }
       });
-  };
-  const timer = setInterval(changed, PAGE_REFRESH_MS);
-  timer.unref();
+  }
 
-  // Drawn once, on the first request: ELK's layout of both charts takes a few tens of ms.
-  let chartsPage: Promise<string> | null = null;
-  const charts = (): Promise<string> => (chartsPage ??= Promise.all([drawChart(chartGraph(runtimeMachine)), drawChart(chartGraph(nodeMachine)), drawChart(chartGraph(rideMachine))]).then(([rt, n, r]) => chartsPageHtml(rt, n, r)));
+  close(): void {
+    clearInterval(this.timer);
+    for (const res of this.viewers) res.end();
+    this.viewers.clear();
+  }
+}
 
-  const html = (res: ServerResponse, body: string | undefined): void => {
-    res.writeHead(200, {
-      'content-type': 'text/html; charset=utf-8',
-      'cache-control': 'no-store',
-      'x-content-type-options': 'nosniff',
-      'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
-    });
-    res.end(body);
-  };
-  const json = (res: ServerResponse, status: number, value: unknown): void => {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-    res.end(JSON.stringify(value));
-  };
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+function html(res: ServerResponse, body: string | undefined): void {
+  res.writeHead(200, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+  });
+  res.end(body);
+}
+
+/** The gateway's routes, and the charts page, drawn once on its first request. */
+class GatewayRoutes {
+  // ELK's layout of the three charts takes a few tens of ms: drawn on the first request, then kept.
+  private chartsPage: Promise<string> | null = null;
+
+  constructor(
+    private readonly deps: GatewayHttpDeps,
+    private readonly feed: FleetPageFeed,
+  ) {}
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const { deps } = this;
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: errorValue('bad_request', 'only GET') });
     const done = (p: Promise<void>): void => {
       p.catch((err: unknown) => {
-        log.error({ err, path }, 'gateway: http handler failed');
+        deps.log.error({ err, path }, 'gateway: http handler failed');
         if (!res.headersSent) json(res, 500, { error: errorValue('internal') });
       });
     };
     if (path === '/') return html(res, req.method === 'HEAD' ? undefined : FLEET_PAGE_HTML);
-    if (path === '/charts') return done(charts().then((page) => html(res, req.method === 'HEAD' ? undefined : page)));
+    if (path === '/charts') return done(this.charts().then((page) => html(res, req.method === 'HEAD' ? undefined : page)));
     if (path === '/favicon.ico') return void res.writeHead(204).end(); // browsers ask; the page has none
     if (path === '/fleet/events') {
-      if (viewers.size >= MAX_PAGE_VIEWERS) return json(res, 503, { error: errorValue('too_many_connections', `${MAX_PAGE_VIEWERS} fleet page viewers`) });
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-      viewers.add(res);
-      req.on('close', () => viewers.delete(res));
-      return changed();
+      if (this.feed.size >= MAX_PAGE_VIEWERS) return json(res, 503, { error: errorValue('too_many_connections', `${MAX_PAGE_VIEWERS} fleet page viewers`) });
+      return this.feed.add(req, res);
     }
     if (path === '/health') return done(deps.health().then((h) => json(res, 200, h)));
     if (path === '/ready') return done(deps.readiness().then((r) => json(res, r.ready ? 200 : 503, r)));
@@ -111,15 +146,9 @@ export function createGatewayHttp(deps: GatewayHttpDeps): GatewayHttp {
         }),
       );
     json(res, 404, { error: errorValue('bad_request', `no route ${String(path).slice(0, 64)}`) });
-  });
+  }
 
-  return {
-    server,
-    changed,
-    close() {
-      clearInterval(timer);
-      for (const res of viewers) res.end();
-      viewers.clear();
-    },
-  };
+  private charts(): Promise<string> {
+    return (this.chartsPage ??= Promise.all([drawChart(chartGraph(runtimeMachine)), drawChart(chartGraph(nodeMachine)), drawChart(chartGraph(rideMachine))]).then(([rt, n, r]) => chartsPageHtml(rt, n, r)));
+  }
 }

@@ -10,7 +10,8 @@ import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cli, tempDirs, runRaw, type OutLine } from './helpers/cli.ts';
 import { UsageError } from '../src/cli/args.ts';
-import { checkInputTracks, decodeInputPng, parseInputSources } from '../src/cli/headless.ts';
+import { decodeInputPng } from '../src/cli/headless/input-png.ts';
+import { checkInputTracks, parseInputSources } from '../src/cli/headless/input-sources.ts';
 
 const SIZE = 256;
 const TEST_TIMEOUT_MS = 60_000;

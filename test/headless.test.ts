@@ -11,7 +11,8 @@ import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cli, tempDirs, ROOT, runRaw, type OutLine } from './helpers/cli.ts';
 import { parseCommandLine, parseModelOptions, UsageError } from '../src/cli/args.ts';
-import { parseRequest, readLines, type InputLine } from '../src/cli/headless.ts';
+import { readLines, type InputLine } from '../src/cli/headless/lines.ts';
+import { parseRequest } from '../src/cli/headless/request.ts';
 import { encodePng } from '../src/util/png.ts';
 
 const SIZE = 128;

@@ -71,107 +71,141 @@ function relog(log: Logger, line: string): void {
 }
 
 export function createInferenceActor(options: InferenceActorOptions) {
-  const { log, sink } = options;
   return fromCallback<InferenceInput>(({ sendBack, receive }) => {
+    const link = new WorkerLink(options, sendBack);
+    receive((event) => link.deliver(event));
+    return () => link.close();
+  });
+}
+
+/** One inference worker as the chart sees it: started, watched, told, and ended with the actor. */
+class WorkerLink {
+  private readonly worker: ReturnType<typeof startWorker>;
+  private readonly flags: Int32Array;
+  private memoryWarned = false;
+  /** Set once the worker is gone or the actor stopped: nothing more goes back to the chart. */
+  private finished = false;
+  /** When the worker last showed life (a heartbeat, or ready): what the watchdog's probe reads. */
+  private lastBeat = Date.now();
+
+  constructor(
+    private readonly options: InferenceActorOptions,
+    private readonly sendBack: (event: WorkerEvent) => void,
+  ) {
     const control = new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
-    const flags = new Int32Array(control);
+    this.flags = new Int32Array(control);
     const init: WorkerInit = {
       modelUrl: options.modelUrl,
       modelOptions: options.modelOptions,
       ort: options.ort,
-      logLevel: log.level,
+      logLevel: options.log.level,
       control,
       maxFramesInFlight: options.maxFramesInFlight ?? 4,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       inputs: options.inputs,
       ...(options.replay ? { replay: options.replay } : {}),
     };
-    const worker = startWorker(WORKER_ENTRY, {
+    this.worker = startWorker(WORKER_ENTRY, {
       workerData: init,
       ...(options.workerHeapMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerHeapMb } } : {}),
     });
-    let memoryWarned = false;
-    let finished = false;
-    /** When the worker last showed life (a heartbeat, or ready): what the watchdog's probe reads. */
-    let lastBeat = Date.now();
-    const report = (event: WorkerEvent): void => {
-      if (!finished) sendBack(event);
-    };
-    const died = (error: ErrorValue): void => {
-      if (finished) return;
-      report({ type: 'worker.exited', error });
-      finished = true;
-    };
-
-    worker.on('message', (m: FromWorker) => {
-      switch (m.type) {
-        case 'frame':
-          Atomics.add(flags, CONTROL_CONSUMED, 1);
-          if (options.replay) Atomics.notify(flags, CONTROL_CONSUMED); // a replaying worker waits for this
-          if (m.points) sink.points(m.sessionId, m.points);
-          sink.frame(m);
-          return;
-        case 'message':
-          sink.message(m.sessionId, m.data);
-          return;
-        case 'command.failed':
-          sink.commandFailed(m.sessionId, m.requestId, m.error);
-          return;
-        case 'log':
-          relog(log, m.line);
-          return;
-        case 'heartbeat': {
-          // Not a chart event: the chart asks (worker.probe) when its watchdog delay runs out.
-          lastBeat = Date.now();
-          sink.workerMemory({ rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers });
-          const warnAt = (options.memoryWarnMb ?? 0) * 1024 * 1024;
-          if (warnAt > 0 && m.rss > warnAt !== memoryWarned) {
-            memoryWarned = !memoryWarned;
-            if (memoryWarned) log.warn({ rssMb: Math.round(m.rss / 2 ** 20), heapUsedMb: Math.round(m.heapUsed / 2 ** 20), warnMb: options.memoryWarnMb }, 'memory above the warning level');
-            else log.info({ rssMb: Math.round(m.rss / 2 ** 20) }, 'memory back below the warning level');
-          }
-          return;
-        }
-        case 'ready':
-          lastBeat = Date.now();
-          report({ type: 'worker.ready', model: m.model });
-          return;
-        case 'load.failed':
-          report({ type: 'worker.failed', error: m.error });
-          return;
-        case 'session.started':
-          report({ type: 'worker.session.started', sessionId: m.sessionId });
-          return;
-        case 'session.ended':
-          if (m.points) sink.points(m.sessionId, m.points);
-          sink.sessionStats(m.sessionId, { frames: m.frames, dropped: m.dropped, checks: m.checks, ...(m.stopCheck !== undefined ? { stopCheck: m.stopCheck } : {}) });
-          report({ type: 'worker.session.ended', sessionId: m.sessionId, reason: m.reason, ...(m.error ? { error: m.error } : {}) });
-          return;
-        case 'session.cleaned':
-          report({ type: 'worker.session.cleaned', sessionId: m.sessionId });
-          return;
-        case 'closed':
-          report({ type: 'worker.closed' });
-          return;
-      }
+    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
+    this.worker.on('error', (err) => {
+      options.log.error({ err }, 'inference worker error');
+      this.died(errorValue('worker_crashed', err.message));
     });
-    worker.on('error', (err) => {
-      log.error({ err }, 'inference worker error');
-      died(errorValue('worker_crashed', err.message));
-    });
-    worker.on('exit', (code) => died(errorValue('worker_crashed', `the worker exited with code ${code}`)));
+    this.worker.on('exit', (code) => this.died(errorValue('worker_crashed', `the worker exited with code ${code}`)));
+  }
 
-    receive((event) => {
-      // The watchdog's question is the actor's to answer, from the main thread: a wedged worker cannot.
-      if (event.type === 'worker.probe') return report({ type: 'worker.liveness', silentMs: Date.now() - lastBeat });
-      // The flag first: a loop deep in synchronous work sees it at its next shouldStop().
-      if (event.type === 'session.stop') Atomics.store(flags, CONTROL_STOP, 1);
-      worker.postMessage(event);
-    });
+  /** An event from the chart for the worker. */
+  deliver(event: InferenceInput): void {
+    // The watchdog's question is the actor's to answer, from the main thread: a wedged worker cannot.
+    if (event.type === 'worker.probe') return this.report({ type: 'worker.liveness', silentMs: Date.now() - this.lastBeat });
+    // The flag first: a loop deep in synchronous work sees it at its next shouldStop().
+    if (event.type === 'session.stop') Atomics.store(this.flags, CONTROL_STOP, 1);
+    this.worker.postMessage(event);
+  }
 
-    return () => {
-      finished = true;
-      void worker.terminate();
-    };
-  });
+  /** The actor stopped (the chart left `alive`): end the thread. */
+  close(): void {
+    this.finished = true;
+    void this.worker.terminate();
+  }
+
+  private report(event: WorkerEvent): void {
+    if (!this.finished) this.sendBack(event);
+  }
+
+  private died(error: ErrorValue): void {
+    if (this.finished) return;
+    this.report({ type: 'worker.exited', error });
+    this.finished = true;
+  }
+
+  /** Per-frame traffic goes to the sink; lifecycle reports become chart events. */
+  private onMessage(m: FromWorker): void {
+    const { sink, log } = this.options;
+    switch (m.type) {
+      case 'frame':
+        Atomics.add(this.flags, CONTROL_CONSUMED, 1);
+        if (this.options.replay) Atomics.notify(this.flags, CONTROL_CONSUMED); // a replaying worker waits for this
+        if (m.points) sink.points(m.sessionId, m.points);
+        sink.frame(m);
+        return;
+      case 'message':
+        sink.message(m.sessionId, m.data);
+        return;
+      case 'command.failed':
+        sink.commandFailed(m.sessionId, m.requestId, m.error);
+        return;
+      case 'log':
+        relog(log, m.line);
+        return;
+      case 'heartbeat':
+        // Not a chart event: the chart asks (worker.probe) when its watchdog delay runs out.
+        this.lastBeat = Date.now();
+        sink.workerMemory({ rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers });
+        this.watchMemory(m.rss, m.heapUsed);
+        return;
+      default:
+        this.onLifecycle(m);
+    }
+  }
+
+  private onLifecycle(m: Exclude<FromWorker, { type: 'frame' | 'message' | 'command.failed' | 'log' | 'heartbeat' }>): void {
+    switch (m.type) {
+      case 'ready':
+        this.lastBeat = Date.now();
+        this.report({ type: 'worker.ready', model: m.model });
+        return;
+      case 'load.failed':
+        this.report({ type: 'worker.failed', error: m.error });
+        return;
+      case 'session.started':
+        this.report({ type: 'worker.session.started', sessionId: m.sessionId });
+        return;
+      case 'session.ended':
+        if (m.points) this.options.sink.points(m.sessionId, m.points);
+        this.options.sink.sessionStats(m.sessionId, { frames: m.frames, dropped: m.dropped, checks: m.checks, ...(m.stopCheck !== undefined ? { stopCheck: m.stopCheck } : {}) });
+        this.report({ type: 'worker.session.ended', sessionId: m.sessionId, reason: m.reason, ...(m.error ? { error: m.error } : {}) });
+        return;
+      case 'session.cleaned':
+        this.report({ type: 'worker.session.cleaned', sessionId: m.sessionId });
+        return;
+      case 'closed':
+        this.report({ type: 'worker.closed' });
+        return;
+    }
+  }
+
+  /** Log once when resident memory crosses the warning level, and once when it falls back. */
+  private watchMemory(rss: number, heapUsed: number): void {
+    const { log, memoryWarnMb } = this.options;
+    const warnAt = (memoryWarnMb ?? 0) * 1024 * 1024;
+    if (warnAt > 0 && rss > warnAt !== this.memoryWarned) {
+      this.memoryWarned = !this.memoryWarned;
+      if (this.memoryWarned) log.warn({ rssMb: Math.round(rss / 2 ** 20), heapUsedMb: Math.round(heapUsed / 2 ** 20), warnMb: memoryWarnMb }, 'memory above the warning level');
+      else log.info({ rssMb: Math.round(rss / 2 ** 20) }, 'memory back below the warning level');
+    }
+  }
 }

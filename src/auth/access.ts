@@ -15,7 +15,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { fail, type ErrorCode, type Result } from '../errors.ts';
-import { secretMatches } from '../transport/handshake.ts';
+import { secretMatches } from './secret.ts';
 import type { TokenVerifier } from './tokens.ts';
 import { roleRefusal, type Principal, type Right } from './principal.ts';
 

@@ -15,7 +15,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { createRuntime, type RuntimeFrame } from '../runtime.ts';
+import { createRuntime, type Runtime, type RuntimeFrame } from '../runtime.ts';
 import type { CreateSessionOptions } from '../gpu/session.ts';
 import type { ReplayScript } from '../actors/loop-points.ts';
 import { hashBytes, type JournalLine } from '../journal/format.ts';
@@ -73,54 +73,52 @@ export function appliedCommands(text: string): AppliedCommand[] {
   return out.sort((a, b) => a.check - b.check).map((c, i) => ({ ...c, index: i + 1 }));
 }
 
-/** `session`: which of check's sessions the journal is of (1 or 2), for the report. */
-export async function narrowLeak(journalPath: string, session: number, opts: NarrowOptions): Promise<Narrowed> {
-  const t0 = performance.now();
-  const budget = opts.budgetMs ?? 20_000;
-  const sessionTimeout = opts.sessionTimeoutMs ?? 5000;
-  const text = await readFile(journalPath, 'utf8');
-  const journal = parseJournal(text);
-  const commands = appliedCommands(text);
-  const all = journal.script.commands; // the same commands, in the worker's form (sorted by check)
-  let probes = 0;
-  const elapsed = (): number => performance.now() - t0;
-  const stamp = (): { session: number; probes: number; ms: number } => ({ session, probes, ms: elapsed() });
-  if (all.length !== commands.length) return { kind: 'unfinished', of: all.length, reason: "the journal's command lines could not be read", ...stamp() };
+/** The commands of one journal, replayed by prefix through fresh loads; counts its probes and their time. */
+class LeakProbe {
+  private probes = 0;
+
+  constructor(
+    /** When narrowing began (performance.now()): the budget counts from there. */
+    private readonly t0: number,
+    /** The journal's commands in the worker's form, sorted by check. */
+    readonly all: ReplayScript['commands'],
+    private readonly reads: ReplayScript['reads'],
+    private readonly session: number,
+    private readonly opts: NarrowOptions,
+  ) {}
+
+  elapsed(): number {
+    return performance.now() - this.t0;
+  }
+
+  /** What every result says of the work done. */
+  stamp(): { session: number; probes: number; ms: number } {
+    return { session: this.session, probes: this.probes, ms: this.elapsed() };
+  }
+
+  get count(): number {
+    return this.probes;
+  }
 
   /** Whether replaying the first k commands makes the next replay's frames differ; a string: why the probe failed. */
-  const leaks = async (k: number): Promise<boolean | string> => {
-    probes++;
-    const last = k > 0 ? all[k - 1]!.check : 0;
-    const script: ReplayScript = { commands: all.slice(0, k), reads: journal.script.reads, stopCheck: last + AFTER_CHECKS };
+  async leaks(k: number): Promise<boolean | string> {
+    this.probes++;
+    const last = k > 0 ? this.all[k - 1]!.check : 0;
+    const script: ReplayScript = { commands: this.all.slice(0, k), reads: this.reads, stopCheck: last + AFTER_CHECKS };
     const runtime = await createRuntime({
-      model: opts.model,
-      modelOptions: opts.modelOptions,
-      logger: opts.log,
+      model: this.opts.model,
+      modelOptions: this.opts.modelOptions,
+      logger: this.opts.log,
       replay: script,
       maxFramesInFlight: 2,
-      ...(opts.ort ? { ort: opts.ort } : {}),
+      ...(this.opts.ort ? { ort: this.opts.ort } : {}),
     });
     try {
       await runtime.ready();
-      const one = async (): Promise<string[] | string> => {
-        const hashes: string[] = [];
-        const off = runtime.on('frame', (f: RuntimeFrame) => void hashes.push(hashBytes(f.data)));
-        const started = runtime.start();
-        if (!started.ok) {
-          off();
-          return `a replayed session did not start: ${started.error.code}`;
-        }
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), sessionTimeout)));
-        const end = await Promise.race([runtime.whenSessionOver(started.sessionId), timedOut]);
-        clearTimeout(timer);
-        off();
-        if (end === 'timeout') return `a replayed session ran past ${sessionTimeout} ms`;
-        return hashes;
-      };
-      const a = await one();
+      const timeout = this.opts.sessionTimeoutMs ?? 5000;
+      const a = await replayedHashes(runtime, timeout);
       if (typeof a === 'string') return a;
-      const b = await one();
+      const b = await replayedHashes(runtime, timeout);
       if (typeof b === 'string') return b;
       return a.length !== b.length || a.some((h, i) => h !== b[i]);
     } catch (err) {
@@ -128,37 +126,77 @@ export async function narrowLeak(journalPath: string, session: number, opts: Nar
     } finally {
       await runtime.shutdown();
     }
-  };
-
-  // Invariant: replaying `lo` commands does not leak, replaying `hi` does. Both ends are first
-  // assumed (the live run leaked; no command, no leak) and probed only if bisection ends at
-  // one of them: a culprit in the middle costs log2(commands) probes, not two more.
-  let lo = 0;
-  let hi = all.length;
-  if (hi === 0) {
-    const none = await leaks(0);
-    if (typeof none === 'string') return { kind: 'unfinished', of: all.length, reason: none, ...stamp() };
-    return none ? { kind: 'loop', ...stamp() } : { kind: 'not-reproduced', of: 0, ...stamp() };
   }
+}
+
+/** One replayed session's frame hashes; a string: why it did not run to its end. */
+async function replayedHashes(runtime: Runtime, sessionTimeout: number): Promise<string[] | string> {
+  const hashes: string[] = [];
+  const off = runtime.on('frame', (f: RuntimeFrame) => void hashes.push(hashBytes(f.data)));
+  const started = runtime.start();
+  if (!started.ok) {
+    off();
+    return `a replayed session did not start: ${started.error.code}`;
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), sessionTimeout)));
+  const end = await Promise.race([runtime.whenSessionOver(started.sessionId), timedOut]);
+  clearTimeout(timer);
+  off();
+  if (end === 'timeout') return `a replayed session ran past ${sessionTimeout} ms`;
+  return hashes;
+}
+
+/** `session`: which of check's sessions the journal is of (1 or 2), for the report. */
+export async function narrowLeak(journalPath: string, session: number, opts: NarrowOptions): Promise<Narrowed> {
+  const t0 = performance.now();
+  const text = await readFile(journalPath, 'utf8');
+  const journal = parseJournal(text);
+  const commands = appliedCommands(text);
+  const probe = new LeakProbe(t0, journal.script.commands, journal.script.reads, session, opts);
+  const of = probe.all.length;
+  if (of !== commands.length) return { kind: 'unfinished', of, reason: "the journal's command lines could not be read", ...probe.stamp() };
+  if (of === 0) {
+    const none = await probe.leaks(0);
+    if (typeof none === 'string') return { kind: 'unfinished', of, reason: none, ...probe.stamp() };
+    return none ? { kind: 'loop', ...probe.stamp() } : { kind: 'not-reproduced', of: 0, ...probe.stamp() };
+  }
+  const range = await bisect(probe, commands, opts.budgetMs ?? 20_000);
+  if (!Array.isArray(range)) return range;
+  const [lo, hi] = range;
+  if (hi === of) {
+    const full = await probe.leaks(of);
+    if (typeof full === 'string') return { kind: 'unfinished', of, reason: full, ...probe.stamp() };
+    if (!full) return { kind: 'not-reproduced', of, ...probe.stamp() };
+  }
+  if (lo === 0) {
+    const none = await probe.leaks(0);
+    if (typeof none === 'string') return { kind: 'unfinished', of, reason: none, ...probe.stamp() };
+    if (none) return { kind: 'loop', ...probe.stamp() };
+  }
+  return { kind: 'command', culprit: commands[hi - 1]!, of, ...probe.stamp() };
+}
+
+/**
+ * Bisection over the prefix length, to [lo, hi] one apart; or an unfinished result (out of
+ * budget, a probe failed). Invariant: replaying `lo` commands does not leak, replaying `hi`
+ * does. Both ends are first assumed (the live run leaked; no command, no leak) and probed by
+ * narrowLeak only if bisection ends at one of them: a culprit in the middle costs
+ * log2(commands) probes, not two more.
+ */
+async function bisect(probe: LeakProbe, commands: readonly AppliedCommand[], budget: number): Promise<[number, number] | Narrowed> {
+  let lo = 0;
+  let hi = probe.all.length;
   while (hi - lo > 1) {
-    if (elapsed() > budget) return { kind: 'unfinished', of: all.length, reason: `out of time after ${probes} probes`, between: [commands[lo - 1] ?? null, commands[hi - 1]!], ...stamp() };
+    const between = [commands[lo - 1] ?? null, commands[hi - 1]!] as const;
+    if (probe.elapsed() > budget) return { kind: 'unfinished', of: probe.all.length, reason: `out of time after ${probe.count} probes`, between, ...probe.stamp() };
     const mid = Math.floor((lo + hi) / 2);
-    const r = await leaks(mid);
-    if (typeof r === 'string') return { kind: 'unfinished', of: all.length, reason: r, between: [commands[lo - 1] ?? null, commands[hi - 1]!], ...stamp() };
+    const r = await probe.leaks(mid);
+    if (typeof r === 'string') return { kind: 'unfinished', of: probe.all.length, reason: r, between, ...probe.stamp() };
     if (r) hi = mid;
     else lo = mid;
   }
-  if (hi === all.length) {
-    const full = await leaks(all.length);
-    if (typeof full === 'string') return { kind: 'unfinished', of: all.length, reason: full, ...stamp() };
-    if (!full) return { kind: 'not-reproduced', of: all.length, ...stamp() };
-  }
-  if (lo === 0) {
-    const none = await leaks(0);
-    if (typeof none === 'string') return { kind: 'unfinished', of: all.length, reason: none, ...stamp() };
-    if (none) return { kind: 'loop', ...stamp() };
-  }
-  return { kind: 'command', culprit: commands[hi - 1]!, of: all.length, ...stamp() };
+  return [lo, hi];
 }
 
 const ORDINAL = (n: number): string => {

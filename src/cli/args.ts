@@ -10,17 +10,11 @@
 import { parseArgs } from 'node:util';
 import { RECORD_OPTIONS } from '../journal/flags.ts';
 import { MEDIA_OPTIONS } from './media-options.ts';
+import { stringOption, UsageError, type OptionTable, type OptionValues, type RawValue } from '../util/option-table.ts';
 
-export interface OptionSpec {
-  readonly type: 'string' | 'boolean';
-  readonly multiple?: boolean;
-  readonly short?: string;
-  /** Shown in `--help` after the flag, e.g. `PATH`. */
-  readonly valueName?: string;
-  readonly description: string;
-}
-
-export type OptionTable = Readonly<Record<string, OptionSpec>>;
+// The option-table helpers live below the CLI (the journal's and media's flag tables use them
+// too); the subcommands keep importing them from here, beside the parser.
+export { intOption, stringOption, UsageError, type OptionSpec, type OptionTable } from '../util/option-table.ts';
 
 export interface SubcommandSpec {
   readonly summary: string;
@@ -198,16 +192,6 @@ export const SUBCOMMANDS = {
 
 export type SubcommandName = keyof typeof SUBCOMMANDS;
 
-/** A mistake on the command line: main prints it with the usage and exits 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
-type RawValue = string | boolean | string[] | boolean[] | undefined;
-
 export interface ParsedCommandLine {
   readonly subcommand: SubcommandName;
   readonly help: boolean;
@@ -216,7 +200,7 @@ export interface ParsedCommandLine {
   readonly modelOptions: Readonly<Record<string, string | number>>;
   readonly logLevel: LogLevel;
   /** The subcommand's own options, raw; read them with `stringOption` / `intOption`. */
-  readonly values: Readonly<Record<string, RawValue>>;
+  readonly values: OptionValues;
   /** The positional argument, for subcommands that take one. */
   readonly positional: string | undefined;
 }
@@ -305,20 +289,6 @@ export function parseModelOptions(raw: RawValue): Record<string, string | number
     options[pair.slice(0, eq)] = NUMERIC.test(value) ? Number(value) : value;
   }
   return options;
-}
-
-export function stringOption(values: Readonly<Record<string, RawValue>>, name: string): string | undefined {
-  const v = values[name];
-  return typeof v === 'string' ? v : undefined;
-}
-
-/** An integer option in [min, max], or undefined when absent. Throws UsageError. */
-export function intOption(values: Readonly<Record<string, RawValue>>, name: string, min: number, max: number): number | undefined {
-  const raw = stringOption(values, name);
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < min || n > max) throw new UsageError(`--${name} must be an integer in ${min}..${max}, got ${JSON.stringify(raw)}`);
-  return n;
 }
 
 function optionLines(table: OptionTable): string[] {

@@ -72,7 +72,7 @@ export async function runInit(cli: ParsedCommandLine): Promise<number> {
     mkdirSync(target, { recursive: true });
     for (const [file, content] of Object.entries(files)) writeFileSync(join(target, file), content);
   } catch (err) {
-    throw new RunError(`cannot write ${dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new RunError('write_failed', `cannot write ${dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   const shown = relative(process.cwd(), target) || '.';
   process.stdout.write(

@@ -18,7 +18,7 @@ type Runner = (cli: ParsedCommandLine) => Promise<number>;
 
 const RUNNERS: Record<SubcommandName, () => Promise<Runner>> = {
   serve: async () => (await import('./serve.ts')).runServe,
-  headless: async () => (await import('./headless.ts')).runHeadless,
+  headless: async () => (await import('./headless/main.ts')).runHeadless,
   gateway: async () => (await import('./gateway.ts')).runGateway,
   replay: async () => (await import('./replay.ts')).runReplay,
   check: async () => (await import('./check.ts')).runCheckCommand,

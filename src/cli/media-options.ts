@@ -7,7 +7,7 @@ import type { TransportOptions } from '../transport/options.ts';
 import { DEFAULT_VIDEO_RECORD, type VideoRecordOptions } from '../media/video-recorder.ts';
 import { DEFAULT_WEBRTC, parseHostAddresses, parseIceServers, type WebRtcOptions } from '../transport/webrtc/options.ts';
 import { parsePublishOption } from './publish-option.ts';
-import { intOption, stringOption, UsageError, type OptionTable, type ParsedCommandLine } from './args.ts';
+import { intOption, stringOption, UsageError, type OptionTable, type OptionValues } from '../util/option-table.ts';
 
 export const MEDIA_OPTIONS = {
   viewers: { type: 'string', valueName: 'MODE', description: 'switch (default: one viewer, a new one takes the stream) or broadcast (spectators) [env FRAMEHOST_VIEWERS]' },
@@ -29,7 +29,7 @@ export const MEDIA_OPTIONS = {
 } as const satisfies OptionTable;
 
 /** `--record-video` and its caps, or undefined without it. A folder cap below a file's is raised to it. */
-function recordVideoOptions(v: ParsedCommandLine['values'], sender: string): VideoRecordOptions | undefined {
+function recordVideoOptions(v: OptionValues, sender: string): VideoRecordOptions | undefined {
   const dir = stringOption(v, 'record-video');
   const fileMb = intOption(v, 'record-video-max-mb', 1, 1 << 20);
   const folderMb = intOption(v, 'record-video-folder-mb', 1, 1 << 30);
@@ -44,7 +44,7 @@ const CODECS = ['VP8', 'VP9', 'AV1'];
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
 
-export function parseMediaOptions(values: ParsedCommandLine['values'], env: NodeJS.ProcessEnv): Pick<TransportOptions, 'viewers' | 'maxViewers' | 'webrtc' | 'recordVideo'> {
+export function parseMediaOptions(values: OptionValues, env: NodeJS.ProcessEnv): Pick<TransportOptions, 'viewers' | 'maxViewers' | 'webrtc' | 'recordVideo'> {
   const v = { ...values };
   v.viewers ??= nonEmpty(env.FRAMEHOST_VIEWERS);
   v['max-viewers'] ??= nonEmpty(env.FRAMEHOST_MAX_VIEWERS);

@@ -6,12 +6,16 @@ import { existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FramehostError, type ErrorCode } from '../errors.ts';
 import { BUILTIN_MODELS, closest, UsageError } from './args.ts';
 
-/** A failure at run time (exit 1) whose message is the whole story: no stack trace. */
-export class RunError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+/**
+ * A failure at run time (exit 1) whose message is the whole story: no stack trace. Its code is
+ * from the one table (listen_failed, write_failed); main prints the message alone.
+ */
+export class RunError extends FramehostError {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
     this.name = 'RunError';
   }
 }
@@ -68,10 +72,10 @@ export async function listenProblem(err: unknown, host: string, port: number): P
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'EADDRINUSE') {
     const free = await nextFreePort(host, port);
-    return new RunError(`port ${port} is in use on ${host}${free ? `: try --port ${free}` : ': try another --port (0 picks a free one)'}`, { cause: err });
+    return new RunError('listen_failed', `port ${port} is in use on ${host}${free ? `: try --port ${free}` : ': try another --port (0 picks a free one)'}`, { cause: err });
   }
-  if (code === 'EACCES') return new RunError(`not allowed to listen on port ${port}: ports below 1024 need privileges; try --port 3000`, { cause: err });
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return new RunError(`cannot listen on host ${host}: not an address of this machine (try --host 127.0.0.1)`, { cause: err });
+  if (code === 'EACCES') return new RunError('listen_failed', `not allowed to listen on port ${port}: ports below 1024 need privileges; try --port 3000`, { cause: err });
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return new RunError('listen_failed', `cannot listen on host ${host}: not an address of this machine (try --host 127.0.0.1)`, { cause: err });
   return undefined;
 }
 
@@ -87,5 +91,5 @@ export async function portProblem(host: string, port: number): Promise<RunError 
     probe.once('error', done);
     probe.listen(port, host, () => probe.close(() => done(undefined)));
   });
-  return err === undefined ? undefined : ((await listenProblem(err, host, port)) ?? new RunError(`cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+  return err === undefined ? undefined : ((await listenProblem(err, host, port)) ?? new RunError('listen_failed', `cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
 }

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { logDestination } from '../util/log-output.ts';
 import { stringOption, UsageError, type ParsedCommandLine } from './args.ts';
-import { JournalError, readJournal } from '../journal/replay-script.ts';
+import { readJournal } from '../journal/replay-script.ts';
+import { FramehostError } from '../errors.ts';
 import { replaySession, type ReplayReport } from '../journal/replay.ts';
 
 /** Debian's ffmpeg (or any on PATH); framehost never installs or downloads it. */
@@ -74,7 +75,7 @@ export async function runReplay(cli: ParsedCommandLine): Promise<number> {
   try {
     journal = await readJournal(file);
   } catch (err) {
-    if (err instanceof JournalError) {
+    if (err instanceof FramehostError && err.code === 'bad_journal') {
       process.stderr.write(`framehost replay: ${err.message}\n`);
       return 2;
     }
@@ -88,7 +89,7 @@ export async function runReplay(cli: ParsedCommandLine): Promise<number> {
   try {
     report = await replaySession(journal, { out, ...(model ? { model } : {}), modelOptions: cli.modelOptions, logger });
   } catch (err) {
-    if (!(err instanceof JournalError)) throw err;
+    if (!(err instanceof FramehostError && err.code === 'bad_journal')) throw err;
     await new Promise<void>((resolve) => logger.flush(() => resolve()));
     process.stderr.write(`framehost replay: ${err.message}\n`);
     return 2;

@@ -27,6 +27,12 @@ export interface GatewayMetrics {
 export function createGatewayMetrics(snapshot: () => Promise<FleetSnapshot>): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'framehost_gateway_process_' });
+  registerFleetCollectors(registry, snapshot);
+  return new GatewayCounters(registry);
+}
+
+/** The fleet as Redis shows it, read at scrape time: nodes by state, the nodes' own counters, the queue. */
+function registerFleetCollectors(registry: Registry, snapshot: () => Promise<FleetSnapshot>): void {
   new Gauge({
     name: 'framehost_fleet_nodes',
     help: 'Fleet nodes by state (free, assigned, busy, draining; gone: found gone and not yet pruned), from the node registry',
@@ -71,50 +77,71 @@ export function createGatewayMetrics(snapshot: () => Promise<FleetSnapshot>): Ga
       this.set((await snapshot()).active);
     },
   });
-  const requests = new Counter({ name: 'framehost_fleet_requests_total', help: 'Ride requests added to the queue by this gateway', registers: [registry] });
-  const wait = new Histogram({
-    name: 'framehost_fleet_wait_seconds',
-    help: 'Time from a ride request to its first assignment',
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
-    registers: [registry],
-  });
-  const secondWait = new Histogram({
-    name: 'framehost_fleet_requeue_wait_seconds',
-    help: 'Time from a requeue (the node was lost) to the ride\'s next assignment: a requeued user\'s second wait',
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
-    registers: [registry],
-  });
-  const assignments = new Counter({ name: 'framehost_fleet_assignments_total', help: 'Assignments forwarded to clients', registers: [registry] });
-  const reassignments = new Counter({
-    name: 'framehost_fleet_reassignments_total',
-    help: 'Assignments of rides whose node had been lost (after a requeue)',
-    registers: [registry],
-  });
-  const requeues = new Counter({ name: 'framehost_fleet_requeues_total', help: "Rides sent back to the queue because their node was lost (BullMQ 'stalled')", registers: [registry] });
-  const ended = new Counter({ name: 'framehost_fleet_rides_ended_total', help: 'Rides ended, by reason', labelNames: ['reason'], registers: [registry] });
-  const riders = new Gauge({ name: 'framehost_fleet_clients', help: "This gateway's clients with a ride, by state", labelNames: ['state'], registers: [registry] });
-  const positions = new Histogram({
-    name: 'framehost_fleet_position_read_seconds',
-    help: 'Time to read the wait list and compute positions',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
-    registers: [registry],
-  });
-  return {
-    registry,
-    requested: () => requests.inc(),
-    assigned(waitSeconds, reassignment) {
-      assignments.inc();
-      if (reassignment) {
-        reassignments.inc();
-        secondWait.observe(waitSeconds);
-      } else wait.observe(waitSeconds);
-    },
-    requeued: () => requeues.inc(),
-    ended: (reason) => ended.inc({ reason }),
-    riders(w, a) {
-      riders.set({ state: 'waiting' }, w);
-      riders.set({ state: 'assigned' }, a);
-    },
-    positionRead: (seconds) => positions.observe(seconds),
-  };
+}
+
+const WAIT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+/** What this gateway replica itself counts and times, in its registry. */
+class GatewayCounters implements GatewayMetrics {
+  private readonly requests: Counter;
+  private readonly wait: Histogram;
+  private readonly secondWait: Histogram;
+  private readonly assignments: Counter;
+  private readonly reassignments: Counter;
+  private readonly requeues: Counter;
+  private readonly endings: Counter<'reason'>;
+  private readonly clients: Gauge<'state'>;
+  private readonly positions: Histogram;
+
+  constructor(readonly registry: Registry) {
+    const registers = [registry];
+    this.requests = new Counter({ name: 'framehost_fleet_requests_total', help: 'Ride requests added to the queue by this gateway', registers });
+    this.wait = new Histogram({ name: 'framehost_fleet_wait_seconds', help: 'Time from a ride request to its first assignment', buckets: WAIT_BUCKETS, registers });
+    this.secondWait = new Histogram({
+      name: 'framehost_fleet_requeue_wait_seconds',
+      help: 'Time from a requeue (the node was lost) to the ride\'s next assignment: a requeued user\'s second wait',
+      buckets: WAIT_BUCKETS,
+      registers,
+    });
+    this.assignments = new Counter({ name: 'framehost_fleet_assignments_total', help: 'Assignments forwarded to clients', registers });
+    this.reassignments = new Counter({ name: 'framehost_fleet_reassignments_total', help: 'Assignments of rides whose node had been lost (after a requeue)', registers });
+    this.requeues = new Counter({ name: 'framehost_fleet_requeues_total', help: "Rides sent back to the queue because their node was lost (BullMQ 'stalled')", registers });
+    this.endings = new Counter({ name: 'framehost_fleet_rides_ended_total', help: 'Rides ended, by reason', labelNames: ['reason'], registers });
+    this.clients = new Gauge({ name: 'framehost_fleet_clients', help: "This gateway's clients with a ride, by state", labelNames: ['state'], registers });
+    this.positions = new Histogram({
+      name: 'framehost_fleet_position_read_seconds',
+      help: 'Time to read the wait list and compute positions',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers,
+    });
+  }
+
+  requested(): void {
+    this.requests.inc();
+  }
+
+  assigned(waitSeconds: number, reassignment: boolean): void {
+    this.assignments.inc();
+    if (reassignment) {
+      this.reassignments.inc();
+      this.secondWait.observe(waitSeconds);
+    } else this.wait.observe(waitSeconds);
+  }
+
+  requeued(): void {
+    this.requeues.inc();
+  }
+
+  ended(reason: string): void {
+    this.endings.inc({ reason });
+  }
+
+  riders(waiting: number, assigned: number): void {
+    this.clients.set({ state: 'waiting' }, waiting);
+    this.clients.set({ state: 'assigned' }, assigned);
+  }
+
+  positionRead(seconds: number): void {
+    this.positions.observe(seconds);
+  }
 }

@@ -7,8 +7,15 @@
  *   a rounding edge may land one palette index over; a wrong picture moves most of them).
  */
 import * as ort from 'onnxruntime-node';
-import type { TensorInfo } from './session.ts';
 import { seededRandom } from '../util/random.ts';
+
+/** A session's input or output as ONNX Runtime describes it. */
+export interface TensorInfo {
+  readonly name: string;
+  readonly type: string;
+  /** Fixed dimensions as numbers, symbolic ones by name. */
+  readonly shape: readonly (number | string)[];
+}
 
 export const TOLERANCE = { floatAbs: 1e-3, floatRel: 1e-2, intLevels: 2, intShare: 0.01 } as const;
 

@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
 import { errorValue, FramehostError } from '../errors.ts';
-import { compareOutputs, probeFeeds, TOLERANCE, type OutputCheck } from './compare.ts';
+import { compareOutputs, probeFeeds, TOLERANCE, type OutputCheck, type TensorInfo } from './compare.ts';
 import { describeAdapter, planProviders, type ProviderChoice, type ProviderName, type ProviderPlan } from './providers.ts';
 
 export interface CreateSessionOptions {
@@ -27,12 +27,8 @@ export interface CreateSessionOptions {
   readonly probe?: Readonly<Record<string, ort.Tensor>> | false;
 }
 
-export interface TensorInfo {
-  readonly name: string;
-  readonly type: string;
-  /** Fixed dimensions as numbers, symbolic ones by name. */
-  readonly shape: readonly (number | string)[];
-}
+// Declared in compare.ts, which reads it to make up feeds, so that the two need not import each other.
+export type { TensorInfo } from './compare.ts';
 
 export interface OnnxSession {
   readonly session: ort.InferenceSession;

@@ -1,11 +1,11 @@
 /**
  * The journal's command-line flags (flags.ts) as createRuntime's `record` option.
  */
-import { intOption, stringOption, UsageError, type ParsedCommandLine } from '../cli/args.ts';
+import { intOption, stringOption, UsageError, type OptionValues } from '../util/option-table.ts';
 import { DEFAULT_JOURNAL, type JournalOptions } from './recorder.ts';
 
 /** The `record` option of createRuntime, or undefined without --record. Throws UsageError. */
-export function recordOptions(values: ParsedCommandLine['values']): JournalOptions | undefined {
+export function recordOptions(values: OptionValues): JournalOptions | undefined {
   const dir = stringOption(values, 'record');
   const sessionBytes = mibOption(values, 'record-max-mb', 0.01, 1 << 20);
   const folderBytes = mibOption(values, 'record-folder-mb', 0.01, 1 << 30);
@@ -26,7 +26,7 @@ export function recordOptions(values: ParsedCommandLine['values']): JournalOptio
  * A size in MiB, fractions allowed (`0.5` is 512 KiB), as whole bytes. The smallest, 0.01 MiB
  * (10,486 bytes), still holds a journal's header and end (the recorder needs 8 KiB).
  */
-function mibOption(values: ParsedCommandLine['values'], name: string, min: number, max: number): number | undefined {
+function mibOption(values: OptionValues, name: string, min: number, max: number): number | undefined {
   const raw = stringOption(values, name);
   if (raw === undefined) return undefined;
   const mb = Number(raw);

@@ -1,8 +1,7 @@
 /**
  * The journal's command-line flags, shared by `framehost serve` and `framehost headless`.
- * Only a table (no import of args.ts at run time, which imports this).
  */
-import type { OptionTable } from '../cli/args.ts';
+import type { OptionTable } from '../util/option-table.ts';
 import { DEFAULT_JOURNAL } from './recorder.ts';
 
 export const RECORD_OPTIONS = {

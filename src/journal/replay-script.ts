@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { ReplayCommand, ReplayRead, ReplayScript } from '../actors/loop-points.ts';
 import { JOURNAL_FORMAT, type JournalLine, type SessionHeader } from './format.ts';
 import type { Capabilities } from '../model/capabilities.ts';
+import { FramehostError } from '../errors.ts';
 
 type EndLine = Extract<JournalLine, { type: 'end' }>;
 type FrameLine = Extract<JournalLine, { type: 'frame' }>;
@@ -28,9 +29,10 @@ export interface ParsedJournal {
   readonly warnings: readonly string[];
 }
 
-export class JournalError extends Error {
+/** A file that is not a journal this framehost reads: `bad_journal`, from the one table. */
+export class JournalError extends FramehostError {
   constructor(message: string) {
-    super(message);
+    super('bad_journal', message);
     this.name = 'JournalError';
   }
 }

@@ -18,6 +18,7 @@ import type { ArgsOf, Fields } from './schema.ts';
 import type { EndReason } from '../machines/types.ts';
 import type { CreateSessionOptions, OnnxSession } from '../gpu/session.ts';
 import type { ControlPatch } from './controls.ts';
+import type { JsonValue } from './json.ts';
 import type { ProviderChoice } from '../gpu/providers.ts';
 
 export type PixelFormat = 'rgba' | 'rgb';
@@ -63,7 +64,8 @@ export interface InputReader {
   next(timeoutMs?: number): Promise<InputFrame | null>;
 }
 
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+// Declared in json.ts, which controls.ts reads too, so that it need not import this file.
+export type { JsonValue } from './json.ts';
 
 export interface LoadContext {
   /**

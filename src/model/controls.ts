@@ -5,7 +5,7 @@
  * A page that reloads, a second tab and a spectator read this instead of the schema's defaults.
  */
 import type { Logger } from 'pino';
-import type { JsonValue } from './api.ts';
+import type { JsonValue } from './json.ts';
 
 /**
  * Per command: its arguments as the session now has them; null: no value of it describes the

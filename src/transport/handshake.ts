@@ -1,9 +1,8 @@
 /**
- * Handshake checks shared by every Socket.IO server framehost runs (a node, a gateway): the
- * browser-origin allow-list, and the shared secret's comparison (the credentials check itself is
- * src/auth/access.ts, run by the middleware of src/transport/admission.ts).
+ * The handshake check shared by every Socket.IO server framehost runs (a node, a gateway): the
+ * browser-origin allow-list (the credentials check is src/auth/access.ts, run by the middleware
+ * of src/transport/admission.ts).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 
@@ -24,15 +23,4 @@ export function originCheck(allowed: readonly string[], log: Logger) {
     if (!sameHost) log.warn({ origin }, 'handshake refused: origin not allowed');
     callback(sameHost ? null : 'origin not allowed', sameHost);
   };
-}
-
-const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
-
-/**
- * Constant-time comparison of a presented credential with the shared secret. The digests always
- * have the same length (comparing the strings' bytes would throw when a token has as many
- * characters as the secret but more bytes).
- */
-export function secretMatches(token: unknown, secret: string): boolean {
-  return typeof token === 'string' && token.length <= 4096 && timingSafeEqual(digest(token), digest(secret));
 }

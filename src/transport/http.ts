@@ -13,6 +13,7 @@ import type { ChartStream } from './chart-sse.ts';
 import { Access, authorizeRequest } from '../auth/access.ts';
 import { WhepEndpoint } from './webrtc/whep.ts';
 import { listRecordings } from '../media/video-recorder.ts';
+import { json } from './json-reply.ts';
 
 /** The chart page (drawn once) and its live stream. */
 export interface ChartHttp {
@@ -24,8 +25,6 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
   res.end(body);
 }
-
-export const json = (res: ServerResponse, status: number, value: unknown): void => send(res, status, 'application/json; charset=utf-8', JSON.stringify(value));
 
 export function health(runtime: Runtime) {
   const s = runtime.status();

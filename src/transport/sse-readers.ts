@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { errorValue, type ErrorCode } from '../errors.ts';
 import { authorizeRequest, type Access } from '../auth/access.ts';
-import { json } from './http.ts';
+import { json } from './json-reply.ts';
 
 export interface SseReaderOptions {
   /** Who may read (the `observe` right); everyone when unset. */

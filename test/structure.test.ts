@@ -21,8 +21,6 @@ const MAX_FUNCTION_LINES = 80;
 const LONG_FUNCTIONS: Readonly<Record<string, number>> = {
   'src/actors/inference.worker.ts: runSession': 89,
   'src/cli/serve.ts: runServe': 104,
-  'src/fleet/gateway.ts: startGateway': 323,
-  'src/fleet/node.ts: createFleetNode': 318,
   'src/journal/recorder.ts: createRecorder': 146,
   'src/journal/recorder.ts: createRecorder/open': 127,
   'src/journal/replay.ts: replaySession': 85,

@@ -4,7 +4,7 @@
  * libdatachannel were not cleared to share a process.
  */
 import { parseJanusTarget, type JanusTarget } from '../media/janus/target.ts';
-import { UsageError } from './args.ts';
+import { UsageError } from '../util/option-table.ts';
 
 export function parsePublishOption(text: string | undefined, sender: string): JanusTarget | null {
   if (text === undefined) return null;

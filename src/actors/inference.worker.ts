@@ -193,65 +193,19 @@ async function runSession(sessionId: string): Promise<void> {
   };
   current = run;
   const replay = init.replay ? new ReplayPlayer(init.replay) : undefined;
-  let reason: EndReason = 'returned';
-  let error: ErrorValue | undefined;
   // Fresh readers per session; the main thread empties the slots before a session starts.
   const readers = new Map(init.inputs.map((share) => [share.name, new TrackReader(share)]));
+  let end: SessionOutcome = { reason: 'returned' };
   try {
     run.state = model.createSessionState(scope);
     post({ type: 'session.started', sessionId });
-    const ctx: SessionContext<unknown, unknown> = {
-      sessionId,
-      model: scope,
-      state: run.state,
-      signal: run.abort.signal,
-      log: run.log,
-      shouldStop: () => {
-        drain();
-        run.points.checks++;
-        // Commands take effect here and only here while the loop runs: a defined point between
-        // frames (never in the middle of an awaited inference), which the journal records.
-        if (replay) for (const c of replay.commandsAt(run.points.checks)) runCommand(run, c.requestId, c.name, c.args);
-        for (const c of run.queued.splice(0)) runCommand(run, c.requestId, c.name, c.args);
-        if (replay?.stopsAt(run.points.checks, run.frames)) requestStop(run);
-        if (Atomics.load(control, CONTROL_STOP) === 1) requestStop(run);
-        if (run.stopRequested) run.points.stopCheck ??= run.points.checks;
-        return run.stopRequested;
-      },
-      emit: (frame) => emitFrame(run, frame),
-      send: (data) => sendMessage(run, data),
-      sleep: (ms) => sleep(run, ms),
-      get frameCount() {
-        return run.frames;
-      },
-      input: (track) => {
-        const reader = readers.get(track);
-        if (!reader) throw new FramehostError('unknown_track', `${track}: declare it in the model's inputs`);
-        const spec = reader.share.spec;
-        if (replay) {
-          return {
-            latest: () => replay.read(track, false, spec),
-            next: () => new Promise((resolve) => setImmediate(() => resolve(replay.read(track, true, spec)))),
-          };
-        }
-        return {
-          latest: () => run.points.read(track, reader.latest(), run.frames),
-          next: async (timeoutMs = 1000) => run.points.read(track, await reader.next(timeoutMs, run.abort.signal), run.frames),
-        };
-      },
-    };
-    await model.loop(ctx);
-    if (run.stopRequested) reason = 'stopped';
+    await model.loop(sessionContext(run, scope, readers, replay));
+    if (run.stopRequested) end = { reason: 'stopped' };
   } catch (err) {
-    if (run.stopRequested && run.abort.signal.aborted && !(err instanceof FramehostError && err.code === 'bad_frame')) {
-      reason = 'stopped'; // an abort-driven rejection is how a cooperative loop ends
-    } else {
-      reason = 'error';
-      error = err instanceof FramehostError ? err.toValue() : errorValue('loop_failed', messageOf(err));
-      run.log.warn({ err }, 'session loop failed');
-    }
+    end = failureOf(run, err);
   }
   run.ended = true;
+  const { reason, error } = end;
   const points = run.points.take();
   post({ type: 'session.ended', sessionId, reason, ...(error ? { error } : {}), frames: run.frames, dropped: run.dropped, ...(points ? { points } : {}), checks: run.points.checks, ...(run.points.stopCheck !== undefined ? { stopCheck: run.points.stopCheck } : {}) });
   try {
@@ -263,6 +217,64 @@ async function runSession(sessionId: string): Promise<void> {
   run.state = undefined;
   current = undefined;
   post({ type: 'session.cleaned', sessionId });
+}
+
+interface SessionOutcome {
+  readonly reason: EndReason;
+  readonly error?: ErrorValue;
+}
+
+/** How a loop that threw ended: stopped (an abort-driven rejection), or an error with its code. */
+function failureOf(run: SessionRun, err: unknown): SessionOutcome {
+  if (run.stopRequested && run.abort.signal.aborted && !(err instanceof FramehostError && err.code === 'bad_frame')) {
+    return { reason: 'stopped' }; // an abort-driven rejection is how a cooperative loop ends
+  }
+  run.log.warn({ err }, 'session loop failed');
+  return { reason: 'error', error: err instanceof FramehostError ? err.toValue() : errorValue('loop_failed', messageOf(err)) };
+}
+
+/** What the model's loop sees of its session: stop checks (where commands apply), frames out, inputs in. */
+function sessionContext(run: SessionRun, scope: unknown, readers: ReadonlyMap<string, TrackReader>, replay: ReplayPlayer | undefined): SessionContext<unknown, unknown> {
+  return {
+    sessionId: run.id,
+    model: scope,
+    state: run.state,
+    signal: run.abort.signal,
+    log: run.log,
+    shouldStop: () => {
+      drain();
+      run.points.checks++;
+      // Commands take effect here and only here while the loop runs: a defined point between
+      // frames (never in the middle of an awaited inference), which the journal records.
+      if (replay) for (const c of replay.commandsAt(run.points.checks)) runCommand(run, c.requestId, c.name, c.args);
+      for (const c of run.queued.splice(0)) runCommand(run, c.requestId, c.name, c.args);
+      if (replay?.stopsAt(run.points.checks, run.frames)) requestStop(run);
+      if (Atomics.load(control, CONTROL_STOP) === 1) requestStop(run);
+      if (run.stopRequested) run.points.stopCheck ??= run.points.checks;
+      return run.stopRequested;
+    },
+    emit: (frame) => emitFrame(run, frame),
+    send: (data) => sendMessage(run, data),
+    sleep: (ms) => sleep(run, ms),
+    get frameCount() {
+      return run.frames;
+    },
+    input: (track) => {
+      const reader = readers.get(track);
+      if (!reader) throw new FramehostError('unknown_track', `${track}: declare it in the model's inputs`);
+      const spec = reader.share.spec;
+      if (replay) {
+        return {
+          latest: () => replay.read(track, false, spec),
+          next: () => new Promise((resolve) => setImmediate(() => resolve(replay.read(track, true, spec)))),
+        };
+      }
+      return {
+        latest: () => run.points.read(track, reader.latest(), run.frames),
+        next: async (timeoutMs = 1000) => run.points.read(track, await reader.next(timeoutMs, run.abort.signal), run.frames),
+      };
+    },
+  };
 }
 
 function runCommand(run: SessionRun, requestId: string, name: string, args: Readonly<Record<string, unknown>>): void {

@@ -17,7 +17,9 @@ import { loadModelModule, resolveModelPath } from '../model/load.ts';
 import type { EndReason } from '../machines/types.ts';
 import { TrackReader } from './input-track.ts';
 import { PointLog, ReplayPlayer } from './loop-points.ts';
-import { CONTROL_CONSUMED, CONTROL_STOP, wallClockMs, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
+import { InferenceTimer } from './inference-timer.ts';
+import { FrameWindow } from './frame-window.ts';
+import { CONTROL_STOP, wallClockMs, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -58,24 +60,12 @@ interface SessionRun {
 }
 
 /** Inference time since the last emitted frame: every `run` of the model's sessions is timed. */
-let inferMs = 0;
-
-function timeRuns(s: OnnxSession): void {
-  const run = s.session.run.bind(s.session) as (...args: unknown[]) => Promise<unknown>;
-  const timed = async (...args: unknown[]): Promise<unknown> => {
-    const started = performance.now();
-    try {
-      return await run(...args);
-    } finally {
-      inferMs += performance.now() - started;
-    }
-  };
-  Object.defineProperty(s.session, 'run', { value: timed });
-}
+const inference = new InferenceTimer();
+/** Frames posted to the main thread and not yet consumed there. */
+const inFlight = new FrameWindow(control, init.maxFramesInFlight);
 
 let loaded: Loaded | undefined;
 let current: SessionRun | undefined;
-let framesPosted = 0;
 
 async function load(): Promise<void> {
   const started = performance.now();
@@ -86,7 +76,7 @@ async function load(): Promise<void> {
       createSession: async (source, options) => {
         const file = typeof source === 'string' ? resolveModelPath(source, init.modelUrl) : source;
         const s = await createOnnxSession(file, { ...init.ort, ...options }, log);
-        timeRuns(s);
+        inference.time(s);
         onnx.push(s);
         return s;
       },
@@ -132,26 +122,21 @@ function emitFrame(run: SessionRun, frame: Frame): void {
   const count = frame.count ?? 1;
   const seq = run.frames;
   run.frames += count;
-  const spent = inferMs;
-  inferMs = 0;
+  const spent = inference.take();
   // Replay writes every frame: it waits for the main thread instead of dropping (its timing
   // does not matter, every point is named by the loop's own counters).
   if (init.replay) {
-    while (((framesPosted - Atomics.load(control, CONTROL_CONSUMED)) | 0) >= init.maxFramesInFlight && Atomics.load(control, CONTROL_STOP) === 0) {
-      Atomics.wait(control, CONTROL_CONSUMED, Atomics.load(control, CONTROL_CONSUMED), 50);
-    }
+    inFlight.waitForRoom();
   }
   // Newest wins from here on: a main thread that falls behind loses frames, not memory.
-  // Both counters are int32 and wrap (after 2^31 frames: months at a few hundred fps); the
-  // difference, taken in int32 too, stays right across the wrap.
-  if (((framesPosted - Atomics.load(control, CONTROL_CONSUMED)) | 0) >= init.maxFramesInFlight) {
+  if (inFlight.full()) {
     run.dropped += count;
     return;
   }
   const { buffer, byteOffset, byteLength } = frame.data;
   const movable = buffer instanceof ArrayBuffer && byteOffset === 0 && byteLength === buffer.byteLength;
   const data = movable ? buffer : frame.data.slice().buffer;
-  framesPosted = (framesPosted + 1) | 0;
+  inFlight.post();
   const points = run.points.take();
   post({ type: 'frame', sessionId: run.id, seq, width: frame.width, height: frame.height, format: frame.format, count, t: wallClockMs(), inferMs: spent, data, ...(points ? { points } : {}) }, [data]);
 }
@@ -178,7 +163,7 @@ function sleep(run: SessionRun, ms: number): Promise<void> {
 async function runSession(sessionId: string): Promise<void> {
   const { model, scope } = loaded!;
   Atomics.store(control, CONTROL_STOP, 0);
-  inferMs = 0; // warm-up or the last session's runs are not this session's first frame
+  inference.take(); // warm-up or the last session's runs are not this session's first frame
   const run: SessionRun = {
     id: sessionId,
     abort: new AbortController(),

@@ -64,8 +64,40 @@ const inference = new InferenceTimer();
 /** Frames posted to the main thread and not yet consumed there. */
 const inFlight = new FrameWindow(control, init.maxFramesInFlight);
 
-let loaded: Loaded | undefined;
-let current: SessionRun | undefined;
+/** What the worker holds: the model once loaded, and the one session that may run on it at a time. */
+class Holding {
+  private model: Loaded | undefined;
+  private run: SessionRun | undefined;
+
+  get loaded(): Loaded | undefined {
+    return this.model;
+  }
+
+  /** The running session, if any. */
+  get current(): SessionRun | undefined {
+    return this.run;
+  }
+
+  load(model: Loaded): void {
+    this.model = model;
+  }
+
+  /** Whether a session may start now: a model loaded and none running. */
+  get free(): boolean {
+    return this.model !== undefined && this.run === undefined;
+  }
+
+  begin(run: SessionRun): void {
+    this.run = run;
+  }
+
+  /** Drop the session: the next one starts from nothing of it. */
+  end(): void {
+    this.run = undefined;
+  }
+}
+
+const held = new Holding();
 
 async function load(): Promise<void> {
   const started = performance.now();
@@ -86,7 +118,7 @@ async function load(): Promise<void> {
       options: init.modelOptions,
       log,
     });
-    loaded = { model, scope, onnx };
+    held.load({ model, scope, onnx });
     const provider = onnx[0]?.provider ?? 'none';
     const adapter = onnx[0]?.adapter ?? 'none';
     post({
@@ -161,7 +193,7 @@ function sleep(run: SessionRun, ms: number): Promise<void> {
 }
 
 async function runSession(sessionId: string): Promise<void> {
-  const { model, scope } = loaded!;
+  const { model, scope } = held.loaded!;
   Atomics.store(control, CONTROL_STOP, 0);
   inference.take(); // warm-up or the last session's runs are not this session's first frame
   const run: SessionRun = {
@@ -176,7 +208,7 @@ async function runSession(sessionId: string): Promise<void> {
     queued: [],
     points: new PointLog(),
   };
-  current = run;
+  held.begin(run);
   const replay = init.replay ? new ReplayPlayer(init.replay) : undefined;
   // Fresh readers per session; the main thread empties the slots before a session starts.
   const readers = new Map(init.inputs.map((share) => [share.name, new TrackReader(share)]));
@@ -200,7 +232,7 @@ async function runSession(sessionId: string): Promise<void> {
   }
   // Drop every reference to the session's state: the next session gets a fresh one.
   run.state = undefined;
-  current = undefined;
+  held.end();
   post({ type: 'session.cleaned', sessionId });
 }
 
@@ -263,6 +295,7 @@ function sessionContext(run: SessionRun, scope: unknown, readers: ReadonlyMap<st
 }
 
 function runCommand(run: SessionRun, requestId: string, name: string, args: Readonly<Record<string, unknown>>): void {
+  const loaded = held.loaded;
   if (run.ended || !loaded) return; // stale: the session is over
   const sessionId = run.id;
   run.points.command(requestId, run.frames);
@@ -289,6 +322,7 @@ function runCommand(run: SessionRun, requestId: string, name: string, args: Read
 }
 
 async function close(): Promise<void> {
+  const loaded = held.loaded;
   if (loaded) {
     try {
       await loaded.model.dispose?.(loaded.scope);
@@ -303,9 +337,10 @@ async function close(): Promise<void> {
 }
 
 function handle(message: ToWorker): void {
+  const current = held.current;
   switch (message.type) {
     case 'session.start':
-      if (!loaded || current) return; // the chart never asks this; ignore rather than corrupt
+      if (!held.free) return; // the chart never asks this; ignore rather than corrupt
       void runSession(message.sessionId);
       return;
     case 'session.stop':

@@ -16,15 +16,17 @@ import { createTrackShare, frameBytes, TrackWriter } from './actors/input-track.
 import { wallClockMs, type FrameMessage } from './actors/protocol.ts';
 import { phaseOf, type Phase } from './machines/phase.ts';
 import { DEFAULT_LIMITS, type EndReason, type Limits, type ModelInfo, type RequestSubject, type RuntimeEvent, type SessionEnd, type SessionRecord } from './machines/types.ts';
-import { createInferenceActor, type WorkerMemory } from './actors/inference.actor.ts';
+import { createInferenceActor, type InferenceSink, type WorkerMemory } from './actors/inference.actor.ts';
 import { eraseModel, type ErasedModel, type InputTrackSpec, type JsonValue } from './model/api.ts';
 import { loadModelModule, modelSource, modelUrl } from './model/load.ts';
 import { capabilitiesOf, checkCommand, type Capabilities } from './model/capabilities.ts';
-import { ControlValues, type ControlSnapshot } from './model/controls.ts';
+import type { ControlSnapshot } from './model/controls.ts';
 import type { CreateSessionOptions } from './gpu/session.ts';
 import { Emitter } from './util/emitter.ts';
 import { logDestination } from './util/log-output.ts';
-import { createRecorder, type JournalOptions, type JournalWritten, type SessionJournal } from './journal/recorder.ts';
+import { createRecorder, type JournalOptions, type JournalWritten, type Recorder } from './journal/recorder.ts';
+import { LiveSession } from './live-session.ts';
+import { ChartReply, type Reply } from './chart-reply.ts';
 import type { ReplayScript } from './actors/loop-points.ts';
 
 export interface RuntimeOptions {
@@ -157,139 +159,159 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const log = options.logger ?? pino({ level: process.env.FRAMEHOST_LOG_LEVEL ?? 'info' }, logDestination(1));
   const url = modelUrl(options.model);
   const model: ErasedModel = eraseModel(await loadModelModule(url));
-  const capabilities = capabilitiesOf(model);
-  const events = new Emitter<RuntimeEvents>((err, event) => log.error({ err, event }, 'runtime listener threw'));
+  return new ModelRuntime(options, log, url, model);
+}
 
-  // Per-session counters, reset by construction: a new object per session.
-  let counters: { id: string; frames: number; dropped: number; inputs: number; controls: ControlValues; awayAt: number | null; log: Logger; journal?: SessionJournal } | null = null;
-  const recorder = options.record
-    ? createRecorder(options.record, { name: model.name, version: model.version, source: modelSource(options.model), options: options.modelOptions ?? {}, inputs: model.inputs ?? {} }, log)
-    : undefined;
+/** One loaded model's chart and inference actor; requests become chart events and return its answer. */
+class ModelRuntime implements Runtime {
+  readonly actor: Actor<RuntimeMachine>;
+  readonly capabilities: Capabilities;
+  private readonly events: Emitter<RuntimeEvents>;
+  private readonly recorder: Recorder | undefined;
+  /** Input tracks: model-scoped shared memory, emptied for every session (src/actors/input-track.ts). */
+  private readonly tracks: Map<string, TrackWriter>;
+  private readonly replies = new ChartReply();
+  /** The running session; null between sessions (a new object per session: its counters start at zero). */
+  private live: LiveSession | null = null;
+  /** The phase last told to listeners. */
+  private current: Phase = 'loading';
 
-  // Input tracks: model-scoped shared memory, emptied for every session (src/actors/input-track.ts).
-  const tracks = new Map(Object.entries(model.inputs ?? {}).map(([name, spec]) => [name, new TrackWriter(createTrackShare(name, spec))]));
-  const clearInputs = (): void => tracks.forEach((t) => t.clear());
-
-  const inference = createInferenceActor({
-    modelUrl: url,
-    modelOptions: options.modelOptions ?? {},
-    ort: options.ort ?? {},
-    log,
-    maxFramesInFlight: options.maxFramesInFlight,
-    // Several beats per timeout, so one late beat never trips the watchdog.
-    heartbeatIntervalMs: Math.max(20, Math.min(1000, Math.floor((options.limits?.heartbeatTimeoutMs ?? DEFAULT_LIMITS.heartbeatTimeoutMs) / 5))),
-    memoryWarnMb: options.memoryWarnMb,
-    workerHeapMb: options.workerHeapMb,
-    inputs: [...tracks.values()].map((t) => t.share),
-    ...(options.replay ? { replay: options.replay } : {}),
-    sink: {
-      frame(m: FrameMessage) {
-        if (counters?.id !== m.sessionId) return; // a straggler from an ended session
-        counters.frames += m.count;
-        if (counters.log.isLevelEnabled('debug')) counters.log.debug({ seq: m.seq, bytes: m.data.byteLength }, 'frame');
-        const { type: _type, data, points: _points, ...meta } = m;
-        const frame = { ...meta, data: new Uint8Array(data) };
-        counters.journal?.frame(frame);
-        events.emit('frame', frame);
-      },
-      message(sessionId, data) {
-        if (counters?.id !== sessionId) return;
-        counters.journal?.message(data, counters.frames);
-        events.emit('message', { sessionId, data });
-      },
-      commandFailed(sessionId, requestId, error) {
-        if (counters?.id !== sessionId) return;
-        counters.journal?.commandFailed(requestId, error);
-        events.emit('command.failed', { sessionId, requestId, error });
-      },
-      sessionStats(sessionId, stats) {
-        if (counters?.id !== sessionId) return;
-        counters.dropped += stats.dropped;
-        counters.journal?.checks(stats.checks, stats.stopCheck);
-      },
-      points(sessionId, points) {
-        if (counters?.id === sessionId) counters.journal?.points(points);
-      },
-      workerMemory(memory) {
-        events.emit('worker.memory', memory);
-      },
-    },
-  });
-
-  const actor = createActor(runtimeMachine.provide({ actors: { inference } }), {
-    input: { limits: options.limits },
-    ...(options.inspect ? { inspect: options.inspect } : {}),
-  });
-
-  // Replies to the request being sent right now (XState handles an event synchronously).
-  let reply: { requestId: string; result?: Result<{ sessionId?: string }> } | null = null;
-  actor.on('request.accepted', (e) => {
-    if (reply?.requestId === e.requestId) reply.result = { ok: true, ...(e.sessionId ? { sessionId: e.sessionId } : {}) };
-  });
-  actor.on('request.refused', (e) => {
-    if (reply?.requestId === e.requestId) reply.result = { ok: false, error: e.error };
-  });
-  actor.on('session.began', ({ session }) => {
-    clearInputs();
-    counters = { id: session.id, frames: 0, dropped: 0, inputs: 0, controls: new ControlValues(), awayAt: null, log: log.child({ sessionId: session.id }), ...(recorder ? { journal: recorder.open(session.id) } : {}) };
-    counters.log.info({ owner: session.owner, ...(session.sub ? { sub: session.sub } : {}) }, 'session began');
-    events.emit('session.began', session);
-  });
-  actor.on('session.finished', ({ end }) => {
-    clearInputs();
-    const c = counters?.id === end.sessionId ? counters : null;
-    const summary = { ...end, frames: c?.frames ?? 0, dropped: c?.dropped ?? 0 };
-    (c?.log ?? log).info({ reason: end.reason, error: end.error, frames: summary.frames, dropped: summary.dropped }, 'session ended');
-    c?.journal?.finish(summary).then(
-      (written) => events.emit('journal.written', written),
-      (err: unknown) => log.warn({ err }, 'journal: finishing the file failed'),
-    );
-    events.emit('session.finished', summary);
-  });
-
-  let phase: Phase = 'loading';
-  actor.subscribe({
-    next: (snapshot) => {
-      const next = phaseOf(snapshot);
-      if (next === phase) return;
-      const previous = phase;
-      phase = next;
-      if (next === 'idle' || next === 'failed' || next === 'shutdown') counters = null;
-      log.info({ state: next, from: previous }, `state ${next}`);
-      events.emit('phase', { phase: next, previous });
-    },
-    // An actor error with no observer is rethrown in a timer and kills Node (STYLE.md).
-    error: (err) => log.error({ err }, 'runtime chart error'),
-  });
-  actor.start();
-
-  function request(event: RuntimeEvent & { requestId: string }): Result<{ sessionId?: string }> {
-    if (actor.getSnapshot().status !== 'active') return { ok: false, error: errorValue('shutting_down') };
-    // XState queues an event sent while it processes another, so a request made from inside a
-    // runtime listener could not be answered now: refuse it plainly rather than guess.
-    if (reply) return { ok: false, error: errorValue('internal', 'a runtime request was made from inside a runtime listener; defer it (queueMicrotask)') };
-    reply = { requestId: event.requestId };
-    try {
-      actor.send(event);
-      return reply.result ?? { ok: false, error: errorValue('internal', `no answer to ${event.type}`) };
-    } finally {
-      reply = null;
-    }
+  constructor(
+    options: RuntimeOptions,
+    readonly log: Logger,
+    url: string,
+    private readonly model: ErasedModel,
+  ) {
+    this.capabilities = capabilitiesOf(model);
+    this.events = new Emitter<RuntimeEvents>((err, event) => log.error({ err, event }, 'runtime listener threw'));
+    this.recorder = options.record
+      ? createRecorder(options.record, { name: model.name, version: model.version, source: modelSource(options.model), options: options.modelOptions ?? {}, inputs: model.inputs ?? {} }, log)
+      : undefined;
+    this.tracks = new Map(Object.entries(model.inputs ?? {}).map(([name, spec]) => [name, new TrackWriter(createTrackShare(name, spec))]));
+    const inference = createInferenceActor({
+      modelUrl: url,
+      modelOptions: options.modelOptions ?? {},
+      ort: options.ort ?? {},
+      log,
+      maxFramesInFlight: options.maxFramesInFlight,
+      // Several beats per timeout, so one late beat never trips the watchdog.
+      heartbeatIntervalMs: Math.max(20, Math.min(1000, Math.floor((options.limits?.heartbeatTimeoutMs ?? DEFAULT_LIMITS.heartbeatTimeoutMs) / 5))),
+      memoryWarnMb: options.memoryWarnMb,
+      workerHeapMb: options.workerHeapMb,
+      inputs: [...this.tracks.values()].map((t) => t.share),
+      ...(options.replay ? { replay: options.replay } : {}),
+      sink: this.sink(),
+    });
+    this.actor = createActor(runtimeMachine.provide({ actors: { inference } }), {
+      input: { limits: options.limits },
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+    });
+    this.listen();
+    this.actor.start();
   }
 
-  function snapshot(): SnapshotFrom<RuntimeMachine> {
-    return actor.getSnapshot();
+  /** The running session when `sessionId` is it; a straggler from an ended session finds none. */
+  private sessionOf(sessionId: string): LiveSession | null {
+    return this.live?.id === sessionId ? this.live : null;
+  }
+
+  /** Where the inference actor delivers a session's output: counted, journalled, told to listeners. */
+  private sink(): InferenceSink {
+    const { events } = this;
+    return {
+      frame: (m: FrameMessage) => {
+        const live = this.sessionOf(m.sessionId);
+        if (!live) return;
+        live.addFrames(m.count);
+        if (live.log.isLevelEnabled('debug')) live.log.debug({ seq: m.seq, bytes: m.data.byteLength }, 'frame');
+        const { type: _type, data, points: _points, ...meta } = m;
+        const frame = { ...meta, data: new Uint8Array(data) };
+        live.journal?.frame(frame);
+        events.emit('frame', frame);
+      },
+      message: (sessionId, data) => {
+        const live = this.sessionOf(sessionId);
+        if (!live) return;
+        live.journal?.message(data, live.frames);
+        events.emit('message', { sessionId, data });
+      },
+      commandFailed: (sessionId, requestId, error) => {
+        const live = this.sessionOf(sessionId);
+        if (!live) return;
+        live.journal?.commandFailed(requestId, error);
+        events.emit('command.failed', { sessionId, requestId, error });
+      },
+      sessionStats: (sessionId, stats) => {
+        const live = this.sessionOf(sessionId);
+        if (!live) return;
+        live.addDropped(stats.dropped);
+        live.journal?.checks(stats.checks, stats.stopCheck);
+      },
+      points: (sessionId, points) => this.sessionOf(sessionId)?.journal?.points(points),
+      workerMemory: (memory) => events.emit('worker.memory', memory),
+    };
+  }
+
+  private clearInputs(): void {
+    this.tracks.forEach((t) => t.clear());
+  }
+
+  /** The chart's emitted events and phases, turned into replies, sessions and listener events. */
+  private listen(): void {
+    const { actor, events, log } = this;
+    actor.on('request.accepted', (e) => this.replies.answer(e.requestId, { ok: true, ...(e.sessionId ? { sessionId: e.sessionId } : {}) }));
+    actor.on('request.refused', (e) => this.replies.answer(e.requestId, { ok: false, error: e.error }));
+    actor.on('session.began', ({ session }) => {
+      this.clearInputs();
+      this.live = new LiveSession(session.id, log.child({ sessionId: session.id }), this.recorder?.open(session.id));
+      this.live.log.info({ owner: session.owner, ...(session.sub ? { sub: session.sub } : {}) }, 'session began');
+      events.emit('session.began', session);
+    });
+    actor.on('session.finished', ({ end }) => {
+      this.clearInputs();
+      const live = this.sessionOf(end.sessionId);
+      const summary = { ...end, frames: live?.frames ?? 0, dropped: live?.dropped ?? 0 };
+      (live?.log ?? log).info({ reason: end.reason, error: end.error, frames: summary.frames, dropped: summary.dropped }, 'session ended');
+      live?.journal?.finish(summary).then(
+        (written) => events.emit('journal.written', written),
+        (err: unknown) => log.warn({ err }, 'journal: finishing the file failed'),
+      );
+      events.emit('session.finished', summary);
+    });
+    actor.subscribe({
+      next: (snapshot) => this.phaseChanged(phaseOf(snapshot)),
+      // An actor error with no observer is rethrown in a timer and kills Node.
+      error: (err) => log.error({ err }, 'runtime chart error'),
+    });
+  }
+
+  private phaseChanged(next: Phase): void {
+    if (next === this.current) return;
+    const previous = this.current;
+    this.current = next;
+    if (next === 'idle' || next === 'failed' || next === 'shutdown') this.live = null;
+    this.log.info({ state: next, from: previous }, `state ${next}`);
+    this.events.emit('phase', { phase: next, previous });
+  }
+
+  private request(event: RuntimeEvent & { requestId: string }): Reply {
+    if (this.actor.getSnapshot().status !== 'active') return { ok: false, error: errorValue('shutting_down') };
+    return this.replies.ask(event.requestId, event.type, () => this.actor.send(event));
+  }
+
+  private snapshot(): SnapshotFrom<RuntimeMachine> {
+    return this.actor.getSnapshot();
   }
 
   /**
    * Resolves once `check` answers. With an error observer of its own: xstate rethrows a chart's
    * error (and kills Node) when any subscriber lacks one, and a waiter must not hang on a dead chart.
    */
-  function waitFor<T>(check: () => T | undefined): Promise<T> {
+  private waitFor<T>(check: () => T | undefined): Promise<T> {
     return new Promise((resolve, reject) => {
       const now = check();
       if (now !== undefined) return resolve(now);
-      const sub = actor.subscribe({
+      const sub = this.actor.subscribe({
         next: () => {
           const v = check();
           if (v !== undefined) {
@@ -306,104 +328,113 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     });
   }
 
-  const runtime: Runtime = {
-    actor,
-    capabilities,
-    log,
-    async ready() {
-      const outcome = await waitFor((): { model: ModelInfo } | { error: ErrorValue } | undefined => {
-        const s = snapshot();
-        if (s.context.model && phaseOf(s) !== 'loading') return { model: s.context.model };
-        // Shut down before the model loaded: nothing failed, and the caller is told so.
-        const notLoaded = errorValue('shutting_down', 'the runtime shut down before the model loaded');
-        if (s.matches('failed') || s.status === 'done') return { error: s.context.loadError ?? (s.context.shutdownRequested ? notLoaded : errorValue('load_failed')) };
-        if (s.context.shutdownRequested) return { error: notLoaded };
-        return undefined;
-      });
-      if ('error' in outcome) throw FramehostError.from(outcome.error);
-      return outcome.model;
-    },
-    start(opts = {}) {
-      const r = request({ type: 'session.start', requestId: randomUUID(), owner: opts.owner ?? LOCAL_OWNER, sessionId: randomUUID(), ...(opts.subject ? { subject: opts.subject } : {}) });
-      return r.ok ? { ok: true, sessionId: r.sessionId! } : r;
-    },
-    resume(opts) {
-      const r = request({ type: 'session.resume', requestId: randomUUID(), sub: opts.sub });
-      return r.ok ? { ok: true, sessionId: r.sessionId! } : r;
-    },
-    stop(opts = {}) {
-      const r = request({ type: 'session.stop', requestId: randomUUID(), ...(opts.owner ? { owner: opts.owner } : {}), reason: opts.reason ?? 'stopped' });
-      return r.ok ? { ok: true } : r;
-    },
-    command(name, args, opts = {}) {
-      const requestId = randomUUID();
-      const command = checkCommand(model, name, args);
-      const r = request({ type: 'session.command', requestId, owner: opts.owner ?? LOCAL_OWNER, command });
-      if (r.ok && command.ok) {
-        counters?.journal?.command(requestId, command.name, command.args);
-        // The session's command state moves; every client's controls follow (src/model/controls.ts).
-        if (counters) {
-          counters.controls.accept(command.name, command.args, model.commands[command.name]!, counters.log);
-          events.emit('controls', { sessionId: counters.id, controls: counters.controls.snapshot() });
-        }
-      }
-      return r.ok ? { ok: true, requestId } : r;
-    },
-    publish(track, frame, opts = {}) {
-      const writer = typeof track === 'string' ? tracks.get(track) : undefined;
-      if (!writer) return fail('unknown_track', shown(track));
-      const s = snapshot();
-      if (!acceptsInput(s)) return fail('no_session');
-      if (!isSessionOwner(s.context, opts.owner ?? LOCAL_OWNER)) return fail('not_owner');
-      const problem = inputProblem(writer.share.spec, frame);
-      if (problem) return fail('invalid_input', `${String(track)}: ${problem}`);
-      const t = wallClockMs();
-      const seq = writer.write(frame.data as Uint8Array, t);
-      if (counters) {
-        counters.inputs++;
-        counters.journal?.input(writer.share.name, seq, frame.data as Uint8Array, t, counters.frames);
-      }
-      return { ok: true };
-    },
-    ownerPresence(sessionId, present) {
-      // When the owner left, for the countdown the clients show (the chart's own timer decides).
-      if (counters?.id === sessionId) counters.awayAt = present ? null : Date.now();
-      if (snapshot().status === 'active') actor.send({ type: present ? 'owner.returned' : 'owner.left', sessionId });
-    },
-    status() {
-      const s = snapshot();
-      const c = counters && s.context.session?.id === counters.id ? counters : null;
-      return {
-        phase: phaseOf(s),
-        model: s.context.model,
-        session: c ? { id: c.id, frames: c.frames, dropped: c.dropped, inputs: c.inputs, ownerAway: s.context.ownerAway, orphanStopsAt: s.context.ownerAway && c.awayAt !== null ? c.awayAt + s.context.limits.orphanTimeoutMs : null, controls: c.controls.snapshot() } : null,
-        lastEnd: s.context.lastEnd,
-        loadError: s.context.loadError,
-        workerStarts: s.context.workerStarts,
-        sessionsStarted: s.context.sessionsStarted,
-      };
-    },
-    phase: () => phaseOf(snapshot()),
-    on: (event, fn) => events.on(event, fn),
-    whenSessionOver(sessionId) {
-      const id = sessionId ?? snapshot().context.session?.id;
-      if (!id) return Promise.resolve(snapshot().context.lastEnd);
-      return waitFor(() => {
-        const s = snapshot();
-        if (s.context.session?.id === id && s.status === 'active') return undefined;
-        return s.context.lastEnd?.sessionId === id ? s.context.lastEnd : null;
-      });
-    },
-    reload() {
-      if (snapshot().matches('failed')) actor.send({ type: 'runtime.reload' });
-      return runtime.ready();
-    },
-    async shutdown() {
-      if (snapshot().status === 'active') actor.send({ type: 'runtime.shutdown' });
-      await waitFor(() => (snapshot().status !== 'active' ? true : undefined));
-      actor.stop();
-      await recorder?.idle();
-    },
-  };
-  return runtime;
+  async ready(): Promise<ModelInfo> {
+    const outcome = await this.waitFor((): { model: ModelInfo } | { error: ErrorValue } | undefined => {
+      const s = this.snapshot();
+      if (s.context.model && phaseOf(s) !== 'loading') return { model: s.context.model };
+      // Shut down before the model loaded: nothing failed, and the caller is told so.
+      const notLoaded = errorValue('shutting_down', 'the runtime shut down before the model loaded');
+      if (s.matches('failed') || s.status === 'done') return { error: s.context.loadError ?? (s.context.shutdownRequested ? notLoaded : errorValue('load_failed')) };
+      if (s.context.shutdownRequested) return { error: notLoaded };
+      return undefined;
+    });
+    if ('error' in outcome) throw FramehostError.from(outcome.error);
+    return outcome.model;
+  }
+
+  start(opts: { owner?: string; subject?: RequestSubject } = {}): Result<{ sessionId: string }> {
+    const r = this.request({ type: 'session.start', requestId: randomUUID(), owner: opts.owner ?? LOCAL_OWNER, sessionId: randomUUID(), ...(opts.subject ? { subject: opts.subject } : {}) });
+    return r.ok ? { ok: true, sessionId: r.sessionId! } : r;
+  }
+
+  resume(opts: { sub: string }): Result<{ sessionId: string }> {
+    const r = this.request({ type: 'session.resume', requestId: randomUUID(), sub: opts.sub });
+    return r.ok ? { ok: true, sessionId: r.sessionId! } : r;
+  }
+
+  stop(opts: { owner?: string; reason?: EndReason } = {}): Result {
+    const r = this.request({ type: 'session.stop', requestId: randomUUID(), ...(opts.owner ? { owner: opts.owner } : {}), reason: opts.reason ?? 'stopped' });
+    return r.ok ? { ok: true } : r;
+  }
+
+  command(name: unknown, args: unknown, opts: { owner?: string } = {}): Result<{ requestId: string }> {
+    const requestId = randomUUID();
+    const command = checkCommand(this.model, name, args);
+    const r = this.request({ type: 'session.command', requestId, owner: opts.owner ?? LOCAL_OWNER, command });
+    const live = this.live;
+    if (r.ok && command.ok && live) {
+      live.journal?.command(requestId, command.name, command.args);
+      // The session's command state moves; every client's controls follow (src/model/controls.ts).
+      live.controls.accept(command.name, command.args, this.model.commands[command.name]!, live.log);
+      this.events.emit('controls', { sessionId: live.id, controls: live.controls.snapshot() });
+    }
+    return r.ok ? { ok: true, requestId } : r;
+  }
+
+  publish(track: unknown, frame: InputFrameCandidate, opts: { owner?: string } = {}): Result {
+    const writer = typeof track === 'string' ? this.tracks.get(track) : undefined;
+    if (!writer) return fail('unknown_track', shown(track));
+    const s = this.snapshot();
+    if (!acceptsInput(s)) return fail('no_session');
+    if (!isSessionOwner(s.context, opts.owner ?? LOCAL_OWNER)) return fail('not_owner');
+    const problem = inputProblem(writer.share.spec, frame);
+    if (problem) return fail('invalid_input', `${String(track)}: ${problem}`);
+    const t = wallClockMs();
+    const seq = writer.write(frame.data as Uint8Array, t);
+    const live = this.live;
+    if (live) {
+      live.addInput();
+      live.journal?.input(writer.share.name, seq, frame.data as Uint8Array, t, live.frames);
+    }
+    return { ok: true };
+  }
+
+  ownerPresence(sessionId: string, present: boolean): void {
+    this.sessionOf(sessionId)?.ownerPresent(present);
+    if (this.snapshot().status === 'active') this.actor.send({ type: present ? 'owner.returned' : 'owner.left', sessionId });
+  }
+
+  status(): RuntimeStatus {
+    const s = this.snapshot();
+    const c = this.live && s.context.session?.id === this.live.id ? this.live : null;
+    return {
+      phase: phaseOf(s),
+      model: s.context.model,
+      session: c ? { id: c.id, frames: c.frames, dropped: c.dropped, inputs: c.inputs, ownerAway: s.context.ownerAway, orphanStopsAt: s.context.ownerAway && c.awayAt !== null ? c.awayAt + s.context.limits.orphanTimeoutMs : null, controls: c.controls.snapshot() } : null,
+      lastEnd: s.context.lastEnd,
+      loadError: s.context.loadError,
+      workerStarts: s.context.workerStarts,
+      sessionsStarted: s.context.sessionsStarted,
+    };
+  }
+
+  phase(): Phase {
+    return phaseOf(this.snapshot());
+  }
+
+  on<K extends keyof RuntimeEvents>(event: K, fn: (payload: RuntimeEvents[K]) => void): () => void {
+    return this.events.on(event, fn);
+  }
+
+  whenSessionOver(sessionId?: string): Promise<SessionEnd | null> {
+    const id = sessionId ?? this.snapshot().context.session?.id;
+    if (!id) return Promise.resolve(this.snapshot().context.lastEnd);
+    return this.waitFor(() => {
+      const s = this.snapshot();
+      if (s.context.session?.id === id && s.status === 'active') return undefined;
+      return s.context.lastEnd?.sessionId === id ? s.context.lastEnd : null;
+    });
+  }
+
+  reload(): Promise<ModelInfo> {
+    if (this.snapshot().matches('failed')) this.actor.send({ type: 'runtime.reload' });
+    return this.ready();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.snapshot().status === 'active') this.actor.send({ type: 'runtime.shutdown' });
+    await this.waitFor(() => (this.snapshot().status !== 'active' ? true : undefined));
+    this.actor.stop();
+    await this.recorder?.idle();
+  }
 }

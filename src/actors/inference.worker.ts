@@ -17,7 +17,9 @@ import { loadModelModule, resolveModelPath } from '../model/load.ts';
 import type { EndReason } from '../machines/types.ts';
 import { TrackReader } from './input-track.ts';
 import { PointLog, ReplayPlayer } from './loop-points.ts';
-import { CONTROL_CONSUMED, CONTROL_STOP, wallClockMs, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
+import { InferenceTimer } from './inference-timer.ts';
+import { FrameWindow } from './frame-window.ts';
+import { CONTROL_STOP, wallClockMs, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -58,24 +60,44 @@ interface SessionRun {
 }
 
 /** Inference time since the last emitted frame: every `run` of the model's sessions is timed. */
-let inferMs = 0;
+const inference = new InferenceTimer();
+/** Frames posted to the main thread and not yet consumed there. */
+const inFlight = new FrameWindow(control, init.maxFramesInFlight);
 
-function timeRuns(s: OnnxSession): void {
-  const run = s.session.run.bind(s.session) as (...args: unknown[]) => Promise<unknown>;
-  const timed = async (...args: unknown[]): Promise<unknown> => {
-    const started = performance.now();
-    try {
-      return await run(...args);
-    } finally {
-      inferMs += performance.now() - started;
-    }
-  };
-  Object.defineProperty(s.session, 'run', { value: timed });
+/** What the worker holds: the model once loaded, and the one session that may run on it at a time. */
+class Holding {
+  private model: Loaded | undefined;
+  private run: SessionRun | undefined;
+
+  get loaded(): Loaded | undefined {
+    return this.model;
+  }
+
+  /** The running session, if any. */
+  get current(): SessionRun | undefined {
+    return this.run;
+  }
+
+  load(model: Loaded): void {
+    this.model = model;
+  }
+
+  /** Whether a session may start now: a model loaded and none running. */
+  get free(): boolean {
+    return this.model !== undefined && this.run === undefined;
+  }
+
+  begin(run: SessionRun): void {
+    this.run = run;
+  }
+
+  /** Drop the session: the next one starts from nothing of it. */
+  end(): void {
+    this.run = undefined;
+  }
 }
 
-let loaded: Loaded | undefined;
-let current: SessionRun | undefined;
-let framesPosted = 0;
+const held = new Holding();
 
 async function load(): Promise<void> {
   const started = performance.now();
@@ -86,7 +108,7 @@ async function load(): Promise<void> {
       createSession: async (source, options) => {
         const file = typeof source === 'string' ? resolveModelPath(source, init.modelUrl) : source;
         const s = await createOnnxSession(file, { ...init.ort, ...options }, log);
-        timeRuns(s);
+        inference.time(s);
         onnx.push(s);
         return s;
       },
@@ -96,7 +118,7 @@ async function load(): Promise<void> {
       options: init.modelOptions,
       log,
     });
-    loaded = { model, scope, onnx };
+    held.load({ model, scope, onnx });
     const provider = onnx[0]?.provider ?? 'none';
     const adapter = onnx[0]?.adapter ?? 'none';
     post({
@@ -132,26 +154,21 @@ function emitFrame(run: SessionRun, frame: Frame): void {
   const count = frame.count ?? 1;
   const seq = run.frames;
   run.frames += count;
-  const spent = inferMs;
-  inferMs = 0;
+  const spent = inference.take();
   // Replay writes every frame: it waits for the main thread instead of dropping (its timing
   // does not matter, every point is named by the loop's own counters).
   if (init.replay) {
-    while (((framesPosted - Atomics.load(control, CONTROL_CONSUMED)) | 0) >= init.maxFramesInFlight && Atomics.load(control, CONTROL_STOP) === 0) {
-      Atomics.wait(control, CONTROL_CONSUMED, Atomics.load(control, CONTROL_CONSUMED), 50);
-    }
+    inFlight.waitForRoom();
   }
   // Newest wins from here on: a main thread that falls behind loses frames, not memory.
-  // Both counters are int32 and wrap (after 2^31 frames: months at a few hundred fps); the
-  // difference, taken in int32 too, stays right across the wrap.
-  if (((framesPosted - Atomics.load(control, CONTROL_CONSUMED)) | 0) >= init.maxFramesInFlight) {
+  if (inFlight.full()) {
     run.dropped += count;
     return;
   }
   const { buffer, byteOffset, byteLength } = frame.data;
   const movable = buffer instanceof ArrayBuffer && byteOffset === 0 && byteLength === buffer.byteLength;
   const data = movable ? buffer : frame.data.slice().buffer;
-  framesPosted = (framesPosted + 1) | 0;
+  inFlight.post();
   const points = run.points.take();
   post({ type: 'frame', sessionId: run.id, seq, width: frame.width, height: frame.height, format: frame.format, count, t: wallClockMs(), inferMs: spent, data, ...(points ? { points } : {}) }, [data]);
 }
@@ -176,9 +193,9 @@ function sleep(run: SessionRun, ms: number): Promise<void> {
 }
 
 async function runSession(sessionId: string): Promise<void> {
-  const { model, scope } = loaded!;
+  const { model, scope } = held.loaded!;
   Atomics.store(control, CONTROL_STOP, 0);
-  inferMs = 0; // warm-up or the last session's runs are not this session's first frame
+  inference.take(); // warm-up or the last session's runs are not this session's first frame
   const run: SessionRun = {
     id: sessionId,
     abort: new AbortController(),
@@ -191,67 +208,21 @@ async function runSession(sessionId: string): Promise<void> {
     queued: [],
     points: new PointLog(),
   };
-  current = run;
+  held.begin(run);
   const replay = init.replay ? new ReplayPlayer(init.replay) : undefined;
-  let reason: EndReason = 'returned';
-  let error: ErrorValue | undefined;
   // Fresh readers per session; the main thread empties the slots before a session starts.
   const readers = new Map(init.inputs.map((share) => [share.name, new TrackReader(share)]));
+  let end: SessionOutcome = { reason: 'returned' };
   try {
     run.state = model.createSessionState(scope);
     post({ type: 'session.started', sessionId });
-    const ctx: SessionContext<unknown, unknown> = {
-      sessionId,
-      model: scope,
-      state: run.state,
-      signal: run.abort.signal,
-      log: run.log,
-      shouldStop: () => {
-        drain();
-        run.points.checks++;
-        // Commands take effect here and only here while the loop runs: a defined point between
-        // frames (never in the middle of an awaited inference), which the journal records.
-        if (replay) for (const c of replay.commandsAt(run.points.checks)) runCommand(run, c.requestId, c.name, c.args);
-        for (const c of run.queued.splice(0)) runCommand(run, c.requestId, c.name, c.args);
-        if (replay?.stopsAt(run.points.checks, run.frames)) requestStop(run);
-        if (Atomics.load(control, CONTROL_STOP) === 1) requestStop(run);
-        if (run.stopRequested) run.points.stopCheck ??= run.points.checks;
-        return run.stopRequested;
-      },
-      emit: (frame) => emitFrame(run, frame),
-      send: (data) => sendMessage(run, data),
-      sleep: (ms) => sleep(run, ms),
-      get frameCount() {
-        return run.frames;
-      },
-      input: (track) => {
-        const reader = readers.get(track);
-        if (!reader) throw new FramehostError('unknown_track', `${track}: declare it in the model's inputs`);
-        const spec = reader.share.spec;
-        if (replay) {
-          return {
-            latest: () => replay.read(track, false, spec),
-            next: () => new Promise((resolve) => setImmediate(() => resolve(replay.read(track, true, spec)))),
-          };
-        }
-        return {
-          latest: () => run.points.read(track, reader.latest(), run.frames),
-          next: async (timeoutMs = 1000) => run.points.read(track, await reader.next(timeoutMs, run.abort.signal), run.frames),
-        };
-      },
-    };
-    await model.loop(ctx);
-    if (run.stopRequested) reason = 'stopped';
+    await model.loop(sessionContext(run, scope, readers, replay));
+    if (run.stopRequested) end = { reason: 'stopped' };
   } catch (err) {
-    if (run.stopRequested && run.abort.signal.aborted && !(err instanceof FramehostError && err.code === 'bad_frame')) {
-      reason = 'stopped'; // an abort-driven rejection is how a cooperative loop ends
-    } else {
-      reason = 'error';
-      error = err instanceof FramehostError ? err.toValue() : errorValue('loop_failed', messageOf(err));
-      run.log.warn({ err }, 'session loop failed');
-    }
+    end = failureOf(run, err);
   }
   run.ended = true;
+  const { reason, error } = end;
   const points = run.points.take();
   post({ type: 'session.ended', sessionId, reason, ...(error ? { error } : {}), frames: run.frames, dropped: run.dropped, ...(points ? { points } : {}), checks: run.points.checks, ...(run.points.stopCheck !== undefined ? { stopCheck: run.points.stopCheck } : {}) });
   try {
@@ -261,11 +232,70 @@ async function runSession(sessionId: string): Promise<void> {
   }
   // Drop every reference to the session's state: the next session gets a fresh one.
   run.state = undefined;
-  current = undefined;
+  held.end();
   post({ type: 'session.cleaned', sessionId });
 }
 
+interface SessionOutcome {
+  readonly reason: EndReason;
+  readonly error?: ErrorValue;
+}
+
+/** How a loop that threw ended: stopped (an abort-driven rejection), or an error with its code. */
+function failureOf(run: SessionRun, err: unknown): SessionOutcome {
+  if (run.stopRequested && run.abort.signal.aborted && !(err instanceof FramehostError && err.code === 'bad_frame')) {
+    return { reason: 'stopped' }; // an abort-driven rejection is how a cooperative loop ends
+  }
+  run.log.warn({ err }, 'session loop failed');
+  return { reason: 'error', error: err instanceof FramehostError ? err.toValue() : errorValue('loop_failed', messageOf(err)) };
+}
+
+/** What the model's loop sees of its session: stop checks (where commands apply), frames out, inputs in. */
+function sessionContext(run: SessionRun, scope: unknown, readers: ReadonlyMap<string, TrackReader>, replay: ReplayPlayer | undefined): SessionContext<unknown, unknown> {
+  return {
+    sessionId: run.id,
+    model: scope,
+    state: run.state,
+    signal: run.abort.signal,
+    log: run.log,
+    shouldStop: () => {
+      drain();
+      run.points.checks++;
+      // Commands take effect here and only here while the loop runs: a defined point between
+      // frames (never in the middle of an awaited inference), which the journal records.
+      if (replay) for (const c of replay.commandsAt(run.points.checks)) runCommand(run, c.requestId, c.name, c.args);
+      for (const c of run.queued.splice(0)) runCommand(run, c.requestId, c.name, c.args);
+      if (replay?.stopsAt(run.points.checks, run.frames)) requestStop(run);
+      if (Atomics.load(control, CONTROL_STOP) === 1) requestStop(run);
+      if (run.stopRequested) run.points.stopCheck ??= run.points.checks;
+      return run.stopRequested;
+    },
+    emit: (frame) => emitFrame(run, frame),
+    send: (data) => sendMessage(run, data),
+    sleep: (ms) => sleep(run, ms),
+    get frameCount() {
+      return run.frames;
+    },
+    input: (track) => {
+      const reader = readers.get(track);
+      if (!reader) throw new FramehostError('unknown_track', `${track}: declare it in the model's inputs`);
+      const spec = reader.share.spec;
+      if (replay) {
+        return {
+          latest: () => replay.read(track, false, spec),
+          next: () => new Promise((resolve) => setImmediate(() => resolve(replay.read(track, true, spec)))),
+        };
+      }
+      return {
+        latest: () => run.points.read(track, reader.latest(), run.frames),
+        next: async (timeoutMs = 1000) => run.points.read(track, await reader.next(timeoutMs, run.abort.signal), run.frames),
+      };
+    },
+  };
+}
+
 function runCommand(run: SessionRun, requestId: string, name: string, args: Readonly<Record<string, unknown>>): void {
+  const loaded = held.loaded;
   if (run.ended || !loaded) return; // stale: the session is over
   const sessionId = run.id;
   run.points.command(requestId, run.frames);
@@ -292,6 +322,7 @@ function runCommand(run: SessionRun, requestId: string, name: string, args: Read
 }
 
 async function close(): Promise<void> {
+  const loaded = held.loaded;
   if (loaded) {
     try {
       await loaded.model.dispose?.(loaded.scope);
@@ -306,9 +337,10 @@ async function close(): Promise<void> {
 }
 
 function handle(message: ToWorker): void {
+  const current = held.current;
   switch (message.type) {
     case 'session.start':
-      if (!loaded || current) return; // the chart never asks this; ignore rather than corrupt
+      if (!held.free) return; // the chart never asks this; ignore rather than corrupt
       void runSession(message.sessionId);
       return;
     case 'session.stop':

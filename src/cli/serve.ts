@@ -11,22 +11,42 @@ import { logDestination } from '../util/log-output.ts';
 import { createRuntime, type Runtime } from '../runtime.ts';
 import { listen, type FramehostHttpServer } from '../transport/server.ts';
 import { errorValue, FramehostError } from '../errors.ts';
-import { DEFAULT_TRANSPORT } from '../transport/options.ts';
+import { DEFAULT_TRANSPORT, type TransportOptions } from '../transport/options.ts';
 import { startInspection, type Inspection } from '../inspect.ts';
-import { isProviderChoice, PROVIDER_CHOICES } from '../gpu/providers.ts';
+import { isProviderChoice, PROVIDER_CHOICES, type ProviderChoice } from '../gpu/providers.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
 import type { FleetNode, NodeOptions } from '../fleet/node.ts';
 import { leaseSettings } from '../fleet/options.ts';
 import { recordOptions } from '../journal/cli-options.ts';
+import type { JournalOptions } from '../journal/recorder.ts';
 import { onShutdownRequest, ShutdownLatch, type ShutdownCause } from './shutdown-trigger.ts';
 import { checkModelArgument, checkWebSocketUrl, listenProblem, portProblem } from './problems.ts';
 import { parseMediaOptions } from './media-options.ts';
 import { tokenVerifier } from './token-options.ts';
+import type { TokenVerifier } from '../auth/tokens.ts';
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
 
-export async function runServe(cli: ParsedCommandLine): Promise<number> {
-  const env = process.env;
+/** `serve`'s flags with their environment fallbacks, checked: everything it needs before the model loads. */
+interface ServeSettings {
+  readonly values: ParsedCommandLine['values'];
+  readonly provider: ProviderChoice;
+  readonly host: string;
+  readonly port: number;
+  readonly origins: string[];
+  readonly orphan: number | undefined;
+  readonly deadline: number | undefined;
+  readonly threads: number | undefined;
+  readonly inspectPort: number;
+  readonly fleetOptions: NodeOptions | undefined;
+  readonly record: JournalOptions | undefined;
+  readonly media: ReturnType<typeof parseMediaOptions>;
+  readonly tokens: TokenVerifier | undefined;
+  readonly metricsPort: number | undefined;
+}
+
+/** Reads and checks the flags (flags win over the environment); throws UsageError. */
+async function readSettings(cli: ParsedCommandLine, env: NodeJS.ProcessEnv): Promise<ServeSettings> {
   const v = { ...cli.values };
   // Environment fallbacks for the serve options (flags win).
   v.host ??= nonEmpty(env.FRAMEHOST_HOST);
@@ -57,6 +77,12 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   const media = parseMediaOptions(v, env);
   const tokens = await tokenVerifier(v, env);
   const metricsPort = intOption(v, 'metrics-port', 0, 65535) ?? (nonEmpty(env.FRAMEHOST_METRICS_PORT) ? Number(env.FRAMEHOST_METRICS_PORT) : undefined);
+  return { values: v, provider, host, port, origins, orphan, deadline, threads, inspectPort, fleetOptions, record, media, tokens, metricsPort };
+}
+
+export async function runServe(cli: ParsedCommandLine): Promise<number> {
+  const settings = await readSettings(cli, process.env);
+  const { values: v, host, port, orphan, deadline, threads, record } = settings;
 
   // Before the model loads (seconds) and before any log line: a port in use is one line at once.
   const portInUse = await portProblem(host, port);
@@ -67,45 +93,52 @@ export async function runServe(cli: ParsedCommandLine): Promise<number> {
   const log = pino({ level: cli.logLevel }, logDestination(1, { sync: true }));
   const latch = new ShutdownLatch();
   const stop = onShutdownRequest(log, latch.request);
-  let inspection: Inspection | undefined;
-  if (v.inspect === true || stringOption(v, 'inspect-url')) {
-    inspection = startInspection(stringOption(v, 'inspect-url') ?? inspectPort, { log: log.child({ component: 'inspect' }) });
-    log.info(inspection.describe);
-  }
+  const inspection = v.inspect === true || stringOption(v, 'inspect-url') ? startInspection(stringOption(v, 'inspect-url') ?? settings.inspectPort, { log: log.child({ component: 'inspect' }) }) : undefined;
+  if (inspection) log.info(inspection.describe);
 
   const runtime = await createRuntime({
     model: cli.model,
     modelOptions: cli.modelOptions,
     logger: log,
-    ort: { provider, ...(threads ? { threads } : {}) },
+    ort: { provider: settings.provider, ...(threads ? { threads } : {}) },
     limits: { ...(orphan ? { orphanTimeoutMs: orphan } : {}), ...(deadline ? { stopDeadlineMs: deadline } : {}) },
     ...(inspection ? { inspect: inspection.inspect } : {}),
     ...(record ? { record } : {}),
   });
   // Fleet node: admission only for the ticket it armed; it takes jobs once the model is ready.
   // Imported only for --fleet: BullMQ alone takes ~0.6 s to load.
-  const fleet = fleetOptions ? (await import('../fleet/node.ts')).createFleetNode(runtime, { ...fleetOptions, ...(inspection ? { inspect: inspection.inspect } : {}) }, log) : undefined;
-  let server: Awaited<ReturnType<typeof listen>>;
+  const fleet = settings.fleetOptions ? (await import('../fleet/node.ts')).createFleetNode(runtime, { ...settings.fleetOptions, ...(inspection ? { inspect: inspection.inspect } : {}) }, log) : undefined;
+  const server = await listenOrUnwind(runtime, settings, fleet, inspection);
+  process.stderr.write(`framehost: open ${server.url} in a browser\n`);
+  if (server.metricsUrl) log.info({ url: server.metricsUrl }, `metrics without credentials on ${server.metricsUrl}/metrics`);
+  return new ServeLifetime({ runtime, server, fleet, inspection, log, latch, stop }).run();
+}
+
+/** The transport's options from the settings (and the fleet node's admission, when there is one). */
+function transportOptions(settings: ServeSettings, fleet: FleetNode | undefined): Partial<TransportOptions> {
+  const { values: v, host, port, origins, tokens, metricsPort, media } = settings;
+  return {
+    host,
+    port,
+    corsOrigins: origins,
+    ...(stringOption(v, 'auth-token') ? { authToken: stringOption(v, 'auth-token') } : {}),
+    ...(tokens ? { tokens } : {}),
+    ...(metricsPort !== undefined ? { metricsPort, metricsHost: stringOption(v, 'metrics-host') ?? '127.0.0.1' } : {}),
+    ...(fleet ? { admit: fleet.admit, gate: fleet.gate, charts: [fleet.chart] } : {}),
+    ...media,
+  };
+}
+
+/** Listen; when that fails, release the model and the inspector and throw the listen problem. */
+async function listenOrUnwind(runtime: Runtime, settings: ServeSettings, fleet: FleetNode | undefined, inspection: Inspection | undefined): Promise<FramehostHttpServer> {
   try {
-    server = await listen(runtime, {
-      host,
-      port,
-      corsOrigins: origins,
-      ...(stringOption(v, 'auth-token') ? { authToken: stringOption(v, 'auth-token') } : {}),
-      ...(tokens ? { tokens } : {}),
-      ...(metricsPort !== undefined ? { metricsPort, metricsHost: stringOption(v, 'metrics-host') ?? '127.0.0.1' } : {}),
-      ...(fleet ? { admit: fleet.admit, gate: fleet.gate, charts: [fleet.chart] } : {}),
-      ...media,
-    });
+    return await listen(runtime, transportOptions(settings, fleet));
   } catch (err) {
     await runtime.shutdown();
     // stop() is asynchronous (it flushes): awaited, so its socket and relay are closed before main exits.
     await inspection?.stop();
-    throw (await listenProblem(err, host, port)) ?? err;
+    throw (await listenProblem(err, settings.host, settings.port)) ?? err;
   }
-  process.stderr.write(`framehost: open ${server.url} in a browser\n`);
-  if (server.metricsUrl) log.info({ url: server.metricsUrl }, `metrics without credentials on ${server.metricsUrl}/metrics`);
-  return untilShutdown({ runtime, server, fleet, inspection, log, latch, stop });
 }
 
 interface Served {
@@ -125,44 +158,61 @@ interface Served {
  * 1 with one line and a process manager's restart is the retry. A signal during the load is a
  * shutdown like any other, said at info (the model did not fail).
  */
-function untilShutdown({ runtime, server, fleet, inspection, log, latch, stop }: Served): Promise<number> {
-  return new Promise<number>((resolve) => {
-    let exitCode = 0;
-    const early = latch.requested;
-    latch.attach((cause) => {
-      if (cause !== 'failure') log.info({ signal: cause }, fleet ? 'draining: no new jobs; the running session may finish' : 'shutting down: no new sessions; stopping the running one');
-      (fleet ? fleet.drain() : Promise.resolve())
-        .then(() => runtime.shutdown())
-        .then(() => server.close())
-        // After the runtime's end: the chart's final snapshot is among what the inspector flushes.
-        .then(() => inspection?.stop())
-        .then(() => {
-          log.info('shutdown complete');
-          // The log is synchronous (above): the last line is out; flush() keeps that true if it changes.
-          log.flush(() => resolve(exitCode));
-        }, (err: unknown) => {
-          log.error({ err }, 'shutdown failed');
-          log.flush(() => resolve(1));
-        });
+class ServeLifetime {
+  /** 1 once the model failed to load or the fleet refused the node, whenever the drain ends. */
+  private exitCode = 0;
+
+  constructor(private readonly served: Served) {}
+
+  /** Resolves with the exit code once the shutdown is complete. */
+  run(): Promise<number> {
+    const { runtime, server, fleet, log, latch } = this.served;
+    return new Promise<number>((resolve) => {
+      const early = latch.requested;
+      latch.attach((cause) => this.drain(cause, resolve));
+      runtime.ready().then(
+        (model) => log.info({ model }, `ready: ${model.name} ${model.version} on ${model.provider} (${model.adapter})`),
+        (err: unknown) => this.loadFailed(err),
+      );
+      if (early) return; // the drain above has begun: a fleet node does not join
+      fleet?.start(server.url).catch((err: unknown) => {
+        log.error({ err }, 'fleet: the node could not join the fleet');
+        this.fail();
+      });
     });
-    runtime.ready().then(
-      (model) => log.info({ model }, `ready: ${model.name} ${model.version} on ${model.provider} (${model.adapter})`),
-      (err: unknown) => {
-        const error = err instanceof FramehostError ? err.toValue() : errorValue('load_failed', err instanceof Error ? err.message : String(err));
-        if (error.code === 'shutting_down') return log.info('shutting down during load: the model was not loaded');
-        log.error({ error }, 'the model failed to load; exiting');
-        process.stderr.write(`framehost: serve: ${error.message}\n`);
-        exitCode = 1;
-        stop('failure');
-      },
-    );
-    if (early) return; // the drain above has begun: a fleet node does not join
-    fleet?.start(server.url).catch((err: unknown) => {
-      log.error({ err }, 'fleet: the node could not join the fleet');
-      exitCode = 1;
-      stop('failure');
-    });
-  });
+  }
+
+  private fail(): void {
+    this.exitCode = 1;
+    this.served.stop('failure');
+  }
+
+  private loadFailed(err: unknown): void {
+    const { log } = this.served;
+    const error = err instanceof FramehostError ? err.toValue() : errorValue('load_failed', err instanceof Error ? err.message : String(err));
+    if (error.code === 'shutting_down') return log.info('shutting down during load: the model was not loaded');
+    log.error({ error }, 'the model failed to load; exiting');
+    process.stderr.write(`framehost: serve: ${error.message}\n`);
+    this.fail();
+  }
+
+  private drain(cause: ShutdownCause, resolve: (code: number) => void): void {
+    const { runtime, server, fleet, inspection, log } = this.served;
+    if (cause !== 'failure') log.info({ signal: cause }, fleet ? 'draining: no new jobs; the running session may finish' : 'shutting down: no new sessions; stopping the running one');
+    (fleet ? fleet.drain() : Promise.resolve())
+      .then(() => runtime.shutdown())
+      .then(() => server.close())
+      // After the runtime's end: the chart's final snapshot is among what the inspector flushes.
+      .then(() => inspection?.stop())
+      .then(() => {
+        log.info('shutdown complete');
+        // The log is synchronous (above): the last line is out; flush() keeps that true if it changes.
+        log.flush(() => resolve(this.exitCode));
+      }, (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        log.flush(() => resolve(1));
+      });
+  }
 }
 
 /** `--fleet` settings: flags, then environment variables, then the defaults of src/fleet/options.ts. */

@@ -19,6 +19,7 @@ import type { EndReason } from '../machines/types.ts';
 import type { InputTrackSpec, JsonValue, PixelFormat } from '../model/api.ts';
 import { FileWriter } from './file-writer.ts';
 import { hashBytes, isHashed, JOURNAL_FORMAT, type JournalLine } from './format.ts';
+import { CappedLines, TAIL_RESERVE } from './capped-lines.ts';
 
 export interface JournalOptions {
   /** Folder of the journal files (created if missing). */
@@ -38,9 +39,6 @@ export const DEFAULT_JOURNAL = {
   maxFolderBytes: 1024 * 1024 * 1024,
   hashEvery: 10,
 } as const;
-
-/** Room kept under the session cap for the lines written after it is reached (truncated, last frame, end). */
-const TAIL_RESERVE = 4096;
 
 const JOURNAL_FILE = /^session-\d{8}T\d{9}Z-[0-9a-f]{8}\.jsonl$/;
 
@@ -123,80 +121,106 @@ export function checkJournalOptions(options: JournalOptions): void {
 
 export function createRecorder(options: JournalOptions, model: RecorderModel, log: Logger): Recorder {
   checkJournalOptions(options);
-  const maxSession = options.maxSessionBytes ?? DEFAULT_JOURNAL.maxSessionBytes;
-  const maxFolder = options.maxFolderBytes ?? DEFAULT_JOURNAL.maxFolderBytes;
-  const hashEvery = options.hashEvery ?? DEFAULT_JOURNAL.hashEvery;
-  const recordInputs = options.recordInputs === true;
-  const jlog = log.child({ component: 'journal' });
-  // Sessions open one after another; the folder work of one waits for the last one's.
-  let folderWork: Promise<void> = Promise.resolve();
-  const closing = new Set<Promise<unknown>>();
+  return new FolderRecorder(options, model, log.child({ component: 'journal' }));
+}
 
-  function open(sessionId: string): SessionJournal {
+/** The journals of one folder: opens a file per session, keeps the folder under its cap, waits for files to close. */
+class FolderRecorder implements Recorder {
+  private readonly maxSession: number;
+  private readonly maxFolder: number;
+  /** Sessions open one after another; the folder work of one waits for the last one's. */
+  private folderWork: Promise<void> = Promise.resolve();
+  private readonly closing = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly options: JournalOptions,
+    private readonly model: RecorderModel,
+    private readonly log: Logger,
+  ) {
+    this.maxSession = options.maxSessionBytes ?? DEFAULT_JOURNAL.maxSessionBytes;
+    this.maxFolder = options.maxFolderBytes ?? DEFAULT_JOURNAL.maxFolderBytes;
+  }
+
+  open(sessionId: string): SessionJournal {
+    const { dir } = this.options;
     const started = new Date();
-    const t0 = performance.now();
-    const ms = (): number => Math.round(performance.now() - t0);
-    const path = join(options.dir, fileName(started, sessionId));
-    const ready = folderWork.then(async () => {
-      await mkdir(options.dir, { recursive: true });
-      await prune(options.dir, maxFolder, maxSession, jlog);
+    const ready = this.folderWork.then(async () => {
+      await mkdir(dir, { recursive: true });
+      await prune(dir, this.maxFolder, this.maxSession, this.log);
     });
-    folderWork = ready.catch(() => undefined);
-    const file = new FileWriter(path, jlog, ready);
-    let bytes = 0;
-    let truncated = false;
-    let frames = 0;
-    let checks: number | undefined;
-    let stopCheck: number | undefined;
-    let last: FrameFacts | null = null;
-    // Accepted commands by request id, until the worker reports where it applied them.
-    const pending = new Map<string, { n: number; name: string; args: Readonly<Record<string, unknown>> }>();
-    const numbers = new Map<string, number>();
-    let commands = 0;
+    this.folderWork = ready.catch(() => undefined);
+    const file = new FileWriter(join(dir, fileName(started, sessionId)), this.log, ready);
+    const settings = { hashEvery: this.options.hashEvery ?? DEFAULT_JOURNAL.hashEvery, recordInputs: this.options.recordInputs === true, maxSession: this.maxSession };
+    return new SessionFile(sessionId, started, file, settings, this.log, (done) => this.track(done)).begin(this.model);
+  }
 
-    let unwritable = false;
-    const put = (line: JournalLine, tail = false): void => {
-      let text: string;
-      try {
-        text = `${JSON.stringify(line)}\n`;
-      } catch (err) {
-        // A model's message that JSON cannot hold (a BigInt, a cycle): skip it, never throw into the session.
-        if (!unwritable) jlog.warn({ err, sessionId, line: line.type }, 'journal: a line could not be written as JSON and was skipped');
-        unwritable = true;
-        return;
-      }
-      const size = Buffer.byteLength(text);
-      if (!tail) {
-        if (truncated) return;
-        if (bytes + size > maxSession - TAIL_RESERVE) {
-          truncated = true;
-          const note = `${JSON.stringify({ type: 'truncated', at: frames, bytes, ms: ms() } satisfies JournalLine)}\n`;
-          bytes += Buffer.byteLength(note);
-          file.write(note);
-          jlog.warn({ sessionId, bytes, maxSessionBytes: maxSession }, 'journal: session size cap reached; the rest of the session is not recorded');
-          return;
-        }
-      } else if (bytes + size > maxSession) return;
-      bytes += size;
-      file.write(text);
-    };
+  /** Count a file's closing until it is done, for idle(). */
+  private async track(done: Promise<unknown>): Promise<void> {
+    this.closing.add(done);
+    await done;
+    this.closing.delete(done);
+  }
 
-    const frameLine = (f: FrameFacts, isLast: boolean): JournalLine => ({
-      type: 'frame',
-      seq: f.seq,
-      count: f.count,
-      width: f.width,
-      height: f.height,
-      format: f.format,
-      hash: hashBytes(f.data),
-      ...(isLast ? { last: true as const } : {}),
-    });
+  async idle(): Promise<void> {
+    await Promise.all([...this.closing]);
+  }
+}
 
-    put({
+interface SessionFileSettings {
+  readonly hashEvery: number;
+  readonly recordInputs: boolean;
+  readonly maxSession: number;
+}
+
+interface PendingCommand {
+  readonly n: number;
+  readonly name: string;
+  readonly args: Readonly<Record<string, unknown>>;
+}
+
+/** One session's journal file: its lines as the session goes, the commands until applied, the end. */
+class SessionFile implements SessionJournal {
+  readonly path: string;
+  private readonly t0 = performance.now();
+  private readonly lines: CappedLines;
+  /** Frames emitted so far (the `at` of a `truncated` line). */
+  private frames = 0;
+  private checkCount: number | undefined;
+  private stopCheck: number | undefined;
+  private last: FrameFacts | null = null;
+  /** Accepted commands by request id, until the worker reports where it applied them. */
+  private readonly pending = new Map<string, PendingCommand>();
+  private readonly numbers = new Map<string, number>();
+  private commands = 0;
+
+  constructor(
+    private readonly sessionId: string,
+    private readonly started: Date,
+    private readonly file: FileWriter,
+    private readonly settings: SessionFileSettings,
+    log: Logger,
+    private readonly closing: (done: Promise<unknown>) => Promise<void>,
+  ) {
+    this.path = file.path;
+    this.lines = new CappedLines(file, settings.maxSession, log, sessionId, () => ({ at: this.frames, ms: this.ms() }));
+  }
+
+  private ms(): number {
+    return Math.round(performance.now() - this.t0);
+  }
+
+  private put(line: JournalLine, tail = false): void {
+    this.lines.put(line, tail);
+  }
+
+  /** Writes the first line: the session, its model and the journal's settings. */
+  begin(model: RecorderModel): this {
+    const { hashEvery, recordInputs, maxSession } = this.settings;
+    this.put({
       type: 'session',
       format: JOURNAL_FORMAT,
-      sessionId,
-      startedAt: started.toISOString(),
+      sessionId: this.sessionId,
+      startedAt: this.started.toISOString(),
       model: { name: model.name, version: model.version, source: model.source },
       options: model.options,
       inputs: model.inputs,
@@ -204,66 +228,75 @@ export function createRecorder(options: JournalOptions, model: RecorderModel, lo
       recordInputs,
       maxSessionBytes: maxSession,
     });
-
-    return {
-      path,
-      command(requestId, name, args) {
-        const n = ++commands;
-        pending.set(requestId, { n, name, args });
-        numbers.set(requestId, n);
-      },
-      commandFailed(requestId, error) {
-        const n = numbers.get(requestId);
-        if (n !== undefined) put({ type: 'command.failed', n, error, ms: ms() });
-      },
-      points(points) {
-        for (const p of points) {
-          if (p.kind === 'read') {
-            put({ type: 'read', track: p.track, seq: p.seq, read: p.read, at: p.at });
-            continue;
-          }
-          const c = pending.get(p.requestId);
-          if (!c) continue; // a command of another session (or from replay)
-          pending.delete(p.requestId);
-          put({ type: 'command', n: c.n, name: c.name, args: c.args, at: p.at, check: p.check, ms: ms() });
-        }
-      },
-      input(track, seq, data, t, at) {
-        if (truncated) return; // no hashing or base64 for a line that would be dropped
-        const line: JournalLine = { type: 'input', track, seq, at, t, hash: hashBytes(data), ms: ms() };
-        put(recordInputs ? { ...line, bytes: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') } : line);
-      },
-      message(data, at) {
-        put({ type: 'message', at, data, ms: ms() });
-      },
-      frame(f) {
-        frames = f.seq + f.count;
-        last = f;
-        if (!truncated && isHashed(f.seq, f.count, hashEvery)) put(frameLine(f, false));
-      },
-      checks(n, stop) {
-        checks = n;
-        stopCheck = stop;
-      },
-      async finish(end) {
-        for (const c of pending.values()) put({ type: 'command', n: c.n, name: c.name, args: c.args, applied: false, ms: ms() });
-        pending.clear();
-        if (last) put(frameLine(last, true), true);
-        put({ type: 'end', reason: end.reason, ...(end.error ? { error: end.error } : {}), frames: end.frames, dropped: end.dropped, ...(checks !== undefined ? { checks } : {}), ...(stopCheck !== undefined ? { stopCheck } : {}), ms: ms() }, true);
-        last = null;
-        const done = file.close();
-        closing.add(done);
-        await done;
-        closing.delete(done);
-        return { sessionId, path, bytes: file.written, truncated, failed: file.failed };
-      },
-    };
+    return this;
   }
 
+  command(requestId: string, name: string, args: Readonly<Record<string, unknown>>): void {
+    const n = ++this.commands;
+    this.pending.set(requestId, { n, name, args });
+    this.numbers.set(requestId, n);
+  }
+
+  commandFailed(requestId: string, error: ErrorValue): void {
+    const n = this.numbers.get(requestId);
+    if (n !== undefined) this.put({ type: 'command.failed', n, error, ms: this.ms() });
+  }
+
+  points(points: readonly LoopPoint[]): void {
+    for (const p of points) {
+      if (p.kind === 'read') {
+        this.put({ type: 'read', track: p.track, seq: p.seq, read: p.read, at: p.at });
+        continue;
+      }
+      const c = this.pending.get(p.requestId);
+      if (!c) continue; // a command of another session (or from replay)
+      this.pending.delete(p.requestId);
+      this.put({ type: 'command', n: c.n, name: c.name, args: c.args, at: p.at, check: p.check, ms: this.ms() });
+    }
+  }
+
+  input(track: string, seq: number, data: Uint8Array, t: number, at: number): void {
+    if (this.lines.truncated) return; // no hashing or base64 for a line that would be dropped
+    const line: JournalLine = { type: 'input', track, seq, at, t, hash: hashBytes(data), ms: this.ms() };
+    this.put(this.settings.recordInputs ? { ...line, bytes: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') } : line);
+  }
+
+  message(data: JsonValue, at: number): void {
+    this.put({ type: 'message', at, data, ms: this.ms() });
+  }
+
+  frame(f: FrameFacts): void {
+    this.frames = f.seq + f.count;
+    this.last = f;
+    if (!this.lines.truncated && isHashed(f.seq, f.count, this.settings.hashEvery)) this.put(frameLine(f, false));
+  }
+
+  checks(n: number, stopCheck: number | undefined): void {
+    this.checkCount = n;
+    this.stopCheck = stopCheck;
+  }
+
+  async finish(end: { reason: EndReason; error?: ErrorValue; frames: number; dropped: number }): Promise<JournalWritten> {
+    for (const c of this.pending.values()) this.put({ type: 'command', n: c.n, name: c.name, args: c.args, applied: false, ms: this.ms() });
+    this.pending.clear();
+    if (this.last) this.put(frameLine(this.last, true), true);
+    const { checkCount: checks, stopCheck } = this;
+    this.put({ type: 'end', reason: end.reason, ...(end.error ? { error: end.error } : {}), frames: end.frames, dropped: end.dropped, ...(checks !== undefined ? { checks } : {}), ...(stopCheck !== undefined ? { stopCheck } : {}), ms: this.ms() }, true);
+    this.last = null;
+    await this.closing(this.file.close());
+    return { sessionId: this.sessionId, path: this.path, bytes: this.file.written, truncated: this.lines.truncated, failed: this.file.failed };
+  }
+}
+
+function frameLine(f: FrameFacts, isLast: boolean): JournalLine {
   return {
-    open,
-    async idle() {
-      await Promise.all([...closing]);
-    },
+    type: 'frame',
+    seq: f.seq,
+    count: f.count,
+    width: f.width,
+    height: f.height,
+    format: f.format,
+    hash: hashBytes(f.data),
+    ...(isLast ? { last: true as const } : {}),
   };
 }

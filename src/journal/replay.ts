@@ -5,14 +5,12 @@
  * hash differs is reported: for a deterministic model it names the point where the replayed
  * model stopped behaving like the recorded one.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { createRuntime, type RuntimeFrame } from '../runtime.ts';
-import { bytesPerPixel } from '../gpu/frames.ts';
-import { encodePng, frameFileName } from '../util/png.ts';
+import { createRuntime, type Runtime } from '../runtime.ts';
+import type { ModelInfo } from '../machines/types.ts';
 import { FramehostError } from '../errors.ts';
-import { hashBytes } from './format.ts';
+import { ReplayedFrames } from './replayed-frames.ts';
 import { JournalError, misfit, type ParsedJournal } from './replay-script.ts';
 
 export interface ReplayOptions {
@@ -56,9 +54,47 @@ export async function replaySession(journal: ParsedJournal, options: ReplayOptio
   const out = options.out;
   if (out !== undefined) mkdirSync(out, { recursive: true });
 
+  const { runtime, model } = await loadFor(journal, options);
+  if (model.name !== header.model.name || model.version !== header.model.version) {
+    warnings.push(`recorded with ${header.model.name} ${header.model.version}, replayed with ${model.name} ${model.version}`);
+  }
+
+  const replayed = new ReplayedFrames(journal, out, () => queueMicrotask(() => runtime.stop()));
+  const off = runtime.on('frame', (f) => replayed.frame(f));
+  const started = runtime.start();
+  if (!started.ok) {
+    off();
+    await runtime.shutdown();
+    throw new FramehostError(started.error.code, `replay could not start a session: ${started.error.message}`);
+  }
+  const end = await runtime.whenSessionOver(started.sessionId);
+  off();
+  await runtime.shutdown();
+  if (replayed.error) throw replayed.error;
+  const { frames } = replayed;
+  if (replayed.overrun) warnings.push(`the replay ran past the ${journal.expectedFrames} recorded frames and was stopped`);
+
+  const { checked, matched, first } = compareHashes(journal, replayed.hashes);
+  if (frames !== journal.expectedFrames) warnings.push(`the replay made ${frames} frames; the session made ${journal.expectedFrames}`);
+  return {
+    ok: first === null && frames === journal.expectedFrames,
+    model: { name: model.name, version: model.version },
+    recordedModel: { name: header.model.name, version: header.model.version },
+    frames,
+    expectedFrames: journal.expectedFrames,
+    hashesChecked: checked,
+    hashesMatched: matched,
+    firstDifference: first,
+    end: { reason: end?.reason ?? 'unknown', recordedReason: journal.end?.reason ?? null },
+    warnings,
+  };
+}
+
+/** A runtime that plays the journal's script, its model loaded and checked to fit the journal. */
+async function loadFor(journal: ParsedJournal, options: ReplayOptions): Promise<{ runtime: Runtime; model: ModelInfo }> {
   const runtime = await createRuntime({
-    model: options.model ?? header.model.source,
-    modelOptions: { ...header.options, ...options.modelOptions },
+    model: options.model ?? journal.header.model.source,
+    modelOptions: { ...journal.header.options, ...options.modelOptions },
     logger: options.logger,
     replay: journal.script,
     // Few frames in flight: the worker waits for each PNG instead of racing ahead.
@@ -73,58 +109,7 @@ export async function replaySession(journal: ParsedJournal, options: ReplayOptio
     await runtime.shutdown();
     throw new JournalError(unfit);
   }
-  if (model.name !== header.model.name || model.version !== header.model.version) {
-    warnings.push(`recorded with ${header.model.name} ${header.model.version}, replayed with ${model.name} ${model.version}`);
-  }
-
-  const replayed = new Map<number, string>();
-  let frames = 0;
-  let writeError: unknown;
-  // A replay that diverges may never reach the recorded stop: cap it at the recorded length.
-  const limit = journal.expectedFrames;
-  let overrun = false;
-  const off = runtime.on('frame', (f: RuntimeFrame) => {
-    if (journal.hashes.has(f.seq)) replayed.set(f.seq, hashBytes(f.data));
-    const size = f.width * f.height * bytesPerPixel(f.format);
-    for (let i = 0; out !== undefined && i < f.count; i++) {
-      try {
-        writeFileSync(join(out, frameFileName(f.seq + i)), encodePng(f.data.subarray(i * size, (i + 1) * size), f.width, f.height, f.format));
-      } catch (err) {
-        writeError ??= err;
-      }
-    }
-    frames = f.seq + f.count;
-    if (frames > limit && !overrun && journal.end?.reason !== 'returned' && journal.end?.reason !== 'error') {
-      overrun = true;
-      queueMicrotask(() => runtime.stop());
-    }
-  });
-  const started = runtime.start();
-  if (!started.ok) {
-    off();
-    await runtime.shutdown();
-    throw new FramehostError(started.error.code, `replay could not start a session: ${started.error.message}`);
-  }
-  const end = await runtime.whenSessionOver(started.sessionId);
-  off();
-  await runtime.shutdown();
-  if (writeError) throw writeError;
-  if (overrun) warnings.push(`the replay ran past the ${limit} recorded frames and was stopped`);
-
-  const { checked, matched, first } = compareHashes(journal, replayed);
-  if (frames !== journal.expectedFrames) warnings.push(`the replay made ${frames} frames; the session made ${journal.expectedFrames}`);
-  return {
-    ok: first === null && frames === journal.expectedFrames,
-    model: { name: model.name, version: model.version },
-    recordedModel: { name: header.model.name, version: header.model.version },
-    frames,
-    expectedFrames: journal.expectedFrames,
-    hashesChecked: checked,
-    hashesMatched: matched,
-    firstDifference: first,
-    end: { reason: end?.reason ?? 'unknown', recordedReason: journal.end?.reason ?? null },
-    warnings,
-  };
+  return { runtime, model };
 }
 
 /** The journal's recorded hashes (before any cut) against the replayed ones, in frame order. */

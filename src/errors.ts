@@ -3,7 +3,7 @@
  *
  * Errors are values: `{ code, message }` travels in acknowledgements and JSON lines; an
  * exception is only thrown at the edges, as a `FramehostError` carrying the same code.
- * The README's error table is checked against this one by `test/errors.test.ts`.
+ * The error table of docs/protocol.md is checked against this one by `test/errors.test.ts`.
  */
 
 export const ERRORS = {

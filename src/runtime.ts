@@ -44,7 +44,7 @@ export interface RuntimeOptions {
   readonly workerHeapMb?: number;
   /** XState inspection hook (the Stately inspector's `inspect`). */
   readonly inspect?: (event: InspectionEvent) => void;
-  /** Write a journal of every session into a folder (README, "Session journal and replay"). */
+  /** Write a journal of every session into a folder (docs/journals.md). */
   readonly record?: JournalOptions;
   /** Replay mode (used by `framehost replay`, which runs one session): the worker plays this script in every session. */
   readonly replay?: ReplayScript;

@@ -1,7 +1,7 @@
 /**
  * Fleet settings: the queue both sides share, the lease a node holds on its user, and the
  * gateway's and the node's own limits. Every default is commented with why it is what it is;
- * README "Fleet" explains what the lease and stall settings trade.
+ * docs/fleet.md explains what the lease and stall settings trade.
  */
 import type { ConnectionOptions } from 'bullmq';
 import type { TokenVerifier } from '../auth/tokens.ts';
@@ -155,7 +155,7 @@ export const DEFAULT_GATEWAY: Omit<GatewaySettings, 'redisUrl'> = {
   noShowMs: 15_000, // the nodes' default
 };
 
-/** ioredis options of a Sentinel URL, the production setup (README "Fleet"). */
+/** ioredis options of a Sentinel URL, the production setup (docs/fleet.md). */
 export interface SentinelOptions {
   readonly sentinels: { host: string; port: number }[];
   readonly name: string;

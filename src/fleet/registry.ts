@@ -7,7 +7,7 @@
  * a lost host), or when a later "gone" mark says so: a gateway marks the node of a ride it saw
  * requeued at once (its lease lapsed: it died, froze or lost Redis), and a node that shuts down
  * marks itself. A node heard from after its mark (a frozen one resumed) is live again. Gone
- * nodes are listed with when and why for `goneKeepMs`, then pruned (README, Fleet: Health).
+ * nodes are listed with when and why for `goneKeepMs`, then pruned (docs/fleet.md, Health).
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { sentinelOptionsOf } from './options.ts';

@@ -6,7 +6,7 @@
  *   else: if it cannot start, the model fails to load (a user who asked for a GPU should not get
  *   a CPU 50× slower without noticing).
  * - `cuda`, `tensorrt`: the same, for NVIDIA's providers, whose libraries onnxruntime-node does
- *   not ship (`npm run gpu:cuda`, README "GPU").
+ *   not ship (`npm run gpu:cuda`, docs/gpu.md).
  * - `auto`: CUDA when its provider library sits beside the onnxruntime-node binding, else WebGPU
  *   when the machine shows a GPU device, else the CPU; every GPU provider falls back to the CPU.
  *   Trying WebGPU only when a GPU device exists keeps CPU-only machines quiet and fast to start

@@ -49,7 +49,7 @@ export interface OnnxSession {
  * Intra-op threads: every core but one, at most four. The spare core is for the event loop,
  * the socket and (on one machine) the client: on the 2-core machine here one ORT thread
  * delivered 291 frames/s at 256² and 63 at 512², against 221 and 55 with two threads (the two
- * threads' bare loop is not faster than one's once anything else runs; README, Performance).
+ * threads' bare loop is not faster than one's once anything else runs; docs/performance.md).
  */
 export function defaultThreads(): number {
   return Math.max(1, Math.min(4, availableParallelism() - 1));

@@ -1,7 +1,7 @@
 /**
  * The session journal's file format: one JSON object per line, the first a `session` header,
  * the last an `end` (unless the process died first). Shared by the writer (recorder.ts) and
- * replay (replay-script.ts); the README documents it for people who read the files.
+ * replay (replay-script.ts); docs/journals.md documents it for people who read the files.
  *
  * Points in the loop (`at`, `check`, `read`) are explained in src/actors/loop-points.ts.
  * No tokens, owner ids or network addresses are ever written.

@@ -127,7 +127,7 @@ export interface CommandDef<F extends Fields, M, S> {
   handler(args: ArgsOf<F>, ctx: CommandContext<M, S>): void | Promise<void>;
   /**
    * Optional, pure, on the main thread: what this command does to the other commands' values,
-   * for the clients' controls (README, "The session's command state"). A preset returns the
+   * for the clients' controls (docs/writing-a-model.md, "The session's command state"). A preset returns the
    * rates it sets (`{ rates: { feed, kill } }`); a command that makes another's value untrue
    * returns it as null (`{ preset: null }` from the rates). The command's own arguments are
    * recorded without it.

@@ -5,7 +5,7 @@ import type { LiveChart } from '../machines/chart-graph.ts';
 import type { TokenVerifier } from '../auth/tokens.ts';
 
 /**
- * Transport settings and their limits. Every limit has a coded error (README, "Limits").
+ * Transport settings and their limits. Every limit has a coded error (docs/protocol.md, "Limits").
  */
 export interface TransportOptions {
   readonly host: string;

@@ -122,7 +122,7 @@ export default defineModel({
         state.kill[0] = p.kill;
         send({ preset: name, feed: p.feed, kill: p.kill });
       },
-      // The clients' rates sliders move to the preset's rates (README, "The session's command state").
+      // The clients' rates sliders move to the preset's rates (docs/writing-a-model.md, "The session's command state").
       shows: ({ name }) => ({ rates: { feed: PRESETS[name as PresetName].feed, kill: PRESETS[name as PresetName].kill } }),
     },
     rates: {

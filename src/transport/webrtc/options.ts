@@ -1,5 +1,5 @@
 /**
- * WebRTC settings and their limits (README, "Limits"). ICE servers come from the command line
+ * WebRTC settings and their limits (docs/protocol.md, "Limits"). ICE servers come from the command line
  * or the environment and are handed to the page as they are: TURN credentials are the
  * operator's to scope (short-lived ones are best).
  */

@@ -27,8 +27,6 @@ const LONG_FUNCTIONS: Readonly<Record<string, number>> = {
   'src/runtime.ts: createRuntime': 243,
   'src/transport/protocol.ts: attachProtocol': 259,
   "src/transport/protocol.ts: attachProtocol/on('connection')": 180,
-  'src/transport/webrtc/signalling.ts: createMedia': 229,
-  'src/transport/webrtc/signalling.ts: createMedia/attach': 140,
 };
 
 /**

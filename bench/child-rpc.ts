@@ -43,3 +43,18 @@ export class ChildRpc<Request extends { readonly type: string }> {
     await this.ask({ type: 'close' } as Request).catch(() => undefined);
   }
 }
+
+/**
+ * The child's side of the same protocol: answer each request with `handle`'s result (or its
+ * error's message), then say it is ready. Every helper process of the bench and the tests uses it.
+ */
+export function answerRequests<Request extends { readonly type: string }>(handle: (request: Request) => Promise<unknown>): void {
+  process.on('message', (m: Request & { id: number }) => {
+    handle(m).then(
+      (result) => process.send!({ id: m.id, result }),
+      (err: Error) => process.send!({ id: m.id, error: err.message }),
+    );
+  });
+  process.send!({ ready: true });
+}
+

@@ -7,6 +7,7 @@
 import { FramehostClient, type ClientFrame } from '../src/transport/client.ts';
 import type { Encoding } from '../src/transport/events.ts';
 import { paletteBytes, type PaletteName } from '../src/models/gray-scott/palettes.ts';
+import { answerRequests } from './child-rpc.ts';
 
 export type ClientRequest =
   | { type: 'connect'; url: string; clients: number }
@@ -142,10 +143,4 @@ async function handle(m: ClientRequest): Promise<unknown> {
   }
 }
 
-process.on('message', (m: ClientRequest & { id: number }) => {
-  handle(m).then(
-    (result) => process.send!({ id: m.id, result }),
-    (err: Error) => process.send!({ id: m.id, error: err.message }),
-  );
-});
-process.send!({ ready: true });
+answerRequests<ClientRequest>(handle);

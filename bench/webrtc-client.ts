@@ -5,6 +5,7 @@
  */
 import { FramehostClient } from '../src/transport/client.ts';
 import { connectViewer, type NodeViewer } from '../test/helpers/webrtc.ts';
+import { answerRequests } from './child-rpc.ts';
 
 export type RtcClientRequest =
   | { type: 'open'; url: string; viewers: number }
@@ -86,10 +87,4 @@ async function handle(m: RtcClientRequest): Promise<unknown> {
   }
 }
 
-process.on('message', (m: RtcClientRequest & { id: number }) => {
-  handle(m).then(
-    (result) => process.send!({ id: m.id, result }),
-    (err: Error) => process.send!({ id: m.id, error: err.message }),
-  );
-});
-process.send!({ ready: true });
+answerRequests<RtcClientRequest>(handle);

@@ -12,7 +12,7 @@ import { copyFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BrowserRig, SCREENSHOTS as OUT, framesAtLeast, startSession, stats } from './helpers/browser.ts';
+import { PAGE_SIZES, BrowserRig, SCREENSHOTS as OUT, framesAtLeast, startSession, stats } from './helpers/browser.ts';
 import { sleep } from './helpers/server.ts';
 
 const rig = new BrowserRig();
@@ -20,12 +20,7 @@ beforeAll(() => rig.launch());
 afterEach(() => rig.closeContexts());
 afterAll(() => rig.close());
 
-const SIZES = [
-  { width: 1366, height: 657 },
-  { width: 1024, height: 768 },
-  { width: 390, height: 844 },
-  { width: 1920, height: 1080 },
-] as const;
+const SIZES = PAGE_SIZES;
 
 interface Box {
   readonly id: string;

@@ -9,7 +9,7 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BrowserRig, framesAtLeast, startSession, stats } from './helpers/browser.ts';
+import { PAGE_SIZES, BrowserRig, framesAtLeast, startSession, stats } from './helpers/browser.ts';
 import { sleep } from './helpers/server.ts';
 
 const rig = new BrowserRig();
@@ -18,12 +18,7 @@ afterEach(() => rig.closeContexts());
 afterAll(() => rig.close());
 
 /** The four sizes: the reload test runs at each; the others take one each. */
-const SIZES = [
-  { width: 1366, height: 657 },
-  { width: 1024, height: 768 },
-  { width: 390, height: 844 },
-  { width: 1920, height: 1080 },
-] as const;
+const SIZES = PAGE_SIZES;
 const [LAPTOP, TABLET, PHONE, DESKTOP] = SIZES;
 const MODEL = { modelOptions: { size: 128, fps: 30 } };
 

@@ -17,10 +17,8 @@ const FILES = sourceFiles(ROOT, 'src');
 /** The longest a function may be, first line to last. */
 const MAX_FUNCTION_LINES = 80;
 
-/** Functions still longer than MAX_FUNCTION_LINES, with their length today as the ceiling. */
+/** Functions still longer than MAX_FUNCTION_LINES, with their length as the ceiling (none left today). */
 const LONG_FUNCTIONS: Readonly<Record<string, number>> = {
-  'src/transport/webrtc/signalling.ts: createMedia': 229,
-  'src/transport/webrtc/signalling.ts: createMedia/attach': 140,
 };
 
 /**

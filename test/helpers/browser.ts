@@ -54,6 +54,14 @@ export interface PageWindow {
  * One browser for a test file, and what each test opens on it. Call `launch` in beforeAll,
  * `closeContexts` in afterEach and `close` in afterAll.
  */
+/** The four viewports the page is held to: a laptop, a tablet, a phone and a desktop. */
+export const PAGE_SIZES = [
+  { width: 1366, height: 657 },
+  { width: 1024, height: 768 },
+  { width: 390, height: 844 },
+  { width: 1920, height: 1080 },
+] as const;
+
 export class BrowserRig {
   /** Uncaught errors, console errors and HTTP errors of every page, per test. */
   pageErrors: string[] = [];

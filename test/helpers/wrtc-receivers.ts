@@ -6,6 +6,7 @@
  */
 import { candidateAllowed } from '../../src/transport/webrtc/options.ts';
 import { isWrtc, loadWrtc, type Wrtc, type WrtcPeerConnection, type WrtcVideoSink } from '../../src/transport/webrtc/wrtc.ts';
+import { answerRequests } from '../../bench/child-rpc.ts';
 
 export type ReceiversRequest = { type: 'offer' } | { type: 'answer'; index: number; sdp: string } | { type: 'stats' } | { type: 'close' };
 
@@ -107,10 +108,4 @@ async function handle(m: ReceiversRequest): Promise<unknown> {
   }
 }
 
-process.on('message', (m: ReceiversRequest & { id: number }) => {
-  handle(m).then(
-    (result) => process.send!({ id: m.id, result }),
-    (err: Error) => process.send!({ id: m.id, error: err.message }),
-  );
-});
-process.send!({ ready: true });
+answerRequests<ReceiversRequest>(handle);

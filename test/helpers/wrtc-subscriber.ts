@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { candidateAllowed } from '../../src/transport/webrtc/options.ts';
 import { isWrtc, loadWrtc, type Wrtc, type WrtcPeerConnection, type WrtcVideoSink } from '../../src/transport/webrtc/wrtc.ts';
+import { answerRequests } from '../../bench/child-rpc.ts';
 
 export type SubscriberRequest = { type: 'answer'; offer: string; address: string } | { type: 'stats' } | { type: 'close' };
 
@@ -85,10 +86,4 @@ async function handle(m: SubscriberRequest): Promise<unknown> {
   }
 }
 
-process.on('message', (m: SubscriberRequest & { id: number }) => {
-  handle(m).then(
-    (result) => process.send!({ id: m.id, result }),
-    (err: Error) => process.send!({ id: m.id, error: err.message }),
-  );
-});
-process.send!({ ready: true });
+answerRequests<SubscriberRequest>(handle);

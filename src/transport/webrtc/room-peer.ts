@@ -173,7 +173,7 @@ export class RoomLoader {
   }
 }
 
-/** Where signalling keeps its peers (src/transport/webrtc/signalling.ts): a room peer joins the same book. */
+/** Where signalling keeps its peers (the roster of peer-roster.ts): a room peer joins the same book. */
 export interface PeerBook {
   /** Registered before answering: the connection's one-peer rule and the server's limit count it. */
   add(peer: RoomPeer): void;

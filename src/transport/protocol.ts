@@ -33,7 +33,7 @@ export interface ProtocolDeps {
   readonly access: Access;
 }
 
-export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { stream: StreamRouter; control: SessionControl; media: Media; detach(): void } {
+export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { stream: StreamRouter; control: SessionControl; media: Media; detach(): Promise<void> } {
   const { runtime, options, log, metrics, access } = deps;
   const control = new SessionControl();
   /** The gate (fleet nodes: the lease), asked synchronously at every frame, message, command and input frame. */
@@ -82,7 +82,7 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
     detach: () => {
       subscriptions.forEach((off) => off());
       stream.close();
-      media.close();
+      return media.close();
     },
   };
 }

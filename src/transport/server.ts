@@ -78,14 +78,18 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   // Loaded before listening (a room that cannot load fails the start); undone by detach.
   const recorder = recordVideo ? startVideoRecorder(recordVideo, protocol.media, runtime, log) : null;
 
-  /** Everything above subscribes to the runtime or holds a timer: undone by close, or when listening fails. */
-  const detach = (): void => {
+  /**
+   * Everything above subscribes to the runtime or holds a timer: undone by close, or when
+   * listening fails. Resolves when the media have let go (a Janus publication has left its room).
+   */
+  const detach = (): Promise<void> => {
     // Before the room closes with the protocol: the file is closed cleanly.
     void recorder?.then((r) => r.close(), () => undefined);
-    protocol.detach();
+    const media = protocol.detach();
     metrics.detach();
     events.close(); // open event streams would keep the HTTP server from closing
     chartStream.close();
+    return media;
   };
   let address: { url: string; port: number };
   let metricsUrl: string | undefined;
@@ -95,7 +99,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
     if (metricsHttp) metricsUrl = (await listenOn(metricsHttp, options.metricsHost ?? '127.0.0.1', options.metricsPort ?? 0)).url;
   } catch (err) {
     // A port in use must not leave the runtime with listeners of a server that never ran.
-    detach();
+    void detach();
     io.close();
     metricsHttp?.close();
     throw err;
@@ -111,10 +115,10 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
     ...(metricsUrl ? { metricsUrl } : {}),
     close: () =>
       new Promise<void>((resolve) => {
-        detach();
+        const media = detach();
         metricsHttp?.closeAllConnections();
         metricsHttp?.close();
-        io.close(() => resolve()); // closes every socket, then the HTTP server
+        io.close(() => void media.then(resolve, resolve)); // every socket, then the HTTP server, then the media
       }),
   };
 }

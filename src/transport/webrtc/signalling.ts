@@ -58,7 +58,11 @@ export interface Media {
   room(): Promise<MediaRoom | ErrorValue>;
   /** Open peers (for tests and the soak). */
   count(): number;
-  close(): void;
+  /**
+   * Close every peer at once; resolves once a Janus publication has left its room (bounded by
+   * the publisher's stop deadline) and the room is closed, so a shutdown does not exit first.
+   */
+  close(): Promise<void>;
 }
 
 /** A sink on a connection's peer: it feeds the peer until closed. */
@@ -125,9 +129,9 @@ export function createMedia(deps: MediaDeps): Media {
     },
     close() {
       offFrames();
-      void publishing?.then((p) => p?.stop()).finally(() => rooms.close());
-      if (!publishing) rooms.close();
       roster.close();
+      if (!publishing) return Promise.resolve(rooms.close());
+      return publishing.then((p) => p?.stop()).finally(() => rooms.close());
     },
     attach: (socket, identity) => new ConnectionSignalling(signalling, socket, identity, log).listen(),
   };

@@ -151,7 +151,8 @@ describe('publishing to Janus from the command line', { timeout: 60_000 }, () =>
     await eventually(() => `the CLI's publisher in the room; output: ${output.join('').slice(-1500)}`, async () => (await publishers(janus.endpoint)).length === 1, 30_000);
     expect(output.join('')).toMatch(/publishing to Janus/);
     process.kill(child.pid!, 'SIGTERM');
-    expect(await exited).toBe(0);
+    const code = await exited;
+    expect(code, `exit code (signal ${String(child.signalCode)}); output: ${output.join('').slice(-800)}`).toBe(0);
     // Our detach, or at the latest the DTLS close of our peer: not Janus's 60 s session timeout.
     await eventually('an empty room after SIGTERM', async () => (await publishers(janus.endpoint)).length === 0, 2000);
     expect(output.join('')).not.toMatch(/sfu_unreachable|sfu_refused/);

@@ -9,6 +9,7 @@
 import { closest, isSubcommand, parseCommandLine, subcommandUsage, usage, usageHint, UsageError, SUBCOMMANDS, type ParsedCommandLine, type SubcommandName } from './args.ts';
 import { RunError } from './problems.ts';
 import { RUNNING_FROM_SOURCE, useSourceCondition } from '../util/typescript.ts';
+import { runExitHooks } from '../util/exit-hooks.ts';
 
 // From the sources by any entry (the bin, `tsx src/cli/main.ts` in npm start): a model's
 // `import 'framehost'` gets these sources, not a dist/ that may not exist (see typescript.ts).
@@ -71,7 +72,10 @@ async function main(argv: readonly string[]): Promise<number> {
 
 /** Exit once stdout has flushed: a runner may leave handles (stdin, timers) that would keep Node alive. */
 function exit(code: number): void {
-  process.stdout.write('', () => process.exit(code));
+  process.stdout.write('', () => {
+    runExitHooks();
+    process.exit(code);
+  });
 }
 
 // A promise nobody handled (deep in a library, say) must not take the server and its session down.

@@ -10,6 +10,11 @@ import nodeDataChannel from 'node-datachannel';
 import type { PeerConnection, Track } from 'node-datachannel';
 import { readVideoOffer } from './offer.ts';
 import { asksForKeyframe, isRtcp, PLAYOUT_DELAY_URI, RtpWriter } from './vp8-rtp.ts';
+import { beforeExit } from '../util/exit-hooks.ts';
+
+// libdatachannel's threads end before the process does (else an exit during or after a
+// publication could abort with SIGABRT): the CLI runs this hook right before process.exit.
+beforeExit(() => nodeDataChannel.cleanup());
 
 export interface OutletOptions {
   /** The only local address ICE uses (e.g. 127.0.0.1); undefined: every interface. */

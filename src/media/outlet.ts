@@ -16,6 +16,22 @@ import { beforeExit } from '../util/exit-hooks.ts';
 // publication could abort with SIGABRT): the CLI runs this hook right before process.exit.
 beforeExit(() => nodeDataChannel.cleanup());
 
+/**
+ * A callback for node-datachannel that never throws back into it: an exception that reaches the
+ * library from one of its callbacks is rethrown there as a C++ exception and aborts the process
+ * (SIGABRT, "terminate called after throwing an instance of 'Napi::Error'"). It becomes a
+ * process warning instead, and the peer's own lifecycle (its chart) deals with the rest.
+ */
+export function guarded<A extends unknown[]>(what: string, fn: (...args: A) => void): (...args: A) => void {
+  return (...args: A) => {
+    try {
+      fn(...args);
+    } catch (err) {
+      process.emitWarning(`node-datachannel ${what} callback threw: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+}
+
 export interface OutletOptions {
   /** The only local address ICE uses (e.g. 127.0.0.1); undefined: every interface. */
   readonly bindAddress?: string;
@@ -74,17 +90,19 @@ export class Outlet {
       track.setMediaHandler(new nodeDataChannel.RtcpNackResponder(options.nackHistory));
       const rtp = new RtpWriter({ ssrc: outletSsrc, payloadType: video.vp8PayloadType, playoutDelayId: video.playoutDelayId });
       const outlet = new Outlet(pc, track, rtp, video.mid);
-      track.onMessage((msg) => {
-        if (isRtcp(msg) && asksForKeyframe(msg)) {
-          outlet.keyframeRequests++;
-          events.keyframeRequest();
-        }
-      });
-      track.onOpen(() => events.opened());
-      pc.onStateChange((state) => events.state?.(state));
-      track.onClosed(() => events.closed(outlet));
+      track.onMessage(
+        guarded('onMessage', (msg) => {
+          if (isRtcp(msg) && asksForKeyframe(msg)) {
+            outlet.keyframeRequests++;
+            events.keyframeRequest();
+          }
+        }),
+      );
+      track.onOpen(guarded('onOpen', () => events.opened()));
+      pc.onStateChange(guarded('onStateChange', (state) => events.state?.(state)));
+      track.onClosed(guarded('onClosed', () => events.closed(outlet)));
       const gathered = new Promise<void>((resolve) => {
-        pc.onGatheringStateChange((state) => state === 'complete' && resolve());
+        pc.onGatheringStateChange(guarded('onGatheringStateChange', (state) => state === 'complete' && resolve()));
         setTimeout(resolve, options.gatherTimeoutMs).unref();
       });
       pc.setLocalDescription('answer');

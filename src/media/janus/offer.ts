@@ -8,7 +8,7 @@
 import { randomInt } from 'node:crypto';
 import nodeDataChannel from 'node-datachannel';
 import type { PeerConnection, Track } from 'node-datachannel';
-import { Outlet, type OutletEvents, type OutletOptions } from '../outlet.ts';
+import { guarded, Outlet, type OutletEvents, type OutletOptions } from '../outlet.ts';
 import { asksForKeyframe, isRtcp, PLAYOUT_DELAY_URI, RtpWriter } from '../vp8-rtp.ts';
 
 /** Payload type and extension id we offer; the answer may renumber neither (RFC 3264), but we read them back. */
@@ -41,7 +41,7 @@ export class OfferingPeer {
       const track = pc.addTrack(media);
       track.setMediaHandler(new nodeDataChannel.RtcpNackResponder(options.nackHistory));
       const gathered = new Promise<void>((resolve) => {
-        pc.onGatheringStateChange((state) => state === 'complete' && resolve());
+        pc.onGatheringStateChange(guarded('onGatheringStateChange', (state) => state === 'complete' && resolve()));
         setTimeout(resolve, options.gatherTimeoutMs).unref();
       });
       pc.setLocalDescription('offer');
@@ -60,15 +60,17 @@ export class OfferingPeer {
     this.pc.setRemoteDescription(answer, 'answer');
     const rtp = new RtpWriter({ ssrc: this.ssrc, payloadType: answeredPayloadType(answer), playoutDelayId: answeredPlayoutDelayId(answer) });
     const outlet = new Outlet(this.pc, this.track, rtp, MID);
-    this.track.onMessage((msg) => {
-      if (isRtcp(msg) && asksForKeyframe(msg)) {
-        outlet.keyframeRequests++;
-        events.keyframeRequest();
-      }
-    });
-    this.track.onOpen(() => events.opened());
-    this.pc.onStateChange((state) => events.state?.(state));
-    this.track.onClosed(() => events.closed(outlet));
+    this.track.onMessage(
+      guarded('onMessage', (msg) => {
+        if (isRtcp(msg) && asksForKeyframe(msg)) {
+          outlet.keyframeRequests++;
+          events.keyframeRequest();
+        }
+      }),
+    );
+    this.track.onOpen(guarded('onOpen', () => events.opened()));
+    this.pc.onStateChange(guarded('onStateChange', (state) => events.state?.(state)));
+    this.track.onClosed(guarded('onClosed', () => events.closed(outlet)));
     return outlet;
   }
 

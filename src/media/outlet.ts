@@ -32,6 +32,32 @@ export function guarded<A extends unknown[]>(what: string, fn: (...args: A) => v
   };
 }
 
+/** A peer's RTCP keyframe requests, opening, state and close, told to `events` (a viewer's outlet and the Janus offer alike). */
+export function reportOutletEvents(pc: PeerConnection, track: Track, outlet: Outlet, events: OutletEvents): void {
+  track.onMessage(
+    guarded('onMessage', (msg) => {
+      if (isRtcp(msg) && asksForKeyframe(msg)) {
+        outlet.keyframeRequests++;
+        events.keyframeRequest();
+      }
+    }),
+  );
+  track.onOpen(guarded('onOpen', () => events.opened()));
+  pc.onStateChange(guarded('onStateChange', (state) => events.state?.(state)));
+  track.onClosed(guarded('onClosed', () => events.closed(outlet)));
+}
+
+/** Set the local description and wait for ICE gathering (at most `timeoutMs`): its SDP with the candidates found, or null. */
+export async function gatheredDescription(pc: PeerConnection, type: 'offer' | 'answer', timeoutMs: number): Promise<string | null> {
+  const gathered = new Promise<void>((resolve) => {
+    pc.onGatheringStateChange(guarded('onGatheringStateChange', (state) => state === 'complete' && resolve()));
+    setTimeout(resolve, timeoutMs).unref();
+  });
+  pc.setLocalDescription(type);
+  await gathered;
+  return pc.localDescription()?.sdp ?? null;
+}
+
 export interface OutletOptions {
   /** The only local address ICE uses (e.g. 127.0.0.1); undefined: every interface. */
   readonly bindAddress?: string;
@@ -90,26 +116,10 @@ export class Outlet {
       track.setMediaHandler(new nodeDataChannel.RtcpNackResponder(options.nackHistory));
       const rtp = new RtpWriter({ ssrc: outletSsrc, payloadType: video.vp8PayloadType, playoutDelayId: video.playoutDelayId });
       const outlet = new Outlet(pc, track, rtp, video.mid);
-      track.onMessage(
-        guarded('onMessage', (msg) => {
-          if (isRtcp(msg) && asksForKeyframe(msg)) {
-            outlet.keyframeRequests++;
-            events.keyframeRequest();
-          }
-        }),
-      );
-      track.onOpen(guarded('onOpen', () => events.opened()));
-      pc.onStateChange(guarded('onStateChange', (state) => events.state?.(state)));
-      track.onClosed(guarded('onClosed', () => events.closed(outlet)));
-      const gathered = new Promise<void>((resolve) => {
-        pc.onGatheringStateChange(guarded('onGatheringStateChange', (state) => state === 'complete' && resolve()));
-        setTimeout(resolve, options.gatherTimeoutMs).unref();
-      });
-      pc.setLocalDescription('answer');
-      await gathered;
-      const local = pc.localDescription();
-      if (!local) throw new Error('no answer');
-      return { outlet, sdp: local.sdp };
+      reportOutletEvents(pc, track, outlet, events);
+      const sdp = await gatheredDescription(pc, 'answer', options.gatherTimeoutMs);
+      if (!sdp) throw new Error('no answer');
+      return { outlet, sdp };
     } catch (err) {
       pc.close();
       return err instanceof Error ? err.message.slice(0, 200) : 'cannot answer this offer';

@@ -8,8 +8,8 @@
 import { randomInt } from 'node:crypto';
 import nodeDataChannel from 'node-datachannel';
 import type { PeerConnection, Track } from 'node-datachannel';
-import { guarded, Outlet, type OutletEvents, type OutletOptions } from '../outlet.ts';
-import { asksForKeyframe, isRtcp, PLAYOUT_DELAY_URI, RtpWriter } from '../vp8-rtp.ts';
+import { gatheredDescription, Outlet, reportOutletEvents, type OutletEvents, type OutletOptions } from '../outlet.ts';
+import { PLAYOUT_DELAY_URI, RtpWriter } from '../vp8-rtp.ts';
 
 /** Payload type and extension id we offer; the answer may renumber neither (RFC 3264), but we read them back. */
 const VP8_PT = 96;
@@ -40,15 +40,9 @@ export class OfferingPeer {
       media.parseSdpLine(`a=extmap:${PLAYOUT_DELAY_ID} ${PLAYOUT_DELAY_URI}`);
       const track = pc.addTrack(media);
       track.setMediaHandler(new nodeDataChannel.RtcpNackResponder(options.nackHistory));
-      const gathered = new Promise<void>((resolve) => {
-        pc.onGatheringStateChange(guarded('onGatheringStateChange', (state) => state === 'complete' && resolve()));
-        setTimeout(resolve, options.gatherTimeoutMs).unref();
-      });
-      pc.setLocalDescription('offer');
-      await gathered;
-      const local = pc.localDescription();
-      if (!local) throw new Error('node-datachannel made no offer');
-      return new OfferingPeer(pc, track, ssrc, local.sdp);
+      const sdp = await gatheredDescription(pc, 'offer', options.gatherTimeoutMs);
+      if (!sdp) throw new Error('node-datachannel made no offer');
+      return new OfferingPeer(pc, track, ssrc, sdp);
     } catch (err) {
       pc.close();
       throw err;
@@ -60,17 +54,7 @@ export class OfferingPeer {
     this.pc.setRemoteDescription(answer, 'answer');
     const rtp = new RtpWriter({ ssrc: this.ssrc, payloadType: answeredPayloadType(answer), playoutDelayId: answeredPlayoutDelayId(answer) });
     const outlet = new Outlet(this.pc, this.track, rtp, MID);
-    this.track.onMessage(
-      guarded('onMessage', (msg) => {
-        if (isRtcp(msg) && asksForKeyframe(msg)) {
-          outlet.keyframeRequests++;
-          events.keyframeRequest();
-        }
-      }),
-    );
-    this.track.onOpen(guarded('onOpen', () => events.opened()));
-    this.pc.onStateChange(guarded('onStateChange', (state) => events.state?.(state)));
-    this.track.onClosed(guarded('onClosed', () => events.closed(outlet)));
+    reportOutletEvents(this.pc, this.track, outlet, events);
     return outlet;
   }
 

@@ -4,8 +4,8 @@
  * user sees: frames received, emit → receive latency, command → reflecting frame, start →
  * first frame, stop acknowledged → next session's first frame.
  */
-import { FramehostClient, type ClientFrame } from '../src/transport/client.ts';
-import type { Encoding } from '../src/transport/events.ts';
+import { FramehostClient, type ClientFrame } from '../src/client/client.ts';
+import type { Encoding } from '../src/transport/socket/events.ts';
 import { paletteBytes, type PaletteName } from '../src/models/gray-scott/palettes.ts';
 import { answerRequests } from './child-rpc.ts';
 

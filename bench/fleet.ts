@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import type { Assignment, GatewayClientToServer, GatewayServerToClient, RideEnd } from '../src/fleet/events.ts';
 import { positionsOf } from '../src/fleet/positions.ts';
-import { FramehostClient } from '../src/transport/client.ts';
+import { FramehostClient } from '../src/client/client.ts';
 import { startRedis } from '../test/helpers/redis.ts';
 import { startFleet, sleep, until, type Fleet } from '../test/helpers/fleet.ts';
 

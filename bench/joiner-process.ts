@@ -5,7 +5,7 @@
  * first decoded frame and leaves: every other one closes its peer first (`webrtc:close`), the
  * rest just go away, as in test/webrtc.test.ts's soak.
  */
-import { FramehostClient } from '../src/transport/client.ts';
+import { FramehostClient } from '../src/client/client.ts';
 import { connectViewer } from '../test/helpers/webrtc.ts';
 
 export type JoinerRequest = { type: 'join'; url: string; closePeer: boolean } | { type: 'close' };

@@ -14,7 +14,7 @@
  * what it keeps of freed memory). Setting MALLOC_ARENA_MAX in the environment tells whether the
  * allocator's arenas are the rest.
  */
-import type { Runtime } from '../src/runtime.ts';
+import type { Runtime } from '../src/runtime/runtime.ts';
 import type { WorkerMemory } from '../src/actors/inference.actor.ts';
 import { median, r2, sleep } from './stats.ts';
 

@@ -8,7 +8,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
-import { createRuntime } from '../src/runtime.ts';
+import { createRuntime } from '../src/runtime/runtime.ts';
 import { listen } from '../src/transport/server.ts';
 import { startWorker } from '../src/util/worker.ts';
 import type { OutputCheck } from '../src/gpu/compare.ts';

@@ -21,7 +21,7 @@ import { availableParallelism, cpus } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import * as ort from 'onnxruntime-node';
-import { createRuntime, type Runtime } from '../src/runtime.ts';
+import { createRuntime, type Runtime } from '../src/runtime/runtime.ts';
 import { listen, type FramehostHttpServer } from '../src/transport/server.ts';
 import { startWorker } from '../src/util/worker.ts';
 import type { ClientRequest } from './client-process.ts';

@@ -3,7 +3,7 @@
  * clients, each with a libwebrtc peer (@roamhq/wrtc) that receives the server's track and
  * counts decoded frames; driven by bench/webrtc.ts over IPC. The first client owns the session.
  */
-import { FramehostClient } from '../src/transport/client.ts';
+import { FramehostClient } from '../src/client/client.ts';
 import { connectViewer, type NodeViewer } from '../test/helpers/webrtc.ts';
 import { answerRequests } from './child-rpc.ts';
 

@@ -9,9 +9,9 @@
  * (least squares) over the second half, after libwebrtc's warm-up (its threads and pools).
  */
 import { pino } from 'pino';
-import { createRuntime } from '../src/runtime.ts';
+import { createRuntime } from '../src/runtime/runtime.ts';
 import { listen } from '../src/transport/server.ts';
-import { FramehostClient } from '../src/transport/client.ts';
+import { FramehostClient } from '../src/client/client.ts';
 import { ChildRpc } from './child-rpc.ts';
 import type { JoinerRequest } from './joiner-process.ts';
 import { median, r2, sleep } from './stats.ts';

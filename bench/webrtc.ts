@@ -21,7 +21,7 @@
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { chromium, type Page } from 'playwright-core';
-import { createRuntime, type Runtime } from '../src/runtime.ts';
+import { createRuntime, type Runtime } from '../src/runtime/runtime.ts';
 import { listen, type FramehostHttpServer } from '../src/transport/server.ts';
 import type { TransportOptions } from '../src/transport/options.ts';
 import { CHROMIUM } from '../test/setup/system.ts';

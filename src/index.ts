@@ -2,8 +2,8 @@
  * framehost as a library: the runtime, the chart, the model API and the server, for services
  * that embed them. `framehost/client` is the Socket.IO client alone (browser-safe).
  */
-export { createRuntime, LOCAL_OWNER } from './runtime.ts';
-export type { Runtime, RuntimeOptions, RuntimeFrame, RuntimeEvents, RuntimeStatus, SessionStatus } from './runtime.ts';
+export { createRuntime, LOCAL_OWNER } from './runtime/runtime.ts';
+export type { Runtime, RuntimeOptions, RuntimeFrame, RuntimeEvents, RuntimeStatus, SessionStatus } from './runtime/runtime.ts';
 export { runtimeMachine } from './machines/runtime.machine.ts';
 export type { RuntimeMachine, RuntimeMachineInput } from './machines/runtime.machine.ts';
 export { phaseOf, PHASES, isServing } from './machines/phase.ts';
@@ -37,7 +37,7 @@ export { listen } from './transport/server.ts';
 export type { FramehostHttpServer } from './transport/server.ts';
 export { DEFAULT_TRANSPORT } from './transport/options.ts';
 export type { TransportOptions } from './transport/options.ts';
-export type { ClientToServerEvents, ServerToClientEvents, FrameMeta } from './transport/events.ts';
+export type { ClientToServerEvents, ServerToClientEvents, FrameMeta } from './transport/socket/events.ts';
 export { ERRORS, FramehostError, errorValue } from './errors.ts';
 // Access tokens (src/auth): minting for an operator's backend, and the one check HTTP handlers call.
 export { createToken, parseDuration, TokenVerifier, DEFAULT_TOKEN_POLICY, MAX_TOKEN_LENGTH } from './auth/tokens.ts';

@@ -14,7 +14,7 @@ import { startServer, type Harness, sleep } from './helpers/server.ts';
 import { openEvents, waitEvent, type Sse } from './helpers/sse.ts';
 import { chartGraph } from '../src/machines/chart-graph.ts';
 import { runtimeMachine } from '../src/machines/runtime.machine.ts';
-import { CHART_EVENTS_KEPT, CHART_PUSH_MS, DEFAULT_CHART_STREAM, type ChartView } from '../src/transport/chart-sse.ts';
+import { CHART_EVENTS_KEPT, CHART_PUSH_MS, DEFAULT_CHART_STREAM, type ChartView } from '../src/transport/http/chart-sse.ts';
 
 const SECRET = 'a-shared-secret-for-charts';
 const RT = 'framehost.alive.lifecycle';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChartReply } from '../src/chart-reply.ts';
+import { ChartReply } from '../src/runtime/chart-reply.ts';
 
 describe('ChartReply', () => {
   it('returns the answer given for the request during its send, and ignores others', () => {

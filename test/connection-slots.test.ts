@@ -1,5 +1,5 @@
 /**
- * The connection limit's own count (src/transport/connection-slots.ts), on stand-in sockets: the
+ * The connection limit's own count (src/transport/socket/connection-slots.ts), on stand-in sockets: the
  * two ways a slot comes back (the socket's `disconnect`, or its connection closing while the
  * handshake is still in the middleware, when no `disconnect` ever comes), each exactly once.
  * Over real sockets: test/transport.test.ts and the fuzz's connection bursts.
@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'socket.io';
 import { describe, expect, it } from 'vitest';
-import { ConnectionSlots } from '../src/transport/connection-slots.ts';
+import { ConnectionSlots } from '../src/transport/socket/connection-slots.ts';
 
 /** A socket as far as the slots use it: its own events and its engine connection's. */
 function fakeSocket(): { socket: Socket; events: EventEmitter; conn: EventEmitter } {

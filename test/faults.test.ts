@@ -10,7 +10,7 @@
  * through the runtime API; these are the faults it does not cover, seen by a remote client.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { FramehostClient } from '../src/transport/client.ts';
+import type { FramehostClient } from '../src/client/client.ts';
 import type { ErrorValue } from '../src/errors.ts';
 import type { JsonValue } from '../src/model/api.ts';
 import { SCRIPTED_MODEL, until } from './helpers/runtime.ts';

@@ -11,7 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium, SCREENSHOTS } from './helpers/browser.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { startFleet, until, type Fleet, type FleetNodeProcess } from './helpers/fleet.ts';
-import type { ChartView } from '../src/transport/chart-sse.ts';
+import type { ChartView } from '../src/transport/http/chart-sse.ts';
 
 let redis: RedisServer;
 let fleet: Fleet;

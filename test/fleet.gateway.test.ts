@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import type { Assignment, GatewayClientToServer, GatewayServerToClient, RideEnd } from '../src/fleet/events.ts';
-import type { ClientToServerEvents, ServerToClientEvents } from '../src/transport/events.ts';
+import type { ClientToServerEvents, ServerToClientEvents } from '../src/transport/socket/events.ts';
 import type { Result } from '../src/errors.ts';
 import { freePort, startRedis, type RedisServer } from './helpers/redis.ts';
 import { BIN, cleanEnv, FleetNodeProcess, until } from './helpers/fleet.ts';

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import type { Assignment, GatewayClientToServer, GatewayServerToClient, RequeueNotice } from '../src/fleet/events.ts';
-import type { ClientToServerEvents, FrameMeta, ServerToClientEvents } from '../src/transport/events.ts';
+import type { ClientToServerEvents, FrameMeta, ServerToClientEvents } from '../src/transport/socket/events.ts';
 import type { Result } from '../src/errors.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { sleep, startFleet, until, type Fleet } from './helpers/fleet.ts';

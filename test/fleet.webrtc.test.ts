@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import type { Result } from '../src/errors.ts';
 import type { Assignment, GatewayClientToServer, GatewayServerToClient } from '../src/fleet/events.ts';
-import { FramehostClient } from '../src/transport/client.ts';
+import { FramehostClient } from '../src/client/client.ts';
 import type { WebRtcConfig } from '../src/transport/webrtc/wire.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { sleep, startFleet, until, type Fleet, type FleetNodeProcess } from './helpers/fleet.ts';

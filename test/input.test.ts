@@ -3,7 +3,7 @@
  * track through a real Socket.IO client; the real ONNX graph filters them.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FramehostClient } from '../src/transport/client.ts';
+import type { FramehostClient } from '../src/client/client.ts';
 import { FramehostError } from '../src/errors.ts';
 import { until } from './helpers/runtime.ts';
 import { framesAtLeast, recordFrames, sleep, startServer, type Harness } from './helpers/server.ts';

@@ -15,7 +15,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, syml
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FramehostClient } from '../src/transport/client.ts';
+import { FramehostClient } from '../src/client/client.ts';
 import { childPool, ROOT } from './helpers/child.ts';
 
 const children = childPool();

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { JournalLine } from '../src/journal/format.ts';
 import type { JournalWritten } from '../src/journal/recorder.ts';
-import { createRuntime, type Runtime, type RuntimeOptions } from '../src/runtime.ts';
+import { createRuntime, type Runtime, type RuntimeOptions } from '../src/runtime/runtime.ts';
 import { readJournal } from '../src/journal/replay-script.ts';
 import { replaySession } from '../src/journal/replay.ts';
 import { modelSource } from '../src/model/load.ts';

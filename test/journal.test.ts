@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ClientFrame } from '../src/transport/client.ts';
+import type { ClientFrame } from '../src/client/client.ts';
 import type { JournalLine } from '../src/journal/format.ts';
 import type { JournalWritten } from '../src/journal/recorder.ts';
-import type { Runtime } from '../src/runtime.ts';
+import type { Runtime } from '../src/runtime/runtime.ts';
 import { Cli, runRaw, tempDirs } from './helpers/cli.ts';
 import { recordFrames, sleep, startServer, type Harness } from './helpers/server.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { LiveSession } from '../src/live-session.ts';
+import { LiveSession } from '../src/runtime/live-session.ts';
 
 describe('LiveSession', () => {
   it('counts from zero and remembers when the owner left', () => {

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GraphBuilder, loadTokenKeys, TokenVerifier, type TokenKeySet } from '../src/index.ts';
-import { FramehostClient } from '../src/transport/client.ts';
+import { FramehostClient } from '../src/client/client.ts';
 import { startServer } from './helpers/server.ts';
 import { childPool, ROOT } from './helpers/child.ts';
 import { BIN } from './helpers/cli.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ReplayedFrames } from '../src/journal/replayed-frames.ts';
 import { hashBytes, type JournalLine } from '../src/journal/format.ts';
-import type { RuntimeFrame } from '../src/runtime.ts';
+import type { RuntimeFrame } from '../src/runtime/runtime.ts';
 
 type FrameLine = Extract<JournalLine, { type: 'frame' }>;
 const line = (seq: number): FrameLine => ({ type: 'frame', seq, count: 1, width: 1, height: 1, format: 'rgba', hash: 'h' });

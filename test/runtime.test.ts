@@ -5,7 +5,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Runtime } from '../src/runtime.ts';
+import type { Runtime } from '../src/runtime/runtime.ts';
 import { SCRIPTED_MODEL, collectFrames, collectMessages, startRuntime, until, untilPhase } from './helpers/runtime.ts';
 
 const open: Runtime[] = [];

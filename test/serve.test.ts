@@ -5,7 +5,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FramehostClient } from '../src/transport/client.ts';
+import { FramehostClient } from '../src/client/client.ts';
 import { childPool, type Child } from './helpers/child.ts';
 import { startRedis } from './helpers/redis.ts';
 import { SCRIPTED_MODEL, until } from './helpers/runtime.ts';

@@ -4,8 +4,8 @@
  * capabilities ack, and the owner's presence with the orphan countdown.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FramehostClient } from '../src/transport/client.ts';
-import type { SessionView } from '../src/transport/events.ts';
+import type { FramehostClient } from '../src/client/client.ts';
+import type { SessionView } from '../src/transport/socket/events.ts';
 import { startServer, type Harness } from './helpers/server.ts';
 import { until } from './helpers/runtime.ts';
 

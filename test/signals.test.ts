@@ -16,7 +16,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FramehostClient } from '../src/transport/client.ts';
+import { FramehostClient } from '../src/client/client.ts';
 import { ROOT } from './helpers/child.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { nextEvent, sleep } from './helpers/server.ts';

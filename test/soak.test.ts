@@ -19,7 +19,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, expect, it } from 'vitest';
-import type { Runtime } from '../src/runtime.ts';
+import type { Runtime } from '../src/runtime/runtime.ts';
 import { SCRIPTED_MODEL, startRuntime } from './helpers/runtime.ts';
 
 const SESSIONS = Math.max(60, Number(process.env.SOAK_SESSIONS ?? 500));

@@ -6,9 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Socket } from 'socket.io';
-import { StreamRouter, type StreamSink } from '../src/transport/stream.ts';
-import type { RuntimeFrame } from '../src/runtime.ts';
-import type { ClientToServerEvents, ServerToClientEvents, SocketData } from '../src/transport/events.ts';
+import { StreamRouter, type StreamSink } from '../src/transport/socket/stream.ts';
+import type { RuntimeFrame } from '../src/runtime/runtime.ts';
+import type { ClientToServerEvents, ServerToClientEvents, SocketData } from '../src/transport/socket/events.ts';
 import { quietLogger } from './helpers/runtime.ts';
 
 type FramehostSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;

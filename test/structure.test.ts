@@ -34,16 +34,18 @@ const LAYERS: readonly { readonly path: string; readonly layer: number; readonly
   { path: 'models/', layer: 2, why: 'the built-in models, written against the model API like anyone else\'s' },
   { path: 'charts/', layer: 2, why: 'draws the machines\' charts; read by the HTTP and fleet pages above' },
   { path: 'actors/', layer: 3, why: 'the inference worker and its actor: a model running, driven by the chart' },
-  { path: 'runtime.ts', layer: 4, why: 'the runtime chart with its actors: one model, one session at a time' },
-  { path: 'live-session.ts', layer: 4, why: 'the runtime\'s record of its running session (counts, owner away, controls, journal)' },
-  { path: 'chart-reply.ts', layer: 4, why: 'the runtime\'s catch of the chart\'s answer to the request it sends' },
+  { path: 'runtime/', layer: 4, why: 'createRuntime(): the runtime chart with its actors, its record of the running session, its catch of the chart\'s answers' },
   { path: 'auth/', layer: 4, why: 'who may do what (tokens, principals, rights): checked by the transports and the fleet above' },
   { path: 'media/', layer: 4, why: 'the media pipeline (frames encoded once, outlets): what the transports attach viewers to' },
-  { path: 'transport/', layer: 5, why: 'Socket.IO, HTTP, SSE and WebRTC in front of one runtime' },
-  { path: 'transport/page/', layer: 5, why: 'the browser\'s half of the transport: shares its event map and types' },
+  { path: 'transport/', layer: 5, why: 'one server in front of one runtime: its options and the listen() that puts the parts together' },
+  { path: 'transport/socket/', layer: 5, why: 'the Socket.IO protocol: its event map, validation, limits, the owner\'s control and the frame stream' },
+  { path: 'transport/http/', layer: 5, why: 'the plain HTTP endpoints beside it: health, metrics, the page\'s files, the chart page and both SSE streams' },
+  { path: 'transport/webrtc/', layer: 5, why: 'WebRTC viewers: signalling over Socket.IO, WHEP over HTTP, peers fed by the media room' },
+  { path: 'client/', layer: 5, why: 'the typed client (framehost/client), on the protocol\'s own event map' },
+  { path: 'page/', layer: 5, why: 'the browser page: the typed client in a browser, with its own tsconfig (DOM types)' },
   { path: 'journal/', layer: 5, why: 'records a runtime\'s sessions and replays them through one' },
   { path: 'check/', layer: 5, why: 'the model author\'s conformance run, driving a runtime' },
-  { path: 'inspect.ts', layer: 5, why: 'a window onto running charts for the Stately inspector, beside the transports' },
+  { path: 'transport/inspect.ts', layer: 5, why: 'a window onto running charts for the Stately inspector, beside the transports' },
   { path: 'fleet/', layer: 6, why: 'many runtimes behind a gateway: nodes and the gateway use the transports' },
   { path: 'cli/', layer: 7, why: 'the commands: each puts the layers below together' },
   { path: 'index.ts', layer: 8, why: 'the package\'s public entry: re-exports from every layer' },
@@ -54,8 +56,8 @@ const UPWARD_IMPORTS: readonly string[] = [
   // The runtime opens a session's journal (and its LiveSession holds it); turning this around
   // (the journal subscribing to the runtime's events) is left for the move of the runtime's parts
   // into a folder of their own.
-  'src/runtime.ts -> src/journal/recorder.ts',
-  'src/live-session.ts -> src/journal/recorder.ts',
+  'src/runtime/runtime.ts -> src/journal/recorder.ts',
+  'src/runtime/live-session.ts -> src/journal/recorder.ts',
 ];
 
 function layerOf(file: string): number | undefined {

@@ -11,7 +11,7 @@ import { createToken } from '../src/auth/tokens.ts';
 import { loadTokenKeys, type TokenKeySet } from '../src/auth/keys.ts';
 import { TokenVerifier } from '../src/auth/tokens.ts';
 import type { Assignment, GatewayClientToServer, GatewayServerToClient, RideJobData } from '../src/fleet/events.ts';
-import type { ClientToServerEvents, ServerToClientEvents } from '../src/transport/events.ts';
+import type { ClientToServerEvents, ServerToClientEvents } from '../src/transport/socket/events.ts';
 import type { ErrorValue, Result } from '../src/errors.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { startFleet, type Fleet } from './helpers/fleet.ts';

@@ -11,7 +11,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { io as rawIo, type Socket } from 'socket.io-client';
 import { createToken, TokenVerifier, type TokenPolicy } from '../src/auth/tokens.ts';
 import { loadSigningKey, loadTokenKeys, TokenKeyError, type TokenKeySet } from '../src/auth/keys.ts';
-import { FramehostClient } from '../src/transport/client.ts';
+import { FramehostClient } from '../src/client/client.ts';
 import { FramehostError } from '../src/errors.ts';
 import { SCRIPTED_MODEL } from './helpers/runtime.ts';
 import { openEvents } from './helpers/sse.ts';

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { io as rawIo, type Socket } from 'socket.io-client';
 import { WebSocket } from 'ws';
-import { FramehostClient } from '../src/transport/client.ts';
+import { FramehostClient } from '../src/client/client.ts';
 import { FramehostError } from '../src/errors.ts';
 import { listen } from '../src/transport/server.ts';
 import { SCRIPTED_MODEL, until } from './helpers/runtime.ts';
@@ -435,7 +435,7 @@ describe('auth and limits at the handshake', () => {
   });
 
   // Hanging up right after asking to join races the handshake (the unit test of
-  // src/transport/connection-slots.ts covers the close that lands inside it): no slot may leak.
+  // src/transport/socket/connection-slots.ts covers the close that lands inside it): no slot may leak.
   it('leaves no slot taken by connections that hang up right after asking to connect', async () => {
     const max = 5;
     const h = await server({}, { maxConnections: max });

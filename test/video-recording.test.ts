@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createToken, TokenVerifier } from '../src/auth/tokens.ts';
 import { loadTokenKeys, type TokenKeySet } from '../src/auth/keys.ts';
 import type { TransportOptions } from '../src/transport/options.ts';
-import type { RuntimeOptions } from '../src/runtime.ts';
+import type { RuntimeOptions } from '../src/runtime/runtime.ts';
 import { SCRIPTED_MODEL } from './helpers/runtime.ts';
 import { Vp8Encoder } from '../src/media/vp8-encoder.ts';
 import { WebmWriter } from '../src/media/webm.ts';

@@ -11,7 +11,7 @@ import { until } from './helpers/runtime.ts';
 import { startServer, type Harness } from './helpers/server.ts';
 import { connectViewer, type NodeViewer } from './helpers/webrtc.ts';
 import type { TransportOptions } from '../src/transport/options.ts';
-import { FramehostClient } from '../src/transport/client.ts';
+import { FramehostClient } from '../src/client/client.ts';
 import { scaledBitrateKbps } from '../src/media/bitrate.ts';
 
 const harnesses: Harness[] = [];

@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Runtime } from '../src/runtime.ts';
+import type { Runtime } from '../src/runtime/runtime.ts';
 import { buildDecoderGraph } from '../src/models/vae-decoder/graph.ts';
 import { OCR_SIZE, testCard } from '../examples/ocr-heatmap/model.ts';
 import { collectFrames, startRuntime, untilPhase } from './helpers/runtime.ts';

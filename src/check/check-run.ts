@@ -3,7 +3,7 @@
  * model under check, its journals, and the results reported so far.
  */
 import type { Logger } from 'pino';
-import { createRuntime, type Runtime } from '../runtime.ts';
+import { createRuntime, type Runtime } from '../runtime/runtime.ts';
 import type { ErasedModel } from '../model/api.ts';
 import type { CreateSessionOptions } from '../gpu/session.ts';
 import { DEFAULT_LIMITS, type Limits } from '../machines/types.ts';

@@ -6,7 +6,7 @@
  */
 import type { InputTrackSpec } from '../model/api.ts';
 import { seededRandom } from '../util/random.ts';
-import type { Runtime } from '../runtime.ts';
+import type { Runtime } from '../runtime/runtime.ts';
 import { randomArgs } from './args.ts';
 import { CheckRun, endText, idle, plural } from './check-run.ts';
 import { describeDivergence, describeNarrowed, firstDivergence, narrowLeak, type Narrowed } from './narrow.ts';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { JournalOptions } from '../journal/recorder.ts';
-import type { Runtime } from '../runtime.ts';
+import type { Runtime } from '../runtime/runtime.ts';
 
 /** One check's journal folder: where sessions are recorded, and what is left of it afterwards. */
 export class CheckJournals {

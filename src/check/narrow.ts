@@ -15,7 +15,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { createRuntime, type Runtime, type RuntimeFrame } from '../runtime.ts';
+import { createRuntime, type Runtime, type RuntimeFrame } from '../runtime/runtime.ts';
 import type { CreateSessionOptions } from '../gpu/session.ts';
 import type { ReplayScript } from '../actors/loop-points.ts';
 import { hashBytes, type JournalLine } from '../journal/format.ts';

@@ -2,7 +2,7 @@
  * One session of `framehost check`, watched from outside: its frames (shape, hashes, timing),
  * its end, and, for models with input tracks, a feeder that publishes frames while it runs.
  */
-import type { Runtime, RuntimeFrame } from '../runtime.ts';
+import type { Runtime, RuntimeFrame } from '../runtime/runtime.ts';
 import type { SessionEnd } from '../machines/types.ts';
 import type { InputTrackSpec, PixelFormat } from '../model/api.ts';
 import type { ErrorValue } from '../errors.ts';

@@ -19,7 +19,7 @@
  */
 import { loadModelModule, modelUrl } from '../model/load.ts';
 import type { ErasedModel } from '../model/api.ts';
-import type { Runtime } from '../runtime.ts';
+import type { Runtime } from '../runtime/runtime.ts';
 import { invalidArgs, validArgs } from './args.ts';
 import { CheckRun, endText, idle, ms, plural, type CheckOptions, type CheckResult } from './check-run.ts';
 import { checkIsolation, type FirstSession } from './isolation.ts';

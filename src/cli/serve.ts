@@ -8,11 +8,11 @@
  */
 import { pino, type Logger } from 'pino';
 import { logDestination } from '../util/log-output.ts';
-import { createRuntime, type Runtime } from '../runtime.ts';
+import { createRuntime, type Runtime } from '../runtime/runtime.ts';
 import { listen, type FramehostHttpServer } from '../transport/server.ts';
 import { errorValue, FramehostError } from '../errors.ts';
 import { DEFAULT_TRANSPORT, type TransportOptions } from '../transport/options.ts';
-import { startInspection, type Inspection } from '../inspect.ts';
+import { startInspection, type Inspection } from '../transport/inspect.ts';
 import { isProviderChoice, PROVIDER_CHOICES, type ProviderChoice } from '../gpu/providers.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
 import type { FleetNode, NodeOptions } from '../fleet/node.ts';

@@ -17,8 +17,8 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import { errorValue, FramehostError, isErrorCode, type ErrorValue, type Result } from '../errors.ts';
-import { FramehostClient, type ClientFrame } from '../transport/client.ts';
-import type { StartRequest } from '../transport/events.ts';
+import { FramehostClient, type ClientFrame } from '../client/client.ts';
+import type { StartRequest } from '../transport/socket/events.ts';
 import { Emitter } from '../util/emitter.ts';
 import type { Assignment, GatewayClientToServer, GatewayServerToClient, QueueNotice, RequeueNotice, RideEnd, RideGrant } from './events.ts';
 

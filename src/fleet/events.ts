@@ -3,7 +3,7 @@
  * the fleet client), and what travels through the queue between gateways and nodes (a job's
  * data, its progress = the assignment, its return value = how the ride ended).
  */
-import type { Ack } from '../transport/events.ts';
+import type { Ack } from '../transport/socket/events.ts';
 import type { ErrorValue } from '../errors.ts';
 import type { EndReason } from '../machines/types.ts';
 

@@ -8,12 +8,12 @@ import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import { Access, roleRefusal } from '../auth/access.ts';
 import { fail, type Result } from '../errors.ts';
-import { admissionMiddleware } from '../transport/admission.ts';
-import { ConnectionSlots } from '../transport/connection-slots.ts';
-import { originCheck } from '../transport/handshake.ts';
-import { TokenBucket } from '../transport/rate-limit.ts';
-import { extraArgumentsMessage, splitAck } from '../transport/request-args.ts';
-import { SubjectLimits } from '../transport/subject-limits.ts';
+import { admissionMiddleware } from '../transport/socket/admission.ts';
+import { ConnectionSlots } from '../transport/socket/connection-slots.ts';
+import { originCheck } from '../transport/socket/handshake.ts';
+import { TokenBucket } from '../transport/socket/rate-limit.ts';
+import { extraArgumentsMessage, splitAck } from '../transport/socket/request-args.ts';
+import { SubjectLimits } from '../transport/socket/subject-limits.ts';
 import { messageOf } from './deadline.ts';
 import { GATEWAY_CLIENT_EVENTS, type GatewayClientToServer } from './events.ts';
 import type { GatewaySettings } from './options.ts';
@@ -43,7 +43,7 @@ export function createGatewayIo(http: HttpServer, d: GatewaySocketDeps): Gateway
   });
   const slots = new ConnectionSlots(s.maxConnections);
   const subjects = new SubjectLimits({ maxConnections: s.maxConnectionsPerSub, requestsPerSecond: s.requestsPerSecondPerSub, requestBurst: s.requestsPerSecondPerSub * 2 });
-  // The nodes' check (src/transport/admission.ts): the same tokens, the same codes.
+  // The nodes' check (src/transport/socket/admission.ts): the same tokens, the same codes.
   const access = new Access({ ...(s.authToken ? { authToken: s.authToken } : {}), ...(s.tokens ? { verifier: s.tokens } : {}) });
   io.use(admissionMiddleware({ access, slots, subjects, log }));
   io.on('connection', (socket: GatewaySocket) => serveConnection(socket, subjects, d));

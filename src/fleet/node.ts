@@ -25,7 +25,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createActor, fromCallback, fromPromise, type Actor, type InspectionEvent } from 'xstate';
 import { fail, type Result } from '../errors.ts';
-import type { Runtime } from '../runtime.ts';
+import type { Runtime } from '../runtime/runtime.ts';
 import { messageOf } from './deadline.ts';
 import { HeldJobs } from './held-jobs.ts';
 import { NodeAdmission } from './node-admission.ts';

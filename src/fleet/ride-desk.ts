@@ -7,7 +7,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { fail, type Result } from '../errors.ts';
-import { isPlainObject } from '../transport/validate.ts';
+import { isPlainObject } from '../transport/socket/validate.ts';
 import { messageOf } from './deadline.ts';
 import type { RideGrant } from './events.ts';
 import type { GatewayLinks } from './gateway-links.ts';

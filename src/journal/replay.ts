@@ -7,7 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { createRuntime, type Runtime } from '../runtime.ts';
+import { createRuntime, type Runtime } from '../runtime/runtime.ts';
 import type { ModelInfo } from '../machines/types.ts';
 import { FramehostError } from '../errors.ts';
 import { ReplayedFrames } from './replayed-frames.ts';

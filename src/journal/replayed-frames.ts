@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RuntimeFrame } from '../runtime.ts';
+import type { RuntimeFrame } from '../runtime/runtime.ts';
 import { bytesPerPixel } from '../gpu/frames.ts';
 import { encodePng, frameFileName } from '../util/png.ts';
 import { hashBytes } from './format.ts';

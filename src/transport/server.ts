@@ -4,17 +4,17 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
-import type { Runtime } from '../runtime.ts';
-import { createMetrics, type Metrics } from './metrics.ts';
-import { createHttpHandler, createMetricsHandler } from './http.ts';
+import type { Runtime } from '../runtime/runtime.ts';
+import { createMetrics, type Metrics } from './http/metrics.ts';
+import { createHttpHandler, createMetricsHandler } from './http/routes.ts';
 import { Access } from '../auth/access.ts';
 import { DEFAULT_TRANSPORT, type TransportOptions } from './options.ts';
-import { attachProtocol, type FramehostServer } from './protocol.ts';
-import { originCheck } from './handshake.ts';
+import { attachProtocol, type FramehostServer } from './socket/protocol.ts';
+import { originCheck } from './socket/handshake.ts';
 import { listenOn } from '../util/listen.ts';
-import { createEventStream } from './events-sse.ts';
-import { createChartStream } from './chart-sse.ts';
-import { createChartPage } from './chart-page.ts';
+import { createEventStream } from './http/events-sse.ts';
+import { createChartStream } from './http/chart-sse.ts';
+import { createChartPage } from './http/chart-page.ts';
 import { runtimeMachine } from '../machines/runtime.machine.ts';
 import { WhepEndpoint } from './webrtc/whep.ts';
 import type { Media } from './webrtc/signalling.ts';

@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import type { RuntimeOptions } from '../../src/runtime.ts';
+import type { RuntimeOptions } from '../../src/runtime/runtime.ts';
 import type { TransportOptions } from '../../src/transport/options.ts';
 import { CHROMIUM } from '../setup/system.ts';
 import { startServer, type Harness } from './server.ts';

@@ -3,7 +3,7 @@
  * argv[3] ms, and print `stopped`. Nothing else holds the event loop, so once stopped the
  * process must exit by itself.
  */
-import { startInspection } from '../../src/inspect.ts';
+import { startInspection } from '../../src/transport/inspect.ts';
 
 const url = process.argv[2] ?? 'ws://127.0.0.1:1';
 const after = Number(process.argv[3] ?? 200);

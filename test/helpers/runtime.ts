@@ -1,7 +1,7 @@
 /** Shared helpers for tests that run a real runtime (real worker, real ONNX Runtime). */
 import { pino } from 'pino';
 import { fileURLToPath } from 'node:url';
-import { createRuntime, type Runtime, type RuntimeFrame, type RuntimeOptions } from '../../src/runtime.ts';
+import { createRuntime, type Runtime, type RuntimeFrame, type RuntimeOptions } from '../../src/runtime/runtime.ts';
 import type { Phase } from '../../src/machines/phase.ts';
 import type { JsonValue } from '../../src/model/api.ts';
 

@@ -1,8 +1,8 @@
 /** A real framehost server on 127.0.0.1:0 and real socket.io clients, for transport tests. */
-import { FramehostClient, type ClientFrame, type ClientOptions } from '../../src/transport/client.ts';
+import { FramehostClient, type ClientFrame, type ClientOptions } from '../../src/client/client.ts';
 import { listen, type FramehostHttpServer } from '../../src/transport/server.ts';
 import type { TransportOptions } from '../../src/transport/options.ts';
-import type { Runtime, RuntimeOptions } from '../../src/runtime.ts';
+import type { Runtime, RuntimeOptions } from '../../src/runtime/runtime.ts';
 import { startRuntime, until } from './runtime.ts';
 
 export interface Harness {

@@ -4,7 +4,7 @@
  * candidates both ways, and records the frames it decodes.
  */
 import { isWrtc, loadWrtc, type Wrtc, type WrtcPeerConnection, type WrtcTrack, type WrtcVideoSink } from '../../src/transport/webrtc/wrtc.ts';
-import type { FramehostClient } from '../../src/transport/client.ts';
+import type { FramehostClient } from '../../src/client/client.ts';
 import type { Result } from '../../src/errors.ts';
 import type { WebRtcCandidate } from '../../src/transport/webrtc/wire.ts';
 import { candidateAllowed } from '../../src/transport/webrtc/options.ts';

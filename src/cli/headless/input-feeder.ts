@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorValue, type ErrorCode, type Result } from '../../errors.ts';
-import { LOCAL_OWNER, type Runtime } from '../../runtime.ts';
+import { LOCAL_OWNER, type Runtime } from '../../runtime/runtime.ts';
 import type { InputTrackSpec } from '../../model/api.ts';
 import { messageOf, type HeadlessEvent } from './events.ts';
 import { decodeInputPng } from './input-png.ts';

@@ -55,7 +55,7 @@ import { pino } from 'pino';
 import { logDestination } from '../../util/log-output.ts';
 import { recordOptions } from '../../journal/cli-options.ts';
 import { errorValue } from '../../errors.ts';
-import { createRuntime, type Runtime } from '../../runtime.ts';
+import { createRuntime, type Runtime } from '../../runtime/runtime.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from '../args.ts';
 import { checkModelArgument } from '../problems.ts';
 import { jsonLines, messageOf, type HeadlessEvent } from './events.ts';

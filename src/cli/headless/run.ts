@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorValue, type Result } from '../../errors.ts';
-import type { Runtime, RuntimeEvents, RuntimeFrame } from '../../runtime.ts';
+import type { Runtime, RuntimeEvents, RuntimeFrame } from '../../runtime/runtime.ts';
 import { bytesPerPixel } from '../../gpu/frames.ts';
 import { encodePng, frameFileName } from '../../util/png.ts';
 import { messageOf, type HeadlessEvent } from './events.ts';

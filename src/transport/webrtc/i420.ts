@@ -2,7 +2,7 @@
  * Pixel conversion between the model's RGBA/RGB frames and the I420 frames libwebrtc encodes
  * and decodes. A frame is converted once however many peers it goes to (spectators share it).
  */
-import type { RuntimeFrame } from '../../runtime.ts';
+import type { RuntimeFrame } from '../../runtime/runtime.ts';
 import type { I420Frame, Wrtc } from './wrtc.ts';
 
 export const i420Bytes = (width: number, height: number): number => width * height + 2 * Math.ceil(width / 2) * Math.ceil(height / 2);

@@ -13,7 +13,7 @@ import { createActor, type Actor } from 'xstate';
 import { peerMachine } from '../../machines/peer.machine.ts';
 import type { Logger } from 'pino';
 import { fail, type ErrorValue, type Result } from '../../errors.ts';
-import type { RuntimeFrame } from '../../runtime.ts';
+import type { RuntimeFrame } from '../../runtime/runtime.ts';
 import { candidateAllowed, type WebRtcOptions } from './options.ts';
 import type { FramePixels } from '../../media/bitrate.ts';
 import { boundBitrate, checkOffer, NO_RECEIVE_SECTION, preferCodec, receiveSection, sendingCodec, type MediaSection } from './sdp.ts';

@@ -11,7 +11,7 @@ import { createActor, type Actor } from 'xstate';
 import type { Logger } from 'pino';
 import { peerMachine } from '../../machines/peer.machine.ts';
 import { errorValue, fail, type ErrorValue, type Result } from '../../errors.ts';
-import type { RuntimeFrame } from '../../runtime.ts';
+import type { RuntimeFrame } from '../../runtime/runtime.ts';
 import type { MediaRoom } from '../../media/room.ts';
 import type { Outlet, OutletOptions } from '../../media/outlet.ts';
 import type { WebRtcOptions } from './options.ts';

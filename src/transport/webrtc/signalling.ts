@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { errorValue, type ErrorCode, type ErrorValue } from '../../errors.ts';
-import type { Runtime, RuntimeFrame } from '../../runtime.ts';
+import type { Runtime, RuntimeFrame } from '../../runtime/runtime.ts';
 import type { MediaRoom } from '../../media/room.ts';
 import { FramePixels } from '../../media/bitrate.ts';
 import { ConnectionSignalling, type FramehostSocket, type SignallingDeps } from './connection-signalling.ts';

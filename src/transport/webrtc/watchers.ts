@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { fail, type Result } from '../../errors.ts';
-import type { RuntimeFrame } from '../../runtime.ts';
+import type { RuntimeFrame } from '../../runtime/runtime.ts';
 import type { WebRtcOptions } from './options.ts';
 import { WATCHER, type PeerRoster } from './peer-roster.ts';
 import { openRoomPeer, type PeerBook, type RoomLoader } from './room-peer.ts';

@@ -3,7 +3,7 @@
  * without framehost's client. `POST /whep` with an SDP offer (`Content-Type: application/sdp`)
  * gets `201`, the answer and `Location: /whep/<id>`; `DELETE /whep/<id>` ends that viewer.
  *
- * A WHEP viewer is a watcher (src/transport/stream.ts): a spectator that never controls, so it
+ * A WHEP viewer is a watcher (src/transport/socket/stream.ts): a spectator that never controls, so it
  * needs broadcast mode and counts against `maxViewers`; its peer is a room peer (the encode-once
  * sender, node-datachannel), counted against `maxPeers`. A server on the wrtc sender refuses WHEP
  * (`webrtc_unavailable`): wrtc and node-datachannel were not cleared to share a process. The answer
@@ -14,8 +14,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { errorValue, type ErrorCode, type ErrorValue } from '../../errors.ts';
 import { authorizeRequest, type Access } from '../../auth/access.ts';
-import { TokenBucket } from '../rate-limit.ts';
-import type { StreamRouter } from '../stream.ts';
+import { TokenBucket } from '../socket/rate-limit.ts';
+import type { StreamRouter } from '../socket/stream.ts';
 import type { Media } from './signalling.ts';
 
 /** New WHEP viewers per second for the whole server (a resource is a peer: not free to make). */

@@ -1,6 +1,6 @@
 /**
  * The WebRTC signalling payloads, shared by the server and the page (types only: the page's
- * bundle imports this file). The events themselves are in src/transport/events.ts.
+ * bundle imports this file). The events themselves are in src/transport/socket/events.ts.
  */
 
 export interface IceServer {

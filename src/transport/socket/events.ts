@@ -1,16 +1,16 @@
 /**
  * The Socket.IO protocol: one typed event map, shared by the server and every client
  * (socket.io's `typed-events.ts` pattern). Types do not replace validation: the server checks
- * every payload (src/transport/validate.ts) before anything reaches the chart.
+ * every payload (src/transport/socket/validate.ts) before anything reaches the chart.
  */
-import type { ErrorValue, Result } from '../errors.ts';
-import type { EndReason } from '../machines/types.ts';
-import type { Phase } from '../machines/phase.ts';
-import type { Capabilities } from '../model/capabilities.ts';
-import type { JsonValue } from '../model/api.ts';
-import type { Principal, Right } from '../auth/principal.ts';
-import type { ControlSnapshot } from '../model/controls.ts';
-import type { PeerCloseReason, WebRtcCandidate, WebRtcConfig, WebRtcOfferRequest } from './webrtc/wire.ts';
+import type { ErrorValue, Result } from '../../errors.ts';
+import type { EndReason } from '../../machines/types.ts';
+import type { Phase } from '../../machines/phase.ts';
+import type { Capabilities } from '../../model/capabilities.ts';
+import type { JsonValue } from '../../model/api.ts';
+import type { Principal, Right } from '../../auth/principal.ts';
+import type { ControlSnapshot } from '../../model/controls.ts';
+import type { PeerCloseReason, WebRtcCandidate, WebRtcConfig, WebRtcOfferRequest } from '../webrtc/wire.ts';
 
 /**
  * How frames travel to a viewer: raw pixels (loopback, LAN) or JPEG (remote viewers) as

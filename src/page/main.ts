@@ -2,7 +2,7 @@
  * The demo page: the live stream on a canvas that uses the space it has, the session's state
  * and this page's role, and controls generated from the model's command schema that show the
  * session's command state. Plain DOM, no framework; bundled by esbuild on request
- * (src/transport/assets.ts). The parts: controls.ts (the forms), figures.ts (fps, frame,
+ * (src/transport/http/assets.ts). The parts: controls.ts (the forms), figures.ts (fps, frame,
  * bitrate), presence.ts (role, buttons, notices, the tab's memory), media.ts and webrtc.ts (the
  * WebRTC stream), camera.ts (input tracks).
  *
@@ -10,8 +10,8 @@
  * (sessionStorage) and presents it again (`session:resume`), then takes its stream back
  * (WebRTC negotiated anew); meanwhile other pages show the owner away with the orphan countdown.
  */
-import { FramehostClient, type ClientFrame } from '../client.ts';
-import type { Encoding } from '../events.ts';
+import { FramehostClient, type ClientFrame } from '../client/client.ts';
+import type { Encoding } from '../transport/socket/events.ts';
 import { createPageMedia, type PageMedia } from './media.ts';
 import { CommandForms, type CommandInfo } from './controls.ts';
 import { Figures } from './figures.ts';

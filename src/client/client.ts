@@ -11,7 +11,7 @@ import { io, type Socket } from 'socket.io-client';
 import { errorValue, FramehostError, isErrorCode, type Result } from '../errors.ts';
 import type { Capabilities } from '../model/capabilities.ts';
 import type { Phase } from '../machines/phase.ts';
-import type { AttachRequest, CapabilitiesReply, ClientToServerEvents, FrameMeta, ServerToClientEvents, SessionView, StartRequest } from './events.ts';
+import type { AttachRequest, CapabilitiesReply, ClientToServerEvents, FrameMeta, ServerToClientEvents, SessionView, StartRequest } from '../transport/socket/events.ts';
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 

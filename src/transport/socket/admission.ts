@@ -7,8 +7,8 @@
  */
 import type { Logger } from 'pino';
 import type { Socket } from 'socket.io';
-import type { Access, Principal } from '../auth/access.ts';
-import { errorValue, type ErrorValue } from '../errors.ts';
+import type { Access, Principal } from '../../auth/access.ts';
+import { errorValue, type ErrorValue } from '../../errors.ts';
 import type { ConnectionSlots } from './connection-slots.ts';
 import type { SubjectLimits } from './subject-limits.ts';
 

@@ -4,7 +4,7 @@
  * so the event loop only waits for the result.
  */
 import sharp from 'sharp';
-import type { RuntimeFrame } from '../runtime.ts';
+import type { RuntimeFrame } from '../../runtime/runtime.ts';
 
 // One frame at a time per viewer; libvips' own cache would only hold stale frames.
 sharp.cache(false);

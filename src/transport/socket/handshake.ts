@@ -1,7 +1,7 @@
 /**
  * The handshake check shared by every Socket.IO server framehost runs (a node, a gateway): the
  * browser-origin allow-list (the credentials check is src/auth/access.ts, run by the middleware
- * of src/transport/admission.ts).
+ * of src/transport/socket/admission.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';

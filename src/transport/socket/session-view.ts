@@ -1,5 +1,5 @@
 /** The running session as every client may see it (`SessionView`): from the runtime's status, null when none runs. */
-import type { RuntimeStatus } from '../runtime.ts';
+import type { RuntimeStatus } from '../../runtime/runtime.ts';
 import type { SessionView } from './events.ts';
 
 export function sessionView(status: RuntimeStatus, now = Date.now()): SessionView | null {

@@ -12,10 +12,10 @@
  */
 import type { Socket } from 'socket.io';
 import type { Logger } from 'pino';
-import type { RuntimeFrame } from '../runtime.ts';
+import type { RuntimeFrame } from '../../runtime/runtime.ts';
 import { FRAME_ACK_WINDOW, type ClientToServerEvents, type Encoding, type FrameMeta, type ServerToClientEvents, type SocketData } from './events.ts';
 import type { StreamSettings } from './validate.ts';
-import { fail, type ErrorValue, type Result } from '../errors.ts';
+import { fail, type ErrorValue, type Result } from '../../errors.ts';
 
 /** An acknowledgement that never comes frees its place in the window after this long. */
 const ACK_TIMEOUT_MS = 5000;

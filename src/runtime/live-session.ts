@@ -3,8 +3,8 @@
  * its owner left, its child log and its journal. A new one per session, so nothing carries over.
  */
 import type { Logger } from 'pino';
-import { ControlValues } from './model/controls.ts';
-import type { SessionJournal } from './journal/recorder.ts';
+import { ControlValues } from '../model/controls.ts';
+import type { SessionJournal } from '../journal/recorder.ts';
 
 export class LiveSession {
   readonly controls = new ControlValues();

@@ -2,7 +2,7 @@
  * Catches the chart's answer to the one request being sent right now: XState handles an event
  * synchronously, and the chart emits exactly one `request.accepted` or `request.refused` for it.
  */
-import { errorValue, type Result } from './errors.ts';
+import { errorValue, type Result } from '../errors.ts';
 
 export type Reply = Result<{ sessionId?: string }>;
 

@@ -11,9 +11,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { activeStateIds, type LiveChart } from '../machines/chart-graph.ts';
+import { activeStateIds, type LiveChart } from '../../machines/chart-graph.ts';
 import { createSseReaders } from './sse-readers.ts';
-import type { Access } from '../auth/access.ts';
+import type { Access } from '../../auth/access.ts';
 
 /** Chart pages at once; the last events kept (and sent in one push at most); the push period. */
 export const DEFAULT_CHART_STREAM = { maxClients: 8, maxBufferedBytes: 256 * 1024, keepAliveMs: 15_000 } as const;

@@ -4,7 +4,7 @@
  * arguments before it are the payload. Reading `(req, ack)` positionally took a stray second
  * argument for the ack and dropped the request as ack-less; the client waited for its timeout.
  */
-import type { Result } from '../errors.ts';
+import type { Result } from '../../errors.ts';
 
 export type Ack = (result: Result) => void;
 

@@ -4,15 +4,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Runtime } from '../runtime.ts';
-import { isServing } from '../machines/phase.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
+import { isServing } from '../../machines/phase.ts';
 import type { Metrics } from './metrics.ts';
 import { pageAsset } from './assets.ts';
 import type { EventStream } from './events-sse.ts';
 import type { ChartStream } from './chart-sse.ts';
-import { Access, authorizeRequest } from '../auth/access.ts';
-import { WhepEndpoint } from './webrtc/whep.ts';
-import { listRecordings } from '../media/video-recorder.ts';
+import { Access, authorizeRequest } from '../../auth/access.ts';
+import { WhepEndpoint } from '../webrtc/whep.ts';
+import { listRecordings } from '../../media/video-recorder.ts';
 import { json } from './json-reply.ts';
 
 /** The chart page (drawn once) and its live stream. */

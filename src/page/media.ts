@@ -4,9 +4,9 @@
  * page falls back to Socket.IO frames and says so in #media. The canvas stays the one display:
  * WebRTC frames are drawn on it as they are presented, as Socket.IO frames are.
  */
-import type { FramehostClient } from '../client.ts';
-import type { Encoding } from '../events.ts';
-import type { WebRtcConfig } from '../webrtc/wire.ts';
+import type { FramehostClient } from '../client/client.ts';
+import type { Encoding } from '../transport/socket/events.ts';
+import type { WebRtcConfig } from '../transport/webrtc/wire.ts';
 import { openView, type ReceiverStats, type WebRtcView } from './webrtc.ts';
 
 export interface PageMedia {

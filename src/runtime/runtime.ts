@@ -10,24 +10,24 @@
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
-import { errorValue, fail, FramehostError, type ErrorValue, type Result } from './errors.ts';
-import { acceptsInput, isSessionOwner, runtimeMachine, type RuntimeMachine } from './machines/runtime.machine.ts';
-import { createTrackShare, frameBytes, TrackWriter } from './actors/input-track.ts';
-import { wallClockMs, type FrameMessage } from './actors/protocol.ts';
-import { phaseOf, type Phase } from './machines/phase.ts';
-import { DEFAULT_LIMITS, type EndReason, type Limits, type ModelInfo, type RequestSubject, type RuntimeEvent, type SessionEnd, type SessionRecord } from './machines/types.ts';
-import { createInferenceActor, type InferenceSink, type WorkerMemory } from './actors/inference.actor.ts';
-import { eraseModel, type ErasedModel, type InputTrackSpec, type JsonValue } from './model/api.ts';
-import { loadModelModule, modelSource, modelUrl } from './model/load.ts';
-import { capabilitiesOf, checkCommand, type Capabilities } from './model/capabilities.ts';
-import type { ControlSnapshot } from './model/controls.ts';
-import type { CreateSessionOptions } from './gpu/session.ts';
-import { Emitter } from './util/emitter.ts';
-import { logDestination } from './util/log-output.ts';
-import { createRecorder, type JournalOptions, type JournalWritten, type Recorder } from './journal/recorder.ts';
+import { errorValue, fail, FramehostError, type ErrorValue, type Result } from '../errors.ts';
+import { acceptsInput, isSessionOwner, runtimeMachine, type RuntimeMachine } from '../machines/runtime.machine.ts';
+import { createTrackShare, frameBytes, TrackWriter } from '../actors/input-track.ts';
+import { wallClockMs, type FrameMessage } from '../actors/protocol.ts';
+import { phaseOf, type Phase } from '../machines/phase.ts';
+import { DEFAULT_LIMITS, type EndReason, type Limits, type ModelInfo, type RequestSubject, type RuntimeEvent, type SessionEnd, type SessionRecord } from '../machines/types.ts';
+import { createInferenceActor, type InferenceSink, type WorkerMemory } from '../actors/inference.actor.ts';
+import { eraseModel, type ErasedModel, type InputTrackSpec, type JsonValue } from '../model/api.ts';
+import { loadModelModule, modelSource, modelUrl } from '../model/load.ts';
+import { capabilitiesOf, checkCommand, type Capabilities } from '../model/capabilities.ts';
+import type { ControlSnapshot } from '../model/controls.ts';
+import type { CreateSessionOptions } from '../gpu/session.ts';
+import { Emitter } from '../util/emitter.ts';
+import { logDestination } from '../util/log-output.ts';
+import { createRecorder, type JournalOptions, type JournalWritten, type Recorder } from '../journal/recorder.ts';
 import { LiveSession } from './live-session.ts';
 import { ChartReply, type Reply } from './chart-reply.ts';
-import type { ReplayScript } from './actors/loop-points.ts';
+import type { ReplayScript } from '../actors/loop-points.ts';
 
 export interface RuntimeOptions {
   /** Model module path or URL; default: the built-in Gray-Scott world. */

@@ -5,9 +5,9 @@
  * a command was not sent yet. So a preset moves the rates' sliders, "send rates" sends what the
  * session has, and a second tab shows the values of the session it watches.
  */
-import type { JsonSchema } from '../../model/schema.ts';
-import type { JsonValue } from '../../model/api.ts';
-import type { ControlSnapshot } from '../../model/controls.ts';
+import type { JsonSchema } from '../model/schema.ts';
+import type { JsonValue } from '../model/api.ts';
+import type { ControlSnapshot } from '../model/controls.ts';
 
 type Props = Record<string, JsonSchema>;
 type Input = HTMLInputElement | HTMLSelectElement;

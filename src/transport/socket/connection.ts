@@ -5,15 +5,15 @@
  */
 import type { Socket } from 'socket.io';
 import type { Logger } from 'pino';
-import { fail, type ErrorValue, type Result } from '../errors.ts';
-import type { Runtime } from '../runtime.ts';
-import type { Metrics } from './metrics.ts';
-import type { TransportOptions } from './options.ts';
+import { fail, type ErrorValue, type Result } from '../../errors.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
+import type { Metrics } from '../http/metrics.ts';
+import type { TransportOptions } from '../options.ts';
 import { CLIENT_EVENTS, type ClientToServerEvents, type ServerToClientEvents, type SocketData } from './events.ts';
 import { sessionView } from './session-view.ts';
 import { SessionControl } from './control.ts';
 import type { SubjectLimits } from './subject-limits.ts';
-import { permits, roleRefusal, type Right } from '../auth/access.ts';
+import { permits, roleRefusal, type Right } from '../../auth/access.ts';
 import type { StreamRouter } from './stream.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { checkCommandRequest, checkEmpty, checkResume, checkStream, isPlainObject } from './validate.ts';

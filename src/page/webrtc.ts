@@ -6,9 +6,9 @@
  *
  * The camera can go the other way on the same peer (a renegotiation adds a send section).
  */
-import type { FramehostClient } from '../client.ts';
-import type { Result } from '../../errors.ts';
-import type { PeerCloseReason, WebRtcConfig } from '../webrtc/wire.ts';
+import type { FramehostClient } from '../client/client.ts';
+import type { Result } from '../errors.ts';
+import type { PeerCloseReason, WebRtcConfig } from '../transport/webrtc/wire.ts';
 
 export interface ReceiverStats {
   readonly codec: string | null;

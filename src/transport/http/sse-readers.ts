@@ -7,8 +7,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { errorValue, type ErrorCode } from '../errors.ts';
-import { authorizeRequest, type Access } from '../auth/access.ts';
+import { errorValue, type ErrorCode } from '../../errors.ts';
+import { authorizeRequest, type Access } from '../../auth/access.ts';
 import { json } from './json-reply.ts';
 
 export interface SseReaderOptions {

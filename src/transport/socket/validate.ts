@@ -3,7 +3,7 @@
  * known shape or an error value; nothing here throws, whatever a client sends (binary where
  * JSON is expected, arrays, `__proto__` keys, deep nesting).
  */
-import { errorValue, type ErrorValue } from '../errors.ts';
+import { errorValue, type ErrorValue } from '../../errors.ts';
 import type { AttachRequest, CommandRequest, Encoding, Flow, ResumeRequest } from './events.ts';
 
 type Checked<T> = { ok: true; value: T } | { ok: false; error: ErrorValue };

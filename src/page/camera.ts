@@ -5,9 +5,9 @@
  * session's owner may publish; the button works while a session starts or runs, and sending
  * stops when the session ends.
  */
-import type { FramehostClient } from '../client.ts';
-import type { InputTrackSpec } from '../../model/api.ts';
-import type { Phase } from '../../machines/phase.ts';
+import type { FramehostClient } from '../client/client.ts';
+import type { InputTrackSpec } from '../model/api.ts';
+import type { Phase } from '../machines/phase.ts';
 import type { PageMedia } from './media.ts';
 import { $, log, showError } from './dom.ts';
 

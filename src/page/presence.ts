@@ -5,9 +5,9 @@
  * orphan countdown, someone else playing (Watch shows it). The notices lie over the picture,
  * so their coming and going never moves anything.
  */
-import type { Phase } from '../../machines/phase.ts';
-import type { Right } from '../../auth/principal.ts';
-import type { SessionView } from '../events.ts';
+import type { Phase } from '../machines/phase.ts';
+import type { Right } from '../auth/principal.ts';
+import type { SessionView } from '../transport/socket/events.ts';
 import { $, allow } from './dom.ts';
 
 export type Role = 'owner' | 'spectator' | 'nobody';

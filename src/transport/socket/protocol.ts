@@ -2,23 +2,23 @@
  * The Socket.IO protocol: client events become runtime requests (hence chart events), and the
  * chart's answer goes back in the acknowledgement. The transport adds no lifecycle rule: it
  * validates, maps sockets to owners and viewers, and sends (STYLE.md, rule 4). One socket's
- * requests are handled by its `Connection` (src/transport/connection.ts).
+ * requests are handled by its `Connection` (src/transport/socket/connection.ts).
  */
 import type { Server } from 'socket.io';
 import type { Logger } from 'pino';
-import type { Result } from '../errors.ts';
-import type { Runtime } from '../runtime.ts';
-import type { Metrics } from './metrics.ts';
-import type { TransportOptions } from './options.ts';
+import type { Result } from '../../errors.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
+import type { Metrics } from '../http/metrics.ts';
+import type { TransportOptions } from '../options.ts';
 import type { ClientToServerEvents, ServerToClientEvents, SocketData } from './events.ts';
 import { sessionView } from './session-view.ts';
 import { SessionControl } from './control.ts';
 import { admissionMiddleware } from './admission.ts';
 import { SubjectLimits } from './subject-limits.ts';
-import type { Access } from '../auth/access.ts';
+import type { Access } from '../../auth/access.ts';
 import { StreamRouter } from './stream.ts';
-import { createMedia, type Media } from './webrtc/signalling.ts';
-import { DEFAULT_WEBRTC } from './webrtc/options.ts';
+import { createMedia, type Media } from '../webrtc/signalling.ts';
+import { DEFAULT_WEBRTC } from '../webrtc/options.ts';
 import { ConnectionSlots } from './connection-slots.ts';
 import { Connection, viewerIdentity, type ConnectionContext, type FramehostSocket } from './connection.ts';
 
@@ -60,11 +60,11 @@ export function attachProtocol(io: FramehostServer, deps: ProtocolDeps): { strea
   /** Runtime subscriptions, undone when the server closes (the runtime outlives it). */
   const subscriptions = relayRuntime(io, { runtime, stream, control, mayLeave, tellSession, socketsOf });
 
-  // Admitted sockets, counted by us (src/transport/connection-slots.ts); the gauge follows the count.
+  // Admitted sockets, counted by us (src/transport/socket/connection-slots.ts); the gauge follows the count.
   const slots = new ConnectionSlots(options.maxConnections, (n) => metrics.connections(n));
   const subjects = new SubjectLimits({ maxConnections: options.maxConnectionsPerSub, requestsPerSecond: options.requestsPerSecondPerSub, requestBurst: options.requestBurstPerSub });
 
-  // Handshake (src/transport/admission.ts): credentials, connections per user, the connection
+  // Handshake (src/transport/socket/admission.ts): credentials, connections per user, the connection
   // limit. Errors reach the client's `connect_error` with `.data = { code, message }`.
   io.use(admissionMiddleware({ access, slots, subjects, log }));
 

@@ -14,10 +14,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Runtime } from '../runtime.ts';
-import type { ErrorCode } from '../errors.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
+import type { ErrorCode } from '../../errors.ts';
 import { createSseReaders } from './sse-readers.ts';
-import type { Access } from '../auth/access.ts';
+import type { Access } from '../../auth/access.ts';
 
 export interface EventStreamOptions {
   /** Who may read (src/auth/access.ts); everyone when unset. */

@@ -5,8 +5,8 @@
  * `/chart/events` (chart-sse.ts). No library, no internet; everything from the server is put in
  * the page as text. A `?token=SECRET` in the page's address is passed on to the stream.
  */
-import { CHART_CSS, CHART_LIGHT_SCRIPT } from '../charts/style.ts';
-import { chartGraph, type LiveChart } from '../machines/chart-graph.ts';
+import { CHART_CSS, CHART_LIGHT_SCRIPT } from '../../charts/style.ts';
+import { chartGraph, type LiveChart } from '../../machines/chart-graph.ts';
 import { CHART_EVENTS_KEPT } from './chart-sse.ts';
 
 const TITLES: Readonly<Record<string, string>> = { framehost: 'Runtime chart', node: 'Fleet node chart' };
@@ -18,7 +18,7 @@ const TITLES: Readonly<Record<string, string>> = { framehost: 'Runtime chart', n
 export function createChartPage(charts: readonly LiveChart[]): () => Promise<string> {
   let page: Promise<string> | null = null;
   return () => {
-    page ??= import('../charts/drawing.ts')
+    page ??= import('../../charts/drawing.ts')
       .then(({ drawChart }) => Promise.all(charts.map((c) => drawChart(chartGraph(c.machine)))))
       .then((svgs) => chartPageHtml(charts.map((c, i) => ({ id: c.machine.id, svg: svgs[i]! }))));
     page.catch(() => (page = null)); // draw again on the next request rather than keep a failure

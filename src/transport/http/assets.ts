@@ -1,5 +1,5 @@
 /**
- * The demo page's files. The page's script (src/transport/page/main.ts, which uses the typed
+ * The demo page's files. The page's script (src/page/main.ts, which uses the typed
  * client) is bundled with esbuild on first request and kept in memory: no build step, and
  * nothing generated in git.
  */
@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
-const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
+const PAGE_DIR = fileURLToPath(new URL('../../page/', import.meta.url));
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
 export interface Asset {

@@ -3,9 +3,9 @@
  * in the tests, do not collide). Fed by the runtime's events and the stream; read at /metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Runtime } from '../runtime.ts';
-import { PHASES } from '../machines/phase.ts';
-import type { ErrorCode } from '../errors.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
+import { PHASES } from '../../machines/phase.ts';
+import type { ErrorCode } from '../../errors.ts';
 
 export interface Metrics {
   readonly registry: Registry;

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createActor, createMachine } from 'xstate';
 import type { Runtime } from '../src/runtime/runtime.ts';
-import { createEventStream } from '../src/transport/http/events-sse.ts';
+import { EventStream } from '../src/transport/http/events-sse.ts';
 import { listenOn } from '../src/util/listen.ts';
 import { SCRIPTED_MODEL, startRuntime, until, untilPhase } from './helpers/runtime.ts';
 import { startServer, type Harness } from './helpers/server.ts';
@@ -80,7 +80,7 @@ describe('GET /events', () => {
     await rt.ready();
     const logs: string[] = [];
     const log = pino({ level: 'warn' }, new Writable({ write: (c: Buffer, _e, done) => (logs.push(c.toString()), done()) }));
-    const stream = createEventStream(rt, { maxBufferedBytes: 256 * 1024 }, log);
+    const stream = new EventStream(rt, { maxBufferedBytes: 256 * 1024 }, log);
     const server: Server = createServer((req, res) => stream.handle(req, res));
     const { url } = await listenOn(server, '127.0.0.1', 0);
     cleanups.push(() => new Promise<void>((resolve) => (stream.close(), server.close(() => resolve()))));
@@ -131,7 +131,7 @@ describe('the event stream and the root actor', () => {
         status: () => ({ workerStarts: 1, phase: 'idle', model: null, sessionsStarted: 0 }),
         on: () => () => undefined,
       } as unknown as Runtime;
-      const stream = createEventStream(runtime, {}, pino({ level: 'silent' }));
+      const stream = new EventStream(runtime, {}, pino({ level: 'silent' }));
       actor.send({ type: 'boom' });
       expect(seen).toHaveLength(1);
       expect(() => vi.runOnlyPendingTimers()).not.toThrow();

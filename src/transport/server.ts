@@ -12,8 +12,8 @@ import { DEFAULT_TRANSPORT, type TransportOptions } from './options.ts';
 import { attachProtocol, type FramehostServer } from './socket/protocol.ts';
 import { originCheck } from './socket/handshake.ts';
 import { listenOn } from '../util/listen.ts';
-import { createEventStream } from './http/events-sse.ts';
-import { createChartStream } from './http/chart-sse.ts';
+import { EventStream } from './http/events-sse.ts';
+import { ChartStream } from './http/chart-sse.ts';
 import { createChartPage } from './http/chart-page.ts';
 import { runtimeMachine } from '../machines/runtime.machine.ts';
 import { WhepEndpoint } from './webrtc/whep.ts';
@@ -48,10 +48,10 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   const metrics = createMetrics(runtime);
   // One check for every door: the handshake, each request, /events, /chart/events, /metrics.
   const access = new Access({ ...(options.authToken ? { authToken: options.authToken } : {}), ...(options.tokens ? { verifier: options.tokens } : {}) });
-  const events = createEventStream(runtime, { access }, log);
+  const events = new EventStream(runtime, { access }, log);
   // /chart: the runtime's chart, and any the caller adds (a fleet node's).
   const charts = [{ machine: runtimeMachine, actor: runtime.actor }, ...(options.charts ?? [])];
-  const chartStream = createChartStream(charts, { access }, log);
+  const chartStream = new ChartStream(charts, { access }, log);
   const whep = new WhepEndpoint({ access, log, corsOrigins: options.corsOrigins, maxSdpBytes: options.webrtc?.maxSdpBytes ?? DEFAULT_WEBRTC.maxSdpBytes, refused: (code) => counted.commandError(code) });
   const recordVideo = options.recordVideo;
   const problem = recordVideo ? videoRecordProblem(recordVideo) : null;

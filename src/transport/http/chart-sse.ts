@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { activeStateIds, type LiveChart } from '../../machines/chart-graph.ts';
-import { createSseReaders } from './sse-readers.ts';
+import { SseReaders } from './sse-readers.ts';
 import type { Access } from '../../auth/access.ts';
 
 /** Chart pages at once; the last events kept (and sent in one push at most); the push period. */
@@ -33,69 +33,78 @@ export interface ChartView {
   readonly events: readonly ChartEventEntry[];
 }
 
-export interface ChartStream {
-  handle(req: IncomingMessage, res: ServerResponse): void;
+/** The `/chart/events` stream: its readers, the last events, and the push that coalesces them. */
+export class ChartStream {
+  private readonly audience: SseReaders;
+  private readonly recent: ChartEventEntry[] = [];
+  /** Events since the last push (bounded: past CHART_EVENTS_KEPT only counted in `skipped`). */
+  private fresh: ChartEventEntry[] = [];
+  private skipped = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private nextId = 1;
+  private readonly subs: readonly { unsubscribe(): void }[];
+
+  constructor(
+    private readonly charts: readonly LiveChart[],
+    options: { readonly access?: Access },
+    log: Logger,
+  ) {
+    this.audience = new SseReaders({ ...DEFAULT_CHART_STREAM, ...(options.access ? { access: options.access } : {}), name: 'chart' }, log);
+    this.subs = charts.flatMap((c) => [
+      // Only events the chart itself receives, not those of its children (the inference actor's).
+      c.actor.system.inspect((e) => {
+        if (e.type === '@xstate.event' && e.actorRef === (c.actor as unknown)) this.received({ t: Date.now(), chart: c.machine.id, type: e.event.type });
+      }),
+      c.actor.subscribe({ next: () => this.changed(), error: () => this.changed() }),
+    ]);
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    this.audience.accept(req, res, () => `event: hello\nid: ${this.nextId++}\ndata: ${JSON.stringify(this.view())}\n\n`);
+  }
+
   /** The states and last events as a page gets them in `hello`. */
-  view(): ChartView;
-  readers(): number;
+  view(): ChartView {
+    return { charts: this.states(), events: [...this.recent] };
+  }
+
+  readers(): number {
+    return this.audience.size();
+  }
+
   /** End every stream and stop watching the charts. */
-  close(): void;
-}
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    for (const s of this.subs) s.unsubscribe();
+    this.audience.close();
+  }
 
-export function createChartStream(charts: readonly LiveChart[], options: { readonly access?: Access }, log: Logger): ChartStream {
-  const readers = createSseReaders({ ...DEFAULT_CHART_STREAM, ...(options.access ? { access: options.access } : {}), name: 'chart' }, log);
-  const recent: ChartEventEntry[] = [];
-  /** Events since the last push (bounded: past CHART_EVENTS_KEPT only counted). */
-  let fresh: ChartEventEntry[] = [];
-  let skipped = 0;
-  let timer: NodeJS.Timeout | null = null;
-  let nextId = 1;
+  private states(): Record<string, readonly string[]> {
+    return Object.fromEntries(this.charts.map((c) => [c.machine.id, activeStateIds(c.machine.id, c.actor.getSnapshot().value)]));
+  }
 
-  const states = (): Record<string, readonly string[]> =>
-    Object.fromEntries(charts.map((c) => [c.machine.id, activeStateIds(c.machine.id, c.actor.getSnapshot().value)]));
-  const view = (): ChartView => ({ charts: states(), events: [...recent] });
+  private received(entry: ChartEventEntry): void {
+    this.recent.push(entry);
+    if (this.recent.length > CHART_EVENTS_KEPT) this.recent.shift();
+    if (this.audience.size() > 0) {
+      if (this.fresh.length < CHART_EVENTS_KEPT) this.fresh.push(entry);
+      else this.skipped++;
+    }
+    this.changed();
+  }
 
-  const push = (): void => {
-    timer = null;
-    const events = fresh;
-    fresh = [];
-    const data = { t: Date.now(), charts: states(), events, skipped };
-    skipped = 0;
-    readers.broadcast(`event: chart\nid: ${nextId++}\ndata: ${JSON.stringify(data)}\n\n`);
-  };
-  const changed = (): void => {
-    if (timer || readers.size() === 0) return;
-    timer = setTimeout(push, CHART_PUSH_MS);
-    timer.unref();
-  };
+  private changed(): void {
+    if (this.timer || this.audience.size() === 0) return;
+    this.timer = setTimeout(() => this.push(), CHART_PUSH_MS);
+    this.timer.unref();
+  }
 
-  const subs = charts.flatMap((c) => [
-    // Only events the chart itself receives, not those of its children (the inference actor's).
-    c.actor.system.inspect((e) => {
-      if (e.type !== '@xstate.event' || e.actorRef !== (c.actor as unknown)) return;
-      const entry: ChartEventEntry = { t: Date.now(), chart: c.machine.id, type: e.event.type };
-      recent.push(entry);
-      if (recent.length > CHART_EVENTS_KEPT) recent.shift();
-      if (readers.size() > 0) {
-        if (fresh.length < CHART_EVENTS_KEPT) fresh.push(entry);
-        else skipped++;
-      }
-      changed();
-    }),
-    c.actor.subscribe({ next: changed, error: () => changed() }),
-  ]);
-
-  return {
-    handle(req, res) {
-      readers.accept(req, res, () => `event: hello\nid: ${nextId++}\ndata: ${JSON.stringify(view())}\n\n`);
-    },
-    view,
-    readers: () => readers.size(),
-    close() {
-      if (timer) clearTimeout(timer);
-      timer = null;
-      for (const s of subs) s.unsubscribe();
-      readers.close();
-    },
-  };
+  private push(): void {
+    this.timer = null;
+    const data = { t: Date.now(), charts: this.states(), events: this.fresh, skipped: this.skipped };
+    this.fresh = [];
+    this.skipped = 0;
+    this.audience.broadcast(`event: chart\nid: ${this.nextId++}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
 }

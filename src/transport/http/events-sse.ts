@@ -16,7 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { ErrorCode } from '../../errors.ts';
-import { createSseReaders } from './sse-readers.ts';
+import { SseReaders } from './sse-readers.ts';
 import type { Access } from '../../auth/access.ts';
 
 export interface EventStreamOptions {
@@ -34,92 +34,91 @@ const REFUSAL_WINDOW_MS = 1000;
 
 export const DEFAULT_EVENT_STREAM = { maxClients: 32, maxBufferedBytes: 256 * 1024, keepAliveMs: 15_000 } as const;
 
-export interface EventStream {
-  handle(req: IncomingMessage, res: ServerResponse): void;
+/** The `/events` stream of one runtime: its readers, the event ids, and the refusals being coalesced. */
+export class EventStream {
+  private readonly audience: SseReaders;
+  private nextId = 1;
+  private workerStarts: number;
+  private readonly subscription: { unsubscribe(): void };
+  private readonly offs: readonly (() => void)[];
+  /** Refusals by code, coalesced per second: `count` is how many the next event stands for. */
+  private readonly windows = new Map<ErrorCode, { count: number; timer: NodeJS.Timeout }>();
+
+  constructor(
+    private readonly runtime: Runtime,
+    options: EventStreamOptions,
+    log: Logger,
+  ) {
+    this.audience = new SseReaders(
+      {
+        ...(options.access ? { access: options.access } : {}),
+        maxClients: options.maxClients ?? DEFAULT_EVENT_STREAM.maxClients,
+        maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_EVENT_STREAM.maxBufferedBytes,
+        keepAliveMs: options.keepAliveMs ?? DEFAULT_EVENT_STREAM.keepAliveMs,
+        name: 'events',
+      },
+      log,
+    );
+    this.workerStarts = runtime.status().workerStarts;
+    this.subscription = runtime.actor.subscribe({
+      next: (snapshot) => {
+        if (snapshot.context.workerStarts <= this.workerStarts) return;
+        this.workerStarts = snapshot.context.workerStarts;
+        this.publish('worker.restarted', { workerStarts: this.workerStarts });
+      },
+      // Required: xstate rethrows an actor's error (killing the process) if any observer lacks an
+      // error handler, even though the runtime's own observer handles and logs it.
+      error: () => undefined,
+    });
+    this.offs = [
+      runtime.on('phase', ({ phase, previous }) => this.publish('state', { state: phase, from: previous })),
+      runtime.on('session.began', ({ id }) => this.publish('session.began', { sessionId: id })),
+      runtime.on('session.finished', (e) =>
+        this.publish('session.ended', { sessionId: e.sessionId, reason: e.reason, ...(e.error ? { error: e.error } : {}), frames: e.frames, dropped: e.dropped }),
+      ),
+      runtime.on('journal.written', (j) =>
+        this.publish('journal.written', { sessionId: j.sessionId, file: j.path.split(/[\\/]/).pop(), bytes: j.bytes, truncated: j.truncated, failed: j.failed }),
+      ),
+    ];
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    this.audience.accept(req, res, () => {
+      const s = this.runtime.status();
+      return `event: hello\nid: ${this.nextId++}\ndata: ${JSON.stringify({ state: s.phase, model: s.model, workerStarts: s.workerStarts, sessionsStarted: s.sessionsStarted })}\n\n`;
+    });
+  }
+
   /** Send an event of another part of the server (its data: JSON, no secrets) to every reader. */
-  publish(event: string, data: unknown): void;
+  publish(event: string, data: unknown): void {
+    if (this.audience.size() === 0) return;
+    this.audience.broadcast(`event: ${event}\nid: ${this.nextId++}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
   /** A request was refused with this code (the transport calls this for every refusal). */
-  refused(code: ErrorCode): void;
-  readers(): number;
-  /** End every stream and stop listening to the runtime (before the HTTP server closes). */
-  close(): void;
-}
-
-export function createEventStream(runtime: Runtime, options: EventStreamOptions, log: Logger): EventStream {
-  const readers = createSseReaders(
-    {
-      ...(options.access ? { access: options.access } : {}),
-      maxClients: options.maxClients ?? DEFAULT_EVENT_STREAM.maxClients,
-      maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_EVENT_STREAM.maxBufferedBytes,
-      keepAliveMs: options.keepAliveMs ?? DEFAULT_EVENT_STREAM.keepAliveMs,
-      name: 'events',
-    },
-    log,
-  );
-  let nextId = 1;
-
-  const broadcast = (event: string, data: unknown): void => {
-    if (readers.size() === 0) return;
-    readers.broadcast(`event: ${event}\nid: ${nextId++}\ndata: ${JSON.stringify(data)}\n\n`);
-  };
-
-  let workerStarts = runtime.status().workerStarts;
-  const subscription = runtime.actor.subscribe({
-    next: (snapshot) => {
-      if (snapshot.context.workerStarts > workerStarts) {
-        workerStarts = snapshot.context.workerStarts;
-        broadcast('worker.restarted', { workerStarts });
-      }
-    },
-    // Required: xstate rethrows an actor's error (killing the process) if any observer lacks an
-    // error handler, even though the runtime's own observer handles and logs it.
-    error: () => undefined,
-  });
-  const offs = [
-    runtime.on('phase', ({ phase, previous }) => broadcast('state', { state: phase, from: previous })),
-    runtime.on('session.began', ({ id }) => broadcast('session.began', { sessionId: id })),
-    runtime.on('session.finished', (e) =>
-      broadcast('session.ended', { sessionId: e.sessionId, reason: e.reason, ...(e.error ? { error: e.error } : {}), frames: e.frames, dropped: e.dropped }),
-    ),
-    runtime.on('journal.written', (j) =>
-      broadcast('journal.written', { sessionId: j.sessionId, file: j.path.split(/[\\/]/).pop(), bytes: j.bytes, truncated: j.truncated, failed: j.failed }),
-    ),
-  ];
-
-  // Refusals by code, coalesced per second: `count` is how many this event stands for.
-  const windows = new Map<string, { count: number; timer: NodeJS.Timeout }>();
-  const refused = (code: ErrorCode): void => {
-    const w = windows.get(code);
-    if (w) {
-      w.count++;
-      return;
-    }
-    broadcast('request.refused', { code, count: 1 });
+  refused(code: ErrorCode): void {
+    const open = this.windows.get(code);
+    if (open) return void open.count++;
+    this.publish('request.refused', { code, count: 1 });
     const timer = setTimeout(() => {
-      const done = windows.get(code);
-      windows.delete(code);
-      if (done && done.count > 0) broadcast('request.refused', { code, count: done.count });
+      const done = this.windows.get(code);
+      this.windows.delete(code);
+      if (done && done.count > 0) this.publish('request.refused', { code, count: done.count });
     }, REFUSAL_WINDOW_MS);
     timer.unref();
-    windows.set(code, { count: 0, timer });
-  };
+    this.windows.set(code, { count: 0, timer });
+  }
 
-  return {
-    handle(req, res) {
-      readers.accept(req, res, () => {
-        const s = runtime.status();
-        return `event: hello\nid: ${nextId++}\ndata: ${JSON.stringify({ state: s.phase, model: s.model, workerStarts: s.workerStarts, sessionsStarted: s.sessionsStarted })}\n\n`;
-      });
-    },
-    publish: (event, data) => broadcast(event, data),
-    refused,
-    readers: () => readers.size(),
-    close() {
-      for (const w of windows.values()) clearTimeout(w.timer);
-      windows.clear();
-      subscription.unsubscribe();
-      for (const off of offs) off();
-      readers.close();
-    },
-  };
+  readers(): number {
+    return this.audience.size();
+  }
+
+  /** End every stream and stop listening to the runtime (before the HTTP server closes). */
+  close(): void {
+    for (const w of this.windows.values()) clearTimeout(w.timer);
+    this.windows.clear();
+    this.subscription.unsubscribe();
+    for (const off of this.offs) off();
+    this.audience.close();
+  }
 }

@@ -24,43 +24,70 @@ export interface SseReaderOptions {
   readonly name: string;
 }
 
-export interface SseReaders {
+/** One stream's readers: who reads, the keep-alive timer, and the drop of the ones that lag. */
+export class SseReaders {
+  private readonly readers = new Set<ServerResponse>();
+  private readonly keepAlive: NodeJS.Timeout;
+
+  constructor(
+    private readonly options: SseReaderOptions,
+    private readonly log: Logger,
+  ) {
+    this.keepAlive = setInterval(() => {
+      for (const res of this.readers) {
+        if (res.writableLength > options.maxBufferedBytes) this.drop(res, 'not reading');
+        else res.write(': keep-alive\n\n');
+      }
+    }, options.keepAliveMs);
+    this.keepAlive.unref();
+  }
+
   /** Answer a request: refused (401, 403, 503) or opened; `hello` is written to an opened one first. */
-  accept(req: IncomingMessage, res: ServerResponse, hello: () => string): void;
+  accept(req: IncomingMessage, res: ServerResponse, hello: () => string): void {
+    const { access, name } = this.options;
+    if (!access) return void this.open(req, res, hello);
+    authorizeRequest(access, req, res, 'observe', { query: true, log: this.log }).then(
+      (principal) => {
+        if (principal) this.open(req, res, hello);
+      },
+      (err: unknown) => {
+        this.log.error({ err }, `${name}: access check failed`);
+        if (!res.headersSent) refuse(res, 500, 'internal');
+      },
+    );
+  }
+
   /** Write an already formatted event to every reader, dropping the ones that do not keep up. */
-  broadcast(text: string): void;
-  size(): number;
-  /** End every stream (before the HTTP server closes: an open one would hold it open). */
-  close(): void;
-}
-
-export function createSseReaders(options: SseReaderOptions, log: Logger): SseReaders {
-  const { maxClients, maxBufferedBytes: maxBuffered, name } = options;
-  const readers = new Set<ServerResponse>();
-
-  const drop = (res: ServerResponse, why: string): void => {
-    if (!readers.delete(res)) return;
-    log.warn({ why }, `${name}: reader dropped`);
-    res.destroy();
-  };
-
-  const keepAlive = setInterval(() => {
-    for (const res of readers) {
-      if (res.writableLength > maxBuffered) drop(res, 'not reading');
-      else res.write(': keep-alive\n\n');
+  broadcast(text: string): void {
+    const max = this.options.maxBufferedBytes;
+    for (const res of this.readers) {
+      if (res.writableLength + text.length > max) this.drop(res, `more than ${max} bytes unread`);
+      else res.write(text);
     }
-  }, options.keepAliveMs);
-  keepAlive.unref();
+  }
 
-  const refuse = (res: ServerResponse, status: number, code: ErrorCode, detail?: string): null => {
-    json(res, status, { error: errorValue(code, detail) });
-    return null;
-  };
+  size(): number {
+    return this.readers.size;
+  }
 
-  const open = (req: IncomingMessage, res: ServerResponse, hello: () => string): ServerResponse | null => {
+  /** End every stream (before the HTTP server closes: an open one would hold it open). */
+  close(): void {
+    clearInterval(this.keepAlive);
+    for (const res of this.readers) res.end();
+    this.readers.clear();
+  }
+
+  private drop(res: ServerResponse, why: string): void {
+    if (!this.readers.delete(res)) return;
+    this.log.warn({ why }, `${this.options.name}: reader dropped`);
+    res.destroy();
+  }
+
+  private open(req: IncomingMessage, res: ServerResponse, hello: () => string): void {
+    const { maxClients, name } = this.options;
     // Checking credentials is asynchronous: the reader may have left meanwhile.
-    if (res.destroyed || req.socket.destroyed) return null;
-    if (readers.size >= maxClients) return refuse(res, 503, 'too_many_connections', `limit ${maxClients} ${name} readers`);
+    if (res.destroyed || req.socket.destroyed) return;
+    if (this.readers.size >= maxClients) return refuse(res, 503, 'too_many_connections', `limit ${maxClients} ${name} readers`);
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -68,41 +95,14 @@ export function createSseReaders(options: SseReaderOptions, log: Logger): SseRea
       'x-accel-buffering': 'no', // nginx: do not buffer the stream
       'x-content-type-options': 'nosniff',
     });
-    if (req.method === 'HEAD') {
-      res.end();
-      return null;
-    }
-    readers.add(res);
+    if (req.method === 'HEAD') return void res.end();
+    this.readers.add(res);
     res.write(`retry: 2000\n\n${hello()}`);
     // The response's close: the reader went away or the stream was ended.
-    res.on('close', () => void readers.delete(res));
-    return res;
-  };
+    res.on('close', () => void this.readers.delete(res));
+  }
+}
 
-  return {
-    accept(req, res, hello) {
-      if (!options.access) return void open(req, res, hello);
-      authorizeRequest(options.access, req, res, 'observe', { query: true, log }).then(
-        (principal) => {
-          if (principal) open(req, res, hello);
-        },
-        (err: unknown) => {
-          log.error({ err }, `${name}: access check failed`);
-          if (!res.headersSent) refuse(res, 500, 'internal');
-        },
-      );
-    },
-    broadcast(text) {
-      for (const res of readers) {
-        if (res.writableLength + text.length > maxBuffered) drop(res, `more than ${maxBuffered} bytes unread`);
-        else res.write(text);
-      }
-    },
-    size: () => readers.size,
-    close() {
-      clearInterval(keepAlive);
-      for (const res of readers) res.end();
-      readers.clear();
-    },
-  };
+function refuse(res: ServerResponse, status: number, code: ErrorCode, detail?: string): void {
+  json(res, status, { error: errorValue(code, detail) });
 }

@@ -21,6 +21,7 @@ import { ROOT } from './helpers/child.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { nextEvent, sleep } from './helpers/server.ts';
 import { until } from './helpers/runtime.ts';
+import { until as untilAsync } from './helpers/fleet.ts';
 import { launchedThroughShell } from '../src/cli/launcher.ts';
 
 const TEST_TIMEOUT_MS = 90_000;

@@ -13,7 +13,7 @@ import { logDestination } from '../util/log-output.ts';
 import type { Gateway } from '../fleet/gateway.ts';
 import { DEFAULT_GATEWAY } from '../fleet/options.ts';
 import { intOption, stringOption, UsageError, type ParsedCommandLine } from './args.ts';
-import { onShutdownRequest } from './shutdown-trigger.ts';
+import { onShutdownRequest, ShutdownLatch } from './shutdown-trigger.ts';
 import { listenProblem } from './problems.ts';
 import { tokenVerifier } from './token-options.ts';
 
@@ -39,25 +39,24 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
   // minLength 0), so at exit lines still in a retry on a full pipe came out late, or after the last one.
   const log = pino({ level: cli.logLevel }, logDestination(1, { sync: true }));
   const host = stringOption(v, 'host') ?? nonEmpty(env.FRAMEHOST_HOST) ?? DEFAULT_GATEWAY.host;
+  const latch = new ShutdownLatch();
+  onShutdownRequest(log, (signal) => {
+    log.info({ signal, started: latch.attached }, 'gateway shutting down');
+    latch.request(signal);
+  });
   return new Promise<number>((resolve) => {
-    let gateway: Gateway | null = null;
-    let stopping = false;
     const finish = (code: number): void => log.flush(() => resolve(code)); // the log is synchronous; flush() keeps that true if it changes
-    onShutdownRequest(log, (signal) => {
-      stopping = true;
-      log.info({ signal, started: gateway !== null }, 'gateway shutting down');
-      // Not listening yet: the start below closes what it made as soon as it returns.
-      if (gateway) close(gateway);
-    });
-    const close = (g: Gateway): void => {
-      g.close().then(
-        () => finish(0),
-        (err: unknown) => {
-          log.error({ err }, 'gateway shutdown failed');
-          finish(1);
-        },
+    // A signal before the gateway listens is held by the latch: it closes what the start made as soon as it returns.
+    const closeOnRequest = (g: Gateway): void =>
+      latch.attach(() =>
+        g.close().then(
+          () => finish(0),
+          (err: unknown) => {
+            log.error({ err }, 'gateway shutdown failed');
+            finish(1);
+          },
+        ),
       );
-    };
 
     import('../fleet/gateway.ts')
       .then(({ startGateway }) =>
@@ -78,9 +77,8 @@ export async function runGateway(cli: ParsedCommandLine): Promise<number> {
       )
       .then(
         (g) => {
-          gateway = g;
           process.stderr.write(`framehost: gateway on ${g.url}\n`);
-          if (stopping) close(g); // a signal came while it was starting
+          closeOnRequest(g);
         },
         async (err: unknown) => {
           // A port in use is one line with a hint (as serve); anything else is logged whole.

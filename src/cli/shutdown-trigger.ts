@@ -53,6 +53,11 @@ export class ShutdownLatch {
     return this.early !== null;
   }
 
+  /** Whether the drain is attached (the server it ends exists). */
+  get attached(): boolean {
+    return this.drain !== null;
+  }
+
   attach(drain: (cause: ShutdownCause) => void): void {
     this.drain = drain;
     if (this.early !== null) drain(this.early);

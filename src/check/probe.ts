@@ -29,6 +29,8 @@ export class SessionProbe {
   private readonly off: (() => void)[] = [];
   private waiters: (() => void)[] = [];
   private feeder: ReturnType<typeof setInterval> | undefined;
+  /** Frames published on each input track so far: the next one's index. */
+  private fed = 0;
 
   private constructor(
     private readonly runtime: Runtime,
@@ -90,12 +92,11 @@ export class SessionProbe {
 
   /** Publish `frame(track, i)` on every input track every `everyMs` until stopped. */
   feed(inputs: Readonly<Record<string, InputTrackSpec>>, frame: (spec: InputTrackSpec, i: number) => Uint8Array, everyMs = 20): void {
-    let i = 0;
     const tick = (): void => {
+      const i = this.fed++;
       for (const [track, spec] of Object.entries(inputs)) {
         this.runtime.publish(track, { data: frame(spec, i), width: spec.width, height: spec.height, format: spec.format });
       }
-      i++;
     };
     if (Object.keys(inputs).length === 0) return;
     tick();

@@ -1,6 +1,6 @@
 /**
  * What test/structure.test.ts measures in src/, read with the TypeScript compiler API: each
- * function's length in lines, and each module's imports.
+ * function's length in lines, the state it keeps in closures, and each module's imports.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -63,6 +63,50 @@ export function functionLengths(root: string, file: string): FunctionLength[] {
     ts.forEachChild(node, (child) => visit(child, path));
   };
   visit(source, '');
+  return found;
+}
+
+const isAssignment = (kind: ts.SyntaxKind): boolean => kind >= ts.SyntaxKind.FirstAssignment && kind <= ts.SyntaxKind.LastAssignment;
+
+/** The `let` variable a node writes (`x = …`, `x += …`, `x++`), if any. */
+function written(node: ts.Node): string | undefined {
+  if (ts.isBinaryExpression(node) && isAssignment(node.operatorToken.kind) && ts.isIdentifier(node.left)) return node.left.text;
+  if ((ts.isPrefixUnaryExpression(node) || ts.isPostfixUnaryExpression(node)) && ts.isIdentifier(node.operand)) {
+    if (node.operator === ts.SyntaxKind.PlusPlusToken || node.operator === ts.SyntaxKind.MinusMinusToken) return node.operand.text;
+  }
+  return undefined;
+}
+
+/**
+ * State kept in a closure: each `let` of a function that a function nested in it assigns
+ * (`file: outer/fn: name`). Such a variable outlives the statement that set it, and is shared by
+ * every callback that closes over it: the state a named class (or a chart) should hold.
+ */
+export function closureState(root: string, file: string): string[] {
+  const found: string[] = [];
+  const visit = (node: ts.Node, outer: string): void => {
+    let path = outer;
+    if (ts.isFunctionLike(node) && 'body' in node && node.body) {
+      path = outer ? `${outer}/${ownName(node)}` : ownName(node);
+      const lets = new Set<string>();
+      const collect = (n: ts.Node): void => {
+        if (n !== node && ts.isFunctionLike(n)) return;
+        if (ts.isVariableDeclarationList(n) && n.flags & ts.NodeFlags.Let) for (const d of n.declarations) if (ts.isIdentifier(d.name)) lets.add(d.name.text);
+        ts.forEachChild(n, collect);
+      };
+      ts.forEachChild(node, collect);
+      const shared = new Set<string>();
+      const inner = (n: ts.Node, nested: boolean): void => {
+        const name = nested ? written(n) : undefined;
+        if (name && lets.has(name)) shared.add(name);
+        ts.forEachChild(n, (c) => inner(c, nested || ts.isFunctionLike(c)));
+      };
+      ts.forEachChild(node, (c) => inner(c, ts.isFunctionLike(c)));
+      for (const name of [...shared].sort()) found.push(`${file}: ${path}: ${name}`);
+    }
+    ts.forEachChild(node, (child) => visit(child, path));
+  };
+  visit(parse(root, file), '');
   return found;
 }
 

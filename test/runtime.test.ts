@@ -2,10 +2,13 @@
  * The runtime end to end, without a network: the real chart, the real inference worker and the
  * real ONNX Runtime, with the demo world and a scripted fixture model for the fault paths.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Runtime } from '../src/runtime/runtime.ts';
+import { createRuntime, type Runtime } from '../src/runtime/runtime.ts';
 import { SCRIPTED_MODEL, collectFrames, collectMessages, startRuntime, until, untilPhase } from './helpers/runtime.ts';
 
 const open: Runtime[] = [];
@@ -271,6 +274,15 @@ describe('scripted model', () => {
     await expect(rt.ready()).rejects.toMatchObject({ code: 'shutting_down' });
     expect(rt.phase()).toBe('shutdown');
     expect(logs.filter((l) => l.level >= 50), JSON.stringify(logs)).toEqual([]);
+  });
+
+  it('rejects createRuntime with load_failed, naming the module, when the model cannot be imported or is not a model', async () => {
+    const missing = join(tmpdir(), `framehost-missing-${process.pid}`, 'model.ts');
+    await expect(createRuntime({ model: missing, logger: pino({ level: 'silent' }) })).rejects.toMatchObject({ code: 'load_failed', message: expect.stringContaining('model.ts') });
+    const dir = mkdtempSync(join(tmpdir(), 'framehost-notmodel-'));
+    const notModel = join(dir, 'not-a-model.mjs');
+    writeFileSync(notModel, 'export default { hello: 1 };\n');
+    await expect(createRuntime({ model: notModel, logger: pino({ level: 'silent' }) })).rejects.toMatchObject({ code: 'load_failed', message: expect.stringContaining('not-a-model.mjs') });
   });
 
   it('fails a load that hangs past the load timeout', async () => {

@@ -81,10 +81,18 @@ export async function runInit(cli: ParsedCommandLine): Promise<number> {
       '',
       `  cd ${shown}`,
       '  npm install',
-      '  npm run check                           # tsc, then framehost check ./model.ts',
-      '  npx framehost serve --model ./model.ts    # then open http://127.0.0.1:3000',
+      '  npm run check                            # tsc, then framehost check ./model.ts',
+      '  npx framehost serve --model ./model.ts   # then open http://127.0.0.1:3000',
       '',
     ].join('\n'),
   );
+  // From a checkout, the default range names a package the registry does not have yet: say so
+  // now rather than let `npm install` fail with E404 later.
+  if (stringOption(cli.values, 'framehost') === undefined && !PACKAGE_ROOT.split(/[\\/]/).includes('node_modules')) {
+    process.stderr.write(
+      `framehost: note: framehost ${own.version} is not on the npm registry yet, so \`npm install\` there will fail (E404).\n` +
+        `  Run \`npm pack\` in ${resolve(PACKAGE_ROOT)} and init again with --framehost ${join(PACKAGE_ROOT, `framehost-${own.version}.tgz`)} --force\n`,
+    );
+  }
   return 0;
 }

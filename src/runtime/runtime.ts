@@ -158,8 +158,21 @@ export const LOCAL_OWNER = 'local';
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const log = options.logger ?? pino({ level: process.env.FRAMEHOST_LOG_LEVEL ?? 'info' }, logDestination(1));
   const url = modelUrl(options.model);
-  const model: ErasedModel = eraseModel(await loadModelModule(url));
-  return new ModelRuntime(options, log, url, model);
+  return new ModelRuntime(options, log, url, eraseModel(await importModel(url)));
+}
+
+/**
+ * The model's module, imported here to read its commands before the worker loads it. A module
+ * that cannot be imported, or is not a model, rejects with `load_failed` (the cause kept): there
+ * is no runtime yet to be `failed`.
+ */
+async function importModel(url: string): Promise<Parameters<typeof eraseModel>[0]> {
+  try {
+    return await loadModelModule(url);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new FramehostError('load_failed', why.includes(url) ? why : `${url}: ${why}`, { cause: err });
+  }
 }
 
 /** One loaded model's chart and inference actor; requests become chart events and return its answer. */

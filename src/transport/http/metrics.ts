@@ -19,7 +19,8 @@ export interface Metrics {
 
 export function createMetrics(runtime: Runtime): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'framehost_process_' });
+  // prom-client's names already start with process_ or nodejs_: framehost_process_cpu_seconds_total, framehost_nodejs_heap_size_used_bytes.
+  collectDefaultMetrics({ register: registry, prefix: 'framehost_' });
   const started = new Counter({ name: 'framehost_sessions_started_total', help: 'Sessions started', registers: [registry] });
   const ended = new Counter({ name: 'framehost_sessions_ended_total', help: 'Sessions ended, by reason', labelNames: ['reason'], registers: [registry] });
   const generated = new Counter({ name: 'framehost_frames_generated_total', help: 'Frames the model emitted and the main thread received', registers: [registry] });

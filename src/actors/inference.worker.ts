@@ -330,6 +330,7 @@ async function close(): Promise<void> {
       log.warn({ err }, 'model dispose threw');
     }
     for (const s of loaded.onnx) await s.session.release();
+    log.debug({ sessions: loaded.onnx.length }, 'model released: its ONNX sessions are freed');
   }
   clearInterval(heartbeat);
   post({ type: 'closed' });

@@ -16,7 +16,7 @@ import type { CreateSessionOptions } from '../gpu/session.ts';
 import { startWorker } from '../util/worker.ts';
 import type { TrackShare } from './input-track.ts';
 import type { LoopPoint, ReplayScript } from './loop-points.ts';
-import { CONTROL_CONSUMED, CONTROL_SLOTS, CONTROL_STOP, type FrameMessage, type FromWorker, type WorkerInit } from './protocol.ts';
+import { CONTROL_CLOSE, CONTROL_CONSUMED, CONTROL_SLOTS, CONTROL_STOP, type FrameMessage, type FromWorker, type WorkerInit } from './protocol.ts';
 
 export interface InferenceSink {
   frame(frame: FrameMessage): void;
@@ -123,6 +123,8 @@ class WorkerLink {
     if (event.type === 'worker.probe') return this.report({ type: 'worker.liveness', silentMs: Date.now() - this.lastBeat });
     // The flag first: a loop deep in synchronous work sees it at its next shouldStop().
     if (event.type === 'session.stop') Atomics.store(this.flags, CONTROL_STOP, 1);
+    // Likewise a load's next ONNX Runtime call is refused at once (src/actors/native-calls.ts).
+    if (event.type === 'worker.close') Atomics.store(this.flags, CONTROL_CLOSE, 1);
     this.worker.postMessage(event);
   }
 

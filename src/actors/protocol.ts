@@ -15,7 +15,9 @@ import type { LoopPoint, ReplayScript } from './loop-points.ts';
 
 export const CONTROL_STOP = 0;
 export const CONTROL_CONSUMED = 1;
-export const CONTROL_SLOTS = 2;
+/** Set by the main thread with the close: a worker inside a load sees it between two native calls, before the message. */
+export const CONTROL_CLOSE = 2;
+export const CONTROL_SLOTS = 3;
 
 export interface WorkerInit {
   /** file: URL of the model module (default-exports a model definition). */

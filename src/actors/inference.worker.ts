@@ -20,7 +20,7 @@ import { PointLog, ReplayPlayer } from './loop-points.ts';
 import { InferenceTimer } from './inference-timer.ts';
 import { FrameWindow } from './frame-window.ts';
 import { NativeCalls } from './native-calls.ts';
-import { CONTROL_CLOSE, CONTROL_STOP, wallClockMs, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
+import { CONTROL_STOP, wallClockMs, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -65,7 +65,7 @@ const inference = new InferenceTimer();
 /** Frames posted to the main thread and not yet consumed there. */
 const inFlight = new FrameWindow(control, init.maxFramesInFlight);
 /** ONNX Runtime's calls under way: a close waits for them (src/actors/native-calls.ts). */
-const native = new NativeCalls(() => Atomics.load(control, CONTROL_CLOSE) === 1);
+const native = new NativeCalls(control);
 
 /** What the worker holds: the model once loaded, and the one session that may run on it at a time. */
 class Holding {

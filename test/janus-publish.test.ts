@@ -150,10 +150,8 @@ describe('publishing to Janus from the command line', { timeout: 60_000 }, () =>
     cleanups.push(async () => child.exitCode === null && child.signalCode === null && process.kill(child.pid!, 'SIGKILL'));
     await eventually(() => `the CLI's publisher in the room; output: ${output.join('').slice(-1500)}`, async () => (await publishers(janus.endpoint)).length === 1, 30_000);
     expect(output.join('')).toMatch(/publishing to Janus/);
-    // The publisher joins before the model has loaded; this test is about leaving the room, so
-    // the signal waits for the model (a signal while ONNX Runtime creates its session in the
-    // worker is another case: see docs/reliability.md).
-    await eventually('the model ready', async () => /ready: gray-scott/.test(output.join('')), 30_000);
+    // The publisher joins before the model has loaded: the signal may well come while ONNX Runtime
+    // creates the model's session in the worker, which the shutdown waits for (docs/reliability.md).
     process.kill(child.pid!, 'SIGTERM');
     const code = await exited;
     expect(code, `exit code (signal ${String(child.signalCode)}); output: ${output.join('').slice(-800)}`).toBe(0);

@@ -783,13 +783,54 @@ describe('shutdown', () => {
     expect(rig.context.workerStarts).toBe(1);
   });
 
-  it('from loading: closes the worker too', () => {
+  // The worker may be inside ONNX Runtime's native session creation, where ending its thread
+  // aborts the process: the chart waits for its `closed` (it ends that call first), not for the
+  // close timeout, and only the load's own timeout ends the wait.
+  it('from loading: closes the worker early and waits for its closed; its ready changes nothing', () => {
     const rig = rigIn('loading');
     rig.send({ type: 'runtime.shutdown' });
     expect(rig.phase()).toBe('closing');
+    expect(rig.snapshot.matches({ alive: { lifecycle: { loading: 'closingEarly' } } })).toBe(true);
     expect(rig.worker.received).toEqual([{ type: 'worker.close' }]);
-    rig.elapse(LIMITS.loadTimeoutMs);
+    expect(rig.refuse(req.start(BOB, 's2')).code).toBe('shutting_down');
+    rig.elapse(LIMITS.loadTimeoutMs - 1);
+    rig.send(worker.ready()); // the load ended before the worker took the close
     expect(rig.phase()).toBe('closing');
+    expect(rig.context.model).toBeNull();
+    expect(rig.worker.stopped).toBe(false);
+    expect(rig.worker.received).toEqual([{ type: 'worker.close' }]); // told once
+    rig.send(worker.closed());
+    expect(rig.snapshot.status).toBe('done');
+    expect(rig.worker.stopped).toBe(true);
+  });
+
+  it('from loading: the wait ends at the load timeout, counted from the load\'s start (a wedged load: the thread is ended)', () => {
+    const rig = rigIn('loading', { ...LIMITS, loadTimeoutMs: 10_000, closeTimeoutMs: 1_000 });
+    rig.elapse(4_000);
+    rig.send({ type: 'runtime.shutdown' });
+    rig.elapse(5_999); // far past the close timeout: closing early is not bound by it
+    expect(rig.phase()).toBe('closing');
+    expect(rig.worker.stopped).toBe(false);
+    rig.elapse(1);
+    expect(rig.snapshot.status).toBe('done');
+    expect(rig.worker.stopped).toBe(true);
+    expect(rig.context.loadError).toEqual(errorValue('load_failed', 'load timed out'));
+    expect(rig.workers).toHaveLength(1);
+  });
+
+  it('from loading: a load that fails meanwhile, or a worker that exits, ends in shutdown, not failed', () => {
+    const failing = rigIn('loading');
+    failing.send({ type: 'runtime.shutdown' });
+    failing.send(worker.failed());
+    expect(failing.phase()).toBe('closing');
+    failing.send(worker.closed());
+    expect(failing.snapshot.status).toBe('done');
+
+    const dying = rigIn('loading');
+    dying.send({ type: 'runtime.shutdown' });
+    dying.send(worker.exited());
+    expect(dying.snapshot.status).toBe('done');
+    expect(dying.workers).toHaveLength(1);
   });
 
   it('from running: stops the session with reason shutdown, cleans up, then closes instead of idling', () => {

@@ -2,14 +2,20 @@
  * The runtime end to end, without a network: the real chart, the real inference worker and the
  * real ONNX Runtime, with the demo world and a scripted fixture model for the fault paths.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRuntime, type Runtime } from '../src/runtime/runtime.ts';
 import { SCRIPTED_MODEL, collectFrames, collectMessages, startRuntime, until, untilPhase } from './helpers/runtime.ts';
+
+const SLOW_SESSION_MODEL = fileURLToPath(new URL('./fixtures/models/slow-session.ts', import.meta.url));
+
+/** This process's threads (Linux): a worker thread is one of them while it lives. */
+const threadCount = (): number => readdirSync('/proc/self/task').length;
 
 const open: Runtime[] = [];
 async function runtime(...args: Parameters<typeof startRuntime>): Promise<Runtime> {
@@ -284,6 +290,42 @@ describe('scripted model', () => {
     writeFileSync(notModel, 'export default { hello: 1 };\n');
     await expect(createRuntime({ model: notModel, logger: pino({ level: 'silent' }) })).rejects.toMatchObject({ code: 'load_failed', message: expect.stringContaining('not-a-model.mjs') });
   });
+
+  // ONNX Runtime creates a session in one native call on the worker's thread; ending the thread
+  // inside it aborts the process (here: the test run itself). shutdown() lets the call finish,
+  // the worker release the session and the thread end by itself.
+  it('shutdown() while ONNX Runtime creates the model\'s session resolves once the worker released it, and leaves no thread', async () => {
+    const logs: { level: number; msg: string; sessions?: number }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as { level: number; msg: string });
+        done();
+      },
+    });
+    // A runtime loaded and shut down first: threads that the first one starts for good (the
+    // main thread's import of ONNX Runtime's binding, libuv's pool) are in the count before.
+    const warm = await startRuntime({ model: SCRIPTED_MODEL });
+    await warm.ready();
+    await warm.shutdown();
+    await import(SLOW_SESSION_MODEL);
+    const threadsBefore = threadCount();
+    const rt = await runtime({ model: SLOW_SESSION_MODEL, modelOptions: { sessions: 2 }, ort: { provider: 'cpu' }, logger: pino({ level: 'debug' }, sink) });
+    const ready = rt.ready();
+    ready.catch(() => undefined); // it rejects during shutdown(): asserted below, not unhandled
+    await until('the session being created', () => logs.some((l) => l.msg === 'onnx runtime: creating the session'), 30_000);
+    await rt.shutdown();
+    const msgs = logs.map((l) => l.msg);
+    const created = msgs.findIndex((m) => m.startsWith('onnx runtime: using the CPU'));
+    expect(created, JSON.stringify(msgs)).toBeGreaterThan(msgs.indexOf('onnx runtime: creating the session'));
+    expect(msgs.filter((m) => m === 'onnx runtime: creating the session'), JSON.stringify(msgs)).toHaveLength(1);
+    expect(logs.find((l) => l.msg === 'model released: its ONNX sessions are freed'), JSON.stringify(msgs)).toMatchObject({ sessions: 1 });
+    expect(msgs.indexOf('model released: its ONNX sessions are freed')).toBeGreaterThan(created);
+    await expect(ready).rejects.toMatchObject({ code: 'shutting_down' });
+    expect(rt.phase()).toBe('shutdown');
+    expect(logs.filter((l) => l.level >= 50), JSON.stringify(logs)).toEqual([]);
+    // The worker's thread (and ONNX Runtime's threads with it) are gone.
+    await until(`as many threads as before (${threadsBefore}; now ${threadCount()})`, () => threadCount() <= threadsBefore, 10_000);
+  }, 60_000);
 
   it('fails a load that hangs past the load timeout', async () => {
     const rt = await runtime({ model: SCRIPTED_MODEL, modelOptions: { mode: 'load-hangs' }, limits: { loadTimeoutMs: 500 } });

@@ -15,7 +15,8 @@ export class InferenceTimer {
         this.spentMs += performance.now() - started;
       }
     };
-    Object.defineProperty(s.session, 'run', { value: timed });
+    // Configurable: the worker wraps it once more (native-calls.ts).
+    Object.defineProperty(s.session, 'run', { value: timed, configurable: true });
   }
 
   /** The time spent since the last take, and start counting from zero. */

@@ -14,9 +14,10 @@ import type { InferenceInput, WorkerEvent } from '../machines/types.ts';
 import type { JsonValue } from '../model/api.ts';
 import type { CreateSessionOptions } from '../gpu/session.ts';
 import { startWorker } from '../util/worker.ts';
+import { watchNativeCalls } from './native-calls.ts';
 import type { TrackShare } from './input-track.ts';
 import type { LoopPoint, ReplayScript } from './loop-points.ts';
-import { CONTROL_CONSUMED, CONTROL_SLOTS, CONTROL_STOP, type FrameMessage, type FromWorker, type WorkerInit } from './protocol.ts';
+import { CONTROL_CLOSE, CONTROL_CONSUMED, CONTROL_SLOTS, CONTROL_STOP, type FrameMessage, type FromWorker, type WorkerInit } from './protocol.ts';
 
 export interface InferenceSink {
   frame(frame: FrameMessage): void;
@@ -114,7 +115,11 @@ class WorkerLink {
       options.log.error({ err }, 'inference worker error');
       this.died(errorValue('worker_crashed', err.message));
     });
-    this.worker.on('exit', (code) => this.died(errorValue('worker_crashed', `the worker exited with code ${code}`)));
+    const unwatch = watchNativeCalls(this.flags);
+    this.worker.on('exit', (code) => {
+      unwatch(); // a thread ended inside a call leaves its count behind
+      this.died(errorValue('worker_crashed', `the worker exited with code ${code}`));
+    });
   }
 
   /** An event from the chart for the worker. */
@@ -123,6 +128,8 @@ class WorkerLink {
     if (event.type === 'worker.probe') return this.report({ type: 'worker.liveness', silentMs: Date.now() - this.lastBeat });
     // The flag first: a loop deep in synchronous work sees it at its next shouldStop().
     if (event.type === 'session.stop') Atomics.store(this.flags, CONTROL_STOP, 1);
+    // Likewise a load's next ONNX Runtime call is refused at once (src/actors/native-calls.ts).
+    if (event.type === 'worker.close') Atomics.store(this.flags, CONTROL_CLOSE, 1);
     this.worker.postMessage(event);
   }
 

@@ -19,6 +19,7 @@ import { TrackReader } from './input-track.ts';
 import { PointLog, ReplayPlayer } from './loop-points.ts';
 import { InferenceTimer } from './inference-timer.ts';
 import { FrameWindow } from './frame-window.ts';
+import { NativeCalls } from './native-calls.ts';
 import { CONTROL_STOP, wallClockMs, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
 
 const init = workerData as WorkerInit;
@@ -63,11 +64,15 @@ interface SessionRun {
 const inference = new InferenceTimer();
 /** Frames posted to the main thread and not yet consumed there. */
 const inFlight = new FrameWindow(control, init.maxFramesInFlight);
+/** ONNX Runtime's calls under way: a close waits for them (src/actors/native-calls.ts). */
+const native = new NativeCalls(control);
 
 /** What the worker holds: the model once loaded, and the one session that may run on it at a time. */
 class Holding {
   private model: Loaded | undefined;
   private run: SessionRun | undefined;
+  /** Every ONNX session made for the model, from the first one on: a close during the load releases those made so far. */
+  readonly sessions: OnnxSession[] = [];
 
   get loaded(): Loaded | undefined {
     return this.model;
@@ -101,14 +106,15 @@ const held = new Holding();
 
 async function load(): Promise<void> {
   const started = performance.now();
-  const onnx: OnnxSession[] = [];
+  const onnx = held.sessions;
   try {
     const model = eraseModel(await loadModelModule(init.modelUrl));
     const scope = await model.load({
       createSession: async (source, options) => {
         const file = typeof source === 'string' ? resolveModelPath(source, init.modelUrl) : source;
-        const s = await createOnnxSession(file, { ...init.ort, ...options }, log);
+        const s = await native.begin('createSession', () => createOnnxSession(file, { ...init.ort, ...options }, log));
         inference.time(s);
+        native.guardRuns(s);
         onnx.push(s);
         return s;
       },
@@ -119,6 +125,8 @@ async function load(): Promise<void> {
       log,
     });
     held.load({ model, scope, onnx });
+    // Closed during the load: the model will serve nobody, and the close releases it.
+    if (native.closing) return log.debug('model loaded after the close began; not announced');
     const provider = onnx[0]?.provider ?? 'none';
     const adapter = onnx[0]?.adapter ?? 'none';
     post({
@@ -127,6 +135,8 @@ async function load(): Promise<void> {
       commands: Object.keys(model.commands),
     });
   } catch (err) {
+    // A close during the load refuses its next ONNX Runtime call: the load ends, and did not fail.
+    if (native.closing) return log.debug({ err: messageOf(err) }, 'model load ended by the close');
     // Most load failures are the model's own words (a bad option, a missing file): the message
     // says it; the stack, for the model's author, at debug.
     const error = errorValue('load_failed', messageOf(err));
@@ -321,7 +331,13 @@ function runCommand(run: SessionRun, requestId: string, name: string, args: Read
   }
 }
 
+/**
+ * Release the model and answer `closed` (the main thread then ends the thread). Also during the
+ * load, which the chart lets happen when a shutdown comes first: the native call under way (a
+ * session being created) ends first, no other begins, and the sessions made so far are released.
+ */
 async function close(): Promise<void> {
+  await native.close();
   const loaded = held.loaded;
   if (loaded) {
     try {
@@ -329,12 +345,16 @@ async function close(): Promise<void> {
     } catch (err) {
       log.warn({ err }, 'model dispose threw');
     }
-    for (const s of loaded.onnx) await s.session.release();
   }
+  for (const s of held.sessions) await s.session.release();
+  log.debug({ sessions: held.sessions.length, loaded: loaded !== undefined }, 'model released: its ONNX sessions are freed');
   clearInterval(heartbeat);
   post({ type: 'closed' });
   port.close();
 }
+
+/** The chart closes the worker once; the same promise for any repeat. */
+let closing: Promise<void> | undefined;
 
 function handle(message: ToWorker): void {
   const current = held.current;
@@ -351,7 +371,7 @@ function handle(message: ToWorker): void {
       if (current?.id === message.sessionId && !current.ended) current.queued.push({ requestId: message.requestId, name: message.name, args: message.args });
       return;
     case 'worker.close':
-      void close();
+      closing ??= close();
       return;
   }
 }

@@ -1,10 +1,11 @@
 /**
  * The inference worker's protocol: one discriminated union each way (STYLE.md, rule 6).
- * Frames cross as transferred ArrayBuffers, never copies. Two integers in shared memory let
- * the threads talk without waiting on each other's event loop: the stop flag (read by the
- * loop's `shouldStop()` even in the middle of a long synchronous stretch) and the count of
- * frames the main thread has taken (the worker drops frames, counted, rather than let an
- * unbounded queue build up behind a busy main thread).
+ * Frames cross as transferred ArrayBuffers, never copies. Integers in shared memory let the
+ * threads talk without waiting on each other's event loop: the stop flag (read by the loop's
+ * `shouldStop()` even in the middle of a long synchronous stretch), the count of frames the
+ * main thread has taken (the worker drops frames, counted, rather than let an unbounded queue
+ * build up behind a busy main thread), the close flag and the count of ONNX Runtime calls under
+ * way (src/actors/native-calls.ts).
  */
 import type { ErrorValue } from '../errors.ts';
 import type { EndReason, InferenceInput, ModelInfo } from '../machines/types.ts';
@@ -15,7 +16,11 @@ import type { LoopPoint, ReplayScript } from './loop-points.ts';
 
 export const CONTROL_STOP = 0;
 export const CONTROL_CONSUMED = 1;
-export const CONTROL_SLOTS = 2;
+/** Set by the main thread with the close: a worker inside a load sees it between two native calls, before the message. */
+export const CONTROL_CLOSE = 2;
+/** ONNX Runtime calls the worker has under way (the main thread reads it at a second signal). */
+export const CONTROL_NATIVE = 3;
+export const CONTROL_SLOTS = 4;
 
 export interface WorkerInit {
   /** file: URL of the model module (default-exports a model definition). */

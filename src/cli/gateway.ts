@@ -6,7 +6,7 @@
  * and the signal handlers are in place before anything else, so a signal at any moment (while
  * starting, while Redis is away, while serving) ends it cleanly: close client connections (a
  * waiting client reconnects to another replica and resumes its ride) and the Redis connections,
- * exit 0. A second signal exits at once with 1.
+ * exit 0. A second signal exits at once with 1 (the gateway runs no model: never by the signal).
  */
 import { pino } from 'pino';
 import { logDestination } from '../util/log-output.ts';

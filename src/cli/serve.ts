@@ -3,7 +3,9 @@
  *
  * Shutdown: the first signal refuses new sessions, stops the running one within its deadline
  * (its client is told `shutdown`), releases the model, closes connections, flushes the log and
- * exits 0. A second signal exits at once with 1. A model that fails to load: one line on stderr,
+ * exits 0. A second signal exits at once with 1 (or by the signal: shutdown-trigger.ts). A signal
+ * during the load waits for the ONNX Runtime call under way (runtime.machine.ts, closingEarly).
+ * A model that fails to load: one line on stderr,
  * the same shutdown, exit 1.
  */
 import { pino, type Logger } from 'pino';

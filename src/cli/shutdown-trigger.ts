@@ -1,13 +1,17 @@
 /**
  * What starts a server's shutdown, in one place for `serve` and `gateway`: SIGTERM, SIGINT, or
  * the launching shell gone (src/cli/launcher.ts). The first of them calls `begin`; a second
- * *signal* exits at once with 1 (an operator who means it). The shell's going is never counted
+ * *signal* exits at once with 1 (an operator who means it), or, while the inference worker is
+ * inside an ONNX Runtime call, by that signal itself: exit() ends every worker thread, which
+ * waits for the native call (seconds) and then aborts the process (SIGABRT; native-calls.ts),
+ * while a signal's default action ends the process at once. The shell's going is never counted
  * as a signal: a signal to the whole process group (systemd's control-group kill, Ctrl-C) kills
  * that shell too, in either order with the signal itself, and exiting then would cut the drain
  * short.
  */
 import type { Logger } from 'pino';
 import { onLauncherGone } from './launcher.ts';
+import { nativeCallUnderway } from '../actors/native-calls.ts';
 
 /** `failure`: the server itself cannot go on (its model failed to load, its fleet refused it). */
 export type ShutdownCause = NodeJS.Signals | 'launcher-gone' | 'failure';
@@ -18,10 +22,7 @@ export function onShutdownRequest(log: Logger, begin: (cause: ShutdownCause) => 
   let signals = 0;
   const request = (cause: ShutdownCause): void => {
     if (cause !== 'launcher-gone' && cause !== 'failure') signals++;
-    if (signals > 1) {
-      log.warn({ signal: cause }, 'second signal: exiting now');
-      process.exit(1);
-    }
+    if (signals > 1 && cause !== 'launcher-gone' && cause !== 'failure') exitNow(log, cause);
     if (stopping) return;
     stopping = true;
     begin(cause);
@@ -30,6 +31,16 @@ export function onShutdownRequest(log: Logger, begin: (cause: ShutdownCause) => 
   process.on('SIGINT', request);
   onLauncherGone(() => request('launcher-gone'));
   return request;
+}
+
+/** The second signal: exit 1, or end by the signal where exit() would wait for ONNX Runtime and abort (above). */
+function exitNow(log: Logger, signal: NodeJS.Signals): void {
+  const bySignal = nativeCallUnderway();
+  log.warn({ signal, ...(bySignal ? { by: 'signal', why: 'the inference worker is inside an ONNX Runtime call' } : {}) }, 'second signal: exiting now');
+  if (!bySignal) process.exit(1);
+  // With no listener left, Node restores the signal's default action: the process ends by it.
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
 }
 
 /**

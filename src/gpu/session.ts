@@ -117,6 +117,9 @@ export function createOnnxSession(source: string | Uint8Array, opts: CreateSessi
 export async function createPlannedSession(source: string | Uint8Array, plan: ProviderPlan, opts: CreateSessionOptions, log: Logger, open: OpenSession = openOrtSession): Promise<OnnxSession> {
   const threads = opts.threads && opts.threads > 0 ? Math.floor(opts.threads) : defaultThreads();
   const options = sessionOptions(opts, threads);
+  // ONNX Runtime's session creation is one synchronous native call of a second or more for a real
+  // network, during which the worker's thread answers nothing: this line says when it begins.
+  log.debug({ providers: plan.providers }, 'onnx runtime: creating the session');
   const chosen = await chooseSession(source, plan, opts, options, open, log);
   const s = finish(chosen.session, chosen.provider, chosen.reason, threads, chosen.check);
   log.info(

@@ -9,6 +9,9 @@ export const PHASES = ['loading', 'idle', 'starting', 'running', 'stopping', 'cl
 export type Phase = (typeof PHASES)[number];
 
 export function phaseOf(snapshot: SnapshotFrom<RuntimeMachine>): Phase {
+  // A shutdown while loading: the load's own state (its timeout still runs), but no longer a load
+  // that will serve anyone.
+  if (snapshot.matches({ alive: { lifecycle: { loading: 'closingEarly' } } })) return 'closing';
   for (const phase of PHASES) {
     if (phase === 'starting' || phase === 'running' || phase === 'stopping') {
       if (snapshot.matches({ alive: { lifecycle: { session: phase } } })) return phase;

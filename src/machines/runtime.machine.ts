@@ -3,7 +3,9 @@
  *
  *   alive (the inference actor lives exactly as long as this state), two parallel regions:
  *     lifecycle: loading → idle → session (starting → running → stopping) → cleanup → idle …
- *                closing (shutdown: the worker releases the model)
+ *                closing (shutdown: the worker releases the model); a shutdown while loading
+ *                closes early (loading.closingEarly: the worker ends its native call first,
+ *                bounded by loadTimeout)
  *     watchdog:  quiet → watching ⇄ probing (at heartbeatTimeout the chart asks the actor how
  *                long the worker has been silent: silent for the timeout → recovering; else
  *                re-armed for the rest of the timeout)
@@ -231,21 +233,47 @@ export const runtimeMachine = runtimeSetup.createMachine({
           initial: 'loading',
           states: {
             loading: {
+              initial: 'underway',
               on: {
-                'worker.ready': { target: 'idle', actions: 'storeModel' },
-                'worker.failed': { target: '#framehost.failed', actions: 'storeLoadError' },
-                // A worker that dies while loading is not respawned in a loop (piscina's lesson).
-                'worker.exited': { target: '#framehost.failed', actions: 'storeLoadError' },
-                'session.start': { actions: { type: 'refuse', params: { code: 'not_ready' } } },
+                // A worker that dies while loading is not respawned in a loop (piscina's lesson);
+                // one that dies while closing early ends the shutdown.
+                'worker.exited': [
+                  { guard: 'shutdownRequested', target: '#framehost.shutdown' },
+                  { target: '#framehost.failed', actions: 'storeLoadError' },
+                ],
+                'session.start': [
+                  { guard: 'shutdownRequested', actions: { type: 'refuse', params: { code: 'shutting_down' } } },
+                  { actions: { type: 'refuse', params: { code: 'not_ready' } } },
+                ],
                 'session.stop': { actions: { type: 'refuse', params: { code: 'no_session' } } },
                 'session.resume': { actions: { type: 'refuse', params: { code: 'no_session' } } },
                 'session.command': { actions: { type: 'refuse', params: { code: 'no_session' } } },
-                'runtime.shutdown': { target: 'closing', actions: 'requestShutdown' },
               },
               after: {
-                loadTimeout: {
-                  target: '#framehost.failed',
-                  actions: { type: 'storeLoadError', params: { code: 'load_failed', detail: 'load timed out' } },
+                // Also the bound on closing early: a load still inside a native call at its timeout
+                // is wedged, and ending the thread under it is the only way left.
+                loadTimeout: [
+                  { guard: 'shutdownRequested', target: '#framehost.shutdown', actions: { type: 'storeLoadError', params: { code: 'load_failed', detail: 'load timed out' } } },
+                  { target: '#framehost.failed', actions: { type: 'storeLoadError', params: { code: 'load_failed', detail: 'load timed out' } } },
+                ],
+              },
+              states: {
+                underway: {
+                  on: {
+                    'worker.ready': { target: '#framehost.alive.lifecycle.idle', actions: 'storeModel' },
+                    'worker.failed': { target: '#framehost.failed', actions: 'storeLoadError' },
+                    'runtime.shutdown': { target: 'closingEarly', actions: 'requestShutdown' },
+                  },
+                },
+                // Shut down before the model loaded. The worker may be inside ONNX Runtime's native
+                // session creation (seconds), and ending its thread there aborts the process
+                // (SIGABRT): it is told to close, finishes the native call it is in, starts no
+                // other, releases what it created and answers `closed`; only then does the thread
+                // end. Its ready or failed, if the load ends first, changes nothing: the close is
+                // already on its way. The phase is `closing` (phase.ts).
+                closingEarly: {
+                  entry: 'closeWorker',
+                  on: { 'worker.closed': '#framehost.shutdown' },
                 },
               },
             },

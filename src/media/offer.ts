@@ -28,3 +28,25 @@ export function readVideoOffer(sdp: string): VideoOffer | string {
   }
   return 'the offer has no video section to receive on (direction recvonly)';
 }
+
+/** A video section the viewer sends on (its camera): its mid and the payload type it gave VP8. */
+export interface SendingOffer {
+  readonly mid: string;
+  readonly vp8PayloadType: number;
+}
+
+/**
+ * The offer's first video section the viewer sends on only (`a=sendonly`, the page's camera), or
+ * null when it has none (or it offers no VP8, which the server cannot decode). A `sendrecv`
+ * section is the one the viewer's picture goes out on: its camera is not taken from it.
+ */
+export function readSendingOffer(sdp: string): SendingOffer | null {
+  for (const section of sdp.split(/\r?\n(?=m=)/).slice(1)) {
+    const lines = section.split(/\r?\n/);
+    if (!lines[0]!.startsWith('m=video ') || lines[0]!.startsWith('m=video 0 ') || !lines.includes('a=sendonly')) continue;
+    const mid = lines.find((l) => l.startsWith('a=mid:'))?.slice(6).trim();
+    const vp8 = lines.map((l) => /^a=rtpmap:(\d+) VP8\/90000/i.exec(l)).find((m) => m !== null);
+    if (mid && vp8) return { mid, vp8PayloadType: Number(vp8[1]) };
+  }
+  return null;
+}

@@ -8,7 +8,7 @@
 import { randomInt } from 'node:crypto';
 import nodeDataChannel from 'node-datachannel';
 import type { PeerConnection, Track } from 'node-datachannel';
-import { readVideoOffer } from './offer.ts';
+import { readSendingOffer, readVideoOffer, type SendingOffer } from './offer.ts';
 import { asksForKeyframe, isRtcp, PLAYOUT_DELAY_URI, RtpWriter } from './vp8-rtp.ts';
 import { beforeExit } from '../util/exit-hooks.ts';
 
@@ -54,7 +54,8 @@ export async function gatheredDescription(pc: PeerConnection, type: 'offer' | 'a
     setTimeout(resolve, timeoutMs).unref();
   });
   pc.setLocalDescription(type);
-  await gathered;
+  // A renegotiation: the candidates were gathered for the first description, nothing more comes.
+  if (pc.gatheringState() !== 'complete') await gathered;
   return pc.localDescription()?.sdp ?? null;
 }
 
@@ -86,6 +87,10 @@ export class Outlet {
   frames = 0;
   /** Nothing goes out before a keyframe: the viewer could not decode it. */
   private started = false;
+  /** The viewer's camera: a receiving track for the section it sends on (one per peer), once offered. */
+  private incoming: (SendingOffer & { readonly track: Track }) | null = null;
+  /** Where the camera's RTP packets go (src/media/inlet.ts); dropped while null. */
+  onIncoming: ((packet: Buffer) => void) | null = null;
   /** Made by `answer` for a viewer, or by src/media/janus/offer.ts for an SFU (which answers our offer). */
   constructor(
     private readonly pc: PeerConnection,
@@ -117,11 +122,64 @@ export class Outlet {
       const rtp = new RtpWriter({ ssrc: outletSsrc, payloadType: video.vp8PayloadType, playoutDelayId: video.playoutDelayId });
       const outlet = new Outlet(pc, track, rtp, video.mid);
       reportOutletEvents(pc, track, outlet, events);
+      outlet.receiveOn(offer);
       const sdp = await gatheredDescription(pc, 'answer', options.gatherTimeoutMs);
       if (!sdp) throw new Error('no answer');
       return { outlet, sdp };
     } catch (err) {
       pc.close();
+      return err instanceof Error ? err.message.slice(0, 200) : 'cannot answer this offer';
+    }
+  }
+
+  /**
+   * The viewer's camera section, if its offer has one (`a=sendonly`) and none was taken yet: a
+   * receive-only VP8 track with the offer's payload type. libdatachannel's RtcpReceivingSession
+   * sends the receiver reports and the PLIs (`requestIncomingKeyframe`).
+   */
+  private receiveOn(offer: string): void {
+    if (this.incoming) return;
+    const sending = readSendingOffer(offer);
+    if (!sending || sending.mid === this.mid) return;
+    const media = new nodeDataChannel.Video(sending.mid, 'RecvOnly');
+    media.addVP8Codec(sending.vp8PayloadType);
+    const track = this.pc.addTrack(media);
+    track.setMediaHandler(new nodeDataChannel.RtcpReceivingSession());
+    track.onMessage(guarded('onMessage', (msg) => this.onIncoming?.(msg)));
+    this.incoming = { ...sending, track };
+  }
+
+  /** The payload type of the viewer's camera, once its offer had one; else null. */
+  get incomingPayloadType(): number | null {
+    return this.incoming?.vp8PayloadType ?? null;
+  }
+
+  /** Ask the viewer's camera for a keyframe (a PLI on its track). */
+  requestIncomingKeyframe(): boolean {
+    const t = this.incoming?.track;
+    if (!t || !t.isOpen()) return false;
+    try {
+      return t.requestKeyframe();
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * A new offer of the same viewer (a renegotiation: e.g. the page adds its camera): libdatachannel
+   * applies it in place, on the same transport; a new camera section gets a receiving track. The
+   * answer, or why not.
+   */
+  async renegotiate(offer: string, options: OutletOptions = DEFAULT_OUTLET): Promise<{ sdp: string } | string> {
+    const video = readVideoOffer(offer);
+    if (typeof video === 'string') return video;
+    if (video.mid !== this.mid) return `the video section to receive on moved (mid ${video.mid}, was ${this.mid})`;
+    try {
+      this.pc.setRemoteDescription(offer, 'offer');
+      this.receiveOn(offer);
+      const sdp = await gatheredDescription(this.pc, 'answer', options.gatherTimeoutMs);
+      return sdp ? { sdp } : 'no answer';
+    } catch (err) {
       return err instanceof Error ? err.message.slice(0, 200) : 'cannot answer this offer';
     }
   }
@@ -159,6 +217,8 @@ export class Outlet {
   }
 
   close(): void {
+    this.onIncoming = null;
+    this.incoming?.track.close();
     this.track.close();
     this.pc.close();
   }

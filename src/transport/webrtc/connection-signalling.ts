@@ -136,7 +136,6 @@ export class ConnectionSignalling {
     const w = room ? null : this.deps.wrtc();
     if (w && !isWrtc(w)) return { ok: false, error: w };
     const { sdp, peerId, inputTrack } = req;
-    if (room && inputTrack !== undefined) return fail('webrtc_unavailable', 'the room sender takes no browser tracks: send camera frames with input:frame');
     if (inputTrack !== undefined && (typeof inputTrack !== 'string' || !Object.hasOwn(runtime.capabilities.inputs, inputTrack))) {
       return fail('unknown_track', typeof inputTrack === 'string' ? JSON.stringify(inputTrack.slice(0, 64)) : 'inputTrack must be a string');
     }
@@ -147,7 +146,7 @@ export class ConnectionSignalling {
     if (!receiveSection(checked.sections)) return fail('bad_sdp', NO_RECEIVE_SECTION);
     if (this.deps.roster.of(this.socket.id)) return fail('too_many_peers', 'one peer per connection; renegotiate it with its peerId, or close it first');
     if (this.deps.roster.full) return fail('too_many_peers', `limit ${options.maxPeers}`);
-    if (!w) return openRoomPeer(this.deps.rooms, options, this.roomBook(), this.#log, sdp);
+    if (!w) return openRoomPeer(this.deps.rooms, options, this.roomBook(inputTrack), this.#log, sdp);
     return this.openMediaPeer(w, sdp, inputTrack);
   }
 
@@ -197,11 +196,21 @@ export class ConnectionSignalling {
     return { ok: true };
   }
 
-  /** The book a room peer of this connection is kept in: the same roster and notices as a MediaPeer's. */
-  private roomBook(): PeerBook {
-    const { roster } = this.deps;
+  /** The book a room peer of this connection is kept in: the same roster, notices and camera input as a MediaPeer's. */
+  private roomBook(inputTrack: unknown): PeerBook {
+    const { roster, runtime } = this.deps;
+    const notices = { last: 0 };
     return {
-      add: (peer) => roster.add(peer, this.socket.id),
+      add: (peer) => {
+        if (typeof inputTrack === 'string') inputOf.set(peer, inputTrack);
+        roster.add(peer, this.socket.id);
+      },
+      input: (peer, frame) => publishInput(this.deps, this.socket, this.identity, this.#log, inputOf.get(peer), frame, notices),
+      inputSize: (peer) => {
+        const track = inputOf.get(peer);
+        const spec = track === undefined ? undefined : runtime.capabilities.inputs[track];
+        return spec ? { width: spec.width, height: spec.height } : null;
+      },
       answered: () => roster.answered(),
       closed: (peer, reason) => {
         roster.forget(peer, this.socket.id);
@@ -218,7 +227,7 @@ class MediaPeerEvents implements PeerEvents {
   /** Answered once: a peer that never was closes without telling the page. */
   #answered = false;
   /** When a refused input frame was last told (at most one notice a second). */
-  #lastNotice = 0;
+  readonly #notices = { last: 0 };
 
   constructor(
     private readonly deps: SignallingDeps,
@@ -249,21 +258,38 @@ class MediaPeerEvents implements PeerEvents {
   }
 
   input(frame: Parameters<PeerEvents['input']>[0]): void {
-    const { runtime } = this.deps;
-    const track = inputOf.get(this.#peer!);
-    if (!track) return;
-    const spec = runtime.capabilities.inputs[track]!;
-    let data = frame.data;
-    if (spec.format === 'rgb') {
-      data = new Uint8Array(frame.width * frame.height * 3);
-      for (let p = 0; p < frame.width * frame.height; p++) data.set(frame.data.subarray(p * 4, p * 4 + 3), p * 3);
-    }
-    const r = runtime.publish(track, { data, width: frame.width, height: frame.height, format: spec.format }, { owner: this.identity() });
-    if (!r.ok && Date.now() - this.#lastNotice > 1000) {
-      this.#lastNotice = Date.now();
-      this.deps.refused(r.error.code);
-      this.log.info({ code: r.error.code }, 'webrtc input frame refused');
-      this.socket.emit('input:rejected', { track, error: r.error });
-    }
+    publishInput(this.deps, this.socket, this.identity, this.log, inputOf.get(this.#peer!), frame, this.#notices);
+  }
+}
+
+/**
+ * A decoded frame of a peer's browser track into the model's input track its offer named (either
+ * sender: MediaPeer's RTCVideoSink, or a room peer's inlet), as `input:frame` would: the runtime's
+ * rules (owner only, a running session, the track's size and format); a refusal is counted and told
+ * as `input:rejected`, at most once a second.
+ */
+function publishInput(
+  deps: SignallingDeps,
+  socket: FramehostSocket,
+  identity: () => string,
+  log: Logger,
+  track: string | undefined,
+  frame: { data: Uint8Array; width: number; height: number },
+  notices: { last: number },
+): void {
+  const { runtime } = deps;
+  if (!track) return;
+  const spec = runtime.capabilities.inputs[track]!;
+  let data = frame.data;
+  if (spec.format === 'rgb') {
+    data = new Uint8Array(frame.width * frame.height * 3);
+    for (let p = 0; p < frame.width * frame.height; p++) data.set(frame.data.subarray(p * 4, p * 4 + 3), p * 3);
+  }
+  const r = runtime.publish(track, { data, width: frame.width, height: frame.height, format: spec.format }, { owner: identity() });
+  if (!r.ok && Date.now() - notices.last > 1000) {
+    notices.last = Date.now();
+    deps.refused(r.error.code);
+    log.info({ code: r.error.code }, 'webrtc input frame refused');
+    socket.emit('input:rejected', { track, error: r.error });
   }
 }

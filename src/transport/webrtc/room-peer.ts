@@ -3,8 +3,11 @@
  * signalling as MediaPeer (src/transport/webrtc/peer.ts, the peer chart), but the answer comes
  * from an outlet of the server's media room (src/media/), which sends the frames encoded once for
  * every viewer. The answer carries the server's candidates (libdatachannel gathers before it
- * answers); the viewer's trickled candidates are added as they come. It sends only: an offer to
- * send the browser's camera is refused (`webrtc_unavailable`), and a renegotiation too.
+ * answers); the viewer's trickled candidates are added as they come. The viewer's camera (a
+ * section its offer sends on, with `inputTrack`) comes in on the same peer: decoded by an inlet
+ * (src/media/inlet.ts) into RGBA at the input track's size and handed to `events.input`, as
+ * MediaPeer's browser track is. A new offer for the peer (a renegotiation: the page adds its
+ * camera) is applied in place by libdatachannel, on the same transport.
  */
 import { randomUUID } from 'node:crypto';
 import { createActor, type Actor } from 'xstate';
@@ -14,6 +17,7 @@ import { errorValue, fail, type ErrorValue, type Result } from '../../errors.ts'
 import type { RuntimeFrame } from '../../runtime/runtime.ts';
 import type { MediaRoom } from '../../media/room.ts';
 import type { Outlet, OutletOptions } from '../../media/outlet.ts';
+import type { Inlet } from '../../media/inlet.ts';
 import type { WebRtcOptions } from './options.ts';
 import { checkOffer } from './sdp.ts';
 import type { IceCandidateInit } from './wrtc.ts';
@@ -21,12 +25,18 @@ import type { PeerCloseReason, WebRtcPeerStats as PeerStats } from './wire.ts';
 
 export interface RoomPeerEvents {
   closed(reason: PeerCloseReason): void;
+  /** A decoded frame of the viewer's camera, RGBA at the input track's size (as MediaPeer's `input`). */
+  input?(frame: { data: Uint8Array; width: number; height: number }): void;
+  /** The size of the input track the camera feeds (set by the offer's `inputTrack`); null: none, its packets are dropped. */
+  inputSize?(): { width: number; height: number } | null;
 }
 
 export class RoomPeer {
   readonly id = randomUUID();
   private readonly actor: Actor<typeof peerMachine>;
   private outlet: Outlet | null = null;
+  /** The viewer's camera, decoded (one per peer), while its offer has a camera section and an input track. */
+  private inlet: Inlet | null = null;
   candidates = 0;
   codec: string | null = null;
   stats: PeerStats | null = null;
@@ -59,14 +69,14 @@ export class RoomPeer {
     if (!this.isClosed) this.actor.send(event);
   }
 
-  /** The first offer: an outlet of the room answers it. No renegotiation on this sender. */
+  /** An offer, the first (an outlet of the room answers it) or a renegotiation (the outlet applies it in place). */
   async answer(sdp: unknown): Promise<Result<{ sdp: string }>> {
     if (this.isClosed) return fail('unknown_peer', 'the peer is closed');
-    if (this.outlet) return fail('bad_sdp', 'the room sender does not renegotiate; close the peer and offer again');
     if (!this.actor.getSnapshot().can({ type: 'peer.offer' })) return fail('rate_limited', 'an offer for this peer is still being answered');
     const checked = checkOffer(sdp, this.options.maxSdpBytes);
     if (!checked.ok) return fail('bad_sdp', checked.problem);
     this.send({ type: 'peer.offer' });
+    if (this.outlet) return this.renegotiate(this.outlet, sdp as string);
     const joined = await this.room.join(sdp as string, (state) => this.onState(state));
     if (typeof joined === 'string') {
       this.send({ type: 'peer.answer_failed' });
@@ -78,8 +88,57 @@ export class RoomPeer {
     }
     this.outlet = joined.outlet;
     this.codec = 'VP8';
+    await this.receive();
     this.send({ type: 'peer.answered' });
     return { ok: true, sdp: joined.sdp };
+  }
+
+  private async renegotiate(outlet: Outlet, sdp: string): Promise<Result<{ sdp: string }>> {
+    const r = await outlet.renegotiate(sdp);
+    if (typeof r === 'string') {
+      this.send({ type: 'peer.answer_failed' });
+      return fail('bad_sdp', r);
+    }
+    if (this.isClosed) return fail('unknown_peer', 'the peer closed while answering');
+    await this.receive();
+    this.send({ type: 'peer.answered' });
+    return { ok: true, sdp: r.sdp };
+  }
+
+  /**
+   * The inlet for the viewer's camera, once the outlet receives one and an input track is named
+   * (made again when the track's size changes). node-av is loaded already: the room encodes with it.
+   */
+  private async receive(): Promise<void> {
+    const outlet = this.outlet;
+    const size = this.events.inputSize?.() ?? null;
+    const payloadType = outlet?.incomingPayloadType ?? null;
+    if (!outlet || !size || payloadType === null) return;
+    const current = this.inlet?.options;
+    if (current && current.width === size.width && current.height === size.height) return;
+    const { Inlet, INLET_KEYFRAME_INTERVAL_MS } = await import('../../media/inlet.ts');
+    if (this.isClosed) return;
+    this.inlet?.close();
+    let lastProblem = 0;
+    const inlet = new Inlet(
+      { ...size, payloadType, keyframeIntervalMs: INLET_KEYFRAME_INTERVAL_MS },
+      {
+        frame: (f) => !this.isClosed && this.events.input?.(f),
+        requestKeyframe: () => outlet.requestIncomingKeyframe(),
+        problem: (err) => {
+          if (Date.now() - lastProblem > 1000) this.log.warn({ err, peer: this.id }, 'camera frame did not decode');
+          lastProblem = Date.now();
+        },
+      },
+    );
+    this.inlet = inlet;
+    outlet.onIncoming = (packet) => inlet.packet(packet);
+    outlet.requestIncomingKeyframe(); // a decoder that starts now needs one (asked again on the first delta frame)
+  }
+
+  /** The camera's decode figures (frames, errors, PLIs, ms decoding), while it comes in. */
+  inletCounts(): (Inlet['counts'] & { packets: Inlet['packets'] }) | null {
+    return this.inlet ? { ...this.inlet.counts, packets: { ...this.inlet.packets } } : null;
   }
 
   private onState(state: string): void {
@@ -131,6 +190,13 @@ export class RoomPeer {
   }
 
   private teardown(reason: PeerCloseReason): void {
+    const camera = this.inletCounts();
+    if (camera) {
+      const { decoded, decodeErrors, keyframeRequests, decodeMs, packets } = camera;
+      this.log.info({ peer: this.id, decoded, decodeErrors, keyframeRequests, decodeMsPerFrame: decoded > 0 ? +(decodeMs / decoded).toFixed(3) : null, packets }, 'camera closed');
+    }
+    this.inlet?.close();
+    this.inlet = null;
     if (this.outlet) this.room.leave(this.outlet);
     this.events.closed(reason);
   }
@@ -181,13 +247,22 @@ export interface PeerBook {
   answered(peer: RoomPeer): void;
   /** It closed: out of the book, and the viewer told unless it went away or was never answered. */
   closed(peer: RoomPeer, reason: PeerCloseReason): void;
+  /** A frame of its camera, for the input track its offer named (a WHEP viewer has none). */
+  input?(peer: RoomPeer, frame: { data: Uint8Array; width: number; height: number }): void;
+  /** The size of that input track, or null when none was named. */
+  inputSize?(peer: RoomPeer): { width: number; height: number } | null;
 }
 
 /** A new viewer's offer on the room sender: a RoomPeer, answered by a room outlet, in the book. */
 export async function openRoomPeer(rooms: RoomLoader, options: WebRtcOptions, book: PeerBook, log: Logger, sdp: unknown): Promise<Result<{ peerId: string; sdp: string }>> {
   const room = await rooms.get();
   if (!('push' in room)) return { ok: false, error: room };
-  const peer: RoomPeer = new RoomPeer(room, options, { closed: (reason) => book.closed(peer, reason) }, log);
+  const events: RoomPeerEvents = {
+    closed: (reason) => book.closed(peer, reason),
+    ...(book.input ? { input: (frame) => book.input!(peer, frame) } : {}),
+    ...(book.inputSize ? { inputSize: () => book.inputSize!(peer) } : {}),
+  };
+  const peer: RoomPeer = new RoomPeer(room, options, events, log);
   book.add(peer);
   const r = await peer.answer(sdp);
   if (!r.ok) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OncePer } from '../src/transport/socket/once-per.ts';
+import { OncePer } from '../src/util/once-per.ts';
 
 describe('OncePer', () => {
   it('lets one notice through per interval, counted from the last one let through', () => {

@@ -18,7 +18,7 @@ import type { StreamRouter } from './stream.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { checkCommandRequest, checkEmpty, checkResume, checkStream, isPlainObject } from './validate.ts';
 import { extraArgumentsMessage, splitAck } from './request-args.ts';
-import { OncePer } from './once-per.ts';
+import { OncePer } from '../../util/once-per.ts';
 
 export type FramehostSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 

@@ -20,6 +20,7 @@ import type { Outlet, OutletOptions } from '../../media/outlet.ts';
 import type { Inlet } from '../../media/inlet.ts';
 import type { WebRtcOptions } from './options.ts';
 import { checkOffer } from './sdp.ts';
+import { OncePer } from '../../util/once-per.ts';
 import type { IceCandidateInit } from './wrtc.ts';
 import type { PeerCloseReason, WebRtcPeerStats as PeerStats } from './wire.ts';
 
@@ -37,6 +38,8 @@ export class RoomPeer {
   private outlet: Outlet | null = null;
   /** The viewer's camera, decoded (one per peer), while its offer has a camera section and an input track. */
   private inlet: Inlet | null = null;
+  /** A camera that sends undecodable frames logs one line a second, not one a frame. */
+  private readonly decodeWarning = new OncePer(1000);
   candidates = 0;
   codec: string | null = null;
   stats: PeerStats | null = null;
@@ -119,16 +122,12 @@ export class RoomPeer {
     const { Inlet, INLET_KEYFRAME_INTERVAL_MS } = await import('../../media/inlet.ts');
     if (this.isClosed) return;
     this.inlet?.close();
-    let lastProblem = 0;
     const inlet = new Inlet(
       { ...size, payloadType, keyframeIntervalMs: INLET_KEYFRAME_INTERVAL_MS },
       {
         frame: (f) => !this.isClosed && this.events.input?.(f),
         requestKeyframe: () => outlet.requestIncomingKeyframe(),
-        problem: (err) => {
-          if (Date.now() - lastProblem > 1000) this.log.warn({ err, peer: this.id }, 'camera frame did not decode');
-          lastProblem = Date.now();
-        },
+        problem: (err) => this.decodeWarning.due() && this.log.warn({ err, peer: this.id }, 'camera frame did not decode'),
       },
     );
     this.inlet = inlet;

@@ -57,6 +57,11 @@ export class RtpWriter {
 
   constructor(private readonly options: RtpHeaderOptions) {}
 
+  /** The stream's SSRC: the one its viewer's receiver reports are about. */
+  get ssrc(): number {
+    return this.options.ssrc;
+  }
+
   /** A full RTP packet: header (with the playout-delay extension when negotiated) + payload. */
   packet(payload: Buffer, timestamp: number, marker: boolean): Buffer {
     const ext = this.options.playoutDelayId !== null;

@@ -5,8 +5,11 @@
  * (`minKeyframeIntervalMs`, per rendition): a storm of joins or PLIs cannot turn the stream into
  * keyframes only.
  *
- * Two renditions, the same size: `top` (the full bitrate, what everybody gets by default) and
- * `low` (`lowBitrateShare` of it), encoded only while some viewer is on it or moving to it. Each
+ * Two renditions: `top` (the frame's size at the full bitrate, what everybody gets by default) and
+ * `low` (half the width and height, a third of the bitrate: `lowSizeShare`, `lowBitrateShare`),
+ * encoded only while some viewer is on it or moving to it. Half the size is a quarter of the
+ * pixels, so the second encode costs a fraction of the first (measured in docs/media.md); a
+ * viewer's decoder takes the new size at the keyframe it switches on. Each
  * viewer's receiver reports drive its own rendition chart (src/machines/rendition.machine.ts):
  * sustained loss or silence moves it down, sustained clean reports back up. A move waits for the
  * target rendition's next keyframe (asked for at once, within its rate limit), so the viewer's
@@ -31,6 +34,8 @@ export interface RoomOptions {
   readonly gopFrames: number;
   /** The low rendition's bitrate, as a share of the top one's. */
   readonly lowBitrateShare: number;
+  /** The low rendition's width and height, as a share of the frame's (rounded down to even). */
+  readonly lowSizeShare: number;
   /** When a viewer moves between renditions (src/machines/rendition.machine.ts). */
   readonly rendition: RenditionLimits;
   readonly outlet: OutletOptions;
@@ -42,6 +47,7 @@ export const DEFAULT_ROOM: RoomOptions = {
   minKeyframeIntervalMs: 100,
   gopFrames: 600,
   lowBitrateShare: 1 / 3,
+  lowSizeShare: 1 / 2,
   rendition: DEFAULT_RENDITION_LIMITS,
   outlet: DEFAULT_OUTLET,
 };
@@ -234,11 +240,15 @@ export class MediaRoom {
   /** The rendition's encoder; a new one (and a keyframe) when the frame size changes. */
   private encoderFor(r: Rendition, frame: RoomFrame): Vp8Encoder {
     const e = r.encoder;
-    if (e && e.options.width === frame.width && e.options.height === frame.height) return e;
+    const source = { width: frame.width, height: frame.height };
+    if (e && e.options.source?.width === frame.width && e.options.source.height === frame.height) return e;
     e?.close();
     const top = this.options.bitrateKbps ?? scaledBitrateKbps(frame.width * frame.height);
-    const bitrateKbps = r.name === 'top' ? top : Math.max(1, Math.round(top * this.options.lowBitrateShare));
-    r.encoder = new Vp8Encoder({ width: frame.width, height: frame.height, fps: this.options.fps, bitrateKbps, gopFrames: this.options.gopFrames });
+    const low = r.name === 'low';
+    // Even sizes: the I420 planes halve them.
+    const side = (n: number) => (low ? Math.max(2, Math.floor(n * this.options.lowSizeShare) & ~1) : n);
+    const bitrateKbps = low ? Math.max(1, Math.round(top * this.options.lowBitrateShare)) : top;
+    r.encoder = new Vp8Encoder({ width: side(frame.width), height: side(frame.height), source, fps: this.options.fps, bitrateKbps, gopFrames: this.options.gopFrames });
     return r.encoder;
   }
 

@@ -169,6 +169,7 @@ export class MediaRoom {
     if (viewer.want === want) return;
     viewer.want = want;
     if (want !== viewer.on) this.renditions[want].gate.request();
+    else this.closeIdle(); // a move down called off before its keyframe: the low encoder may be idle now
   }
 
   /**

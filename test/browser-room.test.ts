@@ -61,6 +61,13 @@ describe('the encode-once sender in Chromium', { timeout: 90_000 }, () => {
     const metrics = await (await fetch(`${h.url}/metrics`)).text();
     expect(metrics).toMatch(/^framehost_webrtc_peers 1$/m);
     expect(metrics).toMatch(/^framehost_webrtc_peers_opened_total 1$/m);
+    // Chromium's receiver reports reach the room: the owner's loss, a round trip, and the top rendition.
+    const scrape = async () => (await fetch(`${h.url}/metrics`)).text();
+    await expect.poll(scrape, { timeout: 10_000 }).toMatch(/^framehost_webrtc_rtt_seconds\{peer="[^"]+"\} 0\.0\d*$/m);
+    const reported = await scrape();
+    expect(reported).toMatch(/^framehost_webrtc_fraction_lost\{peer="[^"]+"\} 0$/m);
+    expect(reported).toMatch(/^framehost_webrtc_peer_rendition\{peer="[^"]+",rendition="top"\} 1$/m);
+    expect(reported).toMatch(/^framehost_webrtc_room_rendition_viewers\{rendition="low"\} 0$/m);
 
     await page.click('#controls button:text-is("clear")');
     await expect.poll(async () => changedPixels(await pixels(page), await pixels(page), 60), { timeout: 10_000 }).toBe(0);

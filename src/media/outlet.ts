@@ -9,7 +9,8 @@ import { randomInt } from 'node:crypto';
 import nodeDataChannel from 'node-datachannel';
 import type { PeerConnection, Track } from 'node-datachannel';
 import { readSendingOffer, readVideoOffer, type SendingOffer } from './offer.ts';
-import { asksForKeyframe, isRtcp, PLAYOUT_DELAY_URI, RtpWriter } from './vp8-rtp.ts';
+import { reportBlocks, roundTripMs, senderReport, type ReportBlock } from './rtcp.ts';
+import { asksForKeyframe, isRtcp, PLAYOUT_DELAY_URI, RtpWriter, VIDEO_CLOCK_HZ } from './vp8-rtp.ts';
 import { beforeExit } from '../util/exit-hooks.ts';
 
 // libdatachannel's threads end before the process does (else an exit during or after a
@@ -36,10 +37,12 @@ export function guarded<A extends unknown[]>(what: string, fn: (...args: A) => v
 export function reportOutletEvents(pc: PeerConnection, track: Track, outlet: Outlet, events: OutletEvents): void {
   track.onMessage(
     guarded('onMessage', (msg) => {
-      if (isRtcp(msg) && asksForKeyframe(msg)) {
+      if (!isRtcp(msg)) return;
+      if (asksForKeyframe(msg)) {
         outlet.keyframeRequests++;
         events.keyframeRequest();
       }
+      for (const block of reportBlocks(msg, outlet.ssrc)) events.report?.(outlet.received(block));
     }),
   );
   track.onOpen(guarded('onOpen', () => events.opened()));
@@ -76,8 +79,20 @@ export interface OutletEvents {
   /** The peer connection's state, as libdatachannel reports it ('connected', 'failed', …). */
   state?(state: string): void;
   keyframeRequest(): void;
+  /** A receiver report about this outlet's stream (RTCP RR or an SR's block), with the round trip it gives. */
+  report?(report: ViewerReport): void;
   closed(outlet: Outlet): void;
 }
+
+/** What a viewer's receiver report says, with the round trip (ms, null without a sender report to echo). */
+export interface ViewerReport extends ReportBlock {
+  readonly rttMs: number | null;
+  /** When it arrived (performance.now()). */
+  readonly at: number;
+}
+
+/** A sender report this often: each of the viewer's receiver reports then echoes one (RTT). */
+export const SENDER_REPORT_INTERVAL_MS = 1000;
 
 export class Outlet {
   /** Packets handed to the track, and keyframe requests from the viewer. */
@@ -85,6 +100,12 @@ export class Outlet {
   keyframeRequests = 0;
   /** Encoded frames sent whole. */
   frames = 0;
+  /** The viewer's last receiver report about this stream (null: none yet). */
+  lastReport: ViewerReport | null = null;
+  /** Payload bytes sent, and the last RTP timestamp with when it went: a sender report's figures. */
+  private octets = 0;
+  private lastSent: { timestamp: number; at: number } | null = null;
+  private lastSenderReportAt = -Infinity;
   /** Nothing goes out before a keyframe: the viewer could not decode it. */
   private started = false;
   /** The viewer's camera: a receiving track for the section it sends on (one per peer), once offered. */
@@ -188,6 +209,16 @@ export class Outlet {
     return this.track.isOpen();
   }
 
+  get ssrc(): number {
+    return this.rtp.ssrc;
+  }
+
+  /** A report block about this stream arrived: kept, with its round trip. */
+  received(block: ReportBlock): ViewerReport {
+    this.lastReport = { ...block, rttMs: roundTripMs(block, Date.now()), at: performance.now() };
+    return this.lastReport;
+  }
+
   /** Whether the outlet still waits for a keyframe to start with. */
   get waiting(): boolean {
     return !this.started;
@@ -198,10 +229,10 @@ export class Outlet {
     this.pc.addRemoteCandidate(candidate.replace(/^a=/, ''), this.mid);
   }
 
-  /** Bytes sent and round trip (ms, null when unknown), from libdatachannel. */
+  /** Bytes sent (libdatachannel) and round trip (ms: the viewer's last receiver report, else libdatachannel's; null when unknown). */
   figures(): { bytesSent: number; rttMs: number | null } {
     const rtt = this.pc.rtt();
-    return { bytesSent: this.pc.bytesSent(), rttMs: rtt >= 0 ? rtt : null };
+    return { bytesSent: this.pc.bytesSent(), rttMs: this.lastReport?.rttMs ?? (rtt >= 0 ? rtt : null) };
   }
 
   /** One encoded frame's payloads, the same for every outlet, behind this outlet's RTP headers. */
@@ -212,8 +243,20 @@ export class Outlet {
     payloads.forEach((p, i) => {
       this.track.sendMessageBinary(this.rtp.packet(p, timestamp, i === payloads.length - 1));
       this.sent++;
+      this.octets += p.length;
     });
     this.frames++;
+    const now = performance.now();
+    this.lastSent = { timestamp, at: now };
+    if (now - this.lastSenderReportAt >= SENDER_REPORT_INTERVAL_MS) this.sendSenderReport(now);
+  }
+
+  /** Our own sender report (the NTP time it carries is what the viewer echoes as LSR: RTT without libdatachannel's reporter). */
+  private sendSenderReport(now: number): void {
+    if (!this.lastSent) return;
+    this.lastSenderReportAt = now;
+    const rtpTimestamp = this.lastSent.timestamp + Math.round(((now - this.lastSent.at) * VIDEO_CLOCK_HZ) / 1000);
+    this.track.sendMessageBinary(senderReport({ ssrc: this.ssrc, unixMs: Date.now(), rtpTimestamp, packets: this.sent, octets: this.octets }));
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 /**
  * One VP8 encoder for one rendition (size, bitrate): RGBA frames in, VP8 frames out, through
- * FFmpeg's libvpx in node-av. Real-time settings (deadline realtime, cpu-used 8, no lag, one
+ * FFmpeg's libvpx in node-av (scaled by swscale on the way when the rendition is smaller). Real-time settings (deadline realtime, cpu-used 8, no lag, one
  * thread, no B-frames): a frame leaves the encoder as soon as it is encoded. A keyframe is made on
  * request (the next frame's picture type set to I) and otherwise every `gopFrames`.
  */
@@ -24,8 +24,11 @@ import {
 } from 'node-av';
 
 export interface Vp8EncoderOptions {
+  /** The encoded size (even). */
   readonly width: number;
   readonly height: number;
+  /** The RGBA frames' size when it is not the encoded one (swscale scales them). */
+  readonly source?: { readonly width: number; readonly height: number };
   readonly fps: number;
   readonly bitrateKbps: number;
   /** A keyframe at least this often (frames), for receivers that lose one and send no PLI. */
@@ -75,7 +78,8 @@ export class Vp8Encoder {
     }
     const opened = this.ctx.open2Sync(codec, null);
     if (opened < 0) throw new Error(`VP8 encoder did not open (${opened})`);
-    this.sws.getContext(width, height, AV_PIX_FMT_RGBA, width, height, AV_PIX_FMT_YUV420P, SWS_BILINEAR);
+    const source = options.source ?? { width, height };
+    this.sws.getContext(source.width, source.height, AV_PIX_FMT_RGBA, width, height, AV_PIX_FMT_YUV420P, SWS_BILINEAR);
     const luma = width * height;
     const chroma = (width / 2) * (height / 2);
     this.i420 = Buffer.alloc(luma + 2 * chroma);
@@ -88,12 +92,13 @@ export class Vp8Encoder {
     this.keyWanted = true;
   }
 
-  /** Encode one RGBA frame of the rendition's size; the encoded frames it gives back (0 or 1). */
+  /** Encode one RGBA frame of the source's size; the encoded frames it gives back (0 or 1). */
   encode(rgba: Uint8Array): EncodedFrame[] {
     if (this.closed) return [];
     const { width, height } = this.options;
+    const source = this.options.source ?? { width, height };
     const src = Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength);
-    this.sws.scaleSync([src], [width * 4], 0, height, this.planes, [width, width / 2, width / 2]);
+    this.sws.scaleSync([src], [source.width * 4], 0, source.height, this.planes, [width, width / 2, width / 2]);
     const frame = Frame.fromVideoBuffer(this.i420, { width, height, format: AV_PIX_FMT_YUV420P, pts: this.pts++ });
     frame.pictType = this.keyWanted ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
     this.keyWanted = false;

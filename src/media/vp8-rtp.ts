@@ -31,9 +31,9 @@ export function vp8Payloads(frame: Buffer, pictureId: number, maxBytes = VP8_BYT
   return out;
 }
 
-/** Whether a VP8 RTP payload starts a keyframe (descriptor's S set, PartID 0, and the frame header's P bit clear). */
-export function startsKeyframe(payload: Buffer): boolean {
-  if (payload.length < 2 || (payload[0]! & 0x10) === 0 || (payload[0]! & 0x07) !== 0) return false;
+/** Where the VP8 frame starts in an RTP payload (after the RFC 7741 descriptor), or -1 if the payload is too short. */
+function descriptorLength(payload: Buffer): number {
+  if (payload.length < 2) return -1;
   let at = 1;
   if (payload[0]! & 0x80) {
     const x = payload[at++]!;
@@ -41,7 +41,22 @@ export function startsKeyframe(payload: Buffer): boolean {
     if (x & 0x40) at++; // TL0PICIDX
     if (x & 0x30) at++; // TID/Y/KEYIDX
   }
-  return at < payload.length && (payload[at]! & 0x01) === 0;
+  return at < payload.length ? at : -1;
+}
+
+/** Whether a VP8 RTP payload starts a keyframe (descriptor's S set, PartID 0, and the frame header's P bit clear). */
+export function startsKeyframe(payload: Buffer): boolean {
+  if (payload.length < 2 || (payload[0]! & 0x10) === 0 || (payload[0]! & 0x07) !== 0) return false;
+  const at = descriptorLength(payload);
+  return at > 0 && (payload[at]! & 0x01) === 0;
+}
+
+/** The picture size a keyframe's payload carries (RFC 6386 §9.1: after the 3-byte tag and start code), or null. */
+export function keyframeSize(payload: Buffer): { width: number; height: number } | null {
+  if (!startsKeyframe(payload)) return null;
+  const at = descriptorLength(payload);
+  if (payload.length < at + 10 || payload[at + 3] !== 0x9d || payload[at + 4] !== 0x01 || payload[at + 5] !== 0x2a) return null;
+  return { width: payload.readUInt16LE(at + 6) & 0x3fff, height: payload.readUInt16LE(at + 8) & 0x3fff };
 }
 
 export interface RtpHeaderOptions {
@@ -56,6 +71,11 @@ export class RtpWriter {
   private seq = Math.floor(Math.random() * 0x10000);
 
   constructor(private readonly options: RtpHeaderOptions) {}
+
+  /** The stream's SSRC: the one its viewer's receiver reports are about. */
+  get ssrc(): number {
+    return this.options.ssrc;
+  }
 
   /** A full RTP packet: header (with the playout-delay extension when negotiated) + payload. */
   packet(payload: Buffer, timestamp: number, marker: boolean): Buffer {

@@ -18,6 +18,7 @@ import type { RuntimeFrame } from '../../runtime/runtime.ts';
 import type { MediaRoom } from '../../media/room.ts';
 import type { Outlet, OutletOptions } from '../../media/outlet.ts';
 import type { Inlet } from '../../media/inlet.ts';
+import { VIDEO_CLOCK_HZ } from '../../media/vp8-rtp.ts';
 import type { WebRtcOptions } from './options.ts';
 import { checkOffer } from './sdp.ts';
 import { OncePer } from '../../util/once-per.ts';
@@ -164,7 +165,7 @@ export class RoomPeer {
     this.room.deliver(frame, this.outlet);
   }
 
-  /** Bitrate and fps since the last read, round trip from libdatachannel. */
+  /** Bitrate and fps since the last read; loss, jitter and round trip from the viewer's last receiver report. */
   async readStats(): Promise<PeerStats | null> {
     if (this.isClosed || !this.outlet) return this.stats;
     const { bytesSent, rttMs } = this.outlet.figures();
@@ -172,14 +173,18 @@ export class RoomPeer {
     const last = this.lastRead;
     this.lastRead = { t: now, bytes: bytesSent, frames: this.outlet.frames };
     const dt = last ? (now - last.t) / 1000 : 0;
+    const report = this.outlet.lastReport;
     this.stats = {
       rttMs,
       bitrateKbps: last && dt > 0 ? ((bytesSent - last.bytes) * 8) / 1000 / dt : 0,
       fps: last && dt > 0 ? (this.outlet.frames - last.frames) / dt : 0,
-      packetsLost: 0, // receiver reports are not read on this sender yet
+      packetsLost: Math.max(0, report?.cumulativeLost ?? 0),
       framesDropped: 0, // one encode for all: a viewer's frame is sent or its track is not open
       framesSent: this.outlet.frames,
       codec: this.codec,
+      fractionLost: report?.fractionLost ?? 0,
+      jitterMs: report ? (report.jitter * 1000) / VIDEO_CLOCK_HZ : null,
+      rendition: this.room.renditionOf(this.outlet),
     };
     return this.stats;
   }
@@ -211,9 +216,9 @@ export class RoomLoader {
 
   constructor(private readonly options: WebRtcOptions) {}
 
-  /** The room's encode counts, once it exists. */
-  counts(): MediaRoom['counts'] | null {
-    return this.loaded?.counts ?? null;
+  /** The room's encode counts (all renditions, and per rendition), once it exists. */
+  counts(): (MediaRoom['counts'] & { renditions: ReturnType<MediaRoom['renditionCounts']> }) | null {
+    return this.loaded ? { ...this.loaded.counts, renditions: this.loaded.renditionCounts() } : null;
   }
 
   /** Every outlet's ICE settings. libjuice binds one address: with exactly one allowed host address, media uses only it. */

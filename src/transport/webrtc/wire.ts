@@ -47,4 +47,9 @@ export interface WebRtcPeerStats {
   readonly framesDropped: number;
   readonly framesSent: number;
   readonly codec: string | null;
+  /** The room sender's figures from the viewer's last receiver report (absent on the wrtc sender). */
+  readonly fractionLost?: number;
+  readonly jitterMs?: number | null;
+  /** The room sender's rendition this viewer gets now ('top' or 'low'). */
+  readonly rendition?: string;
 }

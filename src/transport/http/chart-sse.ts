@@ -38,11 +38,27 @@ export interface ChartStream {
   /** The states and last events as a page gets them in `hello`. */
   view(): ChartView;
   readers(): number;
+  /** The charts shown, in order. */
+  charts(): readonly LiveChart[];
+  /** A chart that starts later than the server (the SFU publisher's, once the media room loaded). */
+  add(chart: LiveChart): void;
   /** End every stream and stop watching the charts. */
   close(): void;
 }
 
-export function createChartStream(charts: readonly LiveChart[], options: { readonly access?: Access }, log: Logger): ChartStream {
+/** Follow one chart: each event it receives itself (not its children's: the inference actor's) and each change of state. */
+function followChart(c: LiveChart, received: (entry: ChartEventEntry) => void, changed: () => void): { unsubscribe(): void }[] {
+  return [
+    c.actor.system.inspect((e) => {
+      if (e.type !== '@xstate.event' || e.actorRef !== (c.actor as unknown)) return;
+      received({ t: Date.now(), chart: c.machine.id, type: e.event.type });
+    }),
+    c.actor.subscribe({ next: changed, error: () => changed() }),
+  ];
+}
+
+export function createChartStream(initial: readonly LiveChart[], options: { readonly access?: Access }, log: Logger): ChartStream {
+  const charts = [...initial];
   const readers = createSseReaders({ ...DEFAULT_CHART_STREAM, ...(options.access ? { access: options.access } : {}), name: 'chart' }, log);
   const recent: ChartEventEntry[] = [];
   /** Events since the last push (bounded: past CHART_EVENTS_KEPT only counted). */
@@ -50,6 +66,7 @@ export function createChartStream(charts: readonly LiveChart[], options: { reado
   let skipped = 0;
   let timer: NodeJS.Timeout | null = null;
   let nextId = 1;
+  let closed = false;
 
   const states = (): Record<string, readonly string[]> =>
     Object.fromEntries(charts.map((c) => [c.machine.id, activeStateIds(c.machine.id, c.actor.getSnapshot().value)]));
@@ -69,21 +86,17 @@ export function createChartStream(charts: readonly LiveChart[], options: { reado
     timer.unref();
   };
 
-  const subs = charts.flatMap((c) => [
-    // Only events the chart itself receives, not those of its children (the inference actor's).
-    c.actor.system.inspect((e) => {
-      if (e.type !== '@xstate.event' || e.actorRef !== (c.actor as unknown)) return;
-      const entry: ChartEventEntry = { t: Date.now(), chart: c.machine.id, type: e.event.type };
-      recent.push(entry);
-      if (recent.length > CHART_EVENTS_KEPT) recent.shift();
-      if (readers.size() > 0) {
-        if (fresh.length < CHART_EVENTS_KEPT) fresh.push(entry);
-        else skipped++;
-      }
-      changed();
-    }),
-    c.actor.subscribe({ next: changed, error: () => changed() }),
-  ]);
+  const received = (entry: ChartEventEntry): void => {
+    recent.push(entry);
+    if (recent.length > CHART_EVENTS_KEPT) recent.shift();
+    if (readers.size() > 0) {
+      if (fresh.length < CHART_EVENTS_KEPT) fresh.push(entry);
+      else skipped++;
+    }
+    changed();
+  };
+  const watch = (c: LiveChart): { unsubscribe(): void }[] => followChart(c, received, changed);
+  const subs = charts.flatMap(watch);
 
   return {
     handle(req, res) {
@@ -91,7 +104,15 @@ export function createChartStream(charts: readonly LiveChart[], options: { reado
     },
     view,
     readers: () => readers.size(),
+    charts: () => charts,
+    add(chart) {
+      if (closed) return; // the server closed before the chart started
+      charts.push(chart);
+      subs.push(...watch(chart));
+      changed();
+    },
     close() {
+      closed = true;
       if (timer) clearTimeout(timer);
       timer = null;
       for (const s of subs) s.unsubscribe();

@@ -1,0 +1,264 @@
+/**
+ * Every fenced code block of the README and the guides in docs/, exercised by a test. COVERAGE
+ * names each block (its file and the start of its first line) and how it is checked; a block
+ * that is added without an entry, or an entry whose block is gone, fails the first test.
+ *
+ * - TypeScript: every block typechecks against the real API (one tsc run over them all, each
+ *   with the few names it leaves to the reader declared); the ones that can run here also run
+ *   (here, or in test/readme.test.ts for the three it has always run).
+ * - Shell: every `framehost` command line parses with the real CLI's option tables, every
+ *   `npm run`/`npm start`/`npm test` names a script that exists, every file named exists; the
+ *   cheap ones run (the headless pipeline, curl against a `framehost serve` started here with the
+ *   block's flags, redis-server with the fleet's flags). Commands that cannot run here are listed
+ *   with the reason (ALLOWED_COMMANDS).
+ * - Text: the usage synopsis against the option tables (both ways), the folder tree against
+ *   src/, `framehost check`'s output against its real run (readme.test.ts) and its messages; the
+ *   mermaid chart's states and transitions against the runtime machine.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ChildRpc } from '../bench/child-rpc.ts';
+import { COMMON_OPTIONS, parseCommandLine, SUBCOMMANDS, type SubcommandName } from '../src/cli/args.ts';
+import { chartGraph } from '../src/machines/chart-graph.ts';
+import { runtimeMachine } from '../src/machines/runtime.machine.ts';
+import { childPool, ROOT } from './helpers/child.ts';
+import { BIN } from './helpers/cli.ts';
+import { startRedis } from './helpers/redis.ts';
+import type { ReceiversRequest } from './helpers/wrtc-receivers.ts';
+
+type How =
+  | 'run' // run here (or in readme.test.ts), and typechecked
+  | 'typecheck' // typechecked against the real API; running needs what is not here (named in `why`)
+  | 'shell' // command lines checked against the CLI's tables, npm's scripts and the files; `why` says what runs
+  | 'synopsis' // the usage text against the option tables
+  | 'tree' // the folder tree against src/
+  | 'output' // a sample of `framehost check`'s output
+  | 'diagram'; // a drawing: mermaid checked against the machine; a text drawing's names against the sources
+
+interface Coverage {
+  readonly file: string;
+  /** The start of the block's first line. */
+  readonly first: string;
+  readonly how: How;
+  readonly why: string;
+}
+
+const COVERAGE: readonly Coverage[] = [
+  { file: 'README.md', first: 'npm ci && npm start', how: 'shell', why: 'the scripts exist; `npm ci` needs the registry' },
+  { file: 'README.md', first: 'npx framehost init my-world', how: 'shell', why: 'init runs in readme.test.ts; the scripts are those init writes; `npm install` needs the registry' },
+  { file: 'README.md', first: "import * as ort from 'onnxruntime-node';", how: 'run', why: 'readme.test.ts: what init writes, and framehost check passes it' },
+  { file: 'README.md', first: 'framehost check ./model.ts', how: 'output', why: 'its steps and summary against a real run in readme.test.ts' },
+  { file: 'docs/architecture.md', first: 'src/', how: 'tree', why: 'every path exists and every folder of src/ is named' },
+  { file: 'docs/architecture.md', first: 'stateDiagram-v2', how: 'diagram', why: "states and transitions against the runtime machine's definition" },
+  { file: 'docs/embedding.md', first: "import { createRuntime } from 'framehost';", how: 'run', why: 'runs as a program of its own with the built-in model' },
+  { file: 'docs/fleet.md', first: 'client ──ride:request──▶ gateway', how: 'diagram', why: 'the events it names are those of src/fleet' },
+  { file: 'docs/fleet.md', first: '# Redis: one primary with AOF', how: 'shell', why: 'redis-server runs with its flags; the framehost lines parse (they need Redis, secrets and public hosts to run)' },
+  { file: 'docs/fleet.md', first: "import { FleetClient } from 'framehost/fleet';", how: 'typecheck', why: 'needs a gateway, Redis and a node (test/fleet.test.ts runs the same calls)' },
+  { file: 'docs/gpu.md', first: 'npm pkg set allowScripts.onnxruntime-node=true', how: 'shell', why: 'needs an NVIDIA GPU and the registry' },
+  { file: 'docs/gpu.md', first: '# on a machine with the registry', how: 'shell', why: 'needs an NVIDIA GPU and the registry; the gpu:cuda flags are checked against scripts/gpu-cuda.ts' },
+  { file: 'docs/gpu.md', first: 'npm run device:pack', how: 'shell', why: 'needs the device machine' },
+  { file: 'docs/journals.md', first: 'npx framehost serve --record journals', how: 'shell', why: 'a user plays between the lines; test/journal.test.ts records and replays' },
+  { file: 'docs/media.md', first: 'framehost serve --webrtc-sender room --viewers broadcast &', how: 'shell', why: 'runs: the server with its flags, the curl lines against it, the offer a libwebrtc viewer makes' },
+  { file: 'docs/production.md', first: 'framehost serve [--host 127.0.0.1]', how: 'synopsis', why: 'each line names its subcommand\'s options, and every option is shown' },
+  { file: 'docs/production.md', first: "printf '%s\\n' '{\"type\":\"start\"}'", how: 'shell', why: 'runs: the pipeline writes its frames' },
+  { file: 'docs/production.md', first: 'docker build -t framehost .', how: 'shell', why: 'needs a Docker daemon and the registry; the Dockerfile exists' },
+  { file: 'docs/production.md', first: "import { createServer, type IncomingMessage } from 'node:http';", how: 'run', why: 'readme.test.ts: serves tokens a framehost admits' },
+  { file: 'docs/production.md', first: 'curl -N -H "Authorization: Bearer $FRAMEHOST_AUTH_TOKEN"', how: 'shell', why: 'runs against framehost serve --auth-token' },
+  { file: 'docs/protocol.md', first: "import { FramehostClient } from 'framehost/client';", how: 'run', why: 'runs as a program of its own against a framehost serve started here' },
+  { file: 'docs/writing-a-model.md', first: "import * as ort from 'onnxruntime-node';", how: 'run', why: 'readme.test.ts: framehost check passes it' },
+  { file: 'docs/writing-a-model.md', first: 'preset: {', how: 'typecheck', why: "a fragment of gray-scott's commands, typechecked inside a model" },
+  { file: 'docs/writing-a-model.md', first: 'export default defineModel({', how: 'typecheck', why: 'a fragment (`// …` stands for the rest of a model), typechecked with a minimal rest' },
+  { file: 'docs/writing-a-model.md', first: 'framehost check ./model.ts', how: 'output', why: 'as the README\'s' },
+  { file: 'docs/writing-a-model.md', first: '  FAIL  isolation', how: 'output', why: 'its messages are the ones src/check/ writes' },
+  { file: 'docs/writing-a-model.md', first: 'npm pkg set allowScripts.onnxruntime-node=false', how: 'shell', why: 'needs the registry (test/installed.test.ts installs the packed tarball)' },
+];
+
+/** Commands other than framehost and npm that blocks may use, and why they are not run here. */
+const ALLOWED_COMMANDS: Readonly<Record<string, string>> = {
+  cd: 'the shell',
+  export: 'the shell',
+  echo: 'the shell',
+  printf: 'the shell (run in the headless pipeline)',
+  curl: 'run against a server started here where the block is marked so',
+  'redis-server': 'run with the fleet block\'s flags',
+  docker: 'no Docker daemon here',
+  bash: 'the script it names must exist',
+};
+
+interface Block {
+  readonly file: string;
+  readonly line: number;
+  readonly lang: string;
+  readonly text: string;
+}
+
+const GUIDES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+
+/** The fenced blocks of a file, indented ones (inside a list) included, their indentation removed. */
+function blocksOf(file: string): Block[] {
+  const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
+  const blocks: Block[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^( *)```(\S*)\s*$/.exec(lines[i]!);
+    if (!open) continue;
+    const indent = open[1]!.length;
+    const body: string[] = [];
+    let j = i + 1;
+    while (j < lines.length && !/^ *```\s*$/.test(lines[j]!)) body.push(lines[j++]!.slice(indent));
+    expect(j, `${file}:${i + 1}: an unclosed block`).toBeLessThan(lines.length);
+    blocks.push({ file, line: i + 1, lang: open[2]!, text: `${body.join('\n')}\n` });
+    i = j;
+  }
+  return blocks;
+}
+
+const BLOCKS = GUIDES.flatMap(blocksOf);
+const entryOf = (b: Block): Coverage[] => COVERAGE.filter((c) => c.file === b.file && b.text.startsWith(c.first));
+function block(file: string, first: string): string {
+  const found = BLOCKS.filter((b) => b.file === file && b.text.startsWith(first));
+  expect(found, `${file}: the block starting ${first}`).toHaveLength(1);
+  return found[0]!.text;
+}
+
+/** The command lines of a shell block: continuations joined, comments dropped, split at `&&`, `|`, `;` and `&`. */
+export function commandsOf(text: string): string[][] {
+  const out: string[][] = [];
+  for (const line of text.replace(/\\\n/g, ' ').split('\n')) {
+    let words: string[] = [];
+    let word: string | null = null;
+    let quote: string | null = null;
+    const end = (): void => {
+      if (word !== null) words.push(word);
+      word = null;
+    };
+    for (let i = 0; i < line.length; i++) {
+      const c = line[i]!;
+      if (quote) {
+        if (c === quote) quote = null;
+        else word += c;
+      } else if (c === "'" || c === '"') {
+        quote = c;
+        word ??= '';
+      } else if (c === '#' && word === null) break;
+      else if (/\s/.test(c)) end();
+      else if ((c === '&' || c === '|' || c === ';') && !(c === '&' && line[i + 1] === '1')) {
+        end();
+        if (line[i + 1] === c) i++;
+        if (words.length > 0) out.push(words);
+        words = [];
+      } else word = (word ?? '') + c;
+    }
+    expect(quote, `an unclosed quote in: ${line}`).toBeNull();
+    end();
+    if (words.length > 0) out.push(words);
+  }
+  return out;
+}
+
+const children = childPool();
+const WORK = join(ROOT, 'test-output', 'docs-blocks');
+afterAll(async () => {
+  await children.killAll();
+  rmSync(WORK, { recursive: true, force: true });
+});
+
+describe('the code blocks of the README and the guides', () => {
+  it('each is covered: one COVERAGE entry per block, and no entry without its block', () => {
+    expect(BLOCKS.length).toBeGreaterThan(20);
+    const uncovered = BLOCKS.filter((b) => entryOf(b).length !== 1).map((b) => `${b.file}:${b.line} (${b.lang || 'text'}): ${entryOf(b).length} entries; starts ${JSON.stringify(b.text.split('\n')[0])}`);
+    expect(uncovered).toEqual([]);
+    const stale = COVERAGE.filter((c) => !BLOCKS.some((b) => b.file === c.file && b.text.startsWith(c.first))).map((c) => `${c.file}: ${c.first}`);
+    expect(stale).toEqual([]);
+    // TypeScript is run or typechecked; nothing is skipped by its language alone.
+    const tsNotChecked = BLOCKS.filter((b) => b.lang === 'ts' && !['run', 'typecheck'].includes(entryOf(b)[0]!.how));
+    expect(tsNotChecked).toEqual([]);
+  });
+});
+
+/**
+ * Each TypeScript block as a file to typecheck: the names a block leaves to the reader declared
+ * after it, and the two fragments put inside the smallest model that holds them.
+ */
+const PALETTES_MODULE = '../../../src/models/gray-scott/palettes.ts';
+const MINIMAL_MODEL = "name: 'fragment', version: '0.0.0', async load() { return {}; }, createSessionState: () => ({}), commands: {},";
+function typecheckSource(b: Block): string {
+  const first = entryOf(b)[0]!.first;
+  if (first === 'preset: {') {
+    return [
+      "import { defineModel, t } from 'framehost';",
+      `import { PRESETS, PRESET_NAMES } from '${PALETTES_MODULE}';`,
+      "export default defineModel({ name: 'fragment', version: '0.0.0', async load() { return {}; },",
+      '  createSessionState: () => ({ feed: new Float32Array(1), kill: new Float32Array(1) }),',
+      '  commands: {',
+      b.text,
+      '  },',
+      '  async loop() {},',
+      '});',
+    ].join('\n');
+  }
+  if (first === 'export default defineModel({') {
+    expect(b.text).toContain('// …');
+    return `import { defineModel } from 'framehost';\n${b.text.replace('// …', MINIMAL_MODEL)}`;
+  }
+  const declared: Record<string, string> = {
+    'docs/embedding.md': 'declare function save(data: Uint8Array, width: number, height: number): void;',
+    'docs/fleet.md': 'declare function show(text: string): void;\ndeclare function draw(meta: unknown, data: unknown): void;',
+    'docs/protocol.md': 'declare function draw(meta: unknown, data: unknown): void;\ndeclare const rgbaBytes: Uint8Array;',
+  };
+  return `${b.text}\n${declared[b.file] ?? ''}\n`;
+}
+
+describe('the TypeScript blocks', () => {
+  // ~8 s alone; far longer on a loaded machine (tsc reads all of src/ through `framehost`).
+  it('typecheck against the real API (one tsc run over all of them)', { timeout: 240_000 }, () => {
+    const dir = join(WORK, 'typecheck');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const ts = BLOCKS.filter((b) => b.lang === 'ts');
+    for (const b of ts) writeFileSync(join(dir, `${b.file.replace(/[/.]/g, '-')}-${b.line}.ts`), typecheckSource(b));
+    // This repository's settings (strict, NodeNext, `framehost` resolved to src/ by its export condition).
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ extends: '../../../tsconfig.json', include: ['*.ts'], exclude: [] }));
+    let out = '';
+    try {
+      execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.json')], { cwd: ROOT, encoding: 'utf8' });
+    } catch (err) {
+      out = String((err as { stdout?: string }).stdout ?? err);
+    }
+    expect(out).toBe('');
+    expect(ts.length).toBeGreaterThanOrEqual(8);
+  });
+});
+
+/** Run a TypeScript block as a user runs a program: `framehost` resolves to this checkout's sources. */
+async function runProgram(name: string, source: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
+  const dir = join(WORK, 'run');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, name), source);
+  const child = children.start(['--conditions=framehost-source', '--import', 'tsx', name], { cwd: dir, env: { ...process.env, FRAMEHOST_LOG_LEVEL: 'warn', ...env } });
+  const exit = await child.exitWithin(60_000);
+  return { code: exit.code, out: `${child.stdout}\n${child.stderr}` };
+}
+
+describe('the TypeScript blocks that run here', () => {
+  it('docs/embedding.md: starts a runtime with the built-in model, commands a session, stops it and shuts down', { timeout: 90_000 }, async () => {
+    const source = block('docs/embedding.md', "import { createRuntime } from 'framehost';");
+    const r = await runProgram('embedding.ts', `${source}\nfunction save(data: Uint8Array, width: number, height: number): void { if (data.length !== width * height * 4) throw new Error('not rgba'); }\nconsole.log('embedding: done', JSON.stringify(s));\n`);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/^embedding: done \{"ok":true,"sessionId":"[^"]+"\}$/m);
+  });
+
+  it('docs/protocol.md: the client connects to a framehost serve, starts, commands, publishes and stops', { timeout: 90_000 }, async () => {
+    const server = children.start([BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--model-option', 'size=64'], { env: { ...process.env, FRAMEHOST_LOG_LEVEL: 'warn' } });
+    const url = (await server.waitFor('stderr', /open (http:\/\/127\.0\.0\.1:\d+) in a browser/, 60_000))[1]!;
+    const source = block('docs/protocol.md', "import { FramehostClient } from 'framehost/client';").replace("'http://127.0.0.1:3000'", JSON.stringify(url));
+    const prelude = 'let frames = 0;\nfunction draw(meta: { width: number }, data: Uint8Array): void { if (data.length > 0 && meta.width > 0) frames++; }\nconst rgbaBytes = new Uint8Array(256 * 256 * 4);\n';
+    // The names the block leaves to the reader come first (imports are hoisted above them anyway).
+    const r = await runProgram('protocol.ts', `${prelude}${source}\nconsole.log('protocol: done', token.length > 0, frames >= 0);\nclient.close();\n`);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/^protocol: done true true$/m);
+    server.kill();
+  });
+});

@@ -262,3 +262,187 @@ describe('the TypeScript blocks that run here', () => {
     server.kill();
   });
 });
+
+/** What is wrong with one command line of a shell block (nothing: []). */
+function problemsOf(words: readonly string[], scripts: Readonly<Record<string, string>>): string[] {
+  const w = [...words];
+  while (w.length > 0 && /^[A-Z_][A-Z0-9_]*=/.test(w[0]!)) w.shift(); // VAR=value before a command
+  if (w[0] === 'npx') w.shift();
+  const [cmd, ...rest] = w;
+  if (cmd === 'framehost') {
+    const [sub, ...args] = rest;
+    if (sub === '--help') return [];
+    if (!sub || !(sub in SUBCOMMANDS)) return [`framehost: no subcommand ${sub}`];
+    try {
+      parseCommandLine(sub as SubcommandName, args, {});
+      return [];
+    } catch (err) {
+      return [`framehost ${sub}: ${(err as Error).message}`];
+    }
+  }
+  if (cmd === 'npm') {
+    const [verb, name] = rest;
+    if (verb === 'start' || verb === 'test') return scripts[verb] ? [] : [`npm ${verb}: no such script`];
+    if (verb === 'run') return name && scripts[name] ? [] : [`npm run ${name}: no such script`];
+    return ['ci', 'install', 'pkg', 'pack', 'rebuild'].includes(verb ?? '') ? [] : [`npm ${verb}: not an npm command this test knows`];
+  }
+  if (cmd === 'bash') return existsSync(join(ROOT, rest[0] ?? '')) ? [] : [`bash: no file ${rest[0]}`];
+  return cmd && cmd in ALLOWED_COMMANDS ? [] : [`${cmd}: not in ALLOWED_COMMANDS`];
+}
+
+/** Flags a subcommand takes that the synopsis leaves out on purpose, and why. */
+const NOT_IN_SYNOPSIS: Readonly<Record<string, string>> = {
+  'check --model': 'the synopsis gives the model as MODEL, the positional; --model is the same',
+  'token --token-public-key': 'taken with the shared key flags, but a public key only verifies: token refuses it',
+};
+
+const OWN_SCRIPTS = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+
+describe('the shell blocks', () => {
+  it('name only framehost subcommands and flags the CLI accepts, npm scripts that exist, files that exist, and commands listed as allowed', { timeout: 60_000 }, async () => {
+    // README's "five minutes" runs in the project framehost init writes: its scripts are init's.
+    const project = join(WORK, 'init');
+    rmSync(project, { recursive: true, force: true });
+    const init = children.start([BIN, 'init', project]);
+    expect((await init.exitWithin(30_000)).code, init.stderr).toBe(0);
+    const initScripts = (JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    const shell = BLOCKS.filter((b) => b.lang === 'sh');
+    expect(shell.every((b) => entryOf(b)[0]!.how === 'shell')).toBe(true);
+    const problems = shell.flatMap((b) => {
+      const scripts = b.text.startsWith('npx framehost init') ? initScripts : OWN_SCRIPTS;
+      return commandsOf(b.text).flatMap((words) => problemsOf(words, scripts).map((p) => `${b.file}:${b.line}: ${p}`));
+    });
+    expect(problems).toEqual([]);
+    // The blocks' framehost lines, counted, so that a parser that finds none cannot pass.
+    expect(shell.flatMap((b) => commandsOf(b.text)).filter((w) => w.includes('framehost')).length).toBeGreaterThanOrEqual(8);
+  });
+
+  it('the parser splits as a shell would (the check checked)', () => {
+    expect(commandsOf("a --x 'q r' && b \"s t\" | c # note\nd \\\n  --e f &\n# only a comment\n")).toEqual([['a', '--x', 'q r'], ['b', 's t'], ['c'], ['d', '--e', 'f']]);
+    expect(problemsOf(['framehost', 'serve', '--no-such-flag'], OWN_SCRIPTS)[0]).toMatch(/unknown option --no-such-flag/);
+    expect(problemsOf(['npm', 'run', 'no-such-script'], OWN_SCRIPTS)).toEqual(['npm run no-such-script: no such script']);
+    expect(problemsOf(['rm', '-rf', '/'], OWN_SCRIPTS)).toEqual(['rm: not in ALLOWED_COMMANDS']);
+  });
+
+  it('docs/gpu.md: the gpu:cuda flags are the script\'s', () => {
+    const script = readFileSync(join(ROOT, 'scripts', 'gpu-cuda.ts'), 'utf8');
+    const line = commandsOf(block('docs/gpu.md', '# on a machine with the registry')).find((w) => w[2] === 'gpu:cuda')!;
+    const flags = line.filter((w) => w.startsWith('--') && w !== '--');
+    expect(flags).toEqual(['--from', '--ort-version']);
+    for (const flag of flags) expect(script).toContain(`flag('${flag}')`);
+  });
+
+  it('docs/production.md: the synopsis names each subcommand\'s own flags, and every flag of every subcommand', () => {
+    const text = block('docs/production.md', 'framehost serve [--host 127.0.0.1]');
+    const shown = new Map<string, Set<string>>();
+    let subs: string[] = [];
+    for (const line of text.split('\n')) {
+      const head = /^framehost ([a-z|]+)/.exec(line);
+      if (head) subs = head[1]!.split('|');
+      else if (/^framehost --help/.test(line)) subs = [];
+      for (const flag of line.replace(/#.*$/, '').matchAll(/--([a-z][a-z-]*)/g)) for (const sub of subs) (shown.get(sub) ?? shown.set(sub, new Set()).get(sub)!).add(flag[1]!);
+    }
+    const wrong: string[] = [];
+    const missing: string[] = [];
+    for (const [sub, spec] of Object.entries(SUBCOMMANDS)) {
+      const own = new Set([...Object.keys(COMMON_OPTIONS), ...Object.keys(spec.options)]);
+      const flags = shown.get(sub) ?? new Set<string>();
+      wrong.push(...[...flags].filter((f) => !own.has(f)).map((f) => `${sub} --${f}`));
+      missing.push(...Object.keys(spec.options).filter((f) => !flags.has(f) && !(`${sub} --${f}` in NOT_IN_SYNOPSIS)).map((f) => `${sub} --${f}`));
+    }
+    expect([...shown.keys()].sort(), 'a line for each subcommand').toEqual(Object.keys(SUBCOMMANDS).sort());
+    expect(wrong, 'flags the synopsis shows that the subcommand does not take').toEqual([]);
+    expect(missing, 'flags the subcommand takes that the synopsis does not show').toEqual([]);
+  });
+});
+
+/** A shell line run by bash in `cwd`, as the reader would (exec: a kill reaches the command itself). */
+function bash(line: string, cwd: string, env: NodeJS.ProcessEnv = {}): { out: () => string; err: () => string; exited: Promise<number | null>; kill: () => void } {
+  mkdirSync(cwd, { recursive: true });
+  const proc = spawn('bash', ['-c', `exec ${line}`], { cwd, env: { ...process.env, ...env } });
+  let out = '';
+  let err = '';
+  proc.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  proc.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const exited = once(proc, 'close').then(([code]) => code as number | null);
+  return { out: () => out, err: () => err, exited, kill: () => void proc.kill('SIGKILL') };
+}
+
+/** `framehost serve` with a block's own flags and the ones a test needs (a free port); its URL. */
+async function serve(flags: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const server = children.start([BIN, 'serve', ...flags, '--host', '127.0.0.1', '--port', '0', '--model-option', 'size=64'], { env: { ...process.env, FRAMEHOST_LOG_LEVEL: 'warn', ...env } });
+  return (await server.waitFor('stderr', /open (http:\/\/127\.0\.0\.1:\d+) in a browser/, 60_000))[1]!;
+}
+
+describe('the shell blocks that run here', () => {
+  it('docs/production.md: the headless pipeline writes its frames', { timeout: 90_000 }, async () => {
+    const dir = join(WORK, 'headless');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const text = block('docs/production.md', "printf '%s\\n' '{\"type\":\"start\"}'");
+    const run = bash(text.replace(/\\\n/g, ' ').trim().replace('npx framehost', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)}`), dir, { FRAMEHOST_LOG_LEVEL: 'warn', FRAMEHOST_MODEL_OPTION: '' });
+    expect(await run.exited, run.err()).toBe(0);
+    const frames = readdirSync(join(dir, 'frames')).filter((f) => /^frame-\d{6}\.png$/.test(f));
+    expect(frames.length).toBeGreaterThanOrEqual(90); // 30 frames, the stamp, 60 more
+  });
+
+  it('docs/production.md: curl reads /events from framehost serve --auth-token', { timeout: 90_000 }, async () => {
+    const secret = 'docs-blocks-shared-secret-0123456789';
+    const url = await serve([], { FRAMEHOST_AUTH_TOKEN: secret });
+    const line = block('docs/production.md', 'curl -N -H "Authorization: Bearer $FRAMEHOST_AUTH_TOKEN"').trim().replace('http://127.0.0.1:3000', url);
+    expect(line).toContain(url);
+    const curl = bash(line, WORK, { FRAMEHOST_AUTH_TOKEN: secret });
+    const deadline = Date.now() + 20_000;
+    while (!/^event: hello$/m.test(curl.out()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    curl.kill();
+    expect(curl.out()).toMatch(/^event: hello$/m);
+    const wrong = bash(line, WORK, { FRAMEHOST_AUTH_TOKEN: 'not-the-secret' });
+    expect(await wrong.exited).toBe(0);
+    expect(wrong.out()).toContain('"code":"unauthorized"');
+  });
+
+  it('docs/media.md: WHEP with curl: the server with the block\'s flags, a spectator token, offer → 201 and Location → DELETE', { timeout: 90_000 }, async () => {
+    const text = block('docs/media.md', 'framehost serve --webrtc-sender room --viewers broadcast &');
+    const lines = commandsOf(text);
+    expect(lines.map((w) => w[0])).toEqual(['framehost', 'curl', 'curl']);
+    const key = 'docs-blocks-token-key-0123456789-abcdef';
+    const url = await serve([...lines[0]!.slice(2), '--ice-host-addresses', '127.0.0.1', '--token-key', key]);
+    const minted = bash(`${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} token --role spectator --token-key ${key}`, WORK);
+    expect(await minted.exited, minted.err()).toBe(0);
+    const env = { SPECTATOR_TOKEN: minted.out().trim() };
+    const rx = new ChildRpc<ReceiversRequest>(new URL('./helpers/wrtc-receivers.ts', import.meta.url));
+    try {
+      const dir = join(WORK, 'whep');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'offer.sdp'), (await rx.ask<{ sdp: string }>({ type: 'offer' })).sdp);
+      const [post, del] = text.replace(/\\\n/g, ' ').split('\n').filter((l) => l.trim().startsWith('curl')).map((l) => l.trim().replaceAll('http://127.0.0.1:3000', url));
+      const posted = bash(post!, dir, env);
+      expect(await posted.exited, posted.err()).toBe(0);
+      expect(posted.out()).toMatch(/^HTTP\/1\.1 201 Created\r?$/m);
+      expect(posted.out()).toMatch(/^content-type: application\/sdp\r?$/im);
+      const id = /^location: \/whep\/([0-9a-f-]{36})\r?$/im.exec(posted.out())?.[1];
+      expect(id, posted.out()).toBeDefined();
+      expect(posted.out()).toMatch(/^a=candidate:/m);
+      const deleted = bash(del!.replace('<id>', id!), dir, env);
+      expect(await deleted.exited, deleted.err()).toBe(0);
+      expect(deleted.out()).toBe(''); // 200, no body
+      const again = bash(del!.replace('<id>', id!), dir, env);
+      expect(await again.exited).toBe(0);
+      expect(again.out()).toContain('"code":"unknown_peer"'); // it was deleted
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it('docs/fleet.md: redis-server starts with the fleet\'s flags', { timeout: 60_000 }, async () => {
+    const redisLine = commandsOf(block('docs/fleet.md', '# Redis: one primary with AOF')).find((w) => w[0] === 'redis-server')!;
+    const redis = await startRedis({ args: redisLine.slice(1) });
+    try {
+      const config = execFileSync('redis-cli', ['-u', redis.url, 'config', 'get', 'maxmemory-policy'], { encoding: 'utf8' });
+      expect(config.split('\n')[1]).toBe('noeviction');
+      expect(execFileSync('redis-cli', ['-u', redis.url, 'config', 'get', 'appendonly'], { encoding: 'utf8' }).split('\n')[1]).toBe('yes');
+    } finally {
+      await redis.stop();
+    }
+  });
+});

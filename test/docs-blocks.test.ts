@@ -19,7 +19,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChildRpc } from '../bench/child-rpc.ts';
 import { COMMON_OPTIONS, parseCommandLine, SUBCOMMANDS, type SubcommandName } from '../src/cli/args.ts';
 import { chartGraph } from '../src/machines/chart-graph.ts';
@@ -211,27 +211,6 @@ function typecheckSource(b: Block): string {
   return `${b.text}\n${declared[b.file] ?? ''}\n`;
 }
 
-describe('the TypeScript blocks', () => {
-  // ~8 s alone; far longer on a loaded machine (tsc reads all of src/ through `framehost`).
-  it('typecheck against the real API (one tsc run over all of them)', { timeout: 240_000 }, () => {
-    const dir = join(WORK, 'typecheck');
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    const ts = BLOCKS.filter((b) => b.lang === 'ts');
-    for (const b of ts) writeFileSync(join(dir, `${b.file.replace(/[/.]/g, '-')}-${b.line}.ts`), typecheckSource(b));
-    // This repository's settings (strict, NodeNext, `framehost` resolved to src/ by its export condition).
-    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ extends: '../../../tsconfig.json', include: ['*.ts'], exclude: [] }));
-    let out = '';
-    try {
-      execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.json')], { cwd: ROOT, encoding: 'utf8' });
-    } catch (err) {
-      out = String((err as { stdout?: string }).stdout ?? err);
-    }
-    expect(out).toBe('');
-    expect(ts.length).toBeGreaterThanOrEqual(8);
-  });
-});
-
 /** Run a TypeScript block as a user runs a program: `framehost` resolves to this checkout's sources. */
 async function runProgram(name: string, source: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
   const dir = join(WORK, 'run');
@@ -251,15 +230,13 @@ describe('the TypeScript blocks that run here', () => {
   });
 
   it('docs/protocol.md: the client connects to a framehost serve, starts, commands, publishes and stops', { timeout: 90_000 }, async () => {
-    const server = children.start([BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--model-option', 'size=64'], { env: { ...process.env, FRAMEHOST_LOG_LEVEL: 'warn' } });
-    const url = (await server.waitFor('stderr', /open (http:\/\/127\.0\.0\.1:\d+) in a browser/, 60_000))[1]!;
+    const url = await serve([]);
     const source = block('docs/protocol.md', "import { FramehostClient } from 'framehost/client';").replace("'http://127.0.0.1:3000'", JSON.stringify(url));
     const prelude = 'let frames = 0;\nfunction draw(meta: { width: number }, data: Uint8Array): void { if (data.length > 0 && meta.width > 0) frames++; }\nconst rgbaBytes = new Uint8Array(256 * 256 * 4);\n';
     // The names the block leaves to the reader come first (imports are hoisted above them anyway).
     const r = await runProgram('protocol.ts', `${prelude}${source}\nconsole.log('protocol: done', token.length > 0, frames >= 0);\nclient.close();\n`);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/^protocol: done true true$/m);
-    server.kill();
   });
 });
 
@@ -312,6 +289,8 @@ describe('the shell blocks', () => {
       const scripts = b.text.startsWith('npx framehost init') ? initScripts : OWN_SCRIPTS;
       return commandsOf(b.text).flatMap((words) => problemsOf(words, scripts).map((p) => `${b.file}:${b.line}: ${p}`));
     });
+    // The command a sample output starts with.
+    for (const b of BLOCKS.filter((x) => entryOf(x)[0]!.how === 'output' && x.text.startsWith('framehost '))) problems.push(...problemsOf(commandsOf(b.text.split('\n')[0]!)[0]!, OWN_SCRIPTS).map((p) => `${b.file}:${b.line}: ${p}`));
     expect(problems).toEqual([]);
     // The blocks' framehost lines, counted, so that a parser that finds none cannot pass.
     expect(shell.flatMap((b) => commandsOf(b.text)).filter((w) => w.includes('framehost')).length).toBeGreaterThanOrEqual(8);
@@ -368,10 +347,16 @@ function bash(line: string, cwd: string, env: NodeJS.ProcessEnv = {}): { out: ()
   return { out: () => out, err: () => err, exited, kill: () => void proc.kill('SIGKILL') };
 }
 
-/** `framehost serve` with a block's own flags and the ones a test needs (a free port); its URL. */
+/** `framehost serve` with a block's own flags and the ones a test needs (a free port); its URL once /ready answers 200. */
 async function serve(flags: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
   const server = children.start([BIN, 'serve', ...flags, '--host', '127.0.0.1', '--port', '0', '--model-option', 'size=64'], { env: { ...process.env, FRAMEHOST_LOG_LEVEL: 'warn', ...env } });
-  return (await server.waitFor('stderr', /open (http:\/\/127\.0\.0\.1:\d+) in a browser/, 60_000))[1]!;
+  const url = (await server.waitFor('stderr', /open (http:\/\/127\.0\.0\.1:\d+) in a browser/, 60_000))[1]!;
+  const deadline = Date.now() + 60_000;
+  while ((await fetch(`${url}/ready`)).status !== 200) {
+    if (Date.now() > deadline) throw new Error(`${url}/ready: not 200 within 60 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return url;
 }
 
 describe('the shell blocks that run here', () => {
@@ -444,5 +429,94 @@ describe('the shell blocks that run here', () => {
     } finally {
       await redis.stop();
     }
+  });
+});
+
+describe('the text blocks', () => {
+  it('docs/architecture.md: every path in the folder tree exists, and every folder and file of src/ (and of src/transport/) is in it', () => {
+    const text = block('docs/architecture.md', 'src/');
+    const stack: { indent: number; path: string }[] = [];
+    const paths: string[] = [];
+    for (const line of text.split('\n')) {
+      const m = /^( *)(\S+)(?: {2,}|$)/.exec(line);
+      if (!m || (m[1]!.length > 0 && m[1]!.length % 2 !== 0) || m[1]!.length > 4 * 2) continue; // a description's wrapped line
+      if (line.length > m[0].length && /^ {10,}/.test(line)) continue;
+      const indent = m[1]!.length;
+      while (stack.length > 0 && stack[stack.length - 1]!.indent >= indent) stack.pop();
+      const path = `${stack[stack.length - 1]?.path ?? ''}${m[2]}`;
+      paths.push(path);
+      if (path.endsWith('/')) stack.push({ indent, path });
+    }
+    expect(paths.filter((p) => !existsSync(join(ROOT, p)))).toEqual([]);
+    const listed = (dir: string): string[] => readdirSync(join(ROOT, dir)).map((name) => `${dir}${name}${statSync(join(ROOT, dir, name)).isDirectory() ? '/' : ''}`);
+    const unnamed = [...listed('src/'), ...listed('src/transport/')].filter((p) => !paths.includes(p) && !(p.startsWith('src/transport/') && !p.endsWith('/') && p !== 'src/transport/inspect.ts'));
+    expect(unnamed).toEqual([]);
+    expect(paths.length).toBeGreaterThan(25);
+  });
+
+  it("docs/architecture.md: the mermaid chart's states and transitions are the runtime machine's", () => {
+    const text = block('docs/architecture.md', 'stateDiagram-v2');
+    const graph = chartGraph(runtimeMachine);
+    const keys = new Set(graph.states.map((s) => s.key));
+    const named = [...text.matchAll(/^\s*state (\w+) \{$/gm)].map((m) => m[1]!);
+    const arrows = [...text.matchAll(/^\s*(\[\*\]|\w+) --> (\[\*\]|\w+)/gm)].map((m) => [m[1]!, m[2]!] as const);
+    expect(arrows.length).toBeGreaterThan(20);
+    const names = new Set([...named, ...arrows.flat()].filter((n) => n !== '[*]'));
+    expect([...names].filter((n) => !keys.has(n))).toEqual([]);
+    // A transition between the named states, or between states inside them (`alive --> recovering` leaves from any state in alive).
+    const inside = (id: string, key: string): boolean => id.split('.').includes(key);
+    const missing = arrows.filter(([a, b]) => a !== '[*]' && b !== '[*]').filter(([a, b]) => !graph.transitions.some((t) => inside(t.source, a) && inside(t.target, b)));
+    expect(missing.map(([a, b]) => `${a} --> ${b}`)).toEqual([]);
+  });
+
+  it('docs/fleet.md: the drawing\'s events are the fleet\'s', () => {
+    const text = block('docs/fleet.md', 'client ──ride:request──▶ gateway');
+    const sources = ['src/fleet', 'src/transport/socket'].flatMap((dir) => readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(ROOT, dir, f), 'utf8'))).join('\n');
+    const events = ['ride:request', 'queue', 'assigned', 'session:start'];
+    for (const e of events) {
+      expect(text).toContain(e);
+      expect(sources, e).toMatch(new RegExp(`['"\`]${e}['"\`]`));
+    }
+    expect(text).toContain('BullMQ queue `rides`');
+    expect(SUBCOMMANDS.gateway.options.queue.description).toContain('default rides');
+  });
+
+  it('docs/writing-a-model.md: the FAIL sample says what src/check/ says', () => {
+    const text = block('docs/writing-a-model.md', '  FAIL  isolation');
+    const check = readdirSync(join(ROOT, 'src', 'check')).map((f) => readFileSync(join(ROOT, 'src', 'check', f), 'utf8')).join('\n');
+    for (const phrase of ['keep per-session values in createSessionState', 'the leak starts with command', 'applied at frame', "'s journal: ", '(framehost replay FILE --out DIR plays it']) {
+      expect(text, phrase).toContain(phrase);
+      expect(check, phrase).toContain(phrase);
+    }
+  });
+});
+
+/**
+ * Every TypeScript block typechecked in one tsc run, started before the other tests so that it
+ * overlaps their children (it reads all of src/ through `framehost`: ~8 s alone, far longer on a
+ * loaded machine); incremental, its build info kept in node_modules/.cache between runs.
+ */
+let typecheck: Promise<{ code: number | null; out: string }> | null = null;
+beforeAll(() => {
+  const dir = join(WORK, 'typecheck');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const b of BLOCKS.filter((x) => x.lang === 'ts')) writeFileSync(join(dir, `${b.file.replace(/[/.]/g, '-')}-${b.line}.ts`), typecheckSource(b));
+  // This repository's settings (strict, NodeNext, `framehost` resolved to src/ by its export condition).
+  const buildInfo = join(ROOT, 'node_modules', '.cache', 'framehost-docs-blocks', 'tsbuildinfo');
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ extends: '../../../tsconfig.json', include: ['*.ts'], exclude: [], compilerOptions: { incremental: true, tsBuildInfoFile: buildInfo } }));
+  const tsc = spawn(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.json')], { cwd: ROOT });
+  let out = '';
+  tsc.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  tsc.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
+  typecheck = once(tsc, 'close').then(([code]) => ({ code: code as number | null, out }));
+});
+
+describe('the TypeScript blocks (last: tsc has run beside the tests above)', () => {
+  it('typecheck against the real API', { timeout: 240_000 }, async () => {
+    expect(BLOCKS.filter((b) => b.lang === 'ts').length).toBeGreaterThanOrEqual(8);
+    const { code, out } = await typecheck!;
+    expect(out).toBe('');
+    expect(code).toBe(0);
   });
 });

@@ -74,6 +74,8 @@ function drain(req: IncomingMessage, alreadyRead: number): void {
     dropped += chunk.length;
     if (dropped > DRAIN_MAX_BYTES) cut();
   });
+  // Drained (or gone): a later request on the same keep-alive connection must not be cut.
+  req.once('end', () => clearTimeout(timer));
   req.once('close', () => clearTimeout(timer));
   req.resume();
 }

@@ -54,6 +54,7 @@ export const ERRORS = {
   sfu_unreachable: 'the SFU (Janus) did not answer, lost the session or the media connection to it failed; the publisher connects again',
   sfu_refused: 'the SFU (Janus) refused a request of the publisher (the error names its code); the publisher connects again',
   // the command line (src/cli): failures whose message is the whole story, printed without a stack
+  bad_usage: 'the command line is wrong (an unknown flag, a missing or malformed value); framehost prints the mistake and exits 2',
   bad_journal: 'the file is not a journal this framehost can replay',
   listen_failed: 'the server cannot listen on this host and port',
   write_failed: 'a file or folder could not be written',

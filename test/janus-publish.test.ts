@@ -20,6 +20,7 @@ import { MediaRoom, DEFAULT_ROOM } from '../src/media/room.ts';
 import { eventually, freePort, hostAddress, JanusProcess } from './helpers/janus.ts';
 import { BIN, ROOT } from './helpers/cli.ts';
 import { startServer, type Harness } from './helpers/server.ts';
+import { openEvents, waitEvent } from './helpers/sse.ts';
 import type { ReceiversRequest, ReceiverStats } from './helpers/wrtc-receivers.ts';
 import type { SubscriberRequest, SubscriberStats } from './helpers/wrtc-subscriber.ts';
 
@@ -79,6 +80,8 @@ describe('publishing to a Janus VideoRoom (Debian janus)', { timeout: 120_000 },
 
     await eventually('a publisher in the room', async () => (await publishers(janus.endpoint)).length === 1, 15_000);
     const [feed] = await publishers(janus.endpoint);
+    expect(await sample(h, 'framehost_publisher_state{state="publishing"}')).toBe(1);
+    expect(await sample(h, 'framehost_publisher_reconnects_total')).toBe(0);
     const t0 = performance.now();
     await subscribe(janus.endpoint, feed!, rx, address);
     await eventually('30 frames at the subscriber', async () => (await framesOf(rx, 0)).frames >= 30, 15_000);
@@ -94,6 +97,8 @@ describe('publishing to a Janus VideoRoom (Debian janus)', { timeout: 120_000 },
     await eventually('the publisher back in the restarted Janus', async () => (await publishers(janus.endpoint)).length === 1, 30_000);
     const [again] = await publishers(janus.endpoint);
     await subscribe(janus.endpoint, again!, rx, address);
+    expect(await sample(h, 'framehost_publisher_state{state="publishing"}')).toBe(1);
+    expect(await sample(h, 'framehost_publisher_reconnects_total')).toBeGreaterThanOrEqual(1);
     await eventually('frames at a subscriber of the restarted Janus', async () => (await framesOf(rx, 1)).frames >= 30, 15_000);
     expect((await framesOf(rx, 1)).changed).toBeGreaterThan(20);
 
@@ -134,6 +139,32 @@ describe('publishing to Janus: what the log says when it cannot', { timeout: 60_
     await eventually('a refusal', async () => retries(lines).length >= 1, 10_000);
     expect(retries(lines)[0]).toMatchObject({ code: 'sfu_refused' });
     expect(retries(lines)[0]?.message).toMatch(/VideoRoom create: 429 .*admin_key/);
+  });
+});
+
+/** One sample of /metrics, by its full series name (`name{labels}`); NaN when absent. */
+async function sample(h: Harness, series: string): Promise<number> {
+  const text = await (await fetch(`${h.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : NaN;
+}
+
+describe('the publisher in /metrics and on /chart', { timeout: 60_000 }, () => {
+  it('with no Janus listening: state retrying or connecting, reconnects counted; its chart is drawn and lit', async () => {
+    const target = parseJanusTarget(`janus://127.0.0.1:${await freePort()}/9`);
+    if (typeof target === 'string') throw new Error(target);
+    const h = await startServer({}, { webrtc: { sender: 'room', iceHostAddresses: [hostAddress()], publish: target } });
+    cleanups.push(() => h.close());
+    await eventually('two reconnects in /metrics', async () => (await sample(h, 'framehost_publisher_reconnects_total')) >= 2, 15_000);
+    const states = await Promise.all(['connecting', 'publishing', 'retrying', 'stopping', 'stopped', 'failed'].map((state) => sample(h, `framehost_publisher_state{state="${state}"}`)));
+    expect(states.reduce((a, b) => a + b)).toBe(1); // every state listed, one of them current
+    expect(states[0]! + states[2]!).toBe(1); // connecting or retrying
+    const page = await (await fetch(`${h.url}/chart`)).text();
+    expect(page).toContain('SFU publisher chart');
+    const sse = await openEvents(`${h.url}/chart/events`);
+    cleanups.push(async () => sse.close());
+    const hello = await waitEvent(sse, (e) => e.event === 'hello', 'hello');
+    expect((hello.data.charts as Record<string, string[]>).publisher?.some((id) => /^publisher\.(connecting|retrying)$/.test(id))).toBe(true);
   });
 });
 

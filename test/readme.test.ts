@@ -54,6 +54,15 @@ describe('the README and the guides', () => {
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/^ {2}ok {4}command waves /m);
     expect(r.out).toMatch(/^passed: 5 passed, 0 failed$/m);
+    // The sample output in the README and in docs/writing-a-model.md: the same steps, in the same order, and summary as this run.
+    const steps = (text: string): string[] => [...text.matchAll(/^ {2}(ok|FAIL) +(\S+(?: \S+)?) {2,}/gm), ...text.matchAll(/^passed: .*$/gm)].map((m) => (m[1] ? `${m[1]} ${m[2]}` : m[0]));
+    expect(steps(r.out)).toHaveLength(6);
+    for (const [file, heading] of [['README.md', '```\nframehost check ./model.ts\n'], ['docs/writing-a-model.md', '```\nframehost check ./model.ts\n']] as const) {
+      const text = read(file);
+      const at = text.indexOf(heading);
+      expect(at, `${file}: the sample of framehost check`).toBeGreaterThanOrEqual(0);
+      expect(steps(text.slice(at, text.indexOf('```', at + 3))), file).toEqual(steps(r.out));
+    }
   });
 
   it('docs/writing-a-model.md: the reference example runs and passes check, its ONNX file found beside it from another folder', { timeout: 60_000 }, async () => {

@@ -6,7 +6,7 @@
  * length as a ceiling, and the list may only shrink. A new offender, a listed one that grows,
  * and a listed one that is fixed but still listed all fail, so the list always says what is left.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,6 +141,14 @@ describe('src/ structure', () => {
     const upward = [...GRAPH].flatMap(([file, imports]) => imports.filter((to) => layerOf(to)! > layerOf(file)!).map((to) => `${file} -> ${to}`));
     expect(upward.filter((edge) => !UPWARD_IMPORTS.includes(edge)), 'imports up a layer: turn them around').toEqual([]);
     expect(UPWARD_IMPORTS.filter((edge) => !upward.includes(edge)), 'fixed: remove them from UPWARD_IMPORTS').toEqual([]);
+  });
+
+  it('has one seeded generator: mulberry32 in src/util/random.ts, and no copy of it in src/, test/ or bench/', () => {
+    // Its increment constant marks a copy, whatever the copy is called.
+    const files = ['src', 'test', 'bench'].flatMap((dir) => sourceFiles(ROOT, dir));
+    expect(files.length).toBeGreaterThan(FILES.length);
+    const copies = files.filter((file) => /0x6d2b79f5/i.test(readFileSync(`${ROOT}/${file}`, 'utf8')) && file !== 'test/structure.test.ts');
+    expect(copies).toEqual(['src/util/random.ts']);
   });
 
   it('finds a circle (the check checked)', () => {

@@ -4,6 +4,7 @@
  * node-datachannel), then DELETE. The refusals: bad SDP, unknown resource, the viewer limit, the
  * wrtc sender, and the token rules. Media candidates are 127.0.0.1 only.
  */
+import { request } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChildRpc } from '../bench/child-rpc.ts';
 import { createToken, TokenVerifier } from '../src/auth/tokens.ts';
@@ -112,6 +113,44 @@ describe('WHEP refusals and limits', { timeout: 60_000 }, () => {
     const full = await post(h, second.sdp);
     expect([full.status, await codeOf(full)]).toEqual([503, 'too_many_viewers']);
     expect(await gauge(h, 'framehost_webrtc_peers_opened_total')).toBe(1);
+  });
+
+  it('an oversized offer over node:http, declared or chunked, gets its 413 (not a reset); one that never ends is cut off', async () => {
+    const h = await server();
+    const { port } = new URL(h.url);
+    /** POST `chunks` of 16 KiB each (written as fast as the socket takes them), then end; or never end. */
+    const send = (chunks: number, headers: Record<string, string | number>, end = true): Promise<{ status?: number; body: string; error?: string }> =>
+      new Promise((done) => {
+        let status: number | undefined;
+        let body = '';
+        const req = request({ host: '127.0.0.1', port: Number(port), path: '/whep', method: 'POST', headers: { 'content-type': 'application/sdp', ...headers } });
+        req.on('response', (res) => {
+          status = res.statusCode;
+          res.setEncoding('utf8').on('data', (t: string) => (body += t)).on('end', () => done({ status, body }));
+        });
+        req.on('error', (err) => done({ ...(status !== undefined ? { status } : {}), body, error: err.message }));
+        const chunk = Buffer.alloc(16 * 1024, 0x78);
+        let left = chunks;
+        const write = (): void => {
+          while (left > 0 || !end) {
+            left--;
+            if (req.destroyed) return;
+            if (!req.write(chunk)) return void req.once('drain', write);
+          }
+          req.end();
+        };
+        write();
+      });
+    const declared = await send(20, { 'content-length': 20 * 16 * 1024 }); // 320 KiB, ten times the limit
+    expect(declared.error).toBeUndefined();
+    expect([declared.status, (JSON.parse(declared.body) as { error: { code: string } }).error.code]).toEqual([413, 'payload_too_large']);
+    const chunked = await send(20, {}); // no Content-Length: found too large while it arrives
+    expect(chunked.error).toBeUndefined();
+    expect([chunked.status, (JSON.parse(chunked.body) as { error: { code: string } }).error.code]).toEqual([413, 'payload_too_large']);
+    const endless = await send(0, {}, false); // past the drain bound (1 MiB) the server stops reading
+    expect(endless.status === 413 || endless.error !== undefined, JSON.stringify(endless)).toBe(true);
+    expect((await fetch(`${h.url}/health`)).status).toBe(200); // and goes on serving
+    expect(await gauge(h, 'framehost_webrtc_peers_opened_total')).toBe(0);
   });
 
   it('a viewer that never connects is ended by the peer chart (connectTimeoutMs): it leaves the viewers and its resource is gone', async () => {

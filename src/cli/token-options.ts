@@ -25,6 +25,7 @@ export async function tokenSettings(v: ParsedCommandLine['values'], env: NodeJS.
     if (!Number.isSafeInteger(maxLifetimeS) || maxLifetimeS < 1) throw new UsageError('--token-max-ttl must be 1 second or more');
     return { keys: await loadTokenKeys({ ...(key ? { key } : {}), ...(publicKeys ? { publicKeys } : {}) }), policy: { ...DEFAULT_TOKEN_POLICY, maxLifetimeS } };
   } catch (err) {
+    if (err instanceof UsageError) throw err; // already says which flag (it is a FramehostError too)
     if (err instanceof TokenKeyError || err instanceof FramehostError) throw new UsageError(`--token-key/--token-public-key/--token-max-ttl: ${err.message}`);
     throw err;
   }

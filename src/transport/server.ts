@@ -49,9 +49,8 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   // One check for every door: the handshake, each request, /events, /chart/events, /metrics.
   const access = new Access({ ...(options.authToken ? { authToken: options.authToken } : {}), ...(options.tokens ? { verifier: options.tokens } : {}) });
   const events = new EventStream(runtime, { access }, log);
-  // /chart: the runtime's chart, and any the caller adds (a fleet node's).
-  const charts = [{ machine: runtimeMachine, actor: runtime.actor }, ...(options.charts ?? [])];
-  const chartStream = new ChartStream(charts, { access }, log);
+  // /chart: the runtime's chart, any the caller adds (a fleet node's), and the SFU publisher's once it starts.
+  const chartStream = new ChartStream([{ machine: runtimeMachine, actor: runtime.actor }, ...(options.charts ?? [])], { access }, log);
   const whep = new WhepEndpoint({ access, log, corsOrigins: options.corsOrigins, maxSdpBytes: options.webrtc?.maxSdpBytes ?? DEFAULT_WEBRTC.maxSdpBytes, refused: (code) => counted.commandError(code) });
   const recordVideo = options.recordVideo;
   const problem = recordVideo ? videoRecordProblem(recordVideo) : null;
@@ -59,7 +58,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   // The recording reuses the room's encode; a wrtc server has no room (and must not load node-datachannel).
   if (recordVideo && options.webrtc?.sender !== 'room') throw new FramehostError('bad_request', 'recordVideo needs the room sender (webrtc.sender: room, --webrtc-sender room)');
   const optional = { whep, ...(recordVideo ? { recordingsDir: recordVideo.dir } : {}) };
-  const http = createServer(createHttpHandler(runtime, metrics, log, events, { page: createChartPage(charts), stream: chartStream }, access, optional));
+  const http = createServer(createHttpHandler(runtime, metrics, log, events, { page: createChartPage(() => chartStream.charts()), stream: chartStream }, access, optional));
   const metricsHttp = options.metricsPort !== undefined ? createServer(createMetricsHandler(metrics, log)) : null;
   const largestInput = Math.max(0, ...Object.values(runtime.capabilities.inputs).map((i) => i.width * i.height * (i.format === 'rgba' ? 4 : 3)));
   const io: FramehostServer = new Server(http, {
@@ -75,6 +74,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   const counted: Metrics = { ...metrics, commandError: (code) => (metrics.commandError(code), events.refused(code)) };
   const protocol = attachProtocol(io, { runtime, options, log, metrics: counted, access });
   whep.bind(protocol);
+  void protocol.media.publisherChart().then((chart) => chart && chartStream.add(chart));
   // Loaded before listening (a room that cannot load fails the start); undone by detach.
   const recorder = recordVideo ? startVideoRecorder(recordVideo, protocol.media, runtime, log) : null;
 

@@ -3,6 +3,7 @@
  * and the features that bring their own flags (src/journal/flags.ts, src/cli/media-options.ts),
  * so that those tables need not import the parser that includes them.
  */
+import { FramehostError } from '../errors.ts';
 
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
@@ -21,10 +22,13 @@ export type RawValue = string | boolean | string[] | boolean[] | undefined;
 /** Every option's raw value, by name. */
 export type OptionValues = Readonly<Record<string, RawValue>>;
 
-/** A mistake on the command line: main prints it with the usage and exits 2. */
-export class UsageError extends Error {
+/**
+ * A mistake on the command line: main prints its message (the mistake alone, not the table's
+ * generic text) with the usage hint and exits 2. Its code, `bad_usage`, is from the one table.
+ */
+export class UsageError extends FramehostError {
   constructor(message: string) {
-    super(message);
+    super('bad_usage', message);
     this.name = 'UsageError';
   }
 }

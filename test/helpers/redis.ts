@@ -72,7 +72,8 @@ async function waitForPing(url: string, proc: ChildProcess, output: () => string
 }
 
 /** `port`: a given one (a test that starts Redis after the code that will use it); else a free one. */
-export async function startRedis(options: { port?: number } = {}): Promise<RedisServer> {
+/** A redis-server on 127.0.0.1; `args` are added after this helper's own (later flags win in redis-server). */
+export async function startRedis(options: { port?: number; args?: readonly string[] } = {}): Promise<RedisServer> {
   ensureRedisServer();
   let lastError: unknown;
   // A port picked free may be taken before redis binds it: try a few (a given port: once).
@@ -80,7 +81,7 @@ export async function startRedis(options: { port?: number } = {}): Promise<Redis
     const port = options.port ?? (await freePort());
     const dir = mkdtempSync(join(tmpdir(), 'framehost-redis-'));
     let out = '';
-    const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction', '--dir', dir, '--loglevel', 'warning'], {
+    const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction', '--dir', dir, '--loglevel', 'warning', ...(options.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     proc.stdout?.setEncoding('utf8').on('data', (c: string) => (out += c));

@@ -9,6 +9,7 @@ import { createActor, fromCallback, fromPromise, toPromise, type Actor } from 'x
 import type { Logger } from 'pino';
 import { errorValue } from '../../errors.ts';
 import { DEFAULT_PUBLISHER_TIMINGS, publisherMachine, publishError, type PublisherEvent, type PublisherLink, type PublisherTimings } from '../../machines/publisher.machine.ts';
+import type { LiveChart } from '../../machines/chart-graph.ts';
 import type { OutletOptions } from '../outlet.ts';
 import type { MediaRoom, RoomFrame } from '../room.ts';
 import { DEFAULT_JANUS_API, JanusApi, type JanusApiOptions, type JanusMessage } from './api.ts';
@@ -52,6 +53,7 @@ export class JanusPublisher {
   private readonly actor: Actor<typeof publisherMachine>;
   private readonly api: JanusApi;
   private lastState = '';
+  private retries = 0;
 
   constructor(
     private readonly room: MediaRoom,
@@ -103,6 +105,16 @@ export class JanusPublisher {
     return typeof v === 'string' ? v : Object.keys(v)[0]!;
   }
 
+  /** Times the publication was lost or refused and the publisher set out to connect again (entries to `retrying`). */
+  get reconnects(): number {
+    return this.retries;
+  }
+
+  /** The chart and its running actor, for the /chart page. */
+  get chart(): LiveChart {
+    return { machine: publisherMachine, actor: this.actor };
+  }
+
   /** The current publication (its feed id is what subscribers ask Janus for), if publishing. */
   get publication(): Publication | null {
     const link = this.actor.getSnapshot().context.link;
@@ -126,6 +138,7 @@ export class JanusPublisher {
     const state = this.state;
     if (state === this.lastState) return;
     this.lastState = state;
+    if (state === 'retrying') this.retries++;
     const { context } = this.actor.getSnapshot();
     const where = { sfu: this.options.target.label };
     if (state === 'publishing') this.log.info({ ...where, session: context.link?.session, feed: context.link?.feed }, 'publishing to Janus');

@@ -9,15 +9,20 @@ import { CHART_CSS, CHART_LIGHT_SCRIPT } from '../../charts/style.ts';
 import { chartGraph, type LiveChart } from '../../machines/chart-graph.ts';
 import { CHART_EVENTS_KEPT } from './chart-sse.ts';
 
-const TITLES: Readonly<Record<string, string>> = { framehost: 'Runtime chart', node: 'Fleet node chart' };
+const TITLES: Readonly<Record<string, string>> = { framehost: 'Runtime chart', node: 'Fleet node chart', publisher: 'SFU publisher chart (--publish)' };
 
 /**
  * The page, drawn on its first request and kept: elkjs is loaded then, not at start-up (its
  * module alone takes ~0.3 s to load here; the first page took 1.2-2.0 s in all, later ones 2-33 ms).
+ * Drawn again when a chart has joined since (the publisher's starts with the media room).
  */
-export function createChartPage(charts: readonly LiveChart[]): () => Promise<string> {
+export function createChartPage(current: () => readonly LiveChart[]): () => Promise<string> {
   let page: Promise<string> | null = null;
+  let drawnCount = 0;
   return () => {
+    const charts = [...current()];
+    if (charts.length !== drawnCount) page = null;
+    drawnCount = charts.length;
     page ??= import('../../charts/drawing.ts')
       .then(({ drawChart }) => Promise.all(charts.map((c) => drawChart(chartGraph(c.machine)))))
       .then((svgs) => chartPageHtml(charts.map((c, i) => ({ id: c.machine.id, svg: svgs[i]! }))));

@@ -42,21 +42,25 @@ export class ChartStream {
   private skipped = 0;
   private timer: NodeJS.Timeout | null = null;
   private nextId = 1;
-  private readonly subs: readonly { unsubscribe(): void }[];
+  private readonly subs: { unsubscribe(): void }[] = [];
+  private readonly shown: LiveChart[] = [];
+  private closed = false;
 
-  constructor(
-    private readonly charts: readonly LiveChart[],
-    options: { readonly access?: Access },
-    log: Logger,
-  ) {
+  constructor(initial: readonly LiveChart[], options: { readonly access?: Access }, log: Logger) {
     this.audience = new SseReaders({ ...DEFAULT_CHART_STREAM, ...(options.access ? { access: options.access } : {}), name: 'chart' }, log);
-    this.subs = charts.flatMap((c) => [
-      // Only events the chart itself receives, not those of its children (the inference actor's).
-      c.actor.system.inspect((e) => {
-        if (e.type === '@xstate.event' && e.actorRef === (c.actor as unknown)) this.received({ t: Date.now(), chart: c.machine.id, type: e.event.type });
-      }),
-      c.actor.subscribe({ next: () => this.changed(), error: () => this.changed() }),
-    ]);
+    for (const chart of initial) this.follow(chart);
+  }
+
+  /** The charts shown, in order. */
+  charts(): readonly LiveChart[] {
+    return this.shown;
+  }
+
+  /** A chart that starts later than the server (the SFU publisher's, once the media room loaded). */
+  add(chart: LiveChart): void {
+    if (this.closed) return; // the server closed before the chart started
+    this.follow(chart);
+    this.changed();
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {
@@ -74,14 +78,26 @@ export class ChartStream {
 
   /** End every stream and stop watching the charts. */
   close(): void {
+    this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     for (const s of this.subs) s.unsubscribe();
     this.audience.close();
   }
 
+  private follow(c: LiveChart): void {
+    this.shown.push(c);
+    this.subs.push(
+      // Only events the chart itself receives, not those of its children (the inference actor's).
+      c.actor.system.inspect((e) => {
+        if (e.type === '@xstate.event' && e.actorRef === (c.actor as unknown)) this.received({ t: Date.now(), chart: c.machine.id, type: e.event.type });
+      }),
+      c.actor.subscribe({ next: () => this.changed(), error: () => this.changed() }),
+    );
+  }
+
   private states(): Record<string, readonly string[]> {
-    return Object.fromEntries(this.charts.map((c) => [c.machine.id, activeStateIds(c.machine.id, c.actor.getSnapshot().value)]));
+    return Object.fromEntries(this.shown.map((c) => [c.machine.id, activeStateIds(c.machine.id, c.actor.getSnapshot().value)]));
   }
 
   private received(entry: ChartEventEntry): void {

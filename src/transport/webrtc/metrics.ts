@@ -90,3 +90,37 @@ export function createWebRtcMetrics(registry: Registry, roomCounts: RoomCounts =
 
   };
 }
+
+/** What the publisher's figures are read from at each scrape (null: not started, or the room did not load). */
+export interface PublisherReading {
+  readonly state: string;
+  readonly reconnects: number;
+}
+
+/**
+ * `--publish`'s figures, read at scrape time: `framehost_publisher_state{state}` (1 for the
+ * chart's current state, every state listed so a dashboard can alert on `retrying`), and the
+ * reconnects (entries to `retrying`: Janus went away, refused, or our media to it failed).
+ */
+export function createPublisherMetrics(registry: Registry, states: readonly string[], publisher: () => PublisherReading | null): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'framehost_publisher_state',
+    help: 'The SFU publisher\'s state (1 for the current one; all 0 until it starts, or when the media room did not load)',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const current = publisher()?.state;
+      for (const state of states) this.set({ state }, state === current ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'framehost_publisher_reconnects_total',
+    help: 'Times the SFU publication was lost or refused and the publisher connected again',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(publisher()?.reconnects ?? 0);
+    },
+  });
+}

@@ -17,7 +17,11 @@ import type { Runtime, RuntimeFrame } from '../../runtime/runtime.ts';
 import type { MediaRoom } from '../../media/room.ts';
 import { FramePixels } from '../../media/bitrate.ts';
 import { ConnectionSignalling, type FramehostSocket, type SignallingDeps } from './connection-signalling.ts';
-import { createWebRtcMetrics } from './metrics.ts';
+import { createPublisherMetrics, createWebRtcMetrics } from './metrics.ts';
+import type { LiveChart } from '../../machines/chart-graph.ts';
+import { publisherMachine } from '../../machines/publisher.machine.ts';
+import type { RoomPublishing } from '../../media/janus/serve.ts';
+import type { JanusPublisher } from '../../media/janus/publisher.ts';
 import type { WebRtcOptions } from './options.ts';
 import { PeerRoster, type AnyPeer } from './peer-roster.ts';
 import { RoomLoader } from './room-peer.ts';
@@ -58,6 +62,8 @@ export interface Media {
   room(): Promise<MediaRoom | ErrorValue>;
   /** Open peers (for tests and the soak). */
   count(): number;
+  /** The SFU publisher's chart once it has started (`--publish`), for /chart; null without one. */
+  publisherChart(): Promise<LiveChart | null>;
   /**
    * Close every peer at once; resolves once a Janus publication has left its room (bounded by
    * the publisher's stop deadline) and the room is closed, so a shutdown does not exit first.
@@ -97,13 +103,29 @@ function webRtcConfig(options: WebRtcOptions, pixels: FramePixels, wrtc: () => W
 }
 
 /** --publish: the room's encode also goes to a Janus VideoRoom (loaded only then: src/media/janus/serve.ts). */
-function startPublishing(deps: MediaDeps, rooms: RoomLoader) {
+function startPublishing(deps: MediaDeps, rooms: RoomLoader): Promise<RoomPublishing | null> | null {
   const { runtime, options, log } = deps;
   const target = options.publish;
   if (!target) return null;
-  return import('../../media/janus/serve.ts')
+  const started = import('../../media/janus/serve.ts')
     .then((m) => m.RoomPublishing.start(rooms.get(), (fn) => runtime.on('frame', fn), target, rooms.outletOptions(), log))
     .catch((err: unknown) => (log.error({ err, sfu: target.label }, 'cannot publish: the publisher did not load'), null));
+  const seen = new StartedPublisher(started);
+  createPublisherMetrics(deps.registry, Object.keys(publisherMachine.config.states ?? {}), () => seen.current);
+  return started;
+}
+
+/** The publisher once it has started (it starts with the media room), for /metrics to read at each scrape. */
+class StartedPublisher {
+  #publishing: RoomPublishing | null = null;
+
+  constructor(started: Promise<RoomPublishing | null>) {
+    void started.then((p) => (this.#publishing = p));
+  }
+
+  get current(): JanusPublisher | null {
+    return this.#publishing?.publisher ?? null;
+  }
 }
 
 export function createMedia(deps: MediaDeps): Media {
@@ -119,6 +141,7 @@ export function createMedia(deps: MediaDeps): Media {
 
   return {
     count: () => roster.size,
+    publisherChart: () => (publishing ? publishing.then((p) => p?.publisher.chart ?? null) : Promise.resolve(null)),
     room: () => rooms.get(),
     openWatcher: (sdp, closed) => watchers.open(sdp, closed),
     closeWatcher: (peerId) => watchers.close(peerId),

@@ -57,16 +57,50 @@ function refuse(res: ServerResponse, error: ErrorValue, extra: Record<string, st
   res.end(JSON.stringify({ error }));
 }
 
-/** The request's body, or null once it passes `max` bytes (the request is then drained, not kept). */
+/**
+ * How much of a refused (too large) offer is still read and dropped after the 413, and for how
+ * long: closing a socket with unread bytes in it makes the kernel send a reset, which can reach
+ * the client before the 413 does. Past either bound the sender is not a player, and is cut off.
+ */
+const DRAIN_MAX_BYTES = 1024 * 1024;
+const DRAIN_MAX_MS = 10_000;
+
+/** Read and drop the rest of a refused body, up to the drain bounds; then cut the connection. */
+function drain(req: IncomingMessage, alreadyRead: number): void {
+  let dropped = alreadyRead;
+  const cut = (): void => void req.socket.destroy();
+  const timer = setTimeout(cut, DRAIN_MAX_MS).unref();
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > DRAIN_MAX_BYTES) cut();
+  });
+  // Drained (or gone): a later request on the same keep-alive connection must not be cut.
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
+/**
+ * The request's body, or null as soon as it (or its declared Content-Length) passes `max` bytes:
+ * the caller answers 413 at once, and the rest is drained (drain) so that the client reads it.
+ */
 function readBody(req: IncomingMessage, max: number): Promise<string | null> {
+  if (Number(req.headers['content-length'] ?? 0) > max) {
+    drain(req, 0);
+    return Promise.resolve(null);
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size <= max) chunks.push(chunk);
-    });
-    req.on('end', () => resolve(size > max ? null : Buffer.concat(chunks).toString('utf8')));
+      if (size <= max) return void chunks.push(chunk);
+      req.off('data', onData);
+      drain(req, size);
+      resolve(null);
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
 }

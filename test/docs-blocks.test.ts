@@ -48,12 +48,12 @@ interface Coverage {
 
 const COVERAGE: readonly Coverage[] = [
   { file: 'README.md', first: 'npm ci && npm start', how: 'shell', why: 'the scripts exist; `npm ci` needs the registry' },
-  { file: 'README.md', first: 'npx framehost init my-world', how: 'shell', why: 'init runs in readme.test.ts; the scripts are those init writes; `npm install` needs the registry' },
+  { file: 'README.md', first: 'npm pack && node bin/framehost.mjs init ../my-world', how: 'shell', why: 'init runs in readme.test.ts; the scripts are those init writes; `npm pack` runs in test/installed.test.ts; `npm install` needs the registry' },
   { file: 'README.md', first: "import * as ort from 'onnxruntime-node';", how: 'run', why: 'readme.test.ts: what init writes, and framehost check passes it' },
   { file: 'README.md', first: 'framehost check ./model.ts', how: 'output', why: 'its steps and summary against a real run in readme.test.ts' },
   { file: 'docs/architecture.md', first: 'src/', how: 'tree', why: 'every path exists and every folder of src/ is named' },
   { file: 'docs/architecture.md', first: 'stateDiagram-v2', how: 'diagram', why: "states and transitions against the runtime machine's definition" },
-  { file: 'docs/embedding.md', first: "import { createRuntime } from 'framehost';", how: 'run', why: 'runs as a program of its own with the built-in model' },
+  { file: 'docs/embedding.md', first: "import { pino } from 'pino';", how: 'run', why: 'runs as a program of its own with the built-in model' },
   { file: 'docs/fleet.md', first: 'client ──ride:request──▶ gateway', how: 'diagram', why: 'the events it names are those of src/fleet' },
   { file: 'docs/fleet.md', first: '# Redis: one primary with AOF', how: 'shell', why: 'redis-server runs with its flags; the framehost lines parse (they need Redis, secrets and public hosts to run)' },
   { file: 'docs/fleet.md', first: "import { FleetClient } from 'framehost/fleet';", how: 'typecheck', why: 'needs a gateway, Redis and a node (test/fleet.test.ts runs the same calls)' },
@@ -69,6 +69,7 @@ const COVERAGE: readonly Coverage[] = [
   { file: 'docs/production.md', first: 'curl -N -H "Authorization: Bearer $FRAMEHOST_AUTH_TOKEN"', how: 'shell', why: 'runs against framehost serve --auth-token' },
   { file: 'docs/protocol.md', first: "import { FramehostClient } from 'framehost/client';", how: 'run', why: 'runs as a program of its own against a framehost serve started here' },
   { file: 'docs/writing-a-model.md', first: "import * as ort from 'onnxruntime-node';", how: 'run', why: 'readme.test.ts: framehost check passes it' },
+  { file: 'docs/writing-a-model.md', first: "import type { Frame } from 'framehost';", how: 'typecheck', why: 'a helper a loop calls; typechecked against the Frame type (its arithmetic: a [-1, 0, 1] plane gives 0, 128, 255, checked by hand)' },
   { file: 'docs/writing-a-model.md', first: 'preset: {', how: 'typecheck', why: "a fragment of gray-scott's commands, typechecked inside a model" },
   { file: 'docs/writing-a-model.md', first: 'export default defineModel({', how: 'typecheck', why: 'a fragment (`// …` stands for the rest of a model), typechecked with a minimal rest' },
   { file: 'docs/writing-a-model.md', first: 'framehost check ./model.ts', how: 'output', why: 'as the README\'s' },
@@ -223,7 +224,7 @@ async function runProgram(name: string, source: string, env: NodeJS.ProcessEnv =
 
 describe('the TypeScript blocks that run here', () => {
   it('docs/embedding.md: starts a runtime with the built-in model, commands a session, stops it and shuts down', { timeout: 90_000 }, async () => {
-    const source = block('docs/embedding.md', "import { createRuntime } from 'framehost';");
+    const source = block('docs/embedding.md', "import { pino } from 'pino';");
     const r = await runProgram('embedding.ts', `${source}\nfunction save(data: Uint8Array, width: number, height: number): void { if (data.length !== width * height * 4) throw new Error('not rgba'); }\nconsole.log('embedding: done', JSON.stringify(s));\n`);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/^embedding: done \{"ok":true,"sessionId":"[^"]+"\}$/m);
@@ -245,6 +246,7 @@ function problemsOf(words: readonly string[], scripts: Readonly<Record<string, s
   const w = [...words];
   while (w.length > 0 && /^[A-Z_][A-Z0-9_]*=/.test(w[0]!)) w.shift(); // VAR=value before a command
   if (w[0] === 'npx') w.shift();
+  if (w[0] === 'node' && w[1] === 'bin/framehost.mjs') w.splice(0, 2, 'framehost'); // the command, from a checkout
   const [cmd, ...rest] = w;
   if (cmd === 'framehost') {
     const [sub, ...args] = rest;
@@ -286,7 +288,7 @@ describe('the shell blocks', () => {
     const shell = BLOCKS.filter((b) => b.lang === 'sh');
     expect(shell.every((b) => entryOf(b)[0]!.how === 'shell')).toBe(true);
     const problems = shell.flatMap((b) => {
-      const scripts = b.text.startsWith('npx framehost init') ? initScripts : OWN_SCRIPTS;
+      const scripts = b.text.startsWith('npm pack && node bin/framehost.mjs init') ? initScripts : OWN_SCRIPTS;
       return commandsOf(b.text).flatMap((words) => problemsOf(words, scripts).map((p) => `${b.file}:${b.line}: ${p}`));
     });
     // The command a sample output starts with.

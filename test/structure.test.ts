@@ -44,6 +44,7 @@ const CLOSURE_STATE: Readonly<Record<string, string>> = {
   'src/transport/socket/connection-slots.ts: take: released': 'a one-shot guard: the release a slot hands out frees it once',
   'src/transport/webrtc/sdp.ts: boundBitrate: videoTypes': 'one call: gathered over one SDP',
   'src/transport/webrtc/whep.ts: readBody/<anon>: size': 'one call: the bytes of one request body',
+  'src/transport/webrtc/whep.ts: drain: dropped': 'one call: the bytes of one refused request body, read and dropped',
   'src/util/random.ts: seededRandom: a': 'the generator is its state: mulberry32\'s one word',
   // Still to move into named classes (each has a lifecycle):
   'src/cli/shutdown-trigger.ts: onShutdownRequest: signals': 'to do: the process\'s shutdown trigger',
@@ -52,7 +53,6 @@ const CLOSURE_STATE: Readonly<Record<string, string>> = {
   'src/page/media.ts: createPageMedia: opening': 'to do: the page\'s media',
   'src/page/media.ts: createPageMedia: using': 'to do: the page\'s media',
   'src/page/media.ts: createPageMedia: view': 'to do: the page\'s media',
-  'src/transport/http/chart-page.ts: createChartPage: page': 'to do: the chart page\'s drawing, made once',
 };
 
 /**

@@ -14,7 +14,7 @@ import { originCheck } from './socket/handshake.ts';
 import { listenOn } from '../util/listen.ts';
 import { EventStream } from './http/events-sse.ts';
 import { ChartStream } from './http/chart-sse.ts';
-import { createChartPage } from './http/chart-page.ts';
+import { ChartPage } from './http/chart-page.ts';
 import { runtimeMachine } from '../machines/runtime.machine.ts';
 import { WhepEndpoint } from './webrtc/whep.ts';
 import type { Media } from './webrtc/signalling.ts';
@@ -58,7 +58,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   // The recording reuses the room's encode; a wrtc server has no room (and must not load node-datachannel).
   if (recordVideo && options.webrtc?.sender !== 'room') throw new FramehostError('bad_request', 'recordVideo needs the room sender (webrtc.sender: room, --webrtc-sender room)');
   const optional = { whep, ...(recordVideo ? { recordingsDir: recordVideo.dir } : {}) };
-  const http = createServer(createHttpHandler(runtime, metrics, log, events, { page: createChartPage(() => chartStream.charts()), stream: chartStream }, access, optional));
+  const http = createServer(createHttpHandler(runtime, metrics, log, events, { page: new ChartPage(() => chartStream.charts()), stream: chartStream }, access, optional));
   const metricsHttp = options.metricsPort !== undefined ? createServer(createMetricsHandler(metrics, log)) : null;
   const largestInput = Math.max(0, ...Object.values(runtime.capabilities.inputs).map((i) => i.width * i.height * (i.format === 'rgba' ? 4 : 3)));
   const io: FramehostServer = new Server(http, {

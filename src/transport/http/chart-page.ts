@@ -16,19 +16,24 @@ const TITLES: Readonly<Record<string, string>> = { framehost: 'Runtime chart', n
  * module alone takes ~0.3 s to load here; the first page took 1.2-2.0 s in all, later ones 2-33 ms).
  * Drawn again when a chart has joined since (the publisher's starts with the media room).
  */
-export function createChartPage(current: () => readonly LiveChart[]): () => Promise<string> {
-  let page: Promise<string> | null = null;
-  let drawnCount = 0;
-  return () => {
-    const charts = [...current()];
-    if (charts.length !== drawnCount) page = null;
-    drawnCount = charts.length;
-    page ??= import('../../charts/drawing.ts')
+export class ChartPage {
+  private page: Promise<string> | null = null;
+  private drawnCount = 0;
+
+  constructor(private readonly current: () => readonly LiveChart[]) {}
+
+  html(): Promise<string> {
+    const charts = [...this.current()];
+    if (charts.length !== this.drawnCount) this.page = null;
+    this.drawnCount = charts.length;
+    const page = (this.page ??= import('../../charts/drawing.ts')
       .then(({ drawChart }) => Promise.all(charts.map((c) => drawChart(chartGraph(c.machine)))))
-      .then((svgs) => chartPageHtml(charts.map((c, i) => ({ id: c.machine.id, svg: svgs[i]! }))));
-    page.catch(() => (page = null)); // draw again on the next request rather than keep a failure
+      .then((svgs) => chartPageHtml(charts.map((c, i) => ({ id: c.machine.id, svg: svgs[i]! })))));
+    page.catch(() => {
+      if (this.page === page) this.page = null; // draw again on the next request rather than keep a failure
+    });
     return page;
-  };
+  }
 }
 
 function chartPageHtml(drawn: readonly { id: string; svg: string }[]): string {

@@ -10,6 +10,7 @@ import type { Metrics } from './metrics.ts';
 import { pageAsset } from './assets.ts';
 import type { EventStream } from './events-sse.ts';
 import type { ChartStream } from './chart-sse.ts';
+import type { ChartPage } from './chart-page.ts';
 import { Access, authorizeRequest } from '../../auth/access.ts';
 import { WhepEndpoint } from '../webrtc/whep.ts';
 import { listRecordings } from '../../media/video-recorder.ts';
@@ -17,7 +18,7 @@ import { json } from './json-reply.ts';
 
 /** The chart page (drawn once) and its live stream. */
 export interface ChartHttp {
-  readonly page: () => Promise<string>;
+  readonly page: ChartPage;
   readonly stream: ChartStream;
 }
 
@@ -92,7 +93,7 @@ export function createHttpHandler(runtime: Runtime, metrics: Metrics, log: Logge
     if (path === '/chart/events' && chart) return chart.stream.handle(req, res);
     if (path === '/chart' && chart)
       return done(
-        chart.page().then((page) => {
+        chart.page.html().then((page) => {
           res.writeHead(200, {
             'content-type': 'text/html; charset=utf-8',
             'cache-control': 'no-store',

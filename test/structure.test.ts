@@ -46,13 +46,6 @@ const CLOSURE_STATE: Readonly<Record<string, string>> = {
   'src/transport/webrtc/whep.ts: readBody/<anon>: size': 'one call: the bytes of one request body',
   'src/transport/webrtc/whep.ts: drain: dropped': 'one call: the bytes of one refused request body, read and dropped',
   'src/util/random.ts: seededRandom: a': 'the generator is its state: mulberry32\'s one word',
-  // Still to move into named classes (each has a lifecycle):
-  'src/cli/shutdown-trigger.ts: onShutdownRequest: signals': 'to do: the process\'s shutdown trigger',
-  'src/cli/shutdown-trigger.ts: onShutdownRequest: stopping': 'to do: the process\'s shutdown trigger',
-  'src/page/media.ts: createPageMedia: config': 'to do: the page\'s media',
-  'src/page/media.ts: createPageMedia: opening': 'to do: the page\'s media',
-  'src/page/media.ts: createPageMedia: using': 'to do: the page\'s media',
-  'src/page/media.ts: createPageMedia: view': 'to do: the page\'s media',
 };
 
 /**

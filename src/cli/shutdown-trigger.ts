@@ -18,19 +18,30 @@ export type ShutdownCause = NodeJS.Signals | 'launcher-gone' | 'failure';
 
 /** Installs the handlers; returns the function that starts the same shutdown from code. */
 export function onShutdownRequest(log: Logger, begin: (cause: ShutdownCause) => void): (cause: ShutdownCause) => void {
-  let stopping = false;
-  let signals = 0;
-  const request = (cause: ShutdownCause): void => {
-    if (cause !== 'launcher-gone' && cause !== 'failure') signals++;
-    if (signals > 1 && cause !== 'launcher-gone' && cause !== 'failure') exitNow(log, cause);
-    if (stopping) return;
-    stopping = true;
-    begin(cause);
+  const trigger = new ShutdownTrigger(log, begin);
+  process.on('SIGTERM', trigger.request);
+  process.on('SIGINT', trigger.request);
+  onLauncherGone(() => trigger.request('launcher-gone'));
+  return trigger.request;
+}
+
+/** Counts the process's shutdown requests: the first begins the drain, a second signal ends it now. */
+class ShutdownTrigger {
+  private stopping = false;
+  private signals = 0;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly begin: (cause: ShutdownCause) => void,
+  ) {}
+
+  readonly request = (cause: ShutdownCause): void => {
+    const isSignal = cause !== 'launcher-gone' && cause !== 'failure';
+    if (isSignal && ++this.signals > 1) exitNow(this.log, cause);
+    if (this.stopping) return;
+    this.stopping = true;
+    this.begin(cause);
   };
-  process.on('SIGTERM', request);
-  process.on('SIGINT', request);
-  onLauncherGone(() => request('launcher-gone'));
-  return request;
 }
 
 /** The second signal: exit 1, or end by the signal where exit() would wait for ONNX Runtime and abort (above). */

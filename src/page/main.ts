@@ -12,7 +12,7 @@
  */
 import { FramehostClient, type ClientFrame } from '../client/client.ts';
 import type { Encoding } from '../transport/socket/events.ts';
-import { createPageMedia, type PageMedia } from './media.ts';
+import { PageMedia } from './media.ts';
 import { CommandForms, type CommandInfo } from './controls.ts';
 import { Figures } from './figures.ts';
 import { Presence, TabCredential, TabMemory, type TabRide } from './presence.ts';
@@ -281,7 +281,7 @@ async function main(): Promise<void> {
   const figures = new Figures();
   const presence = new Presence();
   const forms = new CommandForms($('controls'), caps.commands as Record<string, CommandInfo>, (name, args) => void act(name, client.command(name, args)));
-  const media: PageMedia = createPageMedia(client, {
+  const media = new PageMedia(client, {
     draw: (video) => {
       if (video.videoWidth === 0) return;
       sizeCanvas(video.videoWidth, video.videoHeight);

@@ -9,18 +9,6 @@ import type { Encoding } from '../transport/socket/events.ts';
 import type { WebRtcConfig } from '../transport/webrtc/wire.ts';
 import { openView, type ReceiverStats, type WebRtcView } from './webrtc.ts';
 
-export interface PageMedia {
-  /** The encoding to ask the server for, given the user's choice (negotiates when needed). */
-  encodingFor(choice: Encoding): Promise<Encoding>;
-  /** The peer, once negotiated (the camera sends on it). */
-  view(): WebRtcView | null;
-  /** The peer, negotiated now if need be; null when WebRTC cannot connect (then said why). */
-  peer(): Promise<WebRtcView | null>;
-  stats(): Promise<ReceiverStats | null>;
-  /** Close the peer: a Start the server refused leaves no peer behind (nothing else uses it then). */
-  release(): void;
-}
-
 export interface MediaHooks {
   draw(video: HTMLVideoElement, meta: VideoFrameCallbackMetadata): void;
   /** Say what the stream uses, and why (shown in #media). */
@@ -32,79 +20,95 @@ export interface MediaHooks {
 /** Where the page goes when WebRTC is not to be had. */
 const FALLBACK: Encoding = 'raw';
 
-export function createPageMedia(client: FramehostClient, hooks: MediaHooks): PageMedia {
-  let config: Promise<WebRtcConfig | null> | null = null;
-  let view: WebRtcView | null = null;
-  let opening: Promise<WebRtcView | null> | null = null;
-  let using: Encoding | null = null;
+/** The page's stream: the WebRTC peer (negotiated once, kept), and the encoding in use. */
+export class PageMedia {
+  private config: Promise<WebRtcConfig | null> | null = null;
+  private current: WebRtcView | null = null;
+  private opening: Promise<WebRtcView | null> | null = null;
+  private using: Encoding | null = null;
 
-  const getConfig = (): Promise<WebRtcConfig | null> =>
-    (config ??= client.request('webrtc:config', {}).then((r) => (r.ok ? (r as unknown as WebRtcConfig) : null)));
+  constructor(
+    private readonly client: FramehostClient,
+    private readonly hooks: MediaHooks,
+  ) {
+    // A reconnected socket is a new connection: the server closed the old one's peer. Negotiate
+    // again and take the stream back (the client's own re-attach may fail with unknown_peer first).
+    client.socket.io.on('reconnect', () => this.reconnected());
+  }
 
-  async function open(): Promise<WebRtcView | null> {
-    const cfg = await getConfig();
+  /** The encoding to ask the server for, given the user's choice (negotiates when needed). */
+  async encodingFor(choice: Encoding): Promise<Encoding> {
+    if (choice !== 'webrtc') return (this.using = choice);
+    return (this.using = (await this.peer()) ? 'webrtc' : FALLBACK);
+  }
+
+  /** The peer, once negotiated (the camera sends on it). */
+  view(): WebRtcView | null {
+    return this.current;
+  }
+
+  /** The peer, negotiated now if need be; null when WebRTC cannot connect (then said why). */
+  async peer(): Promise<WebRtcView | null> {
+    this.opening ??= this.open();
+    this.current = await this.opening;
+    if (!this.current) this.opening = null; // try again next time
+    return this.current;
+  }
+
+  stats(): Promise<ReceiverStats | null> {
+    return this.current && this.using === 'webrtc' ? this.current.stats() : Promise.resolve(null);
+  }
+
+  /** Close the peer: a Start the server refused leaves no peer behind (nothing else uses it then). */
+  release(): void {
+    this.forget();
+    this.using = null;
+  }
+
+  private forget(): void {
+    this.current?.close();
+    this.current = null;
+    this.opening = null;
+  }
+
+  private reconnected(): void {
+    const wasWebRtc = this.using === 'webrtc';
+    this.forget();
+    if (!wasWebRtc) return;
+    void this.peer().then((v) => {
+      this.using = v ? 'webrtc' : FALLBACK;
+      if (!v) this.hooks.fallBack(FALLBACK);
+      else void this.client.attach({ encoding: 'webrtc' }).catch(() => this.hooks.fallBack(FALLBACK));
+    });
+  }
+
+  private getConfig(): Promise<WebRtcConfig | null> {
+    return (this.config ??= this.client.request('webrtc:config', {}).then((r) => (r.ok ? (r as unknown as WebRtcConfig) : null)));
+  }
+
+  private async open(): Promise<WebRtcView | null> {
+    const cfg = await this.getConfig();
     if (!cfg) {
-      hooks.say('WebRTC: the server did not answer webrtc:config; using Socket.IO frames');
+      this.hooks.say('WebRTC: the server did not answer webrtc:config; using Socket.IO frames');
       return null;
     }
     try {
-      const v = await openView(client, cfg, {
-        onFrame: hooks.draw,
-        connectTimeoutMs: 8000,
-        onClosed: (why) => {
-          view = null;
-          opening = null;
-          hooks.say(`WebRTC lost (${why}); using Socket.IO frames`);
-          if (using === 'webrtc') {
-            using = FALLBACK;
-            hooks.fallBack(FALLBACK);
-          }
-        },
-      });
-      hooks.say(`WebRTC connected (${cfg.codec} preferred)`);
+      const v = await openView(this.client, cfg, { onFrame: this.hooks.draw, connectTimeoutMs: 8000, onClosed: (why) => this.lost(why) });
+      this.hooks.say(`WebRTC connected (${cfg.codec} preferred)`);
       return v;
     } catch (err) {
-      hooks.say(`WebRTC unavailable (${err instanceof Error ? err.message : String(err)}); using Socket.IO frames`);
+      this.hooks.say(`WebRTC unavailable (${err instanceof Error ? err.message : String(err)}); using Socket.IO frames`);
       return null;
     }
   }
 
-  // A reconnected socket is a new connection: the server closed the old one's peer. Negotiate
-  // again and take the stream back (the client's own re-attach may fail with unknown_peer first).
-  client.socket.io.on('reconnect', () => {
-    const wasWebRtc = using === 'webrtc';
-    view?.close();
-    view = null;
-    opening = null;
-    if (wasWebRtc) {
-      void peer().then((v) => {
-        using = v ? 'webrtc' : FALLBACK;
-        if (!v) hooks.fallBack(FALLBACK);
-        else void client.attach({ encoding: 'webrtc' }).catch(() => hooks.fallBack(FALLBACK));
-      });
+  private lost(why: string): void {
+    this.current = null;
+    this.opening = null;
+    this.hooks.say(`WebRTC lost (${why}); using Socket.IO frames`);
+    if (this.using === 'webrtc') {
+      this.using = FALLBACK;
+      this.hooks.fallBack(FALLBACK);
     }
-  });
-
-  async function peer(): Promise<WebRtcView | null> {
-    opening ??= open();
-    view = await opening;
-    if (!view) opening = null; // try again next time
-    return view;
   }
-
-  return {
-    async encodingFor(choice) {
-      if (choice !== 'webrtc') return (using = choice);
-      return (using = (await peer()) ? 'webrtc' : FALLBACK);
-    },
-    view: () => view,
-    peer,
-    stats: () => (view && using === 'webrtc' ? view.stats() : Promise.resolve(null)),
-    release() {
-      view?.close();
-      view = null;
-      opening = null;
-      using = null;
-    },
-  };
 }

@@ -84,6 +84,8 @@ export class Outlet {
   keyframeRequests = 0;
   /** Encoded frames sent whole. */
   frames = 0;
+  /** RTP bytes handed to the track (headers and payloads, before SRTP). */
+  bytes = 0;
   /** Nothing goes out before a keyframe: the viewer could not decode it. */
   private started = false;
   /** Made by `answer` for a viewer, or by src/media/janus/offer.ts for an SFU (which answers our offer). */
@@ -140,10 +142,13 @@ export class Outlet {
     this.pc.addRemoteCandidate(candidate.replace(/^a=/, ''), this.mid);
   }
 
-  /** Bytes sent and round trip (ms, null when unknown), from libdatachannel. */
+  /**
+   * Bytes sent (counted here: libdatachannel's bytesSent() counts its SCTP transport only, 0 for a
+   * media-only peer) and round trip (ms, null when unknown), from libdatachannel.
+   */
   figures(): { bytesSent: number; rttMs: number | null } {
     const rtt = this.pc.rtt();
-    return { bytesSent: this.pc.bytesSent(), rttMs: rtt >= 0 ? rtt : null };
+    return { bytesSent: this.bytes, rttMs: rtt >= 0 ? rtt : null };
   }
 
   /** One encoded frame's payloads, the same for every outlet, behind this outlet's RTP headers. */
@@ -152,7 +157,9 @@ export class Outlet {
     if (!this.started && !key) return;
     this.started = true;
     payloads.forEach((p, i) => {
-      this.track.sendMessageBinary(this.rtp.packet(p, timestamp, i === payloads.length - 1));
+      const packet = this.rtp.packet(p, timestamp, i === payloads.length - 1);
+      this.track.sendMessageBinary(packet);
+      this.bytes += packet.length;
       this.sent++;
     });
     this.frames++;

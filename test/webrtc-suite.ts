@@ -12,7 +12,8 @@ import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { io as rawIo, type Socket } from 'socket.io-client';
 import { until } from './helpers/runtime.ts';
-import { startServer, type Harness } from './helpers/server.ts';
+import { sleep, startServer, type Harness } from './helpers/server.ts';
+import { fail } from '../src/errors.ts';
 import { WrtcViewers, type RemoteViewer } from './helpers/viewers.ts';
 import type { TransportOptions } from '../src/transport/options.ts';
 import type { WebRtcOptions } from '../src/transport/webrtc/options.ts';
@@ -105,6 +106,27 @@ function describeMedia(sender: Sender, server: ServerFn, connectViewer: ConnectF
       await v.close();
       owner.close();
       await poll('the peer gone from /metrics', async () => !(await metricsText(h)).includes(v.peerId));
+    });
+  });
+
+  describe(`the stream gate (a fleet node's lease) on a WebRTC track (${sender})`, { timeout: 60_000 }, () => {
+    it('holds back a WebRTC track too: closed, the viewer decodes no new frame; open again, they flow', async () => {
+      let open = true;
+      const h = await server({ gate: () => (open ? { ok: true } : fail('lease_lost', 'test')) });
+      const c = await h.client();
+      const v = await connectViewer(c);
+      await c.start({ encoding: 'webrtc' });
+      await until('decoded frames', () => v.frames >= 5, 20_000);
+      open = false;
+      // Frames encoded before the gate closed may still be in the jitter buffer or on the wire.
+      await sleep(500);
+      const shut = v.frames;
+      const made = h.rt.status().session!.frames;
+      await sleep(1000); // 30 frames' worth of the model's time
+      expect(v.frames, 'frames decoded while the gate was closed').toBe(shut);
+      expect(h.rt.status().session!.frames - made, 'frames the model made meanwhile (held back, not absent)').toBeGreaterThan(10);
+      open = true;
+      await until('decoded frames again', () => v.frames >= shut + 5, 20_000);
     });
   });
 

@@ -24,19 +24,14 @@ export type Sender = WebRtcOptions['sender'];
 
 export function webrtcSuite(sender: Sender): void {
   const harnesses: Harness[] = [];
-  const viewers: RemoteViewer[] = [];
   const raws: Socket[] = [];
   let rig!: WrtcViewers;
   beforeAll(() => {
     rig = new WrtcViewers();
   });
   afterAll(() => rig.close());
-  /** A viewer on `client`'s connection, closed after the test. */
-  const connectViewer = async (client: FramehostClient, options: { camera?: boolean; inputTrack?: string } = {}): Promise<RemoteViewer> => {
-    const v = await rig.connect(client, options);
-    viewers.push(v);
-    return v;
-  };
+  /** A viewer on `client`'s connection; those still open are closed after the test (rig.closeViewers). */
+  const connectViewer = (client: FramehostClient, options: { camera?: boolean; inputTrack?: string } = {}): Promise<RemoteViewer> => rig.connect(client, options);
   async function server(transport: Partial<TransportOptions> = {}, runtime: Parameters<typeof startServer>[0] = { modelOptions: { size: 64, fps: 30 } }): Promise<Harness> {
     const h = await startServer(runtime, { ...transport, webrtc: { sender, ...transport.webrtc } });
     harnesses.push(h);
@@ -44,7 +39,7 @@ export function webrtcSuite(sender: Sender): void {
     return h;
   }
   afterEach(async () => {
-    await Promise.allSettled(viewers.splice(0).map((v) => v.close()));
+    await rig.closeViewers();
     for (const r of raws.splice(0)) r.close();
     await Promise.all(harnesses.splice(0).map((h) => h.close()));
   });

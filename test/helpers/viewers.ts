@@ -63,6 +63,8 @@ export class WrtcViewers {
   /** Per viewer index: its handler of the child's events, or those told before it had one. */
   private readonly handlers = new Map<number, (e: ViewersEvent) => void>();
   private readonly early = new Map<number, ViewersEvent[]>();
+  /** Indices below this one have had their handler: an event for one without a handler is of a closed viewer. */
+  private handled = 0;
   private readonly open = new Set<Viewer>();
 
   constructor() {
@@ -70,7 +72,7 @@ export class WrtcViewers {
       const ev = e as unknown as ViewersEvent;
       const h = this.handlers.get(ev.index);
       if (h) h(ev);
-      else this.early.set(ev.index, [...(this.early.get(ev.index) ?? []), ev]);
+      else if (ev.index >= this.handled) this.early.set(ev.index, [...(this.early.get(ev.index) ?? []), ev]);
     });
   }
 
@@ -94,6 +96,7 @@ export class WrtcViewers {
       else if (e.event === 'candidate' && peerId) void client.request('webrtc:candidate', { peerId, candidate: e.candidate });
       else if (e.event === 'candidate') pending.push(e.candidate);
     });
+    this.handled = Math.max(this.handled, index + 1);
     for (const e of this.early.get(index) ?? []) this.handlers.get(index)!(e);
     this.early.delete(index);
     // The server may trickle before the answer's ack arrives: keep those until the answer is applied.
@@ -107,6 +110,7 @@ export class WrtcViewers {
     const off = (): void => {
       offServer();
       this.handlers.delete(index);
+      if (viewer) this.open.delete(viewer); // a closed viewer keeps nothing (its client above all) alive here
     };
     const r = (await client.request('webrtc:offer', { sdp, ...(options.inputTrack ? { inputTrack: options.inputTrack } : {}) })) as Result<{ peerId: string; sdp: string }>;
     if (!r.ok) {
@@ -122,6 +126,11 @@ export class WrtcViewers {
     for (const c of fromServer.splice(0)) if (c.peerId === peerId) await this.rpc.ask({ type: 'candidate', index, candidate: c.candidate });
     for (const c of pending.splice(0)) void client.request('webrtc:candidate', { peerId, candidate: c });
     return viewer;
+  }
+
+  /** Every viewer still open closed (each forgets itself as it closes: nothing here outlives it). */
+  async closeViewers(): Promise<void> {
+    await Promise.allSettled([...this.open].map((v) => v.close()));
   }
 
   /** Every viewer closed, and the process gone. */

@@ -143,8 +143,8 @@ export class Outlet {
   }
 
   /**
-   * Bytes sent (counted here: libdatachannel's bytesSent() counts its SCTP transport only, 0 for a
-   * media-only peer) and round trip (ms, null when unknown), from libdatachannel.
+   * Bytes sent (counted here: libdatachannel's bytesSent() stayed 0 for a media-only peer, seen
+   * in node-datachannel 0.33.4) and round trip (ms, null when unknown), from libdatachannel.
    */
   figures(): { bytesSent: number; rttMs: number | null } {
     const rtt = this.pc.rtt();

@@ -11,11 +11,13 @@ export class ChildRpc<Request extends { readonly type: string }> {
   private readonly ready: Promise<void>;
   private next = 0;
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  private readonly listeners = new Set<(event: ChildEvent) => void>();
 
   constructor(script: URL) {
     this.child = fork(script, [], { execArgv: ['--import', 'tsx'] });
     this.ready = new Promise((r) => this.child.once('message', () => r()));
-    this.child.on('message', (m: { id?: number; result?: unknown; error?: string }) => {
+    this.child.on('message', (m: { id?: number; result?: unknown; error?: string; event?: string }) => {
+      if (typeof m.event === 'string') for (const l of this.listeners) l(m as ChildEvent);
       if (m.id === undefined) return;
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
@@ -33,6 +35,12 @@ export class ChildRpc<Request extends { readonly type: string }> {
     });
   }
 
+  /** What the child tells on its own (tell() below), in the order it told it, between replies. */
+  onEvent(listener: (event: ChildEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** The child's process id (tests stop it with SIGSTOP to play a frozen viewer). */
   get pid(): number | undefined {
     return this.child.pid;
@@ -42,6 +50,17 @@ export class ChildRpc<Request extends { readonly type: string }> {
   async close(): Promise<void> {
     await this.ask({ type: 'close' } as Request).catch(() => undefined);
   }
+}
+
+/** A message the child sends unasked (a decoded frame, a gathered candidate): `event` names it. */
+export interface ChildEvent {
+  readonly event: string;
+  readonly [key: string]: unknown;
+}
+
+/** The child's side: tell the parent something unasked (IPC keeps the order of all messages). */
+export function tell(event: ChildEvent): void {
+  process.send!(event);
 }
 
 /**

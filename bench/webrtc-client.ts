@@ -17,8 +17,9 @@ export type RtcClientRequest =
 
 export interface RtcWindow {
   readonly ms: number;
-  /** Frames decoded per viewer in the window. */
+  /** Frames decoded per viewer in the window, and those of them whose luma changed from the one before. */
   readonly frames: number[];
+  readonly changed: number[];
   /** Video bytes received per viewer in the window. */
   readonly bytes: number[];
 }
@@ -71,13 +72,15 @@ async function handle(m: RtcClientRequest): Promise<unknown> {
     }
     case 'window': {
       const f0 = viewers.map((v) => v.frames);
+      const c0 = viewers.map((v) => v.changed);
       const b0 = await Promise.all(viewers.map(bytesReceived));
       const t0 = performance.now();
       await sleep(m.ms);
       const frames = viewers.map((v, i) => v.frames - f0[i]!);
+      const changed = viewers.map((v, i) => v.changed - c0[i]!);
       const ms = performance.now() - t0;
       const b1 = await Promise.all(viewers.map(bytesReceived));
-      return { ms, frames, bytes: b1.map((b, i) => b - b0[i]!) } satisfies RtcWindow;
+      return { ms, frames, changed, bytes: b1.map((b, i) => b - b0[i]!) } satisfies RtcWindow;
     }
     case 'close':
       await closeAll();

@@ -15,7 +15,6 @@ import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { sleep, startFleet, until, type Fleet } from './helpers/fleet.ts';
 import { recordFrames, startServer } from './helpers/server.ts';
 import { fail } from '../src/errors.ts';
-import { connectViewer } from './helpers/webrtc.ts';
 
 const LEASE_MS = 1500;
 const STALL_MS = 500;
@@ -140,31 +139,6 @@ describe('the transport gate (what a fleet node plugs its lease into)', () => {
       await h.close();
     }
   }, 30_000);
-  it('holds back a WebRTC track too: closed, the viewer decodes no new frame; open again, they flow', async () => {
-    let open = true;
-    const h = await startServer({ modelOptions: { size: 64, fps: 30 } }, { gate: () => (open ? { ok: true } : fail('lease_lost', 'test')) });
-    const c = await h.client();
-    const v = await connectViewer(c);
-    try {
-      await h.rt.ready();
-      await c.start({ encoding: 'webrtc' });
-      await until('decoded frames', () => v.frames >= 5, 20_000);
-      open = false;
-      // Frames encoded before the gate closed may still be in the jitter buffer or on the wire.
-      await sleep(500);
-      const shut = v.frames;
-      const made = h.rt.status().session!.frames;
-      await sleep(1000); // 30 frames' worth of the model's time
-      expect(v.frames, 'frames decoded while the gate was closed').toBe(shut);
-      expect(h.rt.status().session!.frames - made, 'frames the model made meanwhile (held back, not absent)').toBeGreaterThan(10);
-      open = true;
-      await until('decoded frames again', () => v.frames >= shut + 5, 20_000);
-    } finally {
-      v.close();
-      await h.close();
-      // Let libwebrtc's threads deliver their last callbacks while Node can still take them: wrtc
-      // 0.10 may otherwise abort the test worker at exit (a HandleScope FATAL after the results).
-      await sleep(250);
-    }
-  }, 45_000);
+  // A WebRTC track held back by the same gate: test/webrtc-suite.ts, on each sender (its viewers in
+  // a child process: this file's server would otherwise load wrtc next to the room's node-datachannel).
 });

@@ -106,6 +106,8 @@ export class Outlet {
   private octets = 0;
   private lastSent: { timestamp: number; at: number } | null = null;
   private lastSenderReportAt = -Infinity;
+  /** RTP bytes handed to the track (headers and payloads, before SRTP). */
+  bytes = 0;
   /** Nothing goes out before a keyframe: the viewer could not decode it. */
   private started = false;
   /** The viewer's camera: a receiving track for the section it sends on (one per peer), once offered. */
@@ -229,10 +231,14 @@ export class Outlet {
     this.pc.addRemoteCandidate(candidate.replace(/^a=/, ''), this.mid);
   }
 
-  /** Bytes sent (libdatachannel) and round trip (ms: the viewer's last receiver report, else libdatachannel's; null when unknown). */
+  /**
+   * Bytes sent (counted here: libdatachannel's bytesSent() stayed 0 for a media-only peer, seen
+   * in node-datachannel 0.33.4) and round trip (ms: the viewer's last receiver report, else
+   * libdatachannel's; null when unknown).
+   */
   figures(): { bytesSent: number; rttMs: number | null } {
     const rtt = this.pc.rtt();
-    return { bytesSent: this.pc.bytesSent(), rttMs: this.lastReport?.rttMs ?? (rtt >= 0 ? rtt : null) };
+    return { bytesSent: this.bytes, rttMs: this.lastReport?.rttMs ?? (rtt >= 0 ? rtt : null) };
   }
 
   /** One encoded frame's payloads, the same for every outlet, behind this outlet's RTP headers. */
@@ -241,7 +247,9 @@ export class Outlet {
     if (!this.started && !key) return;
     this.started = true;
     payloads.forEach((p, i) => {
-      this.track.sendMessageBinary(this.rtp.packet(p, timestamp, i === payloads.length - 1));
+      const packet = this.rtp.packet(p, timestamp, i === payloads.length - 1);
+      this.track.sendMessageBinary(packet);
+      this.bytes += packet.length;
       this.sent++;
       this.octets += p.length;
     });

@@ -21,8 +21,9 @@ export interface NodeViewer {
   readonly peerId: string;
   /** The offer it made (pc.localDescription is not safe to read in wrtc: see src/transport/webrtc/peer.ts). */
   readonly offer: string;
-  /** Decoded frames so far, and the last one (I420). */
+  /** Decoded frames so far, those whose luma differs from the frame before, and the last one (I420). */
   frames: number;
+  changed: number;
   last: { width: number; height: number; data: Uint8Array } | null;
   close(): void;
 }
@@ -76,6 +77,7 @@ export async function connectViewer(client: FramehostClient, options: { send?: W
     peerId,
     offer: sdp,
     frames: 0,
+    changed: 0,
     last: null,
     close() {
       offFromServer();
@@ -87,6 +89,10 @@ export async function connectViewer(client: FramehostClient, options: { send?: W
   sink = new w.nonstandard.RTCVideoSink(receiver.track);
   sink.onframe = ({ frame }) => {
     viewer.frames++;
+    const luma = frame.width * frame.height;
+    const before = viewer.last;
+    // A stream that repeats one picture decodes the same luma again: those frames are not "changed".
+    if (!before || before.width !== frame.width || Buffer.compare(before.data.subarray(0, luma), frame.data.subarray(0, luma)) !== 0) viewer.changed++;
     viewer.last = { width: frame.width, height: frame.height, data: frame.data.slice() };
   };
   return viewer;

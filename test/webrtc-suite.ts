@@ -47,8 +47,7 @@ export function webrtcSuite(sender: Sender): void {
   describeBadInput(sender, server, connectViewer, () => rig);
   describeSoak(server, connectViewer);
   describeViewers(server, connectViewer, raws);
-  // The camera over WebRTC is the wrtc sender's alone so far (the room answers webrtc_unavailable).
-  if (sender === 'wrtc') describeCamera(server, connectViewer);
+  describeCamera(server, connectViewer);
 }
 
 type ServerFn = (transport?: Partial<TransportOptions>, runtime?: Parameters<typeof startServer>[0]) => Promise<Harness>;
@@ -170,14 +169,6 @@ function describeMedia(sender: Sender, server: ServerFn, connectViewer: ConnectF
   });
 }
 
-/**
- * The refusals of the bad-input matrix by sender, where they differ: the room takes no browser
- * track yet (an offer naming one, even an unknown one, is webrtc_unavailable).
- */
-const ROOM_CODES: Record<string, string> = {
-  'offer for an unknown input track': 'webrtc_unavailable',
-};
-
 function describeBadInput(sender: Sender, server: ServerFn, connectViewer: ConnectFn, rig: () => WrtcViewers): void {
   describe(`bad input: each refusal is coded and changes nothing else (${sender})`, { timeout: 90_000 }, () => {
     it('malformed SDP, unknown peers, bad candidates, floods and storms', async () => {
@@ -211,10 +202,9 @@ function describeBadInput(sender: Sender, server: ServerFn, connectViewer: Conne
         ['attach with webrtc and no peer', other, 'stream:attach', { encoding: 'webrtc' }, 'unknown_peer'],
         ['attach with an unknown encoding', other, 'stream:attach', { encoding: 'h264' }, 'bad_request'],
       ];
-      const want = (what: string, code: string): string => (sender === 'room' ? (ROOM_CODES[what] ?? code) : code);
       const got: Record<string, string> = {};
       for (const [what, client, event, payload] of matrix) got[what] = code(await send(client, event, payload));
-      expect(got).toEqual(Object.fromEntries(matrix.map(([what, , , , c]) => [what, want(what, c)])));
+      expect(got).toEqual(Object.fromEntries(matrix.map(([what, , , , c]) => [what, c])));
 
       // Start with webrtc and no peer: refused before the runtime is asked.
       await owner.stop();

@@ -23,9 +23,15 @@ const extra: Harness[] = [];
 afterEach(async () => {
   await Promise.allSettled(extra.splice(0).map((h) => h.close()));
 });
+/**
+ * The wrtc sender's page tests: every server here names it (the room, the default, has its own in
+ * test/browser-room.test.ts; wrtc and node-datachannel do not share a process).
+ */
+const WRTC = { sender: 'wrtc' } as const;
+
 /** A server with transport options (the rig's helper takes runtime options only). */
 async function server(transport: Partial<TransportOptions> = {}): Promise<Harness> {
-  const h = await startServer({ modelOptions: MODEL }, transport);
+  const h = await startServer({ modelOptions: MODEL }, { ...transport, webrtc: { ...WRTC, ...transport.webrtc } });
   extra.push(h);
   await h.rt.ready();
   return h;
@@ -136,7 +142,7 @@ describe('WebRTC stream in Chromium', { timeout: 90_000 }, () => {
   });
 
   it("the owner's camera feeds the video filter over WebRTC", async () => {
-    const h = await startServer({ model: 'video-filter', modelOptions: {} });
+    const h = await startServer({ model: 'video-filter', modelOptions: {} }, { webrtc: WRTC });
     extra.push(h);
     await h.rt.ready();
     const inputs = (): number => h.rt.status().session?.inputs ?? 0;

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine, UsageError } from '../src/cli/args.ts';
 import { parseMediaOptions } from '../src/cli/media-options.ts';
-import { candidateAllowed, parseHostAddresses, parseIceServers } from '../src/transport/webrtc/options.ts';
+import { candidateAllowed, DEFAULT_WEBRTC, parseHostAddresses, parseIceServers } from '../src/transport/webrtc/options.ts';
 
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseMediaOptions(parseCommandLine('serve', argv, env).values, env);
 
@@ -10,7 +10,8 @@ describe('serve media options', () => {
   it('--record-video: the folder and its caps (a folder cap below a file cap is raised); only with the room sender', () => {
     expect(parse(['--webrtc-sender', 'room', '--record-video', '/tmp/v', '--record-video-max-mb', '8', '--record-video-folder-mb', '4']).recordVideo).toEqual({ dir: '/tmp/v', maxFileBytes: 8 * 2 ** 20, maxFolderBytes: 8 * 2 ** 20 });
     expect(parse(['--webrtc-sender', 'room'], { FRAMEHOST_RECORD_VIDEO: '/tmp/e' }).recordVideo).toEqual({ dir: '/tmp/e', maxFileBytes: 256 * 2 ** 20, maxFolderBytes: 4 * 2 ** 30 });
-    expect(() => parse(['--record-video', '/tmp/v'])).toThrow(UsageError);
+    expect(parse(['--record-video', '/tmp/v']).recordVideo?.dir).toBe('/tmp/v'); // the room is the default sender
+    expect(() => parse(['--webrtc-sender', 'wrtc', '--record-video', '/tmp/v'])).toThrow(UsageError);
     expect(parse([]).recordVideo).toBeUndefined();
   });
 
@@ -19,7 +20,7 @@ describe('serve media options', () => {
   });
 
   it('flags: broadcast with a limit, TURN with credentials, codec, bitrate bounds, no WebRTC', () => {
-    const o = parse(['--viewers', 'broadcast', '--max-viewers', '8', '--ice-server', 'stun:a.example:3478', '--ice-server', 'turn:b.example:3478', '--ice-username', 'u', '--ice-credential', 'p', '--webrtc-codec', 'vp9', '--webrtc-min-kbps', '200', '--webrtc-max-kbps', '900', '--max-peers', '4', '--no-webrtc']);
+    const o = parse(['--viewers', 'broadcast', '--max-viewers', '8', '--ice-server', 'stun:a.example:3478', '--ice-server', 'turn:b.example:3478', '--ice-username', 'u', '--ice-credential', 'p', '--webrtc-sender', 'wrtc', '--webrtc-codec', 'vp9', '--webrtc-min-kbps', '200', '--webrtc-max-kbps', '900', '--max-peers', '4', '--no-webrtc']);
     expect(o).toEqual({
       viewers: 'broadcast',
       maxViewers: 8,
@@ -61,10 +62,12 @@ describe('serve media options', () => {
     expect(candidateAllowed('candidate:9 1 udp 1686052607 203.0.113.7 50000 typ srflx raddr 192.0.2.2 rport 36066', ['127.0.0.1'])).toBe(true);
   });
 
-  it('the sender: wrtc by default, room by flag or environment, nothing else', () => {
-    expect(parse([]).webrtc?.sender).toBeUndefined(); // the default of src/transport/webrtc/options.ts: wrtc
-    expect(parse(['--webrtc-sender', 'room']).webrtc?.sender).toBe('room');
-    expect(parse([], { FRAMEHOST_WEBRTC_SENDER: 'room' }).webrtc?.sender).toBe('room');
+  it('the sender: room by default, wrtc by flag or environment, nothing else; VP9 and AV1 only on wrtc', () => {
+    expect(parse([]).webrtc?.sender).toBeUndefined(); // the default of src/transport/webrtc/options.ts: room
+    expect(DEFAULT_WEBRTC.sender).toBe('room');
+    expect(parse(['--webrtc-sender', 'wrtc']).webrtc?.sender).toBe('wrtc');
+    expect(parse([], { FRAMEHOST_WEBRTC_SENDER: 'wrtc' }).webrtc?.sender).toBe('wrtc');
+    expect(() => parse(['--webrtc-codec', 'VP9'])).toThrow(/needs --webrtc-sender wrtc/);
     expect(() => parse(['--webrtc-sender', 'gstreamer'])).toThrow(/wrtc or room/);
   });
 

@@ -24,9 +24,10 @@ describe('--publish', () => {
     expect(parse(['--webrtc-sender', 'room']).webrtc?.publish).toBeUndefined();
   });
 
-  it('is a usage error without the room sender (wrtc and node-datachannel do not share a process) or with a bad URL', () => {
-    expect(() => parse(['--publish', 'janus://127.0.0.1:8088/5'])).toThrow(UsageError);
-    expect(() => parse(['--publish', 'janus://127.0.0.1:8088/5'])).toThrow(/--webrtc-sender room/);
+  it('is a usage error with the wrtc sender (wrtc and node-datachannel do not share a process) or with a bad URL', () => {
+    expect(parse(['--publish', 'janus://127.0.0.1:8088/5']).webrtc?.publish?.room).toBe(5); // the room is the default sender
+    expect(() => parse(['--webrtc-sender', 'wrtc', '--publish', 'janus://127.0.0.1:8088/5'])).toThrow(UsageError);
+    expect(() => parse(['--webrtc-sender', 'wrtc', '--publish', 'janus://127.0.0.1:8088/5'])).toThrow(/--webrtc-sender wrtc/);
     expect(() => parse(['--webrtc-sender', 'room', '--publish', 'rtmp://x/1'])).toThrow(/janus:\/\//);
   });
 });

@@ -186,7 +186,7 @@ describe('WHEP access', { timeout: 60_000 }, () => {
 
   it('is refused on the wrtc sender and in switch mode (webrtc_unavailable, too_many_viewers)', async () => {
     const offer = await rx.ask<{ index: number; sdp: string }>({ type: 'offer' });
-    const wrtc = await server({ viewers: 'broadcast' });
+    const wrtc = await server({ viewers: 'broadcast', webrtc: { sender: 'wrtc' } }); // refused before wrtc is loaded
     const r1 = await post(wrtc, offer.sdp);
     expect([r1.status, await codeOf(r1)]).toEqual([503, 'webrtc_unavailable']);
     const switched = await server({ webrtc: { sender: 'room' } });

@@ -17,13 +17,13 @@ export const MEDIA_OPTIONS = {
   'ice-username': { type: 'string', valueName: 'NAME', description: 'TURN username for the --ice-server URLs [env FRAMEHOST_ICE_USERNAME]' },
   'ice-credential': { type: 'string', valueName: 'SECRET', description: 'TURN credential for the --ice-server URLs [env FRAMEHOST_ICE_CREDENTIAL]' },
   'ice-host-addresses': { type: 'string', valueName: 'ADDRS', description: 'the only addresses the server offers as ICE host candidates, e.g. 127.0.0.1 (comma-separated; default: every interface) [env FRAMEHOST_ICE_HOST_ADDRESSES]' },
-  'webrtc-sender': { type: 'string', valueName: 'NAME', description: 'wrtc (default: an encoder per viewer) or room (one VP8 encode for every viewer; needs the optional node-av) [env FRAMEHOST_WEBRTC_SENDER]' },
+  'webrtc-sender': { type: 'string', valueName: 'NAME', description: 'room (default: one VP8 encode for every viewer; needs the optional node-av) or wrtc (libwebrtc: an encoder per viewer; VP9, AV1) [env FRAMEHOST_WEBRTC_SENDER]' },
   'webrtc-codec': { type: 'string', valueName: 'NAME', description: 'codec to send with: VP8 (default), VP9 or AV1 (what this libwebrtc build encodes; the browser must offer it too) [env FRAMEHOST_WEBRTC_CODEC]' },
   'webrtc-min-kbps': { type: 'string', valueName: 'N', description: 'lowest video bitrate per viewer (default 100) [env FRAMEHOST_WEBRTC_MIN_KBPS]' },
   'webrtc-max-kbps': { type: 'string', valueName: 'N', description: 'highest video bitrate per viewer (default: scaled to the frame, ~1000 at 256², ~2500 at 512²) [env FRAMEHOST_WEBRTC_MAX_KBPS]' },
-  publish: { type: 'string', valueName: 'URL', description: "also send the stream to a Janus VideoRoom: janus://HOST:PORT[/BASE]/ROOM (REST API, base /janus; janus+https:// for TLS); needs --webrtc-sender room [env FRAMEHOST_PUBLISH]" },
+  publish: { type: 'string', valueName: 'URL', description: "also send the stream to a Janus VideoRoom: janus://HOST:PORT[/BASE]/ROOM (REST API, base /janus; janus+https:// for TLS); needs the room sender (the default) [env FRAMEHOST_PUBLISH]" },
   'max-peers': { type: 'string', valueName: 'N', description: 'WebRTC peer connections on the server (default 32)' },
-  'record-video': { type: 'string', valueName: 'DIR', description: "write each session's encoded video into a WebM file in DIR (needs --webrtc-sender room; no second encode) [env FRAMEHOST_RECORD_VIDEO]" },
+  'record-video': { type: 'string', valueName: 'DIR', description: "write each session's encoded video into a WebM file in DIR (the room sender's encode, the default: no second encode) [env FRAMEHOST_RECORD_VIDEO]" },
   'record-video-max-mb': { type: 'string', valueName: 'MB', description: `cap on one recording; the file ends there (default ${DEFAULT_VIDEO_RECORD.maxFileBytes / 2 ** 20})` },
   'record-video-folder-mb': { type: 'string', valueName: 'MB', description: `cap on the recordings folder; the oldest go first (default ${DEFAULT_VIDEO_RECORD.maxFolderBytes / 2 ** 20})` },
 } as const satisfies OptionTable;
@@ -34,7 +34,7 @@ function recordVideoOptions(v: OptionValues, sender: string): VideoRecordOptions
   const fileMb = intOption(v, 'record-video-max-mb', 1, 1 << 20);
   const folderMb = intOption(v, 'record-video-folder-mb', 1, 1 << 30);
   if (!dir) return undefined;
-  if (sender !== 'room') throw new UsageError('--record-video needs --webrtc-sender room (the recording is the room\'s encode)');
+  if (sender !== 'room') throw new UsageError('--record-video needs the room sender, not --webrtc-sender wrtc (the recording is the room\'s encode)');
   const maxFileBytes = (fileMb ?? DEFAULT_VIDEO_RECORD.maxFileBytes / 2 ** 20) * 2 ** 20;
   return { dir, maxFileBytes, maxFolderBytes: Math.max(maxFileBytes, (folderMb ?? DEFAULT_VIDEO_RECORD.maxFolderBytes / 2 ** 20) * 2 ** 20) };
 }
@@ -71,6 +71,7 @@ export function parseMediaOptions(values: OptionValues, env: NodeJS.ProcessEnv):
   if (sender !== 'wrtc' && sender !== 'room') throw new UsageError(`--webrtc-sender must be wrtc or room, got ${JSON.stringify(sender)}`);
   const codec = (stringOption(v, 'webrtc-codec') ?? DEFAULT_WEBRTC.codec).toUpperCase();
   if (!CODECS.includes(codec)) throw new UsageError(`--webrtc-codec must be one of ${CODECS.join(', ')}`);
+  if (codec !== 'VP8' && sender === 'room') throw new UsageError(`--webrtc-codec ${codec} needs --webrtc-sender wrtc (the room sender encodes VP8)`);
   const minKbps = intOption(v, 'webrtc-min-kbps', 30, 100_000) ?? DEFAULT_WEBRTC.minBitrateKbps;
   const maxKbps = intOption(v, 'webrtc-max-kbps', 30, 100_000) ?? DEFAULT_WEBRTC.maxBitrateKbps;
   if (maxKbps !== null && minKbps > maxKbps) throw new UsageError('--webrtc-min-kbps must not exceed --webrtc-max-kbps');

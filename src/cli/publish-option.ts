@@ -10,6 +10,6 @@ export function parsePublishOption(text: string | undefined, sender: string): Ja
   if (text === undefined) return null;
   const target = parseJanusTarget(text);
   if (typeof target === 'string') throw new UsageError(target);
-  if (sender !== 'room') throw new UsageError('--publish sends the encode-once room\'s stream: add --webrtc-sender room (wrtc and node-datachannel do not share a process)');
+  if (sender !== 'room') throw new UsageError('--publish sends the encode-once room\'s stream: leave out --webrtc-sender wrtc (wrtc and node-datachannel do not share a process)');
   return target;
 }

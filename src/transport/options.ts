@@ -55,7 +55,7 @@ export interface TransportOptions {
   readonly maxViewers: number;
   /**
    * Record each session's encoded stream into a WebM file in this folder (src/media/video-recorder.ts);
-   * needs the room sender (`webrtc.sender: 'room'`), whose encode it reuses. Off when unset.
+   * needs the room sender (the default `webrtc.sender`), whose encode it reuses. Off when unset.
    */
   readonly recordVideo?: VideoRecordOptions;
   /** WebRTC media (src/transport/webrtc/options.ts has the defaults). */

@@ -56,7 +56,7 @@ export async function listen(runtime: Runtime, overrides: Partial<TransportOptio
   const problem = recordVideo ? videoRecordProblem(recordVideo) : null;
   if (problem) throw new FramehostError('bad_request', problem);
   // The recording reuses the room's encode; a wrtc server has no room (and must not load node-datachannel).
-  if (recordVideo && options.webrtc?.sender !== 'room') throw new FramehostError('bad_request', 'recordVideo needs the room sender (webrtc.sender: room, --webrtc-sender room)');
+  if (recordVideo && (options.webrtc?.sender ?? DEFAULT_WEBRTC.sender) !== 'room') throw new FramehostError('bad_request', 'recordVideo needs the room sender (the default), not webrtc.sender: wrtc');
   const optional = { whep, ...(recordVideo ? { recordingsDir: recordVideo.dir } : {}) };
   const http = createServer(createHttpHandler(runtime, metrics, log, events, { page: new ChartPage(() => chartStream.charts()), stream: chartStream }, access, optional));
   const metricsHttp = options.metricsPort !== undefined ? createServer(createMetricsHandler(metrics, log)) : null;

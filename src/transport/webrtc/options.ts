@@ -19,8 +19,9 @@ export interface WebRtcOptions {
    */
   readonly iceHostAddresses: readonly string[];
   /**
-   * Who encodes: `wrtc` (libwebrtc, an encoder per peer; the default) or `room` (src/media/: one
-   * VP8 encode for every viewer, sent through node-datachannel; no camera input, no renegotiation).
+   * Who encodes: `room` (the default; src/media/: one VP8 encode per rendition for every viewer,
+   * sent through node-datachannel; needs the optional node-av) or `wrtc` (libwebrtc: an encoder
+   * per peer, VP9 and AV1 too, no GPL code).
    */
   readonly sender: 'wrtc' | 'room';
   /** Codec the server sends with when the browser offers it (VP8, VP9 or AV1 in this build). */
@@ -53,7 +54,7 @@ export const DEFAULT_WEBRTC: WebRtcOptions = {
   enabled: true,
   iceServers: [],
   iceHostAddresses: [],
-  sender: 'wrtc',
+  sender: 'room',
   codec: 'VP8',
   minBitrateKbps: 100,
   maxBitrateKbps: null,

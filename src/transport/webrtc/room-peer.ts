@@ -1,5 +1,5 @@
 /**
- * A viewer's peer on the encode-once sender (`--webrtc-sender room`): the same lifecycle and
+ * A viewer's peer on the encode-once sender (the default; not `--webrtc-sender wrtc`): the same lifecycle and
  * signalling as MediaPeer (src/transport/webrtc/peer.ts, the peer chart), but the answer comes
  * from an outlet of the server's media room (src/media/), which sends the frames encoded once for
  * every viewer. The answer carries the server's candidates (libdatachannel gathers before it

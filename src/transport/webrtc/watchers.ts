@@ -24,7 +24,7 @@ export class WhepWatchers {
   async open(sdp: string, closed: (peerId: string) => void): Promise<WatcherOpened> {
     const { options, roster } = this;
     // wrtc and node-datachannel were not cleared to share a process: WHEP needs the room sender.
-    if (!options.enabled || options.sender !== 'room') return fail('webrtc_unavailable', 'WHEP needs the room sender (--webrtc-sender room)');
+    if (!options.enabled || options.sender !== 'room') return fail('webrtc_unavailable', options.enabled ? 'WHEP needs the room sender (the default), not --webrtc-sender wrtc' : 'WebRTC is off (--no-webrtc)');
     const checked = checkOffer(sdp, options.maxSdpBytes);
     if (!checked.ok) return fail('bad_sdp', checked.problem);
     if (!receiveSection(checked.sections)) return fail('bad_sdp', NO_RECEIVE_SECTION);

@@ -61,7 +61,7 @@ const COVERAGE: readonly Coverage[] = [
   { file: 'docs/gpu.md', first: '# on a machine with the registry', how: 'shell', why: 'needs an NVIDIA GPU and the registry; the gpu:cuda flags are checked against scripts/gpu-cuda.ts' },
   { file: 'docs/gpu.md', first: 'npm run device:pack', how: 'shell', why: 'needs the device machine' },
   { file: 'docs/journals.md', first: 'npx framehost serve --record journals', how: 'shell', why: 'a user plays between the lines; test/journal.test.ts records and replays' },
-  { file: 'docs/media.md', first: 'framehost serve --webrtc-sender room --viewers broadcast &', how: 'shell', why: 'runs: the server with its flags, the curl lines against it, the offer a libwebrtc viewer makes' },
+  { file: 'docs/media.md', first: 'framehost serve --viewers broadcast &', how: 'shell', why: 'runs: the server with its flags, the curl lines against it, the offer a libwebrtc viewer makes' },
   { file: 'docs/production.md', first: 'framehost serve [--host 127.0.0.1]', how: 'synopsis', why: 'each line names its subcommand\'s options, and every option is shown' },
   { file: 'docs/production.md', first: "printf '%s\\n' '{\"type\":\"start\"}'", how: 'shell', why: 'runs: the pipeline writes its frames' },
   { file: 'docs/production.md', first: 'docker build -t framehost .', how: 'shell', why: 'needs a Docker daemon and the registry; the Dockerfile exists' },
@@ -389,7 +389,7 @@ describe('the shell blocks that run here', () => {
   });
 
   it('docs/media.md: WHEP with curl: the server with the block\'s flags, a spectator token, offer → 201 and Location → DELETE', { timeout: 90_000 }, async () => {
-    const text = block('docs/media.md', 'framehost serve --webrtc-sender room --viewers broadcast &');
+    const text = block('docs/media.md', 'framehost serve --viewers broadcast &');
     const lines = commandsOf(text);
     expect(lines.map((w) => w[0])).toEqual(['framehost', 'curl', 'curl']);
     const key = 'docs-blocks-token-key-0123456789-abcdef';

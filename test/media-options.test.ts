@@ -30,6 +30,7 @@ describe('serve media options', () => {
           { urls: 'stun:a.example:3478', username: 'u', credential: 'p' },
           { urls: 'turn:b.example:3478', username: 'u', credential: 'p' },
         ],
+        sender: 'wrtc',
         codec: 'VP9',
         minBitrateKbps: 200,
         maxBitrateKbps: 900,

@@ -18,12 +18,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
-import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import * as ort from 'onnxruntime-node';
 import { createRuntime, type Runtime } from '../src/runtime/runtime.ts';
 import { listen, type FramehostHttpServer } from '../src/transport/server.ts';
-import { startWorker } from '../src/util/worker.ts';
+import { Bare } from './bare.ts';
 import type { ClientRequest } from './client-process.ts';
 import { ChildRpc } from './child-rpc.ts';
 import { median, pct, r2, r3, sleep } from './stats.ts';
@@ -62,24 +61,8 @@ const PROVIDER: ProviderChoice = ((p: string) => {
 
 // ---------- the pieces under test ----------
 
-class Bare {
-  private readonly worker: Worker;
-  private readonly ready: Promise<void>;
-  constructor(size: number) {
-    this.worker = startWorker(new URL('./bare-worker.ts', import.meta.url), { workerData: { size, threads: THREADS, provider: PROVIDER } });
-    this.ready = new Promise((r) => this.worker.once('message', () => r()));
-  }
-  async fps(ms: number): Promise<number> {
-    await this.ready;
-    const result = new Promise<{ frames: number; ms: number }>((r) => this.worker.once('message', r));
-    this.worker.postMessage({ ms });
-    const { frames, ms: took } = await result;
-    return (frames * 1000) / took;
-  }
-  close(): Promise<number> {
-    return this.worker.terminate();
-  }
-}
+/** The bare loop with this run's ORT settings. */
+const bareLoop = (size: number): Bare => new Bare(size, { threads: THREADS, provider: PROVIDER });
 
 /** The Socket.IO client, in its own process. */
 type Client = ChildRpc<ClientRequest>;
@@ -124,7 +107,7 @@ interface SizeResult {
 }
 
 async function throughput(size: number, client: Client): Promise<SizeResult> {
-  const bare = new Bare(size);
+  const bare = bareLoop(size);
   const { rt, server } = await world(size);
   await client.ask({ type: 'connect', url: server.url, clients: 1 });
   const b: number[] = [];
@@ -280,7 +263,7 @@ process.stderr.write(`  memory over ${MEMORY_SESSIONS} sessions…\n`);
 const mem = await memory();
 await client.close();
 // `--no-webrtc`: skip the WebRTC section (bench/webrtc.ts).
-const rtc = args.includes('--no-webrtc') ? null : await runWebRtcBench({ quick, phaseMs: PHASE_MS, rounds: ROUNDS, sizes: SIZES, threads: THREADS, bare: (size) => new Bare(size) });
+const rtc = args.includes('--no-webrtc') ? null : await runWebRtcBench({ quick, phaseMs: PHASE_MS, rounds: ROUNDS, sizes: SIZES, threads: THREADS, bare: bareLoop });
 if (!args.includes('--no-webrtc')) process.stderr.write(`  server RSS over ${JOINS} WebRTC joins…\n`);
 const joins = args.includes('--no-webrtc') ? null : await runJoinsBench(JOINS);
 

@@ -1,10 +1,12 @@
 /**
  * `npm run bench [-- --quick] [-- --json PATH] [-- --sizes 256,512] [-- --throughput-only] [-- --memory-only]
- *   [-- --joins-only] [-- --parts demo,decoder,ocr] [-- --decoder-size 128] [-- --provider cpu]`:
+ *   [-- --joins-only] [-- --room-only] [-- --parts demo,decoder,ocr,room] [-- --decoder-size 128] [-- --provider cpu]`:
  * framehost against the bare ONNX loop. FRAMEHOST_ORT_THREADS=1 compares another thread setting
  * (it applies to the bare loop and the runtime alike).
  *
- * Parts: `demo` is everything below on the demo world; `decoder` and `ocr` are the workloads
+ * Parts: `room` is the encode-once room sender (bench/room.ts, in a process of its own; `--room-only`
+ * is `--parts room`, its JSON in bench/results-room.json unless --json says otherwise).
+ * `demo` is everything below on the demo world; `decoder` and `ocr` are the workloads
  * shaped like real networks (bench/networks.ts: delivered ÷ bare in paired phases). All run on
  * `--provider` (default cpu; bare loop and runtime alike; WebRTC's section stays on the CPU). The decoder runs at 128² by default: ~75 ms a frame on one CPU
  * thread here (0.3 s at 256²), so a phase still holds ~25 frames.
@@ -32,10 +34,13 @@ import { WORKLOADS } from './workloads.ts';
 import { isProviderChoice, type ProviderChoice } from '../src/gpu/providers.ts';
 import { memoryMarkdown, memoryOverSessions, type MemoryResult } from './memory.ts';
 import { joinsMarkdown, runJoinsBench } from './webrtc-joins.ts';
+import type { RoomRequest } from './room.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const jsonPath = args.includes('--json') ? args[args.indexOf('--json') + 1]! : 'bench/results.json';
+/** `--room-only`: the room sender's section alone (bench/room.ts). */
+const ROOM_ONLY = args.includes('--room-only') || (args.includes('--parts') && args[args.indexOf('--parts') + 1] === 'room');
+const jsonPath = args.includes('--json') ? args[args.indexOf('--json') + 1]! : ROOM_ONLY ? 'bench/results-room.json' : 'bench/results.json';
 const PHASE_MS = quick ? 1000 : 2000;
 const ROUNDS = quick ? 3 : 6;
 const SIZES = args.includes('--sizes') ? args[args.indexOf('--sizes') + 1]!.split(',').map(Number) : quick ? [256] : [256, 512];
@@ -50,8 +55,8 @@ const JOINS_ONLY = args.includes('--joins-only');
 const JOINS = Number(process.env.BENCH_JOINS) || (quick ? 300 : 2000);
 /** FRAMEHOST_ORT_THREADS: the same ORT thread count for the bare loop and the runtime. */
 const THREADS = Number(process.env.FRAMEHOST_ORT_THREADS) || undefined;
-const PARTS = (args.includes('--parts') ? args[args.indexOf('--parts') + 1]! : 'demo,decoder,ocr').split(',');
-for (const p of PARTS) if (p !== 'demo' && !(WORKLOADS as readonly string[]).includes(p)) throw new Error(`--parts: unknown part ${p} (demo, decoder, ocr)`);
+const PARTS = (args.includes('--parts') ? args[args.indexOf('--parts') + 1]! : ROOM_ONLY ? 'room' : 'demo,decoder,ocr,room').split(',');
+for (const p of PARTS) if (p !== 'demo' && p !== 'room' && !(WORKLOADS as readonly string[]).includes(p)) throw new Error(`--parts: unknown part ${p} (demo, decoder, ocr, room)`);
 const DECODER_SIZE = args.includes('--decoder-size') ? Number(args[args.indexOf('--decoder-size') + 1]) : 128;
 const PROVIDER: ProviderChoice = ((p: string) => {
   if (!isProviderChoice(p)) throw new Error('--provider: auto, cpu, webgpu, cuda or tensorrt');
@@ -217,11 +222,26 @@ async function memory(): Promise<MemoryResult> {
   return mem;
 }
 
+/** The room sender's section, in a process of its own (node-datachannel never meets wrtc). */
+async function roomPart(): Promise<{ result: unknown; markdown: string }> {
+  const child = new ChildRpc<RoomRequest>(new URL('./room.ts', import.meta.url));
+  const r = await child.ask<{ result: unknown; markdown: string }>({ type: 'run', options: { quick, phaseMs: PHASE_MS, rounds: ROUNDS, sizes: SIZES, threads: THREADS, provider: PROVIDER } });
+  await child.close();
+  return r;
+}
+
 // ---------- main ----------
 
 const client: Client = new ChildRpc(new URL('./client-process.ts', import.meta.url));
 const started = Date.now();
 process.stderr.write(`framehost bench (${quick ? 'quick' : 'full'}): phases of ${PHASE_MS} ms, ${ROUNDS} rounds\n`);
+if (ROOM_ONLY) {
+  await client.close();
+  const room = await roomPart();
+  writeFileSync(jsonPath, `${JSON.stringify({ machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version, onnxruntime: ort.env.versions.common }, mode: quick ? 'quick' : 'full', room: room.result }, null, 2)}\n`);
+  console.log(`${room.markdown}\n\nmachine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}; JSON: ${jsonPath}`);
+  process.exit(0);
+}
 if (JOINS_ONLY) {
   process.stderr.write(`  server RSS over ${JOINS} WebRTC joins…\n`);
   const joins = await runJoinsBench(JOINS);
@@ -266,6 +286,8 @@ await client.close();
 const rtc = args.includes('--no-webrtc') ? null : await runWebRtcBench({ quick, phaseMs: PHASE_MS, rounds: ROUNDS, sizes: SIZES, threads: THREADS, bare: bareLoop });
 if (!args.includes('--no-webrtc')) process.stderr.write(`  server RSS over ${JOINS} WebRTC joins…\n`);
 const joins = args.includes('--no-webrtc') ? null : await runJoinsBench(JOINS);
+if (PARTS.includes('room')) process.stderr.write('  room sender…\n');
+const room = PARTS.includes('room') ? await roomPart() : null;
 
 const s256 = sizes.find((s) => s.size === 256)!;
 const results = {
@@ -288,6 +310,7 @@ const results = {
   ...(rtc ? { webrtc: rtc.result } : {}),
   networks,
   ...(joins ? { webrtc_joins: joins } : {}),
+  ...(room ? { room: room.result } : {}),
   seconds: Math.round((Date.now() - started) / 1000),
 };
 writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
@@ -319,6 +342,8 @@ ${rtc ? `${rtc.markdown}
 ` : ''}${networks.length ? `${networksMarkdown(networks)}
 
 ` : ''}${joins ? `${joinsMarkdown(joins)}
+
+` : ''}${room ? `${room.markdown}
 
 ` : ''}machine: ${results.machine.cores} cores (${results.machine.cpu}), Node ${results.machine.node}, onnxruntime ${results.machine.onnxruntime}, CPU provider; ${results.seconds} s; JSON: ${jsonPath}`);
 process.exit(0);

@@ -309,6 +309,26 @@ async function use(page: Page, phase: Phase): Promise<void> {
 
 export const jitterOf = (page: Page): Promise<[number, number]> => page.evaluate(() => (globalThis as unknown as { __rtc: { jitter(): Promise<[number, number]> } }).__rtc.jitter());
 
+/** Click Start and wait for the first presented frame: ms from Start to it (the page's own figures). */
+export async function startAndWait(page: Page): Promise<number> {
+  await page.click('#start');
+  await page.waitForFunction(() => {
+    const s = (globalThis as unknown as { framehost: { stats: { startedAt: number; firstFrameAt: number } } }).framehost.stats;
+    return s.firstFrameAt > s.startedAt;
+  }, undefined, { timeout: 20_000, polling: 50 });
+  return page.evaluate(() => {
+    const s = (globalThis as unknown as { framehost: { stats: { startedAt: number; firstFrameAt: number } } }).framehost.stats;
+    return s.firstFrameAt - s.startedAt;
+  });
+}
+
+/** Click Stop and wait for the page to show the server idle. */
+export async function stopAndWait(page: Page): Promise<void> {
+  await page.click('#stop');
+  await page.waitForFunction(() => (globalThis as unknown as Dom).document.getElementById('state')?.textContent === 'idle', undefined, { timeout: 20_000 });
+  await sleep(300);
+}
+
 export async function chromiumSection(o: Pick<RtcBenchOptions, 'quick' | 'phaseMs' | 'threads'>) {
   const emitted = new Map<number, { t: number; copy: Uint8Array | null }>();
   const w = await world(256, 60, o.threads, {}, (rt) => {
@@ -327,22 +347,6 @@ export async function chromiumSection(o: Pick<RtcBenchOptions, 'quick' | 'phaseM
     // Start → first presented frame: a fresh page (negotiation included), then Starts on a page whose peer is up.
     const firstFresh: number[] = [];
     const firstWarm: number[] = [];
-    const startAndWait = async (page: Page): Promise<number> => {
-      await page.click('#start');
-      await page.waitForFunction(() => {
-        const s = (globalThis as unknown as { framehost: { stats: { startedAt: number; firstFrameAt: number } } }).framehost.stats;
-        return s.firstFrameAt > s.startedAt;
-      }, undefined, { timeout: 20_000, polling: 50 });
-      return page.evaluate(() => {
-        const s = (globalThis as unknown as { framehost: { stats: { startedAt: number; firstFrameAt: number } } }).framehost.stats;
-        return s.firstFrameAt - s.startedAt;
-      });
-    };
-    const stopAndWait = async (page: Page): Promise<void> => {
-      await page.click('#stop');
-      await page.waitForFunction(() => (globalThis as unknown as Dom).document.getElementById('state')?.textContent === 'idle', undefined, { timeout: 20_000 });
-      await sleep(300);
-    };
     const trials = o.quick ? 3 : 5;
     for (let i = 0; i < trials; i++) {
       const context = await browser.newContext();

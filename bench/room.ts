@@ -144,7 +144,7 @@ async function viewerCost(o: RoomBenchOptions, size: number) {
   const rows = Object.fromEntries([...byCount].map(([k, v]) => [k, summary(v)]));
   const c = (n: number, round: number) => byCount.get(`room_${n}`)![round]!.cpu_ms_per_frame;
   const slope = (n: number) => r3(median(base.map((_, i) => (c(n, i) - c(1, i)) / (n - 1))));
-  return { size, cpu_ms_per_frame_no_viewer: r3(median(base)), receiver_processes: RECEIVER_PROCESSES, ...rows, ms_per_extra_viewer_1_to_8: slope(8), ms_per_extra_viewer_1_to_32: slope(32) };
+  return { size, cpu_ms_per_frame_no_viewer: r3(median(base)), receiver_processes: RECEIVER_PROCESSES, phases: rows, ms_per_extra_viewer_1_to_8: slope(8), ms_per_extra_viewer_1_to_32: slope(32) };
 }
 
 /** Delivered ÷ bare: the unpaced model with one libwebrtc viewer of the room, against the bare loop. */
@@ -278,7 +278,7 @@ function roomMarkdown(r: RoomResult): string {
   const vrow = (size: number, k: string, p: Phase | undefined) => (p ? `| ${size}² | ${k} | ${p.cpu_ms_per_frame} | ${p.model_fps} | ${p.min_received_fps} / ${p.median_received_fps} | ${p.mbit_s} |` : '');
   const viewerRows = r.viewers.flatMap((v) => [
     `| ${v.size}² | no viewer | ${v.cpu_ms_per_frame_no_viewer} | | | |`,
-    ...Object.entries(v).filter((e): e is [string, Phase] => typeof e[1] === 'object').map(([k, p]) => vrow(v.size, k, p)),
+    ...Object.entries(v.phases).map(([k, p]) => vrow(v.size, k, p)),
   ]);
   const slopes = r.viewers.map((v) => `${v.size}²: ${v.ms_per_extra_viewer_1_to_8} ms per extra viewer from 1 to 8, ${v.ms_per_extra_viewer_1_to_32} from 1 to 32`).join('; ');
   const g = r.glass_to_glass_256;

@@ -65,7 +65,14 @@ class Viewers {
     const per = Math.ceil(n / this.procs.length);
     const shares = this.procs.map((_, i) => Math.max(0, Math.min(per, n - i * per)));
     this.used = shares.filter((s) => s > 0).length;
-    await Promise.all(this.procs.map((p, i) => (shares[i]! > 0 ? p.ask({ type: 'open', url, viewers: shares[i]! }) : undefined)));
+    const opened = await Promise.all(this.procs.map((p, i) => (shares[i]! > 0 ? p.ask<{ retries?: number }>({ type: 'open', url, viewers: shares[i]! }) : undefined)));
+    opened.forEach((o, i) => o?.retries !== undefined && (this.retriesBy[i] = o.retries));
+  }
+
+  /** Receivers whose peer failed and was made again (room-receivers.ts), per process, cumulative. */
+  private readonly retriesBy: number[] = [];
+  get retries(): number {
+    return this.retriesBy.reduce((a, b) => a + b, 0);
   }
 
   /** The first process's first client owns the session; every other viewer attaches. */
@@ -144,7 +151,7 @@ async function viewerCost(o: RoomBenchOptions, size: number) {
   const rows = Object.fromEntries([...byCount].map(([k, v]) => [k, summary(v)]));
   const c = (n: number, round: number) => byCount.get(`room_${n}`)![round]!.cpu_ms_per_frame;
   const slope = (n: number) => r3(median(base.map((_, i) => (c(n, i) - c(1, i)) / (n - 1))));
-  return { size, cpu_ms_per_frame_no_viewer: r3(median(base)), receiver_processes: RECEIVER_PROCESSES, phases: rows, ms_per_extra_viewer_1_to_8: slope(8), ms_per_extra_viewer_1_to_32: slope(32) };
+  return { size, cpu_ms_per_frame_no_viewer: r3(median(base)), receiver_processes: RECEIVER_PROCESSES, receiver_retries: light.retries, phases: rows, ms_per_extra_viewer_1_to_8: slope(8), ms_per_extra_viewer_1_to_32: slope(32) };
 }
 
 /** Delivered ÷ bare: the unpaced model with one libwebrtc viewer of the room, against the bare loop. */

@@ -121,8 +121,11 @@ async function handle(m: ReceiversRequest): Promise<unknown> {
     }
     case 'close':
       await closeAll();
-      nodeDataChannel.cleanup();
-      setTimeout(() => process.exit(0), 10);
+      // Answered first: libdatachannel's cleanup may take its time (or abort) on the way out.
+      setTimeout(() => {
+        nodeDataChannel.cleanup();
+        process.exit(0);
+      }, 10);
       return { ok: true };
   }
 }

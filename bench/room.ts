@@ -101,16 +101,18 @@ interface Phase {
   min_received_fps: number;
   median_received_fps: number;
   mbit_s: number;
+  /** Viewers that received no frame in the window (still waiting for their first keyframe, or lost). */
+  viewers_without_frames: number;
 }
 
 async function phase(s: { rpc: Server; url: string }, v: Viewers, n: number, ms: number): Promise<Phase> {
   await v.open(s.url, n);
   await v.start();
-  await sleep(500); // keyframes for every join, and the encoder's rate control settling
+  await sleep(1000); // keyframes for every join, and the encoder's rate control settling
   const [m, w] = await Promise.all([s.rpc.ask<ServerWindow>({ type: 'measure', ms }), v.window(ms)]);
   await v.stop();
   const fps = w.frames.map((f) => (f * 1000) / w.ms);
-  return { model_fps: m.fps, cpu_ms_per_frame: m.cpuMsPerFrame, min_received_fps: Math.min(...fps), median_received_fps: median(fps), mbit_s: (median(w.bytes) * 8) / w.ms / 1000 };
+  return { model_fps: m.fps, cpu_ms_per_frame: m.cpuMsPerFrame, min_received_fps: Math.min(...fps), median_received_fps: median(fps), mbit_s: (median(w.bytes) * 8) / w.ms / 1000, viewers_without_frames: w.frames.filter((f) => f === 0).length };
 }
 
 async function alone(s: { rpc: Server }, ms: number): Promise<number> {
@@ -127,6 +129,7 @@ const summary = (xs: Phase[]): Phase => ({
   min_received_fps: r2(median(xs.map((x) => x.min_received_fps))),
   median_received_fps: r2(median(xs.map((x) => x.median_received_fps))),
   mbit_s: r3(median(xs.map((x) => x.mbit_s))),
+  viewers_without_frames: Math.max(...xs.map((x) => x.viewers_without_frames)),
 });
 
 /** CPU per frame by viewer count, and the wrtc sender beside the room at 256². */
@@ -265,6 +268,8 @@ async function roomResults(o: RoomBenchOptions) {
   const quality = await roomQuality(o.sizes, o.threads);
   const viewers = [];
   for (const size of o.sizes) viewers.push(await viewerCost(o, size));
+  process.stderr.write('  room: viewers done\n');
+  process.stderr.write('  room: delivered ÷ bare…\n');
   const deliveredBySize = [];
   for (const size of o.sizes) deliveredBySize.push(await delivered(o, size));
   process.stderr.write('  room: late joiners…\n');

@@ -263,20 +263,35 @@ async function lateJoiner(o: RoomBenchOptions) {
   return { offer_to_first_decoded_frame_ms: { p50: r2(median(ms)), max: r2(Math.max(...ms)), joins: ms.length } };
 }
 
+/** BENCH_ROOM_SECTIONS=quality,viewers,delivered,late,chromium (default all): a focused run. */
+const SECTIONS = (process.env.BENCH_ROOM_SECTIONS ?? 'quality,viewers,delivered,late,chromium').split(',');
+
+/** One section, or null when not asked for; a section that fails says why in the results and the others still run. */
+async function section<T>(name: string, run: () => Promise<T>): Promise<T | { error: string } | null> {
+  if (!SECTIONS.includes(name)) return null;
+  process.stderr.write(`  room: ${name}…\n`);
+  try {
+    return await run();
+  } catch (err) {
+    process.stderr.write(`  room: ${name} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+async function each<T>(sizes: readonly number[], fn: (size: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (const size of sizes) out.push(await fn(size));
+  return out;
+}
+
 async function roomResults(o: RoomBenchOptions) {
-  process.stderr.write('  room: quality (bitrate, luma PSNR)…\n');
-  const quality = await roomQuality(o.sizes, o.threads);
-  const viewers = [];
-  for (const size of o.sizes) viewers.push(await viewerCost(o, size));
-  process.stderr.write('  room: viewers done\n');
-  process.stderr.write('  room: delivered ÷ bare…\n');
-  const deliveredBySize = [];
-  for (const size of o.sizes) deliveredBySize.push(await delivered(o, size));
-  process.stderr.write('  room: late joiners…\n');
-  const late = await lateJoiner(o);
-  process.stderr.write('  room: Chromium glass-to-glass…\n');
-  const g2g = await glassToGlass(o);
-  return { viewers, quality, delivered: deliveredBySize, glass_to_glass_256: g2g, late_joiner_256: late };
+  return {
+    quality: await section('quality', () => roomQuality(o.sizes, o.threads)),
+    viewers: await section('viewers', () => each(o.sizes, (size) => viewerCost(o, size))),
+    delivered: await section('delivered', () => each(o.sizes, (size) => delivered(o, size))),
+    late_joiner_256: await section('late', () => lateJoiner(o)),
+    glass_to_glass_256: await section('chromium', () => glassToGlass(o)),
+  };
 }
 
 type RoomResult = Awaited<ReturnType<typeof roomResults>>;
@@ -286,34 +301,49 @@ export async function runRoomBench(o: RoomBenchOptions): Promise<{ result: RoomR
   return { result, markdown: roomMarkdown(result) };
 }
 
-function roomMarkdown(r: RoomResult): string {
-  const vrow = (size: number, k: string, p: Phase | undefined) => (p ? `| ${size}² | ${k} | ${p.cpu_ms_per_frame} | ${p.model_fps} | ${p.min_received_fps} / ${p.median_received_fps} | ${p.mbit_s} |` : '');
-  const viewerRows = r.viewers.flatMap((v) => [
-    `| ${v.size}² | no viewer | ${v.cpu_ms_per_frame_no_viewer} | | | |`,
-    ...Object.entries(v.phases).map(([k, p]) => vrow(v.size, k, p)),
+const ok = <T>(x: T | { error: string } | null): x is T => x !== null && !(typeof x === 'object' && 'error' in (x as object));
+const failed = (name: string, x: unknown): string => (x && typeof x === 'object' && 'error' in x ? `Room ${name}: failed (${String((x as { error: string }).error)}).` : '');
+
+function viewersMarkdown(vs: Awaited<ReturnType<typeof viewerCost>>[]): string {
+  const rows = vs.flatMap((v) => [
+    `| ${v.size}² | no viewer | ${v.cpu_ms_per_frame_no_viewer} | | | | |`,
+    ...Object.entries(v.phases).map(([k, p]) => `| ${v.size}² | ${k} | ${p.cpu_ms_per_frame} | ${p.model_fps} | ${p.min_received_fps} / ${p.median_received_fps} | ${p.viewers_without_frames} | ${p.mbit_s} |`),
   ]);
-  const slopes = r.viewers.map((v) => `${v.size}²: ${v.ms_per_extra_viewer_1_to_8} ms per extra viewer from 1 to 8, ${v.ms_per_extra_viewer_1_to_32} from 1 to 32`).join('; ');
-  const g = r.glass_to_glass_256;
-  return `
-| room sender, paced 60 fps | viewers | server process CPU ms/frame | model fps | slowest / median viewer fps | Mbit/s per viewer |
-|---|---|---|---|---|---|
-${viewerRows.filter(Boolean).join('\n')}
-
-Per extra viewer (paired by round): ${slopes}. room_N: node-datachannel receivers in ${r.viewers[0]?.receiver_processes} processes, frames counted as they arrive; *_libwebrtc_viewers_N: libwebrtc viewers decoding, one process.
-
-| room quality, 60 fps | picture | default kbit/s | Mbit/s | Y-PSNR mean (min) dB | keyframe B (delta median B) | keyframe Y-PSNR vs around it dB |
+  const slopes = vs.map((v) => `${v.size}²: ${v.ms_per_extra_viewer_1_to_8} ms per extra viewer from 1 to 8, ${v.ms_per_extra_viewer_1_to_32} from 1 to 32`).join('; ');
+  return `| room sender, paced 60 fps | viewers | server process CPU ms/frame | model fps | slowest / median viewer fps | viewers without a frame | Mbit/s per viewer |
 |---|---|---|---|---|---|---|
-${r.quality.map((q: QualityRow) => `| ${q.size}² | ${q.picture} | ${q.target_kbps} | ${q.mbit_s} | ${q.y_psnr_db_mean} (${q.y_psnr_db_min}) | ${q.keyframe_bytes} (${q.delta_frame_bytes_median}) | ${q.keyframe_psnr_db} vs ${q.around_keyframe_psnr_db} |`).join('\n')}
+${rows.join('\n')}
 
-| room, one libwebrtc viewer, unpaced | bare fps | model fps (÷ bare) | received fps (÷ bare) |
+Per extra viewer (paired by round): ${slopes}. room_N: node-datachannel receivers in ${vs[0]?.receiver_processes} processes (${vs.map((v) => v.receiver_retries).join('/')} peers retried), frames counted as they arrive; *_libwebrtc_viewers_N: libwebrtc viewers decoding, one process.`;
+}
+
+function qualityMarkdown(qs: QualityRow[]): string {
+  return `| room quality, 60 fps | picture | default kbit/s | Mbit/s | Y-PSNR mean (min) dB | keyframe B (delta median B) | keyframe Y-PSNR vs around it dB |
+|---|---|---|---|---|---|---|
+${qs.map((q) => `| ${q.size}² | ${q.picture} | ${q.target_kbps} | ${q.mbit_s} | ${q.y_psnr_db_mean} (${q.y_psnr_db_min}) | ${q.keyframe_bytes} (${q.delta_frame_bytes_median}) | ${q.keyframe_psnr_db} vs ${q.around_keyframe_psnr_db} |`).join('\n')}`;
+}
+
+function deliveredMarkdown(ds: Awaited<ReturnType<typeof delivered>>[]): string {
+  return `| room, one libwebrtc viewer, unpaced | bare fps | model fps (÷ bare) | received fps (÷ bare) |
 |---|---|---|---|
-${r.delivered.map((d) => `| ${d.size}² | ${d.bare_fps} | ${d.model_fps} (${d.model_ratio}) | ${d.received_fps} (${d.received_ratio}) |`).join('\n')}
+${ds.map((d) => `| ${d.size}² | ${d.bare_fps} | ${d.model_fps} (${d.model_ratio}) | ${d.received_fps} (${d.received_ratio}) |`).join('\n')}`;
+}
 
-| room, Chromium, 256², 60 fps | p50 ms | p99 ms | p50 by run | frames | presented fps | jitter buffer ms |
+function g2gMarkdown(g: Awaited<ReturnType<typeof glassToGlass>>): string {
+  return `| room, Chromium, 256², 60 fps | p50 ms | p99 ms | p50 by run | frames | presented fps | jitter buffer ms |
 |---|---|---|---|---|---|---|
-${Object.entries(g).map(([k, v]) => `| ${k} | ${v.p50_ms} | ${v.p99_ms} | ${v.p50_by_run.join(', ')} | ${v.frames} | ${v.presented_fps} | ${v.jitter_buffer_ms} |`).join('\n')}
+${Object.entries(g).map(([k, v]) => `| ${k} | ${v.p50_ms} | ${v.p99_ms} | ${v.p50_by_run.join(', ')} | ${v.frames} | ${v.presented_fps} | ${v.jitter_buffer_ms} |`).join('\n')}`;
+}
 
-Late joiner (libwebrtc, Node): offer → first decoded frame p50 ${r.late_joiner_256.offer_to_first_decoded_frame_ms.p50} ms, max ${r.late_joiner_256.offer_to_first_decoded_frame_ms.max} (${r.late_joiner_256.offer_to_first_decoded_frame_ms.joins} joins).`;
+function roomMarkdown(r: RoomResult): string {
+  const late = r.late_joiner_256;
+  return [
+    ok(r.viewers) ? viewersMarkdown(r.viewers) : failed('viewers', r.viewers),
+    ok(r.quality) ? qualityMarkdown(r.quality) : failed('quality', r.quality),
+    ok(r.delivered) ? deliveredMarkdown(r.delivered) : failed('delivered', r.delivered),
+    ok(r.glass_to_glass_256) ? g2gMarkdown(r.glass_to_glass_256) : failed('chromium', r.glass_to_glass_256),
+    ok(late) ? `Late joiner (libwebrtc, Node): offer → first decoded frame p50 ${late.offer_to_first_decoded_frame_ms.p50} ms, max ${late.offer_to_first_decoded_frame_ms.max} (${late.offer_to_first_decoded_frame_ms.joins} joins).` : failed('late joiner', late),
+  ].filter(Boolean).join('\n\n');
 }
 
 /** bench/run.ts's way in: this file in its own process, asked once. */

@@ -309,17 +309,23 @@ async function use(page: Page, phase: Phase): Promise<void> {
 
 export const jitterOf = (page: Page): Promise<[number, number]> => page.evaluate(() => (globalThis as unknown as { __rtc: { jitter(): Promise<[number, number]> } }).__rtc.jitter());
 
-/** Click Start and wait for the first presented frame: ms from Start to it (the page's own figures). */
+type Stats = { framehost: { stats: { frames: number } }; __start: { t: number; frames: number } };
+
+/**
+ * Click Start and wait for the page's frame count to move: ms from the click to the animation
+ * frame that sees it (the page's stats keep no start time, and firstFrameAt is set once per page).
+ */
 export async function startAndWait(page: Page): Promise<number> {
+  await page.evaluate(() => {
+    const w = globalThis as unknown as Stats;
+    w.__start = { t: performance.now(), frames: w.framehost.stats.frames };
+  });
   await page.click('#start');
   await page.waitForFunction(() => {
-    const s = (globalThis as unknown as { framehost: { stats: { startedAt: number; firstFrameAt: number } } }).framehost.stats;
-    return s.firstFrameAt > s.startedAt;
-  }, undefined, { timeout: 20_000, polling: 50 });
-  return page.evaluate(() => {
-    const s = (globalThis as unknown as { framehost: { stats: { startedAt: number; firstFrameAt: number } } }).framehost.stats;
-    return s.firstFrameAt - s.startedAt;
-  });
+    const w = globalThis as unknown as Stats;
+    return w.framehost.stats.frames > w.__start.frames;
+  }, undefined, { timeout: 20_000, polling: 'raf' });
+  return page.evaluate(() => performance.now() - (globalThis as unknown as Stats).__start.t);
 }
 
 /** Click Stop and wait for the page to show the server idle. */

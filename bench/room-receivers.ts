@@ -121,11 +121,9 @@ async function handle(m: ReceiversRequest): Promise<unknown> {
     }
     case 'close':
       await closeAll();
-      // Answered first: libdatachannel's cleanup may take its time (or abort) on the way out.
-      setTimeout(() => {
-        nodeDataChannel.cleanup();
-        process.exit(0);
-      }, 10);
+      // Answered first, then out without libdatachannel's cleanup: called from a timer it failed
+      // an assertion in napi_release_threadsafe_function (seen once); the process ends anyway.
+      setTimeout(() => process.exit(0), 10);
       return { ok: true };
   }
 }

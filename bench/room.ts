@@ -39,7 +39,7 @@ export interface RoomBenchOptions {
   readonly provider: ProviderChoice;
 }
 
-const RECEIVER_PROCESSES = 4;
+const RECEIVER_PROCESSES = 8;
 const COUNTS = [1, 8, 32] as const;
 const WRTC_COUNTS = [1, 8] as const;
 /** Glass-to-glass phase: ~390 frames at 60 fps, ≥ 300 where a loaded machine presents 47 fps. */

@@ -24,6 +24,11 @@ export class ChildRpc<Request extends { readonly type: string }> {
       if (m.error) p?.reject(new Error(m.error));
       else p?.resolve(m.result);
     });
+    // A child that exits (or crashes) answers nothing more: its pending requests fail, never hang.
+    this.child.on('exit', (code, signal) => {
+      for (const p of this.pending.values()) p.reject(new Error(`the child exited (${signal ?? code})`));
+      this.pending.clear();
+    });
   }
 
   async ask<T>(request: Request): Promise<T> {

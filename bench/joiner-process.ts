@@ -12,21 +12,25 @@ export type JoinerRequest = { type: 'join'; url: string; closePeer: boolean } | 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function join(url: string, closePeer: boolean): Promise<{ ok: true }> {
+/** `offerToFrameMs`: from making the offer to the first decoded frame (bench/room.ts's late joiner). */
+async function join(url: string, closePeer: boolean): Promise<{ ok: true; offerToFrameMs: number }> {
   const client = await FramehostClient.connect(url, { reconnection: false });
+  let offerToFrameMs = 0;
   try {
+    const offeredAt = performance.now();
     const viewer = await connectViewer(client);
     await client.attach({ encoding: 'webrtc' });
-    for (let waited = 0; viewer.frames < 1; waited += 5) {
+    for (let waited = 0; viewer.frames < 1; waited += 1) {
       if (waited > 20_000) throw new Error('no frame within 20 s');
-      await sleep(5);
+      await sleep(1);
     }
+    offerToFrameMs = performance.now() - offeredAt;
     if (closePeer) await client.request('webrtc:close', { peerId: viewer.peerId });
     viewer.close();
   } finally {
     client.close();
   }
-  return { ok: true };
+  return { ok: true, offerToFrameMs };
 }
 
 process.on('message', (m: JoinerRequest & { id: number }) => {

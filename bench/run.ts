@@ -1,10 +1,12 @@
 /**
  * `npm run bench [-- --quick] [-- --json PATH] [-- --sizes 256,512] [-- --throughput-only] [-- --memory-only]
- *   [-- --joins-only] [-- --parts demo,decoder,ocr] [-- --decoder-size 128] [-- --provider cpu]`:
+ *   [-- --joins-only] [-- --room-only] [-- --parts demo,decoder,ocr,room] [-- --decoder-size 128] [-- --provider cpu]`:
  * framehost against the bare ONNX loop. FRAMEHOST_ORT_THREADS=1 compares another thread setting
  * (it applies to the bare loop and the runtime alike).
  *
- * Parts: `demo` is everything below on the demo world; `decoder` and `ocr` are the workloads
+ * Parts: `room` is the encode-once room sender (bench/room.ts, in a process of its own; `--room-only`
+ * is `--parts room`, its JSON in bench/results-room.json unless --json says otherwise).
+ * `demo` is everything below on the demo world; `decoder` and `ocr` are the workloads
  * shaped like real networks (bench/networks.ts: delivered ÷ bare in paired phases). All run on
  * `--provider` (default cpu; bare loop and runtime alike; WebRTC's section stays on the CPU). The decoder runs at 128² by default: ~75 ms a frame on one CPU
  * thread here (0.3 s at 256²), so a phase still holds ~25 frames.
@@ -18,12 +20,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
-import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import * as ort from 'onnxruntime-node';
 import { createRuntime, type Runtime } from '../src/runtime/runtime.ts';
 import { listen, type FramehostHttpServer } from '../src/transport/server.ts';
-import { startWorker } from '../src/util/worker.ts';
+import { Bare } from './bare.ts';
 import type { ClientRequest } from './client-process.ts';
 import { ChildRpc } from './child-rpc.ts';
 import { median, pct, r2, r3, sleep } from './stats.ts';
@@ -33,10 +34,13 @@ import { WORKLOADS } from './workloads.ts';
 import { isProviderChoice, type ProviderChoice } from '../src/gpu/providers.ts';
 import { memoryMarkdown, memoryOverSessions, type MemoryResult } from './memory.ts';
 import { joinsMarkdown, runJoinsBench } from './webrtc-joins.ts';
+import type { RoomRequest } from './room.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const jsonPath = args.includes('--json') ? args[args.indexOf('--json') + 1]! : 'bench/results.json';
+/** `--room-only`: the room sender's section alone (bench/room.ts). */
+const ROOM_ONLY = args.includes('--room-only') || (args.includes('--parts') && args[args.indexOf('--parts') + 1] === 'room');
+const jsonPath = args.includes('--json') ? args[args.indexOf('--json') + 1]! : ROOM_ONLY ? 'bench/results-room.json' : 'bench/results.json';
 const PHASE_MS = quick ? 1000 : 2000;
 const ROUNDS = quick ? 3 : 6;
 const SIZES = args.includes('--sizes') ? args[args.indexOf('--sizes') + 1]!.split(',').map(Number) : quick ? [256] : [256, 512];
@@ -51,8 +55,8 @@ const JOINS_ONLY = args.includes('--joins-only');
 const JOINS = Number(process.env.BENCH_JOINS) || (quick ? 300 : 2000);
 /** FRAMEHOST_ORT_THREADS: the same ORT thread count for the bare loop and the runtime. */
 const THREADS = Number(process.env.FRAMEHOST_ORT_THREADS) || undefined;
-const PARTS = (args.includes('--parts') ? args[args.indexOf('--parts') + 1]! : 'demo,decoder,ocr').split(',');
-for (const p of PARTS) if (p !== 'demo' && !(WORKLOADS as readonly string[]).includes(p)) throw new Error(`--parts: unknown part ${p} (demo, decoder, ocr)`);
+const PARTS = (args.includes('--parts') ? args[args.indexOf('--parts') + 1]! : ROOM_ONLY ? 'room' : 'demo,decoder,ocr,room').split(',');
+for (const p of PARTS) if (p !== 'demo' && p !== 'room' && !(WORKLOADS as readonly string[]).includes(p)) throw new Error(`--parts: unknown part ${p} (demo, decoder, ocr, room)`);
 const DECODER_SIZE = args.includes('--decoder-size') ? Number(args[args.indexOf('--decoder-size') + 1]) : 128;
 const PROVIDER: ProviderChoice = ((p: string) => {
   if (!isProviderChoice(p)) throw new Error('--provider: auto, cpu, webgpu, cuda or tensorrt');
@@ -62,24 +66,8 @@ const PROVIDER: ProviderChoice = ((p: string) => {
 
 // ---------- the pieces under test ----------
 
-class Bare {
-  private readonly worker: Worker;
-  private readonly ready: Promise<void>;
-  constructor(size: number) {
-    this.worker = startWorker(new URL('./bare-worker.ts', import.meta.url), { workerData: { size, threads: THREADS, provider: PROVIDER } });
-    this.ready = new Promise((r) => this.worker.once('message', () => r()));
-  }
-  async fps(ms: number): Promise<number> {
-    await this.ready;
-    const result = new Promise<{ frames: number; ms: number }>((r) => this.worker.once('message', r));
-    this.worker.postMessage({ ms });
-    const { frames, ms: took } = await result;
-    return (frames * 1000) / took;
-  }
-  close(): Promise<number> {
-    return this.worker.terminate();
-  }
-}
+/** The bare loop with this run's ORT settings. */
+const bareLoop = (size: number): Bare => new Bare(size, { threads: THREADS, provider: PROVIDER });
 
 /** The Socket.IO client, in its own process. */
 type Client = ChildRpc<ClientRequest>;
@@ -124,7 +112,7 @@ interface SizeResult {
 }
 
 async function throughput(size: number, client: Client): Promise<SizeResult> {
-  const bare = new Bare(size);
+  const bare = bareLoop(size);
   const { rt, server } = await world(size);
   await client.ask({ type: 'connect', url: server.url, clients: 1 });
   const b: number[] = [];
@@ -234,11 +222,26 @@ async function memory(): Promise<MemoryResult> {
   return mem;
 }
 
+/** The room sender's section, in a process of its own (node-datachannel never meets wrtc). */
+async function roomPart(): Promise<{ result: unknown; markdown: string }> {
+  const child = new ChildRpc<RoomRequest>(new URL('./room.ts', import.meta.url));
+  const r = await child.ask<{ result: unknown; markdown: string }>({ type: 'run', options: { quick, phaseMs: PHASE_MS, rounds: ROUNDS, sizes: SIZES, threads: THREADS, provider: PROVIDER } });
+  await child.close();
+  return r;
+}
+
 // ---------- main ----------
 
 const client: Client = new ChildRpc(new URL('./client-process.ts', import.meta.url));
 const started = Date.now();
 process.stderr.write(`framehost bench (${quick ? 'quick' : 'full'}): phases of ${PHASE_MS} ms, ${ROUNDS} rounds\n`);
+if (ROOM_ONLY) {
+  await client.close();
+  const room = await roomPart();
+  writeFileSync(jsonPath, `${JSON.stringify({ machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version, onnxruntime: ort.env.versions.common }, mode: quick ? 'quick' : 'full', room: room.result }, null, 2)}\n`);
+  console.log(`${room.markdown}\n\nmachine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}; JSON: ${jsonPath}`);
+  process.exit(0);
+}
 if (JOINS_ONLY) {
   process.stderr.write(`  server RSS over ${JOINS} WebRTC joins…\n`);
   const joins = await runJoinsBench(JOINS);
@@ -280,9 +283,11 @@ process.stderr.write(`  memory over ${MEMORY_SESSIONS} sessions…\n`);
 const mem = await memory();
 await client.close();
 // `--no-webrtc`: skip the WebRTC section (bench/webrtc.ts).
-const rtc = args.includes('--no-webrtc') ? null : await runWebRtcBench({ quick, phaseMs: PHASE_MS, rounds: ROUNDS, sizes: SIZES, threads: THREADS, bare: (size) => new Bare(size) });
+const rtc = args.includes('--no-webrtc') ? null : await runWebRtcBench({ quick, phaseMs: PHASE_MS, rounds: ROUNDS, sizes: SIZES, threads: THREADS, bare: bareLoop });
 if (!args.includes('--no-webrtc')) process.stderr.write(`  server RSS over ${JOINS} WebRTC joins…\n`);
 const joins = args.includes('--no-webrtc') ? null : await runJoinsBench(JOINS);
+if (PARTS.includes('room')) process.stderr.write('  room sender…\n');
+const room = PARTS.includes('room') ? await roomPart() : null;
 
 const s256 = sizes.find((s) => s.size === 256)!;
 const results = {
@@ -305,6 +310,7 @@ const results = {
   ...(rtc ? { webrtc: rtc.result } : {}),
   networks,
   ...(joins ? { webrtc_joins: joins } : {}),
+  ...(room ? { room: room.result } : {}),
   seconds: Math.round((Date.now() - started) / 1000),
 };
 writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
@@ -336,6 +342,8 @@ ${rtc ? `${rtc.markdown}
 ` : ''}${networks.length ? `${networksMarkdown(networks)}
 
 ` : ''}${joins ? `${joinsMarkdown(joins)}
+
+` : ''}${room ? `${room.markdown}
 
 ` : ''}machine: ${results.machine.cores} cores (${results.machine.cpu}), Node ${results.machine.node}, onnxruntime ${results.machine.onnxruntime}, CPU provider; ${results.seconds} s; JSON: ${jsonPath}`);
 process.exit(0);

@@ -44,13 +44,13 @@ export interface RtcBenchOptions {
 /** The WebRTC viewer, in its own process. */
 type Viewers = ChildRpc<RtcClientRequest>;
 
-interface World {
+export interface World {
   rt: Runtime;
   server: FramehostHttpServer;
   close(): Promise<void>;
 }
 
-async function world(size: number, fps: number, threads: number | undefined, transport: Partial<TransportOptions> = {}, beforeListen?: (rt: Runtime) => void): Promise<World> {
+export async function world(size: number, fps: number, threads: number | undefined, transport: Partial<TransportOptions> = {}, beforeListen?: (rt: Runtime) => void): Promise<World> {
   const rt = await createRuntime({ modelOptions: { size, fps }, ort: threads ? { threads } : {}, logger: pino({ level: 'warn' }) });
   await rt.ready();
   beforeListen?.(rt);
@@ -65,12 +65,12 @@ async function world(size: number, fps: number, threads: number | undefined, tra
   };
 }
 
-async function untilIdle(rt: Runtime): Promise<void> {
+export async function untilIdle(rt: Runtime): Promise<void> {
   while (rt.phase() !== 'idle') await sleep(1);
 }
 
 /** Frames generated and process CPU (all threads) during `ms`. */
-async function measure(rt: Runtime, ms: number, alongside?: Promise<RtcWindow>): Promise<{ fps: number; cpuMsPerFrame: number; frames: number; window?: RtcWindow }> {
+export async function measure(rt: Runtime, ms: number, alongside?: Promise<RtcWindow>): Promise<{ fps: number; cpuMsPerFrame: number; frames: number; window?: RtcWindow }> {
   let frames = 0;
   const off = rt.on('frame', (f) => (frames += f.count));
   const cpu0 = process.cpuUsage();
@@ -82,8 +82,8 @@ async function measure(rt: Runtime, ms: number, alongside?: Promise<RtcWindow>):
   return { fps: (frames * 1000) / took, cpuMsPerFrame: (cpu.user + cpu.system) / 1000 / Math.max(1, frames), frames, ...(window ? { window } : {}) };
 }
 
-const windowFps = (w: RtcWindow): number[] => w.frames.map((f) => (f * 1000) / w.ms);
-const windowKbps = (w: RtcWindow): number[] => w.bytes.map((b) => (b * 8) / w.ms);
+export const windowFps = (w: RtcWindow): number[] => w.frames.map((f) => (f * 1000) / w.ms);
+export const windowKbps = (w: RtcWindow): number[] => w.bytes.map((b) => (b * 8) / w.ms);
 
 async function throughput(o: RtcBenchOptions, size: number, viewers: Viewers) {
   const bare = o.bare(size);
@@ -178,7 +178,7 @@ const STAMP_BITS = 16;
 const STAMP_ROWS = 8;
 
 /** Paint `seq` into the top rows as 16 black/white blocks (survives VP8), in place. */
-function stamp(data: Uint8Array, width: number, format: string, seq: number): void {
+export function stamp(data: Uint8Array, width: number, format: string, seq: number): void {
   const bpp = format === 'rgb' ? 3 : 4;
   const block = Math.floor(width / STAMP_BITS);
   for (let y = 0; y < STAMP_ROWS; y++) {
@@ -193,7 +193,7 @@ function stamp(data: Uint8Array, width: number, format: string, seq: number): vo
 }
 
 // The page's globals as page.evaluate callbacks see them (the bench's tsconfig has no DOM lib).
-interface Dom {
+export interface Dom {
   document: { getElementById(id: string): { textContent: string | null } | null };
 }
 
@@ -202,7 +202,7 @@ interface Dom {
  * picture; and the Socket.IO frames' next animation frame. A string, not a function: tsx names
  * functions with a helper (`__name`) that does not exist in the page.
  */
-async function armPage(page: Page, every: number): Promise<void> {
+export async function armPage(page: Page, every: number): Promise<void> {
   const script = `(() => {
     const bits = ${STAMP_BITS}, rows = ${STAMP_ROWS}, every = ${every};
     const w = globalThis;
@@ -307,7 +307,33 @@ async function use(page: Page, phase: Phase): Promise<void> {
   if (encoding === 'webrtc') await page.evaluate((t) => (globalThis as unknown as { __rtc: { jitterTarget(v: number | null): void } }).__rtc.jitterTarget(t), phase === 'webrtc' ? 0 : null);
 }
 
-const jitterOf = (page: Page): Promise<[number, number]> => page.evaluate(() => (globalThis as unknown as { __rtc: { jitter(): Promise<[number, number]> } }).__rtc.jitter());
+export const jitterOf = (page: Page): Promise<[number, number]> => page.evaluate(() => (globalThis as unknown as { __rtc: { jitter(): Promise<[number, number]> } }).__rtc.jitter());
+
+type Stats = { framehost: { stats: { frames: number } }; __start: { t: number; frames: number } };
+
+/**
+ * Click Start and wait for the page's frame count to move: ms from the click to the animation
+ * frame that sees it (the page's stats keep no start time, and firstFrameAt is set once per page).
+ */
+export async function startAndWait(page: Page): Promise<number> {
+  await page.evaluate(() => {
+    const w = globalThis as unknown as Stats;
+    w.__start = { t: performance.now(), frames: w.framehost.stats.frames };
+  });
+  await page.click('#start');
+  await page.waitForFunction(() => {
+    const w = globalThis as unknown as Stats;
+    return w.framehost.stats.frames > w.__start.frames;
+  }, undefined, { timeout: 20_000, polling: 'raf' });
+  return page.evaluate(() => performance.now() - (globalThis as unknown as Stats).__start.t);
+}
+
+/** Click Stop and wait for the page to show the server idle. */
+export async function stopAndWait(page: Page): Promise<void> {
+  await page.click('#stop');
+  await page.waitForFunction(() => (globalThis as unknown as Dom).document.getElementById('state')?.textContent === 'idle', undefined, { timeout: 20_000 });
+  await sleep(300);
+}
 
 export async function chromiumSection(o: Pick<RtcBenchOptions, 'quick' | 'phaseMs' | 'threads'>) {
   const emitted = new Map<number, { t: number; copy: Uint8Array | null }>();
@@ -327,22 +353,6 @@ export async function chromiumSection(o: Pick<RtcBenchOptions, 'quick' | 'phaseM
     // Start → first presented frame: a fresh page (negotiation included), then Starts on a page whose peer is up.
     const firstFresh: number[] = [];
     const firstWarm: number[] = [];
-    const startAndWait = async (page: Page): Promise<number> => {
-      await page.click('#start');
-      await page.waitForFunction(() => {
-        const s = (globalThis as unknown as { framehost: { stats: { startedAt: number; firstFrameAt: number } } }).framehost.stats;
-        return s.firstFrameAt > s.startedAt;
-      }, undefined, { timeout: 20_000, polling: 50 });
-      return page.evaluate(() => {
-        const s = (globalThis as unknown as { framehost: { stats: { startedAt: number; firstFrameAt: number } } }).framehost.stats;
-        return s.firstFrameAt - s.startedAt;
-      });
-    };
-    const stopAndWait = async (page: Page): Promise<void> => {
-      await page.click('#stop');
-      await page.waitForFunction(() => (globalThis as unknown as Dom).document.getElementById('state')?.textContent === 'idle', undefined, { timeout: 20_000 });
-      await sleep(300);
-    };
     const trials = o.quick ? 3 : 5;
     for (let i = 0; i < trials; i++) {
       const context = await browser.newContext();

@@ -69,9 +69,15 @@ export interface OutletOptions {
   readonly gatherTimeoutMs: number;
   /** Packets kept for retransmission on NACK (at 60 fps and ~2 packets a frame, ~4 s). */
   readonly nackHistory: number;
+  /**
+   * Write the playout-delay extension (min = max = 0) when the offer gives it an id: Chromium then
+   * renders each frame at once. false leaves it out of the answer and the packets (the bench
+   * measures glass-to-glass both ways).
+   */
+  readonly playoutDelay: boolean;
 }
 
-export const DEFAULT_OUTLET: OutletOptions = { gatherTimeoutMs: 2000, nackHistory: 512 };
+export const DEFAULT_OUTLET: OutletOptions = { gatherTimeoutMs: 2000, nackHistory: 512, playoutDelay: true };
 
 export interface OutletEvents {
   /** The track can carry media: it needs a keyframe to start. */
@@ -139,10 +145,11 @@ export class Outlet {
       const media = new nodeDataChannel.Video(video.mid, 'SendOnly');
       media.addVP8Codec(video.vp8PayloadType);
       media.addSSRC(outletSsrc, 'framehost', 'framehost', 'video');
-      if (video.playoutDelayId !== null) media.parseSdpLine(`a=extmap:${video.playoutDelayId} ${PLAYOUT_DELAY_URI}`);
+      const playoutDelayId = options.playoutDelay ? video.playoutDelayId : null;
+      if (playoutDelayId !== null) media.parseSdpLine(`a=extmap:${playoutDelayId} ${PLAYOUT_DELAY_URI}`);
       const track = pc.addTrack(media);
       track.setMediaHandler(new nodeDataChannel.RtcpNackResponder(options.nackHistory));
-      const rtp = new RtpWriter({ ssrc: outletSsrc, payloadType: video.vp8PayloadType, playoutDelayId: video.playoutDelayId });
+      const rtp = new RtpWriter({ ssrc: outletSsrc, payloadType: video.vp8PayloadType, playoutDelayId });
       const outlet = new Outlet(pc, track, rtp, video.mid);
       reportOutletEvents(pc, track, outlet, events);
       outlet.receiveOn(offer);

@@ -87,6 +87,11 @@ export class Vp8Encoder {
     this.packet.alloc();
   }
 
+  /** The I420 planes (Y, U, V) of the last frame handed to libvpx: what quality is measured against. */
+  get input(): Buffer {
+    return this.i420;
+  }
+
   /** The next frame is a keyframe. */
   requestKeyframe(): void {
     this.keyWanted = true;

@@ -24,6 +24,11 @@ export interface WebRtcOptions {
    * per peer, VP9 and AV1 too, no GPL code).
    */
   readonly sender: 'wrtc' | 'room';
+  /**
+   * Room sender: write the playout-delay RTP extension (min = max = 0, render at once) when the
+   * viewer's offer has it. false leaves it out; kept for measuring its effect (docs/performance.md).
+   */
+  readonly playoutDelay: boolean;
   /** Codec the server sends with when the browser offers it (VP8, VP9 or AV1 in this build). */
   readonly codec: string;
   /** Bounds on each sender's bitrate; libwebrtc's bandwidth estimate moves between them. */
@@ -55,6 +60,7 @@ export const DEFAULT_WEBRTC: WebRtcOptions = {
   iceServers: [],
   iceHostAddresses: [],
   sender: 'room',
+  playoutDelay: true,
   codec: 'VP8',
   minBitrateKbps: 100,
   maxBitrateKbps: null,

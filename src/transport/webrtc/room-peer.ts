@@ -222,9 +222,9 @@ export class RoomLoader {
   }
 
   /** Every outlet's ICE settings. libjuice binds one address: with exactly one allowed host address, media uses only it. */
-  outletOptions(): Pick<OutletOptions, 'bindAddress'> {
+  outletOptions(): Pick<OutletOptions, 'bindAddress' | 'playoutDelay'> {
     const hosts = this.options.iceHostAddresses;
-    return hosts.length === 1 ? { bindAddress: hosts[0]! } : {};
+    return { playoutDelay: this.options.playoutDelay, ...(hosts.length === 1 ? { bindAddress: hosts[0]! } : {}) };
   }
 
   get(): Promise<MediaRoom | ErrorValue> {

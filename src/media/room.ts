@@ -18,7 +18,7 @@
  */
 import { createActor, type Actor } from 'xstate';
 import { DEFAULT_RENDITION_LIMITS, renditionMachine, wantedRendition, type RenditionLimits } from '../machines/rendition.machine.ts';
-import { scaledBitrateKbps } from './bitrate.ts';
+import { encoderTargetKbps, scaledBitrateKbps } from './bitrate.ts';
 import { Outlet, type OutletOptions, type ViewerReport, DEFAULT_OUTLET } from './outlet.ts';
 import { Vp8Encoder } from './vp8-encoder.ts';
 import { VIDEO_CLOCK_HZ, vp8Payloads } from './vp8-rtp.ts';
@@ -244,7 +244,7 @@ export class MediaRoom {
     const source = { width: frame.width, height: frame.height };
     if (e && e.options.source?.width === frame.width && e.options.source.height === frame.height) return e;
     e?.close();
-    const top = this.options.bitrateKbps ?? scaledBitrateKbps(frame.width * frame.height);
+    const top = encoderTargetKbps(this.options.bitrateKbps ?? scaledBitrateKbps(frame.width * frame.height));
     const low = r.name === 'low';
     // Even sizes: the I420 planes halve them.
     const side = (n: number) => (low ? Math.max(2, Math.floor(n * this.options.lowSizeShare) & ~1) : n);

@@ -14,6 +14,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { cleanEnv, logLines } from './helpers/cli.ts';
 import { childPool } from './helpers/child.ts';
 
 const BIN = 'bin/framehost.mjs';
@@ -26,25 +27,6 @@ const children = childPool();
 afterEach(async () => {
   await children.killAll();
 });
-
-/** The environment without FRAMEHOST_* settings, so that only the flags count. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FRAMEHOST_')) env[k] = v;
-  return env;
-}
-
-const logLines = (stdout: string): Record<string, unknown>[] =>
-  stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
 
 const CREATING = 'onnx runtime: creating the session';
 const CREATED = /^onnx runtime: using the CPU execution provider/;

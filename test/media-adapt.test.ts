@@ -14,33 +14,12 @@ import { receiverReport } from '../src/media/rtcp.ts';
 import { isRtcp, keyframeSize, rtpPayload } from '../src/media/vp8-rtp.ts';
 import type { ReceiversRequest, ReceiverStats } from './helpers/wrtc-receivers.ts';
 import { until } from './helpers/runtime.ts';
+import { RoomSource } from './helpers/room-source.ts';
 
 const SIZE = 128;
 const roomOptions = { ...DEFAULT_ROOM, outlet: { ...DEFAULT_ROOM.outlet, bindAddress: '127.0.0.1' } };
 const limits = roomOptions.rendition;
 
-/** A moving picture at 60 fps, pushed into the room until stopped; `pushed` counts frames made. */
-class Source {
-  readonly rgba = new Uint8Array(SIZE * SIZE * 4);
-  pushed = 0;
-  private readonly timer: NodeJS.Timeout;
-  constructor(room: MediaRoom) {
-    this.timer = setInterval(() => {
-      const n = this.pushed++;
-      for (let p = 0; p < SIZE * SIZE; p++) {
-        this.rgba[p * 4] = (p + n * 3) & 255;
-        this.rgba[p * 4 + 1] = ((p >> 7) + n) & 255;
-        this.rgba[p * 4 + 2] = (p * 7 + n) & 255;
-        this.rgba[p * 4 + 3] = 255;
-      }
-      // A new object per frame, as the runtime makes them: the room's cache is per frame.
-      room.push({ data: this.rgba.slice(), width: SIZE, height: SIZE });
-    }, 1000 / 60);
-  }
-  stop(): void {
-    clearInterval(this.timer);
-  }
-}
 
 /**
  * A viewer on a bad line: a libdatachannel peer that drops every `dropEvery`-th RTP packet before
@@ -124,7 +103,7 @@ class LossyViewer {
 }
 
 const rooms: MediaRoom[] = [];
-const sources: Source[] = [];
+const sources: RoomSource[] = [];
 const closers: (() => unknown)[] = [];
 afterEach(async () => {
   for (const s of sources.splice(0)) s.stop();
@@ -132,9 +111,9 @@ afterEach(async () => {
   await Promise.allSettled(closers.splice(0).map((c) => c()));
 });
 
-function open(): { room: MediaRoom; source: Source } {
+function open(): { room: MediaRoom; source: RoomSource } {
   const room = new MediaRoom(roomOptions);
-  const source = new Source(room);
+  const source = new RoomSource(room, SIZE);
   rooms.push(room);
   sources.push(source);
   return { room, source };

@@ -11,35 +11,15 @@ import { DEFAULT_ROOM, MediaRoom } from '../src/media/room.ts';
 import { rtpPayload, startsKeyframe } from '../src/media/vp8-rtp.ts';
 import type { ReceiversRequest, ReceiverStats } from './helpers/wrtc-receivers.ts';
 import { until } from './helpers/runtime.ts';
+import { RoomSource } from './helpers/room-source.ts';
 
 const SIZE = 128;
 const roomOptions = { ...DEFAULT_ROOM, outlet: { ...DEFAULT_ROOM.outlet, bindAddress: '127.0.0.1' } };
 
-/** A moving picture at 60 fps, pushed into the room until stopped. */
-class Source {
-  readonly rgba = new Uint8Array(SIZE * SIZE * 4);
-  pushed = 0;
-  private readonly timer: NodeJS.Timeout;
-  constructor(room: MediaRoom) {
-    this.timer = setInterval(() => {
-      const n = this.pushed++;
-      for (let p = 0; p < SIZE * SIZE; p++) {
-        this.rgba[p * 4] = (p + n * 3) & 255;
-        this.rgba[p * 4 + 1] = ((p >> 7) + n) & 255;
-        this.rgba[p * 4 + 2] = 90;
-        this.rgba[p * 4 + 3] = 255;
-      }
-      room.push({ data: this.rgba, width: SIZE, height: SIZE });
-    }, 1000 / 60);
-  }
-  stop(): void {
-    clearInterval(this.timer);
-  }
-}
 
 let rx: ChildRpc<ReceiversRequest>;
 const rooms: MediaRoom[] = [];
-const sources: Source[] = [];
+const sources: RoomSource[] = [];
 beforeAll(() => {
   rx = new ChildRpc<ReceiversRequest>(new URL('./helpers/wrtc-receivers.ts', import.meta.url));
 });
@@ -51,9 +31,9 @@ afterEach(() => {
   for (const r of rooms.splice(0)) r.close();
 });
 
-function open(): { room: MediaRoom; source: Source } {
+function open(): { room: MediaRoom; source: RoomSource } {
   const room = new MediaRoom(roomOptions);
-  const source = new Source(room);
+  const source = new RoomSource(room, SIZE);
   rooms.push(room);
   sources.push(source);
   return { room, source };

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FramehostClient } from '../src/client/client.ts';
 import { ROOT } from './helpers/child.ts';
+import { logLines } from './helpers/cli.ts';
 import { startRedis, type RedisServer } from './helpers/redis.ts';
 import { nextEvent, sleep } from './helpers/server.ts';
 import { until } from './helpers/runtime.ts';
@@ -144,18 +145,6 @@ function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FRAMEHOST_') && !k.startsWith('npm_')) env[k] = v;
   return { ...env, FRAMEHOST_HOST: '127.0.0.1', FRAMEHOST_PORT: '0', ...extra };
 }
-
-const logLines = (stdout: string): Record<string, unknown>[] =>
-  stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
 
 const entries: Entry[] = [];
 const clients: FramehostClient[] = [];

@@ -10,6 +10,26 @@ export const BIN = join(ROOT, 'bin', 'framehost.mjs');
 
 export type OutLine = Record<string, unknown> & { event: string };
 
+/** The environment without FRAMEHOST_* settings, so that only a test's flags count. */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FRAMEHOST_')) env[k] = v;
+  return env;
+}
+
+/** A server's JSON log lines (pino's), other output skipped. */
+export const logLines = (stdout: string): Record<string, unknown>[] =>
+  stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+
 /** One `framehost` child: its stdout as parsed lines, awaitable. */
 export class Cli {
   readonly lines: OutLine[] = [];

@@ -51,8 +51,8 @@ export const ERRORS = {
   too_many_viewers: 'the broadcast has reached its viewer limit',
   lease_lost: 'this fleet node no longer holds the ride (its lease lapsed); the gateway assigns it again',
   // publishing to an SFU (--publish, src/media/janus)
-  sfu_unreachable: 'the SFU (Janus) did not answer, lost the session or the media connection to it failed; the publisher connects again',
-  sfu_refused: 'the SFU (Janus) refused a request of the publisher (the error names its code); the publisher connects again',
+  sfu_unreachable: 'the SFU (Janus or a WHIP endpoint) did not answer, lost the session or the media connection to it failed; the publisher connects again',
+  sfu_refused: 'the SFU (Janus or a WHIP endpoint) refused a request of the publisher (the error names its code, or the WHIP endpoint\'s HTTP status and the first line of its reply); the publisher connects again',
   // the command line (src/cli): failures whose message is the whole story, printed without a stack
   bad_usage: 'the command line is wrong (an unknown flag, a missing or malformed value); framehost prints the mistake and exits 2',
   bad_journal: 'the file is not a journal this framehost can replay',

@@ -21,7 +21,8 @@ export const MEDIA_OPTIONS = {
   'webrtc-codec': { type: 'string', valueName: 'NAME', description: 'codec to send with: VP8 (default), VP9 or AV1 (what this libwebrtc build encodes; the browser must offer it too) [env FRAMEHOST_WEBRTC_CODEC]' },
   'webrtc-min-kbps': { type: 'string', valueName: 'N', description: 'lowest video bitrate per viewer (default 100) [env FRAMEHOST_WEBRTC_MIN_KBPS]' },
   'webrtc-max-kbps': { type: 'string', valueName: 'N', description: 'highest video bitrate per viewer (default: scaled to the frame, ~1000 at 256², ~2500 at 512²) [env FRAMEHOST_WEBRTC_MAX_KBPS]' },
-  publish: { type: 'string', valueName: 'URL', description: "also send the stream to a Janus VideoRoom: janus://HOST:PORT[/BASE]/ROOM (REST API, base /janus; janus+https:// for TLS); needs the room sender (the default) [env FRAMEHOST_PUBLISH]" },
+  publish: { type: 'string', valueName: 'URL', description: "also send the stream to an SFU: a Janus VideoRoom, janus://HOST:PORT[/BASE]/ROOM (REST API, base /janus; janus+https:// for TLS), or a WHIP endpoint (LiveKit, MediaMTX), whip+http://HOST:PORT/PATH or whip+https://…; needs the room sender (the default) [env FRAMEHOST_PUBLISH]" },
+  'publish-token': { type: 'string', valueName: 'TOKEN', description: 'bearer token for the --publish WHIP endpoint (Authorization: Bearer) [env FRAMEHOST_PUBLISH_TOKEN]' },
   'max-peers': { type: 'string', valueName: 'N', description: 'WebRTC peer connections on the server (default 32)' },
   'record-video': { type: 'string', valueName: 'DIR', description: "write each session's encoded video into a WebM file in DIR (the room sender's encode, the default: no second encode) [env FRAMEHOST_RECORD_VIDEO]" },
   'record-video-max-mb': { type: 'string', valueName: 'MB', description: `cap on one recording; the file ends there (default ${DEFAULT_VIDEO_RECORD.maxFileBytes / 2 ** 20})` },
@@ -76,7 +77,7 @@ export function parseMediaOptions(values: OptionValues, env: NodeJS.ProcessEnv):
   const maxKbps = intOption(v, 'webrtc-max-kbps', 30, 100_000) ?? DEFAULT_WEBRTC.maxBitrateKbps;
   if (maxKbps !== null && minKbps > maxKbps) throw new UsageError('--webrtc-min-kbps must not exceed --webrtc-max-kbps');
   const maxPeers = intOption(v, 'max-peers', 1, 10_000);
-  const publish = parsePublishOption(stringOption(v, 'publish') ?? nonEmpty(env.FRAMEHOST_PUBLISH), sender);
+  const publish = parsePublishOption(stringOption(v, 'publish') ?? nonEmpty(env.FRAMEHOST_PUBLISH), stringOption(v, 'publish-token') ?? nonEmpty(env.FRAMEHOST_PUBLISH_TOKEN), sender);
   const webrtc: Partial<WebRtcOptions> = {
     enabled: v['no-webrtc'] !== true && env.FRAMEHOST_WEBRTC !== '0',
     iceServers: ice,

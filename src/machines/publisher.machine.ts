@@ -1,33 +1,31 @@
 /**
- * The lifecycle of one publication to an SFU (`--publish janus://…`; src/media/janus/publisher.ts
- * drives it): connecting (session, handle, room, offer → answer), publishing (Janus's events
- * watched on its long poll, a keep-alive on a timer), retrying after a pause that doubles up to a
- * bound when Janus goes away or refuses, stopping (detach and destroy, with a deadline) at
- * shutdown. Janus's HTTP calls are actors provided by the edge; every rule here is a named guard
- * and every wait a named delay, so the chart is tested on snapshots with a fake clock.
+ * The lifecycle of one publication to an SFU (`--publish janus://…` or `whip+http://…`;
+ * src/media/sfu-publisher.ts drives it): connecting (for Janus session, handle, room, offer →
+ * answer; for WHIP one POST of the offer), publishing (Janus's events watched on its long poll, a
+ * keep-alive on a timer; WHIP has neither, so its actors are idle), retrying after a pause that
+ * doubles up to a bound when the SFU goes away or refuses, stopping (Janus: detach and destroy;
+ * WHIP: DELETE of the resource; with a deadline) at shutdown. The HTTP calls are actors provided
+ * by the edge; every rule here is a named guard and every wait a named delay, so the chart is
+ * tested on snapshots with a fake clock.
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import { errorValue, FramehostError, type ErrorValue } from '../errors.ts';
 
-/** What the connect actor hands the chart: Janus's ids (for logs) and our side to close. */
+/** What the connect actor hands the chart: the publication (Janus's ids or WHIP's resource, for the edge) with our side to close. */
 export interface PublisherLink {
-  readonly session: number;
-  readonly handle: number;
-  /** The publisher's id in the VideoRoom: the feed subscribers ask for. */
-  readonly feed: number;
-  /** Our side of it (the peer); Janus's side is ended by the hangup actor or left to time out. */
+  /** Our side of it (the peer); the SFU's side is ended by the hangup actor or left to time out. */
   close(): void;
 }
 
 export interface PublisherTimings {
-  /** Session, handle, room, offer and answer must all come within this. */
+  /** Janus's session, handle, room, offer and answer (or WHIP's POST and answer) must all come within this. */
   readonly connectTimeoutMs: number;
-  /** An explicit keep-alive this often (Janus drops a session silent for its session_timeout, 60 s by default). */
+  /** An explicit keep-alive this often (Janus drops a session silent for its session_timeout, 60 s by default; WHIP's keep-alive does nothing). */
   readonly keepaliveMs: number;
   /** The first pause before connecting again; it doubles on each failure up to `maxRetryMs`. */
   readonly retryMs: number;
   readonly maxRetryMs: number;
-  /** Detach and destroy at shutdown may take this long; then we go anyway. */
+  /** Detach and destroy (WHIP: DELETE) at shutdown may take this long; then we go anyway. */
   readonly stopTimeoutMs: number;
   /** Failed connections in a row before giving up (0: never give up, the default). */
   readonly maxAttempts: number;
@@ -39,7 +37,7 @@ export type PublisherEvent =
   | { type: 'publisher.stop' }
   /** Janus hung up or detached the publisher, or its long poll failed. */
   | { type: 'janus.gone'; error: ErrorValue }
-  /** Our peer to Janus failed or closed. */
+  /** Our peer to the SFU failed or closed. */
   | { type: 'media.failed' };
 
 export interface PublisherContext {
@@ -63,7 +61,7 @@ export const publisherMachine = setup({
     input: {} as { timings: PublisherTimings },
   },
   actors: {
-    // Placeholders: src/media/janus/publisher.ts provides the Janus implementations; tests provide fakes.
+    // Placeholders: src/media/janus/publisher.ts and src/media/whip/publisher.ts provide the implementations; tests provide fakes.
     connect: fromPromise<PublisherLink, { attempt: number }>(async () => {
       throw new Error('connect is provided by the publisher');
     }),
@@ -78,7 +76,7 @@ export const publisherMachine = setup({
     keepLink: assign({ link: (_, params: { link: PublisherLink }) => params.link, attempts: 0, lastError: null }),
     countAttempt: assign({ attempts: ({ context }) => context.attempts + 1 }),
     noteError: assign({ lastError: (_, params: { error: ErrorValue }) => params.error }),
-    // An effect the edge provides: close our peer and tell Janus, best effort, without waiting.
+    // An effect the edge provides: close our peer and tell the SFU, best effort, without waiting.
     releaseLink: (_, _params: { link: PublisherLink | null }) => undefined,
     forgetLink: assign({ link: null }),
   },
@@ -100,7 +98,7 @@ export const publisherMachine = setup({
         onDone: { target: 'publishing', actions: { type: 'keepLink', params: ({ event }) => ({ link: event.output }) } },
         onError: { target: 'retrying', actions: { type: 'noteError', params: ({ event }) => ({ error: publishError(event.error) }) } },
       },
-      after: { connectTimeout: { target: 'retrying', actions: { type: 'noteError', params: () => ({ error: errorValue('timeout', 'Janus did not take the publisher in time') }) } } },
+      after: { connectTimeout: { target: 'retrying', actions: { type: 'noteError', params: () => ({ error: errorValue('timeout', 'the SFU did not take the publisher in time') }) } } },
       on: { 'publisher.stop': 'stopped' },
     },
     publishing: {
@@ -119,7 +117,7 @@ export const publisherMachine = setup({
       },
       on: {
         'janus.gone': { target: 'retrying', actions: { type: 'noteError', params: ({ event }) => ({ error: event.error }) } },
-        'media.failed': { target: 'retrying', actions: { type: 'noteError', params: () => ({ error: errorValue('sfu_unreachable', 'the media connection to Janus failed') }) } },
+        'media.failed': { target: 'retrying', actions: { type: 'noteError', params: () => ({ error: errorValue('sfu_unreachable', 'the media connection to the SFU failed') }) } },
         'publisher.stop': 'stopping',
       },
     },

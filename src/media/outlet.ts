@@ -120,7 +120,7 @@ export class Outlet {
   private incoming: (SendingOffer & { readonly track: Track }) | null = null;
   /** Where the camera's RTP packets go (src/media/inlet.ts); dropped while null. */
   onIncoming: ((packet: Buffer) => void) | null = null;
-  /** Made by `answer` for a viewer, or by src/media/janus/offer.ts for an SFU (which answers our offer). */
+  /** Made by `answer` for a viewer, or by src/media/sfu-offer.ts for an SFU (which answers our offer). */
   constructor(
     private readonly pc: PeerConnection,
     private readonly track: Track,

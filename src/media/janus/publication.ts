@@ -7,7 +7,7 @@
 import { FramehostError } from '../../errors.ts';
 import type { Outlet, OutletEvents, OutletOptions } from '../outlet.ts';
 import { JanusApi, videoRoomError, type JanusMessage } from './api.ts';
-import { OfferingPeer } from './offer.ts';
+import { OfferingPeer } from '../sfu-offer.ts';
 
 export const VIDEOROOM = 'janus.plugin.videoroom';
 

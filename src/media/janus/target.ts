@@ -5,6 +5,7 @@
  * not exist; `?display=NAME` names the publisher there. Nothing here throws: a problem is a message for the command line's usage error.
  */
 export interface JanusTarget {
+  readonly kind: 'janus';
   /** The REST endpoint, e.g. http://127.0.0.1:8088/janus. */
   readonly endpoint: string;
   readonly room: number;
@@ -22,7 +23,7 @@ export function parseJanusTarget(text: string): JanusTarget | string {
     return `--publish must be a URL like janus://127.0.0.1:8088/1234, got ${JSON.stringify(text)}`;
   }
   const scheme = url.protocol === 'janus:' ? 'http' : url.protocol === 'janus+https:' ? 'https' : null;
-  if (!scheme) return `--publish supports janus:// and janus+https:// (Janus VideoRoom over its REST API), got ${url.protocol}//`;
+  if (!scheme) return `--publish supports janus:// and janus+https:// (Janus VideoRoom over its REST API), whip+http:// and whip+https:// (WHIP), got ${url.protocol}//`;
   if (!url.hostname) return '--publish needs a host: janus://HOST:PORT/ROOM';
   if (url.username || url.password) return '--publish takes no credentials in the URL';
   const parts = url.pathname.split('/').filter((p) => p !== '');
@@ -34,5 +35,5 @@ export function parseJanusTarget(text: string): JanusTarget | string {
   const base = parts.length > 0 ? `/${parts.join('/')}` : '/janus';
   const port = url.port ? `:${url.port}` : '';
   const endpoint = `${scheme}://${url.hostname}${port}${base}`;
-  return { endpoint, room: Number(roomText), display, label: `${url.protocol}//${url.hostname}${port}${base === '/janus' ? '' : base}/${roomText}` };
+  return { kind: 'janus', endpoint, room: Number(roomText), display, label: `${url.protocol}//${url.hostname}${port}${base === '/janus' ? '' : base}/${roomText}` };
 }

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import type { IceServer } from './wire.ts';
-import type { JanusTarget } from '../../media/janus/target.ts';
+import type { PublishTarget } from '../../media/publish-target.ts';
 
 export interface WebRtcOptions {
   /** Off: `webrtc:offer` answers `webrtc_unavailable` and the page uses Socket.IO frames. */
@@ -51,8 +51,8 @@ export interface WebRtcOptions {
   readonly answerTimeoutMs: number;
   /** How often each peer's stats are read for /metrics. */
   readonly statsIntervalMs: number;
-  /** `--publish`: the room's stream also goes to this Janus VideoRoom (src/media/janus/); null: nowhere. */
-  readonly publish: JanusTarget | null;
+  /** `--publish`: the room's stream also goes to this Janus VideoRoom (src/media/janus/) or WHIP endpoint (src/media/whip/); null: nowhere. */
+  readonly publish: PublishTarget | null;
 }
 
 export const DEFAULT_WEBRTC: WebRtcOptions = {

@@ -20,8 +20,8 @@ import { ConnectionSignalling, type FramehostSocket, type SignallingDeps } from 
 import { createPublisherMetrics, createWebRtcMetrics } from './metrics.ts';
 import type { LiveChart } from '../../machines/chart-graph.ts';
 import { publisherMachine } from '../../machines/publisher.machine.ts';
-import type { RoomPublishing } from '../../media/janus/serve.ts';
-import type { JanusPublisher } from '../../media/janus/publisher.ts';
+import type { RoomPublishing } from '../../media/publishing.ts';
+import type { SfuLink, SfuPublisher } from '../../media/sfu-publisher.ts';
 import type { WebRtcOptions } from './options.ts';
 import { PeerRoster, type AnyPeer } from './peer-roster.ts';
 import { RoomLoader } from './room-peer.ts';
@@ -102,12 +102,12 @@ function webRtcConfig(options: WebRtcOptions, pixels: FramePixels, wrtc: () => W
   return isWrtc(w) ? { available: true, codecs: videoCodecs(w), ...base } : { available: false, reason: `${w.code}: ${w.message}`, codecs: [], ...base };
 }
 
-/** --publish: the room's encode also goes to a Janus VideoRoom (loaded only then: src/media/janus/serve.ts). */
+/** --publish: the room's encode also goes to a Janus VideoRoom or a WHIP endpoint (loaded only then: src/media/publishing.ts). */
 function startPublishing(deps: MediaDeps, rooms: RoomLoader): Promise<RoomPublishing | null> | null {
   const { runtime, options, log } = deps;
   const target = options.publish;
   if (!target) return null;
-  const started = import('../../media/janus/serve.ts')
+  const started = import('../../media/publishing.ts')
     .then((m) => m.RoomPublishing.start(rooms.get(), (fn) => runtime.on('frame', fn), target, rooms.outletOptions(), log))
     .catch((err: unknown) => (log.error({ err, sfu: target.label }, 'cannot publish: the publisher did not load'), null));
   const seen = new StartedPublisher(started);
@@ -123,7 +123,7 @@ class StartedPublisher {
     void started.then((p) => (this.#publishing = p));
   }
 
-  get current(): JanusPublisher | null {
+  get current(): SfuPublisher<SfuLink> | null {
     return this.#publishing?.publisher ?? null;
   }
 }

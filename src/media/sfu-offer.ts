@@ -1,15 +1,15 @@
 /**
  * The publisher's side of a peer to an SFU: unlike a viewer (src/media/outlet.ts answers the
- * viewer's offer), an SFU such as Janus takes an offer. A node-datachannel peer with one
- * send-only VP8 track offers, with its candidates gathered into the SDP (Janus's REST API needs
- * no trickle then); once the SFU's answer is applied it is an Outlet like any viewer's, fed the
- * room's encoded frames.
+ * viewer's offer), an SFU (Janus, or a WHIP endpoint) takes an offer. A node-datachannel peer
+ * with one send-only VP8 track offers, with its candidates gathered into the SDP (so neither
+ * Janus's REST API nor WHIP needs trickle); once the SFU's answer is applied it is an Outlet like
+ * any viewer's, fed the room's encoded frames.
  */
 import { randomInt } from 'node:crypto';
 import nodeDataChannel from 'node-datachannel';
 import type { PeerConnection, Track } from 'node-datachannel';
-import { gatheredDescription, Outlet, reportOutletEvents, type OutletEvents, type OutletOptions } from '../outlet.ts';
-import { PLAYOUT_DELAY_URI, RtpWriter } from '../vp8-rtp.ts';
+import { gatheredDescription, Outlet, reportOutletEvents, type OutletEvents, type OutletOptions } from './outlet.ts';
+import { PLAYOUT_DELAY_URI, RtpWriter } from './vp8-rtp.ts';
 
 /** Payload type and extension id we offer; the answer may renumber neither (RFC 3264), but we read them back. */
 const VP8_PT = 96;

@@ -13,18 +13,13 @@ import type { Result } from '../src/errors.ts';
 import { gatheredDescription } from '../src/media/outlet.ts';
 import { isRtcp } from '../src/media/vp8-rtp.ts';
 import { answerRequests } from './child-rpc.ts';
-import type { RtcWindow } from './webrtc-client.ts';
+import type { RtcClientRequest, RtcWindow } from './webrtc-client.ts';
 
 /** A window's counts: these receivers count frames and bytes without decoding (no `changed`). */
 export type CountWindow = Omit<RtcWindow, 'changed'>;
 
-export type ReceiversRequest =
-  | { type: 'open'; url: string; viewers: number }
-  | { type: 'start' }
-  | { type: 'attach' }
-  | { type: 'stop' }
-  | { type: 'window'; ms: number }
-  | { type: 'close' };
+/** The same requests as the libwebrtc viewers' (bench/webrtc-client.ts): bench/room.ts drives both alike. */
+export type ReceiversRequest = RtcClientRequest;
 
 interface Receiver {
   readonly client: FramehostClient;
